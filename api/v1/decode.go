@@ -1,0 +1,437 @@
+package v1
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// maxNodes bounds the nodes one document may expand to, aliases included, so
+// that an alias bomb fails fast instead of eating memory.
+const maxNodes = 200_000
+
+// decoder fills Go values from a YAML node tree using their json tags. Unlike
+// a plain unmarshal it reports every problem it meets, each at its position,
+// and it never stops at the first one.
+type decoder struct {
+	file     string
+	problems *Problems
+	budget   int
+	active   map[*yaml.Node]bool // aliases being expanded, for cycle detection
+	overrun  bool
+}
+
+func (d *decoder) errorAt(n *yaml.Node, path Path, format string, args ...any) {
+	*d.problems = append(*d.problems, Problem{
+		Pos:     Position{File: d.file, Line: n.Line, Column: n.Column},
+		Path:    path,
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+// resolve follows aliases, enforcing the node budget and refusing cycles.
+// It returns nil when the node must not be used.
+func (d *decoder) resolve(n *yaml.Node, path Path) *yaml.Node {
+	d.budget--
+	if d.budget < 0 {
+		if !d.overrun {
+			d.overrun = true
+			d.errorAt(n, path, "document expands to more than %d nodes (aliases included); split it or remove aliases", maxNodes)
+		}
+		return nil
+	}
+	for n.Kind == yaml.AliasNode {
+		if d.active[n.Alias] {
+			d.errorAt(n, path, "alias *%s refers to itself", n.Value)
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
+}
+
+type pair struct{ key, value *yaml.Node }
+
+// pairs returns the key/value pairs of a mapping with merge keys (<<)
+// expanded; explicit keys win over merged ones. Duplicate explicit keys are
+// reported.
+func (d *decoder) pairs(n *yaml.Node, path Path) []pair {
+	var explicit, merged []pair
+	seen := make(map[string]*yaml.Node, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merged = append(merged, d.mergeSources(v, path)...)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.errorAt(k, path, "mapping keys must be plain strings")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.errorAt(k, path.Field(k.Value), "duplicate key %q (first at line %d); remove one", k.Value, first.Line)
+			continue
+		}
+		seen[k.Value] = k
+		explicit = append(explicit, pair{k, v})
+	}
+	if len(merged) == 0 {
+		return explicit
+	}
+	out := explicit
+	for _, p := range merged {
+		if _, ok := seen[p.key.Value]; !ok {
+			seen[p.key.Value] = p.key
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (d *decoder) mergeSources(v *yaml.Node, path Path) []pair {
+	if v.Kind == yaml.AliasNode {
+		if d.active[v.Alias] {
+			d.errorAt(v, path, "alias *%s refers to itself", v.Value)
+			return nil
+		}
+		d.active[v.Alias] = true
+		defer delete(d.active, v.Alias)
+	}
+	v = d.resolve(v, path)
+	if v == nil {
+		return nil
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return d.pairs(v, path)
+	case yaml.SequenceNode:
+		var out []pair
+		for _, item := range v.Content {
+			out = append(out, d.mergeSources(item, path)...)
+		}
+		return out
+	}
+	d.errorAt(v, path, "a merge key (<<) needs a mapping or a list of mappings")
+	return nil
+}
+
+// field describes one json-tagged struct field.
+type field struct {
+	name     string
+	index    []int
+	required bool
+}
+
+type structInfo struct {
+	fields map[string]field
+	names  []string
+}
+
+var structCache sync.Map // reflect.Type -> *structInfo
+
+func infoOf(t reflect.Type) *structInfo {
+	if v, ok := structCache.Load(t); ok {
+		return v.(*structInfo)
+	}
+	info := &structInfo{fields: map[string]field{}}
+	var walk func(t reflect.Type, index []int)
+	walk = func(t reflect.Type, index []int) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			tag := f.Tag.Get("json")
+			name, opts, _ := strings.Cut(tag, ",")
+			idx := append(append([]int{}, index...), i)
+			if f.Anonymous && (name == "" || strings.Contains(opts, "inline")) {
+				walk(f.Type, idx)
+				continue
+			}
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			info.fields[name] = field{name: name, index: idx, required: !strings.Contains(opts, "omitempty")}
+			info.names = append(info.names, name)
+		}
+	}
+	walk(t, nil)
+	sort.Strings(info.names)
+	structCache.Store(t, info)
+	return info
+}
+
+var (
+	scalarUnmarshalerType = reflect.TypeOf((*scalarUnmarshaler)(nil)).Elem()
+	scalarOnlyType        = reflect.TypeOf((*scalarOnly)(nil)).Elem()
+)
+
+// scalarOnly marks scalarUnmarshaler types that have no structured form.
+type scalarOnly interface{ scalarOnly() }
+
+func (ByteSize) scalarOnly() {}
+func (Duration) scalarOnly() {}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.Tag {
+	case "!!null":
+		return "null"
+	case "!!bool":
+		return "a boolean"
+	case "!!int", "!!float":
+		return "a number"
+	}
+	return fmt.Sprintf("the string %q", n.Value)
+}
+
+// decode fills v (settable) from n, reporting problems under path.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
+	if n.Kind == yaml.AliasNode {
+		if d.active[n.Alias] {
+			d.errorAt(n, path, "alias *%s refers to itself", n.Value)
+			return
+		}
+		d.active[n.Alias] = true
+		defer delete(d.active, n.Alias)
+	}
+	n = d.resolve(n, path)
+	if n == nil {
+		return
+	}
+	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+
+	if v.Kind() == reflect.Pointer {
+		if isNull {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+		return
+	}
+	if isNull {
+		return // an empty value leaves the zero value; validation reports what is required
+	}
+
+	if reflect.PointerTo(v.Type()).Implements(scalarUnmarshalerType) {
+		if n.Kind == yaml.ScalarNode {
+			if err := v.Addr().Interface().(scalarUnmarshaler).UnmarshalScalar(n.Value); err != nil {
+				d.errorAt(n, path, "%v", err)
+			}
+			return
+		}
+		if v.Type().Implements(scalarOnlyType) {
+			d.errorAt(n, path, "expected a string, got %s", kindName(n))
+			return
+		}
+	}
+
+	switch v.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.errorAt(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		info := infoOf(v.Type())
+		for _, p := range d.pairs(n, path) {
+			f, ok := info.fields[p.key.Value]
+			if !ok {
+				d.errorAt(p.key, path.Field(p.key.Value), "unknown field%s", suggest(p.key.Value, info.names))
+				continue
+			}
+			d.decode(p.value, v.FieldByIndex(f.index), path.Field(f.name))
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorAt(n, path, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		ps := d.pairs(n, path)
+		if v.IsNil() {
+			v.Set(reflect.MakeMapWithSize(v.Type(), len(ps)))
+		}
+		for _, p := range ps {
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.decode(p.value, elem, path.Key(p.key.Value))
+			v.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), elem)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorAt(n, path, "expected a list, got %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.decode(item, s.Index(i), path.Index(i))
+		}
+		v.Set(s)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.errorAt(n, path, "expected a string, got %s", kindName(n))
+			return
+		}
+		// A scalar is taken as written: version: 3.10 stays "3.10".
+		v.SetString(n.Value)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.errorAt(n, path, "expected true or false, got %s", kindName(n))
+			return
+		}
+		b, _ := strconv.ParseBool(strings.ToLower(n.Value))
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			hint := ""
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+				if _, err := strconv.Atoi(n.Value); err == nil {
+					hint = "; remove the quotes"
+				}
+			}
+			d.errorAt(n, path, "expected a whole number, got %s%s", kindName(n), hint)
+			return
+		}
+		var i int64
+		if err := n.Decode(&i); err != nil || v.OverflowInt(i) {
+			d.errorAt(n, path, "%s is out of range", n.Value)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
+			hint := ""
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+				if _, err := strconv.ParseFloat(n.Value, 64); err == nil {
+					hint = "; remove the quotes"
+				}
+			}
+			d.errorAt(n, path, "expected a number, got %s%s", kindName(n), hint)
+			return
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.errorAt(n, path, "%s is not a finite number", n.Value)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		d.errorAt(n, path, "cannot decode into %s", v.Type())
+	}
+}
+
+// suggest returns ` (did you mean "x"?)` for the closest known name, or a list
+// of the known names when none is close.
+func suggest(got string, known []string) string {
+	best, bestD := "", 1<<30
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(got), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best != "" && bestD <= 2+len(got)/4 {
+		return fmt.Sprintf(" %q (did you mean %q?)", got, best)
+	}
+	return fmt.Sprintf(" %q; known fields: %s", got, strings.Join(known, ", "))
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// locate finds the node at path under root, following aliases and merge keys;
+// when the path does not exist (a missing field) it returns the deepest node
+// that does, so that the problem points at the mapping that lacks it.
+func locate(root *yaml.Node, path Path) *yaml.Node {
+	n := root
+	for _, e := range path {
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch e.kind {
+		case 'f', 'k':
+			want := e.Field
+			if e.kind == 'k' {
+				want = e.Key
+			}
+			if n.Kind == yaml.MappingNode {
+				next = findKey(n, want, 0)
+			}
+		case 'i':
+			if n.Kind == yaml.SequenceNode && e.Index < len(n.Content) {
+				next = n.Content[e.Index]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
+}
+
+func findKey(n *yaml.Node, key string, depth int) *yaml.Node {
+	if depth > 16 {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag != "!!merge" && k.Value == key {
+			return n.Content[i+1]
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Tag != "!!merge" {
+			continue
+		}
+		src := n.Content[i+1]
+		for src.Kind == yaml.AliasNode && src.Alias != nil {
+			src = src.Alias
+		}
+		srcs := []*yaml.Node{src}
+		if src.Kind == yaml.SequenceNode {
+			srcs = src.Content
+		}
+		for _, s := range srcs {
+			for s.Kind == yaml.AliasNode && s.Alias != nil {
+				s = s.Alias
+			}
+			if s.Kind == yaml.MappingNode {
+				if v := findKey(s, key, depth+1); v != nil {
+					return v
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package v1
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize bounds one manifest file. A larger file is refused with an
+// error rather than parsed: manifests this large are a mistake or an attack.
+const MaxFileSize = 8 << 20
+
+// File is one manifest file's name (as shown in errors) and content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Origin records where an object was loaded from, so that later problems
+// (validation, planning) can point at file:line:column.
+type Origin struct {
+	File string
+	// Doc is the 0-based index of the document in the file.
+	Doc  int
+	node *yaml.Node
+	// broken lists the fields that failed to decode; an object with any is
+	// never valid, and validation says nothing more about those fields.
+	broken []Path
+}
+
+// Broken reports whether some field of the object failed to decode.
+func (o *Origin) Broken() bool { return len(o.broken) > 0 }
+
+// overlapsBroken reports whether a problem at path concerns a field that
+// failed to decode (it lies inside one, or one lies inside it), so that a
+// decode error is not echoed by a validation error about the same field.
+func (o *Origin) overlapsBroken(path Path) bool {
+	if len(path) < 2 {
+		return false
+	}
+	for _, b := range o.broken {
+		if isPrefix(b, path) || isPrefix(path, b) {
+			return true
+		}
+	}
+	return false
+}
+
+func isPrefix(prefix, path Path) bool {
+	if len(prefix) > len(path) {
+		return false
+	}
+	for i := range prefix {
+		if prefix[i] != path[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Position returns where path lies in the object's document; the document's
+// start when the path cannot be found.
+func (o *Origin) Position(path Path) Position {
+	if o == nil || o.node == nil {
+		if o == nil {
+			return Position{}
+		}
+		return Position{File: o.File}
+	}
+	n := locate(o.node, path)
+	return Position{File: o.File, Line: n.Line, Column: n.Column}
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Decode parses one file's documents into objects. Problems are returned for
+// everything wrong with the file. An object whose fields did not all decode is
+// returned too, marked Broken, so that validation can still report the rest of
+// its problems; Validate never accepts it. Empty documents are skipped.
+func Decode(f File) ([]Object, Problems) {
+	var problems Problems
+	fail := func(line int, format string, args ...any) ([]Object, Problems) {
+		problems = append(problems, Problem{Pos: Position{File: f.Name, Line: line, Column: boolInt(line > 0)}, Message: fmt.Sprintf(format, args...)})
+		return nil, problems
+	}
+	if len(f.Data) > MaxFileSize {
+		return fail(0, "file is %d bytes; manifest files are limited to %d MiB: split it", len(f.Data), MaxFileSize>>20)
+	}
+	if bytes.IndexByte(f.Data, 0) >= 0 {
+		return fail(0, "file contains NUL bytes: not a YAML or JSON manifest")
+	}
+	if !utf8.Valid(f.Data) {
+		line := 1 + bytes.Count(f.Data[:invalidUTF8Offset(f.Data)], []byte("\n"))
+		return fail(line, "file is not valid UTF-8: save it as UTF-8")
+	}
+	var objects []Object
+	dec := yaml.NewDecoder(bytes.NewReader(f.Data))
+	for doc := 0; ; doc++ {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			line := 0
+			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+				line, _ = strconv.Atoi(m[1])
+				msg = m[2]
+			}
+			return fail(line, "document %d is not valid YAML: %s", doc+1, msg)
+		}
+		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+			root = *root.Content[0]
+		}
+		if root.Kind == 0 || (root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
+			continue // an empty document, as between two '---'
+		}
+		obj, ps := decodeObject(f.Name, doc, &root)
+		problems = append(problems, ps...)
+		if obj != nil {
+			objects = append(objects, obj)
+		}
+	}
+	return objects, problems
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func invalidUTF8Offset(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// newObject returns an empty object of a kind, or nil for an unknown kind.
+func newObject(kind string) Object {
+	switch kind {
+	case KindSparkApplication:
+		return &SparkApplication{}
+	case KindDispatcher:
+		return &Dispatcher{}
+	case KindShuffleService:
+		return &ShuffleService{}
+	case KindMesosRole:
+		return &MesosRole{}
+	}
+	return nil
+}
+
+func decodeObject(file string, doc int, root *yaml.Node) (Object, Problems) {
+	var problems Problems
+	d := &decoder{file: file, problems: &problems, budget: maxNodes, active: map[*yaml.Node]bool{}}
+	if root.Kind != yaml.MappingNode {
+		d.errorAt(root, nil, "a manifest must be a mapping with apiVersion, kind, metadata and spec; got %s", kindName(root))
+		return nil, problems
+	}
+	var apiVersion, kind *yaml.Node
+	for _, p := range d.pairs(root, nil) {
+		switch p.key.Value {
+		case "apiVersion":
+			apiVersion = d.resolve(p.value, Path{}.Field("apiVersion"))
+		case "kind":
+			kind = d.resolve(p.value, Path{}.Field("kind"))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	switch {
+	case apiVersion == nil:
+		d.errorAt(root, Path{}.Field("apiVersion"), "missing; set apiVersion: %s", APIVersion)
+	case apiVersion.Value != APIVersion:
+		d.errorAt(apiVersion, Path{}.Field("apiVersion"), "unsupported apiVersion %q; this reconciler reads %s", apiVersion.Value, APIVersion)
+	}
+	var obj Object
+	switch {
+	case kind == nil:
+		d.errorAt(root, Path{}.Field("kind"), "missing; set kind to one of %s", strings.Join(Kinds, ", "))
+	default:
+		if obj = newObject(kind.Value); obj == nil {
+			d.errorAt(kind, Path{}.Field("kind"), "unknown kind %q%s", kind.Value, suggestKind(kind.Value))
+		}
+	}
+	if obj == nil || len(problems) > 0 {
+		return nil, problems
+	}
+	d.decode(root, reflect.ValueOf(obj).Elem(), nil)
+	origin := Origin{File: file, Doc: doc, node: root}
+	for _, p := range problems {
+		origin.broken = append(origin.broken, p.Path)
+	}
+	if d.overrun {
+		return nil, problems // an alias bomb: nothing in it is worth validating
+	}
+	*obj.Origin() = origin
+	return obj, problems
+}
+
+func suggestKind(got string) string {
+	for _, k := range Kinds {
+		if strings.HasPrefix(strings.ToLower(k), strings.ToLower(got)) || strings.HasPrefix(strings.ToLower(got), strings.ToLower(k)) {
+			return fmt.Sprintf(" (did you mean %q?)", k)
+		}
+	}
+	s := suggest(got, Kinds)
+	if i := strings.Index(s, "(did you mean"); i >= 0 {
+		return " " + s[i:]
+	}
+	return "; kinds are " + strings.Join(Kinds, ", ")
+}

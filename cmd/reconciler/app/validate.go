@@ -1,0 +1,75 @@
+package app
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/source"
+)
+
+type validateOptions struct {
+	noWarnings bool
+}
+
+func newValidateCommand(streams Streams) *cobra.Command {
+	var o validateOptions
+	cmd := &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "Check manifests offline and print every problem as file:line:col",
+		Long: `validate reads manifests and checks them without contacting any cluster: strict
+YAML (unknown fields, duplicate keys and wrong types are errors), each field's
+grammar (Spark byte sizes, constraints, labels, volumes, secrets...), names
+unique per kind, and references between objects (an application's dispatcher,
+queue and shuffle service must be among the loaded manifests).
+
+Every problem is printed at once, one per line:
+  file:line:col: field.path: message
+Warnings are printed as such and do not fail validation.
+
+Exit codes: 0 valid (warnings allowed), 2 invalid or unreadable.`,
+		Example: `  reconciler validate examples/manifests
+  cat app.yaml | reconciler validate -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runValidate(streams, args, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.noWarnings, "no-warnings", false, "do not print warnings")
+	return cmd
+}
+
+// loadManifests reads and validates paths, printing every problem to w.
+// It returns the valid manifests and an exit error when there was any error.
+func loadManifests(streams Streams, w io.Writer, paths []string, warnings bool) (*v1.Manifests, v1.Problems, error) {
+	files, readProblems := source.Read(paths, streams.In)
+	m, problems := v1.Load(files)
+	problems = append(readProblems, problems...)
+	problems.Sort()
+	for _, p := range problems {
+		if p.Severity == v1.SeverityWarning && !warnings {
+			continue
+		}
+		fmt.Fprintln(w, p.Error())
+	}
+	if n := len(problems.Errors()); n > 0 {
+		return m, problems, &exitError{code: ExitInvalid, msg: fmt.Sprintf("%d errors", n)}
+	}
+	return m, problems, nil
+}
+
+func runValidate(streams Streams, paths []string, o validateOptions) error {
+	m, problems, err := loadManifests(streams, streams.Out, paths, !o.noWarnings)
+	errs, warns := len(problems.Errors()), len(problems.Warnings())
+	fmt.Fprintf(streams.Err, "%s, %s; %s valid\n", plural(errs, "error"), plural(warns, "warning"), plural(len(m.Objects), "object"))
+	return err
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
