@@ -35,8 +35,8 @@ func (d *decoder) errorAt(n *yaml.Node, path Path, format string, args ...any) {
 	})
 }
 
-// resolve follows aliases, enforcing the node budget and refusing cycles.
-// It returns nil when the node must not be used.
+// resolve follows aliases, enforcing the node budget. Callers detect cycles
+// (see enter) before resolving. It returns nil when the node must not be used.
 func (d *decoder) resolve(n *yaml.Node, path Path) *yaml.Node {
 	d.budget--
 	if d.budget < 0 {
@@ -47,13 +47,24 @@ func (d *decoder) resolve(n *yaml.Node, path Path) *yaml.Node {
 		return nil
 	}
 	for n.Kind == yaml.AliasNode {
-		if d.active[n.Alias] {
-			d.errorAt(n, path, "alias *%s refers to itself", n.Value)
-			return nil
-		}
 		n = n.Alias
 	}
 	return n
+}
+
+// enter marks an alias's target as being expanded. It reports and returns
+// false when the target is already being expanded: the alias refers to itself.
+// The caller calls the returned func when done.
+func (d *decoder) enter(n *yaml.Node, path Path) (func(), bool) {
+	if n.Kind != yaml.AliasNode {
+		return func() {}, true
+	}
+	if d.active[n.Alias] {
+		d.errorAt(n, path, "alias *%s refers to itself", n.Value)
+		return nil, false
+	}
+	d.active[n.Alias] = true
+	return func() { delete(d.active, n.Alias) }, true
 }
 
 type pair struct{ key, value *yaml.Node }
@@ -95,14 +106,11 @@ func (d *decoder) pairs(n *yaml.Node, path Path) []pair {
 }
 
 func (d *decoder) mergeSources(v *yaml.Node, path Path) []pair {
-	if v.Kind == yaml.AliasNode {
-		if d.active[v.Alias] {
-			d.errorAt(v, path, "alias *%s refers to itself", v.Value)
-			return nil
-		}
-		d.active[v.Alias] = true
-		defer delete(d.active, v.Alias)
+	leave, ok := d.enter(v, path)
+	if !ok {
+		return nil
 	}
+	defer leave()
 	v = d.resolve(v, path)
 	if v == nil {
 		return nil
@@ -192,23 +200,20 @@ func kindName(n *yaml.Node) string {
 	case "!!null":
 		return "null"
 	case "!!bool":
-		return "a boolean"
+		return "the boolean " + n.Value
 	case "!!int", "!!float":
-		return "a number"
+		return "the number " + n.Value
 	}
 	return fmt.Sprintf("the string %q", n.Value)
 }
 
 // decode fills v (settable) from n, reporting problems under path.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
-	if n.Kind == yaml.AliasNode {
-		if d.active[n.Alias] {
-			d.errorAt(n, path, "alias *%s refers to itself", n.Value)
-			return
-		}
-		d.active[n.Alias] = true
-		defer delete(d.active, n.Alias)
+	leave, ok := d.enter(n, path)
+	if !ok {
+		return
 	}
+	defer leave()
 	n = d.resolve(n, path)
 	if n == nil {
 		return
@@ -369,16 +374,16 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// locate finds the node at path under root, following aliases and merge keys;
-// when the path does not exist (a missing field) it returns the deepest node
-// that does, so that the problem points at the mapping that lacks it.
+// locate finds the node at path under root, following aliases and merge keys.
+// When the path does not exist (a missing field) it returns the key of the
+// deepest mapping that does, so that "required" points at the mapping's name.
 func locate(root *yaml.Node, path Path) *yaml.Node {
-	n := root
+	n, key := root, (*yaml.Node)(nil)
 	for _, e := range path {
 		for n.Kind == yaml.AliasNode && n.Alias != nil {
 			n = n.Alias
 		}
-		var next *yaml.Node
+		var nextKey, next *yaml.Node
 		switch e.kind {
 		case 'f', 'k':
 			want := e.Field
@@ -386,7 +391,7 @@ func locate(root *yaml.Node, path Path) *yaml.Node {
 				want = e.Key
 			}
 			if n.Kind == yaml.MappingNode {
-				next = findKey(n, want, 0)
+				nextKey, next = findKey(n, want, 0)
 			}
 		case 'i':
 			if n.Kind == yaml.SequenceNode && e.Index < len(n.Content) {
@@ -394,20 +399,23 @@ func locate(root *yaml.Node, path Path) *yaml.Node {
 			}
 		}
 		if next == nil {
+			if key != nil {
+				return key
+			}
 			return n
 		}
-		n = next
+		n, key = next, nextKey
 	}
 	return n
 }
 
-func findKey(n *yaml.Node, key string, depth int) *yaml.Node {
+func findKey(n *yaml.Node, key string, depth int) (*yaml.Node, *yaml.Node) {
 	if depth > 16 {
-		return nil
+		return nil, nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag != "!!merge" && k.Value == key {
-			return n.Content[i+1]
+			return k, n.Content[i+1]
 		}
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -427,11 +435,11 @@ func findKey(n *yaml.Node, key string, depth int) *yaml.Node {
 				s = s.Alias
 			}
 			if s.Kind == yaml.MappingNode {
-				if v := findKey(s, key, depth+1); v != nil {
-					return v
+				if k, v := findKey(s, key, depth+1); v != nil {
+					return k, v
 				}
 			}
 		}
 	}
-	return nil
+	return nil, nil
 }
