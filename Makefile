@@ -1,0 +1,58 @@
+# The reconciler's build. `make demo` and `make test` are the first two
+# commands on a fresh machine; see README.md.
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X github.com/sparkmesos/reconciler/cmd/reconciler/app.version=$(VERSION)
+
+.PHONY: all build test lint fmt vet bench demo schemas docs fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/reconciler ./cmd/reconciler
+
+## test: lint, then every test (ZooKeeper tests need ZooKeeper; .ci/run installs it)
+test: lint
+	$(GO) test -count=1 $(PKGS)
+
+## lint: gofmt check, go vet, and the dependency-direction test
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 ./internal/depcheck
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: Go benchmarks and the ratio report
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./api/v1 ./render
+	$(GO) run ./cmd/bench
+
+## demo: the main job on the embedded defaults (until the simulator lands: validate and render the examples)
+demo: build
+	@echo "== reconciler validate examples/manifests"
+	@$(BIN)/reconciler validate examples/manifests
+	@echo
+	@echo "== reconciler render examples/manifests --name etl-nightly -o submit"
+	@$(BIN)/reconciler render examples/manifests --kind SparkApplication --name etl-nightly -o submit
+	@echo
+	@echo "== reconciler render examples/manifests --name spark-pi -o properties"
+	@$(BIN)/reconciler render examples/manifests --kind SparkApplication --name spark-pi -o properties
+
+## schemas: regenerate schemas/*.json and docs/manifest-reference.md from api/v1
+schemas:
+	$(GO) run ./schemas/gen
+
+docs: schemas
+
+## fuzz: fuzz the loader (FUZZTIME=5m by default)
+FUZZTIME ?= 5m
+fuzz:
+	$(GO) test ./api/v1 -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,110 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+)
+
+// Formats are the output formats of Rendered.Format.
+var Formats = []string{"yaml", "json", "request", "submit", "properties", "conf"}
+
+// Rendered is one object's launch specs, ready to be printed in any format.
+type Rendered struct {
+	Ref    v1.Ref
+	File   string
+	Doc    any // *Application, *Service or a role description
+	Props  map[string]string
+	Submit string // spark-submit command line; empty for services
+	Req    *CreateSubmissionRequest
+}
+
+// Object renders any kind. m supplies the objects it refers to (an
+// application's Dispatcher).
+func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
+	r := &Rendered{Ref: v1.RefOf(obj), File: obj.Origin().File}
+	switch x := obj.(type) {
+	case *v1.SparkApplication:
+		var d *v1.Dispatcher
+		if x.Spec.Dispatcher.Name != "" {
+			d = m.Dispatcher(x.Spec.Dispatcher.Name)
+		}
+		a, err := SparkApplication(x, d, opts)
+		if err != nil {
+			return nil, err
+		}
+		r.Doc, r.Props, r.Req = a, a.Request.SparkProperties, &a.Request
+		r.Submit = ShellCommand(SubmitArgs(a)) + "\n"
+	case *v1.Dispatcher:
+		s, err := Dispatcher(x, opts)
+		if err != nil {
+			return nil, err
+		}
+		r.Doc, r.Props = s, s.Properties
+	case *v1.ShuffleService:
+		s, err := ShuffleService(x, AgentPlaceholder, opts)
+		if err != nil {
+			return nil, err
+		}
+		r.Doc, r.Props = s, s.Properties
+	case *v1.MesosRole:
+		r.Doc = map[string]any{"kind": x.GetKind(), "name": x.GetName(), "role": x.RoleName(), "spec": x.Spec}
+	default:
+		return nil, fmt.Errorf("cannot render a %T", obj)
+	}
+	return r, nil
+}
+
+// Format prints the rendered object in one of Formats, preceded (except for
+// json) by a comment line naming the object and its file.
+func (r *Rendered) Format(format string) ([]byte, error) {
+	var b bytes.Buffer
+	if format != "json" {
+		fmt.Fprintf(&b, "# %s (%s)\n", r.Ref, r.File)
+	}
+	switch format {
+	case "json":
+		b.Write(MarshalJSON(r.Doc))
+	case "yaml":
+		y, err := yaml.Marshal(r.Doc)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(y)
+	case "request":
+		if r.Req == nil {
+			fmt.Fprintf(&b, "# nothing to submit: a %s is not submitted to a dispatcher (see -o yaml)\n", r.Ref.Kind)
+		} else {
+			b.Write(MarshalJSON(r.Req))
+		}
+	case "submit":
+		if r.Submit == "" {
+			fmt.Fprintf(&b, "# nothing to submit: a %s is not submitted to a dispatcher (see -o yaml)\n", r.Ref.Kind)
+		}
+		b.WriteString(r.Submit)
+	case "properties":
+		b.WriteString(PropertiesText(r.Props))
+	case "conf":
+		b.WriteString(DefaultsConf(r.Props))
+	default:
+		return nil, fmt.Errorf("unknown output format %q", format)
+	}
+	return b.Bytes(), nil
+}
+
+// MarshalJSON indents v without escaping <, > and &, so that placeholders
+// read as <redacted:...>. Render's values always encode.
+func MarshalJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return []byte(fmt.Sprintf("{\"error\": %q}\n", err.Error()))
+	}
+	return b.Bytes()
+}
