@@ -1,0 +1,323 @@
+package render
+
+import (
+	"bufio"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func loadDir(t *testing.T, paths ...string) *v1.Manifests {
+	t.Helper()
+	var files []v1.File
+	for _, pattern := range paths {
+		matches, _ := filepath.Glob(pattern)
+		for _, p := range matches {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, v1.File{Name: filepath.ToSlash(p), Data: data})
+		}
+	}
+	m, problems := v1.Load(files)
+	if err := problems.Err(); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return m
+}
+
+// TestGolden renders every example manifest and every render test case in
+// every format and compares with testdata/golden (go test ./render -update).
+func TestGolden(t *testing.T) {
+	m := loadDir(t, "../examples/manifests/*.yaml", "testdata/*.yaml")
+	if len(m.Objects) < 10 {
+		t.Fatalf("only %d objects loaded", len(m.Objects))
+	}
+	for _, obj := range m.Objects {
+		r, err := Object(obj, m, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", v1.RefOf(obj), err)
+		}
+		for _, format := range Formats {
+			name := filepath.Join("testdata", "golden", obj.GetKind()+"-"+obj.GetName()+"."+format)
+			got, err := r.Format(format)
+			if err != nil {
+				t.Fatalf("%s %s: %v", v1.RefOf(obj), format, err)
+			}
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(name, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatalf("%v (run go test ./render -update)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("%s (-golden +got):\n%s", name, diff)
+			}
+		}
+	}
+}
+
+// TestSeedPropertiesCovered proves that every property the seeds name is
+// produced, under exactly its key, by at least one golden case.
+func TestSeedPropertiesCovered(t *testing.T) {
+	m := loadDir(t, "../examples/manifests/*.yaml", "testdata/*.yaml")
+	produced := map[string]bool{}
+	for _, obj := range m.Objects {
+		r, err := Object(obj, m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range r.Props {
+			produced[k] = true
+		}
+	}
+	f, err := os.Open("../../shared/reference/seed-properties.txt")
+	if err != nil {
+		f, err = os.Open("../testdata/seed-properties.txt") // the copy kept in the repository
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key := strings.TrimSpace(sc.Text())
+		if key == "" || strings.HasPrefix(key, "#") {
+			continue
+		}
+		n++
+		if prefix, templated := strings.CutSuffix(key, "[PropertyName]"); templated {
+			key = prefix
+		} else if i := strings.Index(key, "["); i >= 0 {
+			key = key[:i]
+		}
+		found := produced[key]
+		if strings.HasSuffix(key, ".") {
+			for k := range produced {
+				if strings.HasPrefix(k, key) && len(k) > len(key) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no golden case produces %s", sc.Text())
+		}
+	}
+	if n < 60 {
+		t.Fatalf("read only %d seed properties", n)
+	}
+}
+
+// TestSecretCanary renders a manifest full of secrets in every format and
+// looks for the secrets' values, which must never appear. The env and file
+// sources hold canaries too: rendering must not read them.
+func TestSecretCanary(t *testing.T) {
+	t.Setenv("CANARY_ENV", "CANARY-FROM-ENV")
+	m := loadDir(t, "testdata/secrets-canary.yaml")
+	canaries := []string{"CANARY-DRIVER-INLINE", "CANARY-FROM-ENV", "CANARY-FRAMEWORK-SECRET", "CANARY-DISPATCHER-SECRET", "CANARY-FROM-FILE"}
+	for _, obj := range m.Objects {
+		r, err := Object(obj, m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, format := range Formats {
+			out, err := r.Format(format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range canaries {
+				if strings.Contains(string(out), c) {
+					t.Errorf("%s -o %s contains the secret %s", v1.RefOf(obj), format, c)
+				}
+			}
+			if !strings.Contains(string(out), "redacted") && format != "submit" && format != "request" {
+				t.Errorf("%s -o %s shows no redaction placeholder", v1.RefOf(obj), format)
+			}
+		}
+	}
+	// Resolve puts every value where its placeholder was, and only there.
+	app := m.Get(v1.KindSparkApplication, "canary").(*v1.SparkApplication)
+	a, err := SparkApplication(app, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := Resolve(a, func(s v1.ValueSource) (string, error) {
+		if s.Env != "" {
+			return "CANARY-FROM-ENV", nil
+		}
+		return "CANARY-FROM-FILE", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"spark.mesos.driver.secret.values": "CANARY-DRIVER-INLINE,CANARY-FROM-ENV,CANARY-FROM-FILE",
+		"spark.mesos.secret":               "CANARY-FRAMEWORK-SECRET",
+	}
+	for k, v := range want {
+		if req.SparkProperties[k] != v {
+			t.Errorf("resolved %s = %q, want %q", k, req.SparkProperties[k], v)
+		}
+	}
+	if strings.Contains(a.Request.SparkProperties["spark.mesos.secret"], "CANARY") {
+		t.Error("Resolve changed the rendered application's own request")
+	}
+}
+
+func appHash(t *testing.T, yamlText string) string {
+	t.Helper()
+	m, problems := v1.Load([]v1.File{{Name: "h.yaml", Data: []byte(yamlText)}})
+	if err := problems.Err(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := SparkApplication(m.Objects[0].(*v1.SparkApplication), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.SpecHash
+}
+
+// TestSpecHashInvariant: formatting, key order and unit-equivalent values
+// do not change the hash.
+func TestSpecHashInvariant(t *testing.T) {
+	a := appHash(t, `apiVersion: sparkmesos.io/v1
+kind: SparkApplication
+metadata: {name: h}
+spec:
+  dispatcher: {external: {url: "mesos://d:7077"}}
+  mainClass: a.Main
+  mainApplicationFile: https://r/app.jar
+  driver: {memory: 4g, labels: {a: "1", b: "2"}, failoverTimeout: 1min}
+  executor:
+    maxCores: 4
+    constraints: "zone:a,b;rack:1"
+    memoryOverhead: 1g
+  sparkConf: {spark.x: "1", spark.y: "2"}
+`)
+	b := appHash(t, `# reformatted, reordered, other units
+kind: SparkApplication
+apiVersion: sparkmesos.io/v1
+spec:
+  sparkConf:
+    spark.y: "2"
+    spark.x: "1"
+  executor:
+    memoryOverhead: 1024m
+    constraints:
+      - attribute: zone
+        values: [a, b]
+      - {attribute: rack, values: ["1"]}
+    maxCores: 4
+  driver:
+    failoverTimeout: 60s
+    labels: {b: "2", a: "1"}
+    memory: 4096M
+  mainApplicationFile: https://r/app.jar
+  mainClass: a.Main
+  dispatcher:
+    external:
+      url: mesos://d:7077
+metadata:
+  name: h
+`)
+	if a != b {
+		t.Errorf("equivalent manifests hash differently: %s vs %s", a, b)
+	}
+}
+
+// TestSpecHashSensitive: changing any typed field of the example
+// applications changes the hash (and so the rendered launch spec).
+func TestSpecHashSensitive(t *testing.T) {
+	m := loadDir(t, "../examples/manifests/*.yaml")
+	checked := 0
+	for _, obj := range m.Objects {
+		app, ok := obj.(*v1.SparkApplication)
+		if !ok {
+			continue
+		}
+		d := m.Dispatcher(app.Spec.Dispatcher.Name)
+		base, err := SparkApplication(app, d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range v1.SparkFields(&app.Spec, nil) {
+			saved := reflect.New(f.Value.Type()).Elem()
+			saved.Set(f.Value)
+			if !perturb(f.Value) {
+				continue
+			}
+			changed, err := SparkApplication(app, d, Options{})
+			f.Value.Set(saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			if changed.SpecHash == base.SpecHash {
+				t.Errorf("%s: changing %s (%s) kept the hash", app.Metadata.Name, f.Path, f.Key)
+			}
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("only %d fields perturbed", checked)
+	}
+}
+
+// perturb changes a settable value in place; false when it cannot.
+func perturb(v reflect.Value) bool {
+	if !v.CanSet() {
+		return false
+	}
+	switch x := v.Interface().(type) {
+	case v1.ByteSize:
+		v.Set(reflect.ValueOf(v1.ByteSize{Bytes: x.Bytes + 1<<20}))
+	case v1.Duration:
+		v.Set(reflect.ValueOf(v1.Duration{Micros: x.Micros + 1_000_000}))
+	case v1.Constraints:
+		v.Set(reflect.ValueOf(append(append(v1.Constraints{}, x...), v1.Constraint{Attribute: "extra"})))
+	case string:
+		if x == "coarse" || x == "fine" {
+			v.SetString(map[string]string{"coarse": "fine", "fine": "coarse"}[x])
+		} else {
+			v.SetString(x + "x")
+		}
+	case bool:
+		v.SetBool(!x)
+	case int:
+		v.SetInt(int64(x + 1))
+	case float64:
+		v.SetFloat(x + 0.5)
+	case []string:
+		v.Set(reflect.ValueOf(append(append([]string{}, x...), "extra")))
+	case map[string]string:
+		c := map[string]string{"extra": "1"}
+		for k, val := range x {
+			c[k] = val
+		}
+		v.Set(reflect.ValueOf(c))
+	case []v1.DockerParameter:
+		v.Set(reflect.ValueOf(append(append([]v1.DockerParameter{}, x...), v1.DockerParameter{Key: "k", Value: "v"})))
+	case []v1.DockerVolume:
+		v.Set(reflect.ValueOf(append(append([]v1.DockerVolume{}, x...), v1.DockerVolume{ContainerPath: "/x"})))
+	default:
+		return false
+	}
+	return true
+}
