@@ -117,10 +117,24 @@ func (d *decoder) mergeSources(v *yaml.Node, path Path) []pair {
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
-		return d.pairs(v, path)
+		// Merged pairs are charged to the node budget: a merge of many
+		// aliases of a large mapping must not expand without bound.
+		ps := d.pairs(v, path)
+		d.budget -= len(ps)
+		if d.budget < 0 {
+			if !d.overrun {
+				d.overrun = true
+				d.errorAt(v, path, "document expands to more than %d nodes (aliases included); split it or remove aliases", maxNodes)
+			}
+			return nil
+		}
+		return ps
 	case yaml.SequenceNode:
 		var out []pair
 		for _, item := range v.Content {
+			if d.overrun {
+				return out
+			}
 			out = append(out, d.mergeSources(item, path)...)
 		}
 		return out
@@ -391,7 +405,8 @@ func locate(root *yaml.Node, path Path) *yaml.Node {
 				want = e.Key
 			}
 			if n.Kind == yaml.MappingNode {
-				nextKey, next = findKey(n, want, 0)
+				budget := maxLocateVisits
+				nextKey, next = findKey(n, want, 0, &budget)
 			}
 		case 'i':
 			if n.Kind == yaml.SequenceNode && e.Index < len(n.Content) {
@@ -409,8 +424,13 @@ func locate(root *yaml.Node, path Path) *yaml.Node {
 	return n
 }
 
-func findKey(n *yaml.Node, key string, depth int) (*yaml.Node, *yaml.Node) {
-	if depth > 16 {
+// maxLocateVisits bounds the mapping entries one lookup inspects through
+// merge keys; past it the lookup gives up and the parent's position is used.
+const maxLocateVisits = 10_000
+
+func findKey(n *yaml.Node, key string, depth int, budget *int) (*yaml.Node, *yaml.Node) {
+	*budget -= len(n.Content) / 2
+	if depth > 16 || *budget < 0 {
 		return nil, nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -435,7 +455,7 @@ func findKey(n *yaml.Node, key string, depth int) (*yaml.Node, *yaml.Node) {
 				s = s.Alias
 			}
 			if s.Kind == yaml.MappingNode {
-				if k, v := findKey(s, key, depth+1); v != nil {
+				if k, v := findKey(s, key, depth+1, budget); v != nil {
 					return k, v
 				}
 			}
