@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -148,4 +149,34 @@ func (v DockerVolume) String() string {
 		s += ":" + v.Mode
 	}
 	return s
+}
+
+// UnmarshalJSON reads either Spark's constraint string or a list of
+// {attribute, values}, the two forms a manifest may use.
+func (c *Constraints) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		return c.UnmarshalScalar(s)
+	}
+	var list []Constraint
+	if err := json.Unmarshal(data, &list); err != nil {
+		return fmt.Errorf("constraints must be a string such as \"os:centos7;zone:a,b\" or a list of {attribute, values}")
+	}
+	*c = list
+	return nil
+}
+
+// UnmarshalJSON reads either Spark's volume string or a volume object.
+func (v *DockerVolume) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		return v.UnmarshalScalar(s)
+	}
+	type plain DockerVolume
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("a volume must be a string such as \"/host:/container:ro\" or {hostPath, containerPath, mode}")
+	}
+	*v = DockerVolume(p)
+	return nil
 }

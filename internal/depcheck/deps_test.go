@@ -26,6 +26,7 @@ var layers = []string{
 	"render",
 	"schemas",
 	"api/v1",
+	"internal/benchdata",
 }
 
 // isolated packages may import no other project package: the simulator is a
