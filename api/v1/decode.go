@@ -25,24 +25,41 @@ type decoder struct {
 	budget   int
 	active   map[*yaml.Node]bool // aliases being expanded, for cycle detection
 	overrun  bool
+	// stack is the path of the node being decoded; it is copied into a Path
+	// only when a problem is reported, so decoding allocates no paths.
+	stack Path
 }
 
-func (d *decoder) errorAt(n *yaml.Node, path Path, format string, args ...any) {
+func (d *decoder) push(e PathElem) { d.stack = append(d.stack, e) }
+func (d *decoder) pop()            { d.stack = d.stack[:len(d.stack)-1] }
+
+// path returns a copy of the current path.
+func (d *decoder) path() Path { return append(Path(nil), d.stack...) }
+
+// errorAt reports a problem at node n for the current path.
+func (d *decoder) errorAt(n *yaml.Node, format string, args ...any) {
 	*d.problems = append(*d.problems, Problem{
 		Pos:     Position{File: d.file, Line: n.Line, Column: n.Column},
-		Path:    path,
+		Path:    d.path(),
 		Message: fmt.Sprintf(format, args...),
 	})
 }
 
+// errorAtField reports a problem about the field name of the current mapping.
+func (d *decoder) errorAtField(n *yaml.Node, name string, format string, args ...any) {
+	d.push(PathElem{name: name, kind: 'f'})
+	d.errorAt(n, format, args...)
+	d.pop()
+}
+
 // resolve follows aliases, enforcing the node budget. Callers detect cycles
 // (see enter) before resolving. It returns nil when the node must not be used.
-func (d *decoder) resolve(n *yaml.Node, path Path) *yaml.Node {
+func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 	d.budget--
 	if d.budget < 0 {
 		if !d.overrun {
 			d.overrun = true
-			d.errorAt(n, path, "document expands to more than %d nodes (aliases included); split it or remove aliases", maxNodes)
+			d.errorAt(n, "document expands to more than %d nodes (aliases included); split it or remove aliases", maxNodes)
 		}
 		return nil
 	}
@@ -55,12 +72,12 @@ func (d *decoder) resolve(n *yaml.Node, path Path) *yaml.Node {
 // enter marks an alias's target as being expanded. It reports and returns
 // false when the target is already being expanded: the alias refers to itself.
 // The caller calls the returned func when done.
-func (d *decoder) enter(n *yaml.Node, path Path) (func(), bool) {
+func (d *decoder) enter(n *yaml.Node) (func(), bool) {
 	if n.Kind != yaml.AliasNode {
 		return func() {}, true
 	}
 	if d.active[n.Alias] {
-		d.errorAt(n, path, "alias *%s refers to itself", n.Value)
+		d.errorAt(n, "alias *%s refers to itself", n.Value)
 		return nil, false
 	}
 	d.active[n.Alias] = true
@@ -72,21 +89,21 @@ type pair struct{ key, value *yaml.Node }
 // pairs returns the key/value pairs of a mapping with merge keys (<<)
 // expanded; explicit keys win over merged ones. Duplicate explicit keys are
 // reported.
-func (d *decoder) pairs(n *yaml.Node, path Path) []pair {
+func (d *decoder) pairs(n *yaml.Node) []pair {
 	var explicit, merged []pair
 	seen := make(map[string]*yaml.Node, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			merged = append(merged, d.mergeSources(v, path)...)
+			merged = append(merged, d.mergeSources(v)...)
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
-			d.errorAt(k, path, "mapping keys must be plain strings")
+			d.errorAt(k, "mapping keys must be plain strings")
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.errorAt(k, path.Field(k.Value), "duplicate key %q (first at line %d); remove one", k.Value, first.Line)
+			d.errorAtField(k, k.Value, "duplicate key %q (first at line %d); remove one", k.Value, first.Line)
 			continue
 		}
 		seen[k.Value] = k
@@ -105,13 +122,13 @@ func (d *decoder) pairs(n *yaml.Node, path Path) []pair {
 	return out
 }
 
-func (d *decoder) mergeSources(v *yaml.Node, path Path) []pair {
-	leave, ok := d.enter(v, path)
+func (d *decoder) mergeSources(v *yaml.Node) []pair {
+	leave, ok := d.enter(v)
 	if !ok {
 		return nil
 	}
 	defer leave()
-	v = d.resolve(v, path)
+	v = d.resolve(v)
 	if v == nil {
 		return nil
 	}
@@ -119,12 +136,12 @@ func (d *decoder) mergeSources(v *yaml.Node, path Path) []pair {
 	case yaml.MappingNode:
 		// Merged pairs are charged to the node budget: a merge of many
 		// aliases of a large mapping must not expand without bound.
-		ps := d.pairs(v, path)
+		ps := d.pairs(v)
 		d.budget -= len(ps)
 		if d.budget < 0 {
 			if !d.overrun {
 				d.overrun = true
-				d.errorAt(v, path, "document expands to more than %d nodes (aliases included); split it or remove aliases", maxNodes)
+				d.errorAt(v, "document expands to more than %d nodes (aliases included); split it or remove aliases", maxNodes)
 			}
 			return nil
 		}
@@ -135,11 +152,11 @@ func (d *decoder) mergeSources(v *yaml.Node, path Path) []pair {
 			if d.overrun {
 				return out
 			}
-			out = append(out, d.mergeSources(item, path)...)
+			out = append(out, d.mergeSources(item)...)
 		}
 		return out
 	}
-	d.errorAt(v, path, "a merge key (<<) needs a mapping or a list of mappings")
+	d.errorAt(v, "a merge key (<<) needs a mapping or a list of mappings")
 	return nil
 }
 
@@ -222,13 +239,13 @@ func kindName(n *yaml.Node) string {
 }
 
 // decode fills v (settable) from n, reporting problems under path.
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
-	leave, ok := d.enter(n, path)
+func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
+	leave, ok := d.enter(n)
 	if !ok {
 		return
 	}
 	defer leave()
-	n = d.resolve(n, path)
+	n = d.resolve(n)
 	if n == nil {
 		return
 	}
@@ -241,7 +258,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		d.decode(n, v.Elem(), path)
+		d.decode(n, v.Elem())
 		return
 	}
 	if isNull {
@@ -251,12 +268,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
 	if reflect.PointerTo(v.Type()).Implements(scalarUnmarshalerType) {
 		if n.Kind == yaml.ScalarNode {
 			if err := v.Addr().Interface().(scalarUnmarshaler).UnmarshalScalar(n.Value); err != nil {
-				d.errorAt(n, path, "%v", err)
+				d.errorAt(n, "%v", err)
 			}
 			return
 		}
 		if v.Type().Implements(scalarOnlyType) {
-			d.errorAt(n, path, "expected a string, got %s", kindName(n))
+			d.errorAt(n, "expected a string, got %s", kindName(n))
 			return
 		}
 	}
@@ -264,52 +281,58 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
 	switch v.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			d.errorAt(n, path, "expected a mapping, got %s", kindName(n))
+			d.errorAt(n, "expected a mapping, got %s", kindName(n))
 			return
 		}
 		info := infoOf(v.Type())
-		for _, p := range d.pairs(n, path) {
+		for _, p := range d.pairs(n) {
 			f, ok := info.fields[p.key.Value]
 			if !ok {
-				d.errorAt(p.key, path.Field(p.key.Value), "unknown field%s", suggest(p.key.Value, info.names))
+				d.errorAtField(p.key, p.key.Value, "unknown field%s", suggest(p.key.Value, info.names))
 				continue
 			}
-			d.decode(p.value, v.FieldByIndex(f.index), path.Field(f.name))
+			d.push(PathElem{name: f.name, kind: 'f'})
+			d.decode(p.value, v.FieldByIndex(f.index))
+			d.pop()
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.errorAt(n, path, "expected a mapping, got %s", kindName(n))
+			d.errorAt(n, "expected a mapping, got %s", kindName(n))
 			return
 		}
-		ps := d.pairs(n, path)
+		ps := d.pairs(n)
 		if v.IsNil() {
 			v.Set(reflect.MakeMapWithSize(v.Type(), len(ps)))
 		}
 		for _, p := range ps {
 			elem := reflect.New(v.Type().Elem()).Elem()
-			d.decode(p.value, elem, path.Key(p.key.Value))
+			d.push(PathElem{name: p.key.Value, kind: 'k'})
+			d.decode(p.value, elem)
+			d.pop()
 			v.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), elem)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.errorAt(n, path, "expected a list, got %s", kindName(n))
+			d.errorAt(n, "expected a list, got %s", kindName(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			d.decode(item, s.Index(i), path.Index(i))
+			d.push(PathElem{index: i, kind: 'i'})
+			d.decode(item, s.Index(i))
+			d.pop()
 		}
 		v.Set(s)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			d.errorAt(n, path, "expected a string, got %s", kindName(n))
+			d.errorAt(n, "expected a string, got %s", kindName(n))
 			return
 		}
 		// A scalar is taken as written: version: 3.10 stays "3.10".
 		v.SetString(n.Value)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-			d.errorAt(n, path, "expected true or false, got %s", kindName(n))
+			d.errorAt(n, "expected true or false, got %s", kindName(n))
 			return
 		}
 		b, _ := strconv.ParseBool(strings.ToLower(n.Value))
@@ -322,12 +345,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
 					hint = "; remove the quotes"
 				}
 			}
-			d.errorAt(n, path, "expected a whole number, got %s%s", kindName(n), hint)
+			d.errorAt(n, "expected a whole number, got %s%s", kindName(n), hint)
 			return
 		}
 		var i int64
 		if err := n.Decode(&i); err != nil || v.OverflowInt(i) {
-			d.errorAt(n, path, "%s is out of range", n.Value)
+			d.errorAt(n, "%s is out of range", n.Value)
 			return
 		}
 		v.SetInt(i)
@@ -339,17 +362,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path Path) {
 					hint = "; remove the quotes"
 				}
 			}
-			d.errorAt(n, path, "expected a number, got %s%s", kindName(n), hint)
+			d.errorAt(n, "expected a number, got %s%s", kindName(n), hint)
 			return
 		}
 		var f float64
 		if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.errorAt(n, path, "%s is not a finite number", n.Value)
+			d.errorAt(n, "%s is not a finite number", n.Value)
 			return
 		}
 		v.SetFloat(f)
 	default:
-		d.errorAt(n, path, "cannot decode into %s", v.Type())
+		d.errorAt(n, "cannot decode into %s", v.Type())
 	}
 }
 
@@ -400,17 +423,14 @@ func locate(root *yaml.Node, path Path) *yaml.Node {
 		var nextKey, next *yaml.Node
 		switch e.kind {
 		case 'f', 'k':
-			want := e.Field
-			if e.kind == 'k' {
-				want = e.Key
-			}
+			want := e.name
 			if n.Kind == yaml.MappingNode {
 				budget := maxLocateVisits
 				nextKey, next = findKey(n, want, 0, &budget)
 			}
 		case 'i':
-			if n.Kind == yaml.SequenceNode && e.Index < len(n.Content) {
-				next = n.Content[e.Index]
+			if n.Kind == yaml.SequenceNode && e.index < len(n.Content) {
+				next = n.Content[e.index]
 			}
 		}
 		if next == nil {

@@ -31,23 +31,22 @@ func (p Position) String() string {
 
 // PathElem is one step of a field path: a field name, a list index or a map key.
 type PathElem struct {
-	Field string
-	Index int
-	Key   string
-	kind  byte // 'f', 'i' or 'k'
+	name  string // the field name or the map key
+	index int
+	kind  byte // 'f' field, 'i' index or 'k' key
 }
 
 // Path is a field path inside one object, such as spec.driver.secrets[1].envKey.
 type Path []PathElem
 
 // Field returns the path extended by a field name.
-func (p Path) Field(name string) Path { return p.add(PathElem{Field: name, kind: 'f'}) }
+func (p Path) Field(name string) Path { return p.add(PathElem{name: name, kind: 'f'}) }
 
 // Index returns the path extended by a list index.
-func (p Path) Index(i int) Path { return p.add(PathElem{Index: i, kind: 'i'}) }
+func (p Path) Index(i int) Path { return p.add(PathElem{index: i, kind: 'i'}) }
 
 // Key returns the path extended by a map key.
-func (p Path) Key(k string) Path { return p.add(PathElem{Key: k, kind: 'k'}) }
+func (p Path) Key(k string) Path { return p.add(PathElem{name: k, kind: 'k'}) }
 
 func (p Path) add(e PathElem) Path {
 	out := make(Path, len(p), len(p)+1)
@@ -65,11 +64,11 @@ func (p Path) String() string {
 			if i > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(e.Field)
+			b.WriteString(e.name)
 		case 'i':
-			b.WriteString("[" + strconv.Itoa(e.Index) + "]")
+			b.WriteString("[" + strconv.Itoa(e.index) + "]")
 		case 'k':
-			b.WriteString("[" + strconv.Quote(e.Key) + "]")
+			b.WriteString("[" + strconv.Quote(e.name) + "]")
 		}
 	}
 	return b.String()

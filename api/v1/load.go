@@ -170,16 +170,16 @@ func decodeObject(file string, doc int, root *yaml.Node) (Object, Problems) {
 	var problems Problems
 	d := &decoder{file: file, problems: &problems, budget: maxNodes, active: map[*yaml.Node]bool{}}
 	if root.Kind != yaml.MappingNode {
-		d.errorAt(root, nil, "a manifest must be a mapping with apiVersion, kind, metadata and spec; got %s", kindName(root))
+		d.errorAt(root, "a manifest must be a mapping with apiVersion, kind, metadata and spec; got %s", kindName(root))
 		return nil, problems
 	}
 	var apiVersion, kind *yaml.Node
-	for _, p := range d.pairs(root, nil) {
+	for _, p := range d.pairs(root) {
 		switch p.key.Value {
 		case "apiVersion":
-			apiVersion = d.resolve(p.value, Path{}.Field("apiVersion"))
+			apiVersion = d.resolve(p.value)
 		case "kind":
-			kind = d.resolve(p.value, Path{}.Field("kind"))
+			kind = d.resolve(p.value)
 		}
 	}
 	if len(problems) > 0 {
@@ -187,23 +187,23 @@ func decodeObject(file string, doc int, root *yaml.Node) (Object, Problems) {
 	}
 	switch {
 	case apiVersion == nil:
-		d.errorAt(root, Path{}.Field("apiVersion"), "missing; set apiVersion: %s", APIVersion)
+		d.errorAtField(root, "apiVersion", "missing; set apiVersion: %s", APIVersion)
 	case apiVersion.Value != APIVersion:
-		d.errorAt(apiVersion, Path{}.Field("apiVersion"), "unsupported apiVersion %q; this reconciler reads %s", apiVersion.Value, APIVersion)
+		d.errorAtField(apiVersion, "apiVersion", "unsupported apiVersion %q; this reconciler reads %s", apiVersion.Value, APIVersion)
 	}
 	var obj Object
 	switch {
 	case kind == nil:
-		d.errorAt(root, Path{}.Field("kind"), "missing; set kind to one of %s", strings.Join(Kinds, ", "))
+		d.errorAtField(root, "kind", "missing; set kind to one of %s", strings.Join(Kinds, ", "))
 	default:
 		if obj = newObject(kind.Value); obj == nil {
-			d.errorAt(kind, Path{}.Field("kind"), "unknown kind %q%s", kind.Value, suggestKind(kind.Value))
+			d.errorAtField(kind, "kind", "unknown kind %q%s", kind.Value, suggestKind(kind.Value))
 		}
 	}
 	if obj == nil || len(problems) > 0 {
 		return nil, problems
 	}
-	d.decode(root, reflect.ValueOf(obj).Elem(), nil)
+	d.decode(root, reflect.ValueOf(obj).Elem())
 	origin := Origin{File: file, Doc: doc, node: root}
 	for _, p := range problems {
 		origin.broken = append(origin.broken, p.Path)

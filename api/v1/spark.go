@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // SparkField is one Spark property that a typed field of a spec sets: the
@@ -34,6 +35,50 @@ func SparkFields(spec any, base Path) []SparkField {
 	return out
 }
 
+// sparkPlan is the parsed json and spark tags of one struct type's fields.
+type sparkPlan []struct {
+	index      int
+	name       string // json name
+	key, unit  string // from the spark tag; key empty when untagged
+	tagged     bool
+	structLike bool // untagged struct or pointer to struct: walked into
+}
+
+var sparkPlans sync.Map // reflect.Type -> sparkPlan
+
+func planOf(t reflect.Type) sparkPlan {
+	if p, ok := sparkPlans.Load(t); ok {
+		return p.(sparkPlan)
+	}
+	var plan sparkPlan
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		tag, tagged := sf.Tag.Lookup("spark")
+		key, unit, _ := strings.Cut(tag, ",")
+		ft := sf.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		structLike := ft.Kind() == reflect.Struct
+		if !tagged && !structLike {
+			continue
+		}
+		plan = append(plan, struct {
+			index      int
+			name       string
+			key, unit  string
+			tagged     bool
+			structLike bool
+		}{i, name, key, unit, tagged, structLike})
+	}
+	sparkPlans.Store(t, plan)
+	return plan
+}
+
 func walkSpark(v reflect.Value, path Path, out *[]SparkField) {
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
@@ -44,22 +89,16 @@ func walkSpark(v reflect.Value, path Path, out *[]SparkField) {
 	if v.Kind() != reflect.Struct {
 		return
 	}
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
+	for _, f := range planOf(v.Type()) {
+		fv := v.Field(f.index)
+		if fv.IsZero() && !(f.tagged && fv.Kind() == reflect.Bool) {
+			continue // unset: sets nothing (a false bool of a present struct still does)
+		}
+		if !f.tagged {
+			walkSpark(fv, path.Field(f.name), out)
 			continue
 		}
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		fv := v.Field(i)
-		fpath := path.Field(name)
-		tag, ok := sf.Tag.Lookup("spark")
-		if !ok {
-			walkSpark(fv, fpath, out)
-			continue
-		}
-		key, unit, _ := strings.Cut(tag, ",")
-		emitSpark(key, unit, fv, fpath, out)
+		emitSpark(f.key, f.unit, fv, path.Field(f.name), out)
 	}
 }
 
