@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -24,13 +26,14 @@ const module = "github.com/sparkmesos/reconciler"
 const BaseURL = "https://sparkmesos.io/schemas/v1/"
 
 var kinds = []struct {
-	name string
-	obj  any
+	name    string
+	obj     any
+	example string // a file of examples/manifests that shows the kind
 }{
-	{v1.KindSparkApplication, &v1.SparkApplication{}},
-	{v1.KindDispatcher, &v1.Dispatcher{}},
-	{v1.KindShuffleService, &v1.ShuffleService{}},
-	{v1.KindMesosRole, &v1.MesosRole{}},
+	{v1.KindSparkApplication, &v1.SparkApplication{}, "etl-nightly.yaml"},
+	{v1.KindDispatcher, &v1.Dispatcher{}, "dispatcher.yaml"},
+	{v1.KindShuffleService, &v1.ShuffleService{}, "dynamic-allocation.yaml"},
+	{v1.KindMesosRole, &v1.MesosRole{}, "dispatcher.yaml"},
 }
 
 func reflector() (*jsonschema.Reflector, error) {
@@ -195,6 +198,11 @@ func Reference() ([]byte, error) {
 		t := reflect.TypeOf(k.obj).Elem()
 		f, _ := t.FieldByName("Spec")
 		writeFields(&b, r, f.Type, "spec", map[reflect.Type]bool{})
+		example, err := os.ReadFile(filepath.Join("examples", "manifests", k.example))
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "\nExample (`examples/manifests/%s`):\n\n```yaml\n%s```\n", k.example, example)
 	}
 	return b.Bytes(), nil
 }
