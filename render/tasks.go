@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
@@ -44,6 +45,7 @@ const (
 	defaultShuffleCPUs     = 0.5
 	defaultDispatcherCPUs  = 1.0
 	frameworkSecretEnvName = "SPARK_MESOS_SECRET"
+	killGracePeriod        = 30 * time.Second
 )
 
 // Dispatcher renders a Dispatcher: its properties (queues, recovery, driver
@@ -95,6 +97,7 @@ func Dispatcher(d *v1.Dispatcher, opts Options) (*Service, error) {
 	task.Command = command(args, env, m.SparkURI)
 	task.Container = container(m.Image, nil)
 	out.SpecHash = hashOf(out.URL, task)
+	task.AgentID = mesos.AgentID{Value: AgentPlaceholder} // an offer decides
 	setHashLabel(task, out.SpecHash)
 	out.Task = task
 	return out, nil
@@ -194,8 +197,12 @@ func baseTask(name, kind string, opts Options, cpus float64, memMiB int64, ports
 		{Key: LabelName, Value: strPtr(name)},
 		{Key: LabelOwner, Value: strPtr(opts.owner())},
 	}
+	grace := int64(killGracePeriod)
 	return &mesos.TaskInfo{
 		Name: kind + "/" + name,
+		// SIGTERM first, so the JVM shuts down cleanly (the dispatcher
+		// persists its state), then SIGKILL after the grace period.
+		KillPolicy: &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: grace}},
 		Resources: []mesos.Resource{
 			{Name: "cpus", Type: &scalar, Scalar: &mesos.Value_Scalar{Value: cpus}},
 			{Name: "mem", Type: &scalar, Scalar: &mesos.Value_Scalar{Value: float64(memMiB)}},
