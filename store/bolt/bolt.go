@@ -1,0 +1,336 @@
+// Package bolt is the embedded store: one bbolt file, one writer.
+//
+// The writer holds an exclusive lock on PATH.lock for as long as it runs; a
+// second writer gets a clear error naming the holder's pid. That lock plays
+// the role of leadership: whoever holds it is the only one who acts. The
+// database file itself is opened per transaction, so a reader such as
+// `reconciler status` can read while the writer runs.
+//
+// A new file is stamped with a schema version. A file that is not a bbolt
+// database, or a bbolt database of something else, is refused with an error
+// and never written to.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// SchemaVersion is written into new files and checked on open.
+const SchemaVersion = 1
+
+var (
+	bucketInfo    = []byte("reconciler")
+	bucketRecords = []byte("records")
+	keySchema     = []byte("schema")
+	keyMeta       = []byte("meta")
+)
+
+// Store is a bbolt-backed store.Store.
+type Store struct {
+	path     string
+	lock     *os.File // nil for a read-only store
+	readOnly bool
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Elector = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the store at path for writing, taking the
+// single-writer lock.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path + ".lock")
+		lock.Close()
+		return nil, fmt.Errorf("store %s is in use by another reconciler (pid %s); stop it or use another --store", path, strings.TrimSpace(string(holder)))
+	}
+	_ = lock.Truncate(0)
+	_, _ = lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	s := &Store{path: path, lock: lock}
+	if err := s.init(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing store for reading, without the writer lock,
+// so that it can be read while a writer runs.
+func OpenReadOnly(path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s := &Store{path: path, readOnly: true}
+	if err := s.view(func(*bolt.Tx) error { return nil }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) db(readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: readOnly})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store %s: timed out waiting for the file lock", s.path)
+		}
+		return nil, fmt.Errorf("store %s is not a usable bbolt file (%v); it was left untouched", s.path, err)
+	}
+	return db, nil
+}
+
+// init stamps a new file and checks an existing one.
+func (s *Store) init() error {
+	if info, err := os.Stat(s.path); err == nil && info.Size() > 0 {
+		return s.view(func(*bolt.Tx) error { return nil })
+	}
+	db, err := s.db(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketInfo) != nil {
+			return nil
+		}
+		if err := tx.ForEach(func([]byte, *bolt.Bucket) error { return errForeign }); err != nil {
+			return fmt.Errorf("store %s: %w", s.path, err)
+		}
+		info, err := tx.CreateBucket(bucketInfo)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketRecords); err != nil {
+			return err
+		}
+		return info.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	})
+}
+
+var errForeign = errors.New("is a bbolt database of another program; it was left untouched")
+
+// check verifies the schema stamp inside a transaction.
+func (s *Store) check(tx *bolt.Tx) error {
+	info := tx.Bucket(bucketInfo)
+	if info == nil || tx.Bucket(bucketRecords) == nil {
+		return fmt.Errorf("store %s %w", s.path, errForeign)
+	}
+	v, err := strconv.Atoi(string(info.Get(keySchema)))
+	if err != nil || v != SchemaVersion {
+		return fmt.Errorf("store %s has schema version %q; this reconciler reads version %d", s.path, info.Get(keySchema), SchemaVersion)
+	}
+	return nil
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	db, err := s.db(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		if err := s.check(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	if s.readOnly {
+		return fmt.Errorf("store %s is open read-only: %w", s.path, store.ErrNotLeader)
+	}
+	if s.lock == nil {
+		return fmt.Errorf("store %s is closed", s.path)
+	}
+	db, err := s.db(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		if err := s.check(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+func recordKey(k store.Key) []byte { return []byte(k.Kind + "/" + k.Name) }
+
+// Stored values are an 8-byte version followed by the record's JSON.
+func split(v []byte) (int64, []byte) {
+	if len(v) < 8 {
+		return 0, nil
+	}
+	return int64(binary.BigEndian.Uint64(v[:8])), v[8:]
+}
+
+func join(version int64, b []byte) []byte {
+	out := make([]byte, 8+len(b))
+	binary.BigEndian.PutUint64(out, uint64(version))
+	copy(out[8:], b)
+	return out
+}
+
+// Get implements store.Store.
+func (s *Store) Get(_ context.Context, key store.Key) (*store.Record, error) {
+	var rec *store.Record
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRecords).Get(recordKey(key))
+		if v == nil {
+			return fmt.Errorf("%s: %w", key, store.ErrNotFound)
+		}
+		var err error
+		rec, err = decodeStored(v)
+		return err
+	})
+	return rec, err
+}
+
+func decodeStored(v []byte) (*store.Record, error) {
+	version, b := split(v)
+	return store.DecodeRecord(b, version)
+}
+
+// List implements store.Store.
+func (s *Store) List(_ context.Context, kind string) ([]*store.Record, error) {
+	var out []*store.Record
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		prefix := []byte(kind + "/")
+		k, v := c.First()
+		if kind != "" {
+			k, v = c.Seek(prefix)
+		}
+		for ; k != nil && (kind == "" || strings.HasPrefix(string(k), string(prefix))); k, v = c.Next() {
+			rec, err := decodeStored(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	store.SortRecords(out)
+	return out, err
+}
+
+// Put implements store.Store.
+func (s *Store) Put(_ context.Context, rec *store.Record) (*store.Record, error) {
+	if err := rec.Key.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Record
+	err = s.update(func(tx *bolt.Tx) error {
+		bucket := tx.Bucket(bucketRecords)
+		cur, _ := split(bucket.Get(recordKey(rec.Key)))
+		if cur != rec.Version {
+			return fmt.Errorf("put %s at version %d, stored %d: %w", rec.Key, rec.Version, cur, store.ErrConflict)
+		}
+		if err := bucket.Put(recordKey(rec.Key), join(cur+1, b)); err != nil {
+			return err
+		}
+		out, err = store.DecodeRecord(b, cur+1)
+		return err
+	})
+	return out, err
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(_ context.Context, key store.Key, version int64) error {
+	return s.update(func(tx *bolt.Tx) error {
+		bucket := tx.Bucket(bucketRecords)
+		v := bucket.Get(recordKey(key))
+		if v == nil {
+			return fmt.Errorf("%s: %w", key, store.ErrNotFound)
+		}
+		if cur, _ := split(v); cur != version {
+			return fmt.Errorf("delete %s at version %d, stored %d: %w", key, version, cur, store.ErrConflict)
+		}
+		return bucket.Delete(recordKey(key))
+	})
+}
+
+// GetMeta implements store.Store.
+func (s *Store) GetMeta(context.Context) (*store.Meta, error) {
+	var m *store.Meta
+	err := s.view(func(tx *bolt.Tx) error {
+		version, b := split(tx.Bucket(bucketInfo).Get(keyMeta))
+		var err error
+		m, err = store.DecodeMeta(b, version)
+		return err
+	})
+	return m, err
+}
+
+// PutMeta implements store.Store.
+func (s *Store) PutMeta(_ context.Context, m *store.Meta) (*store.Meta, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Meta
+	err = s.update(func(tx *bolt.Tx) error {
+		info := tx.Bucket(bucketInfo)
+		cur, _ := split(info.Get(keyMeta))
+		if cur != m.Version {
+			return fmt.Errorf("put meta at version %d, stored %d: %w", m.Version, cur, store.ErrConflict)
+		}
+		if err := info.Put(keyMeta, join(cur+1, b)); err != nil {
+			return err
+		}
+		out, err = store.DecodeMeta(b, cur+1)
+		return err
+	})
+	return out, err
+}
+
+// Close releases the writer lock.
+func (s *Store) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close() // closing the descriptor releases the flock
+	s.lock = nil
+	return err
+}
+
+// Campaign implements store.Elector: the writer lock taken by Open is the
+// leadership, held until Close.
+func (s *Store) Campaign(ctx context.Context) (store.Leadership, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("store %s is open read-only: %w", s.path, store.ErrNotLeader)
+	}
+	return &fileLeadership{lost: make(chan struct{})}, ctx.Err()
+}
+
+type fileLeadership struct{ lost chan struct{} }
+
+func (l *fileLeadership) Lost() <-chan struct{} { return l.lost }
+func (l *fileLeadership) Resign() error         { return nil }

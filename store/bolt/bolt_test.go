@@ -1,0 +1,127 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/sparkmesos/reconciler/store"
+	"github.com/sparkmesos/reconciler/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) store.Store {
+			s, err := Open(filepath.Join(t.TempDir(), "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		func(t *testing.T, old store.Store) store.Store {
+			path := old.(*Store).path
+			if err := old.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+}
+
+// TestSecondWriterRefused runs a second process on the same file: it must
+// fail with an error naming the holder, while a reader still reads.
+func TestSecondWriterRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Put(context.Background(), &store.Record{Key: store.Key{Kind: "K", Name: "n"}}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "BOLT_SECOND_WRITER="+path)
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "is in use by another reconciler (pid") {
+		t.Fatalf("second writer said:\n%s", out)
+	}
+	r, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := r.List(context.Background(), ""); err != nil || len(recs) != 1 {
+		t.Fatalf("reader while the writer runs: %v, %v", recs, err)
+	}
+	if _, err := r.Put(context.Background(), &store.Record{Key: store.Key{Kind: "K", Name: "x"}}); !errors.Is(err, store.ErrNotLeader) {
+		t.Fatalf("a read-only store wrote: %v", err)
+	}
+}
+
+// TestMain doubles as the second writer of TestSecondWriterRefused when
+// started with BOLT_SECOND_WRITER set.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("BOLT_SECOND_WRITER"); path != "" {
+		if _, err := Open(path); err != nil {
+			os.Stdout.WriteString(err.Error() + "\n")
+			os.Exit(0)
+		}
+		os.Stdout.WriteString("second writer opened the store\n")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+func TestForeignFilesUntouched(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	content := []byte(strings.Repeat("not a database ", 1000))
+	if err := os.WriteFile(garbage, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(garbage); err == nil || !strings.Contains(err.Error(), "left untouched") {
+		t.Fatalf("opening garbage: %v", err)
+	}
+	if got, _ := os.ReadFile(garbage); string(got) != string(content) {
+		t.Fatal("a foreign file was modified")
+	}
+
+	foreign := filepath.Join(dir, "other.db")
+	db, err := bbolt.Open(foreign, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("someone-else")); return err })
+	db.Close()
+	if _, err := Open(foreign); err == nil || !strings.Contains(err.Error(), "another program") {
+		t.Fatalf("opening another program's bbolt file: %v", err)
+	}
+}
+
+func TestLeadershipIsTheFileLock(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.Campaign(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+		t.Fatal("leadership lost without reason")
+	default:
+	}
+}

@@ -1,0 +1,187 @@
+// Package store is the reconciler's durable memory: for every object it
+// manages, what was submitted for which spec, the intent written before each
+// side effect, the status and a bounded event history; plus the reconciler's
+// own Mesos framework id and the GitOps revisions.
+//
+// Two backends implement Store: bbolt (store/bolt, the embedded default: one
+// file, one writer) and ZooKeeper (store/zk, for several replicas, with
+// leader election and fenced writes). Records are versioned and every write
+// is a compare-and-set, so a writer that read stale data is refused
+// (ErrConflict) instead of overwriting newer state. Secrets are never
+// stored: records hold spec hashes, submission ids and placeholders only.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors every backend returns (wrapped) for the same conditions.
+var (
+	// ErrNotFound: no record under that key.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the record changed since it was read (compare-and-set failed).
+	ErrConflict = errors.New("version conflict")
+	// ErrNotLeader: this replica does not hold leadership, so it may not write.
+	ErrNotLeader = errors.New("not the leader")
+)
+
+// Key names a record: the object's kind and name.
+type Key struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// String formats the key as Kind/name.
+func (k Key) String() string { return k.Kind + "/" + k.Name }
+
+// Limits of the bounded histories kept in a record.
+const (
+	MaxEvents      = 50
+	MaxSubmissions = 20
+)
+
+// Record is everything the reconciler remembers about one object.
+type Record struct {
+	Key Key `json:"key"`
+	// Version is the record's version for compare-and-set: 0 for a record
+	// that does not exist yet; set by the store on every write.
+	Version int64 `json:"-"`
+	// SpecHash and Revision are those of the last spec applied.
+	SpecHash string `json:"specHash,omitempty"`
+	Revision string `json:"revision,omitempty"`
+	// Submissions are the most recent submissions, newest last.
+	Submissions []Submission `json:"submissions,omitempty"`
+	// Intent is a side effect about to happen or whose result is not yet
+	// recorded; a restart finds it and resolves it before acting again.
+	Intent *Intent `json:"intent,omitempty"`
+	Status Status  `json:"status"`
+	// Events are the most recent events, newest last.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Submission is one submission of an application to a dispatcher.
+type Submission struct {
+	ID          string    `json:"id"`
+	SpecHash    string    `json:"specHash"`
+	Attempt     int       `json:"attempt"`
+	SubmittedAt time.Time `json:"submittedAt"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"`
+	State       string    `json:"state"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// Intent records a side effect before it happens.
+type Intent struct {
+	ID        string    `json:"id"`
+	Action    string    `json:"action"`
+	SpecHash  string    `json:"specHash,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Status is an object's observed state.
+type Status struct {
+	Phase      string      `json:"phase,omitempty"`
+	Message    string      `json:"message,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+	ObservedAt time.Time   `json:"observedAt,omitzero"`
+}
+
+// Condition is one aspect of an object's state, Kubernetes style.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason,omitempty"`
+	Message            string    `json:"message,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime,omitzero"`
+}
+
+// Event is something that happened to an object.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"` // Normal or Warning
+	Reason   string    `json:"reason"`
+	Message  string    `json:"message"`
+	Revision string    `json:"revision,omitempty"`
+}
+
+// AddEvent appends an event, keeping the newest MaxEvents.
+func (r *Record) AddEvent(e Event) {
+	r.Events = append(r.Events, e)
+	if n := len(r.Events) - MaxEvents; n > 0 {
+		r.Events = append([]Event(nil), r.Events[n:]...)
+	}
+}
+
+// AddSubmission appends a submission, keeping the newest MaxSubmissions.
+func (r *Record) AddSubmission(s Submission) {
+	r.Submissions = append(r.Submissions, s)
+	if n := len(r.Submissions) - MaxSubmissions; n > 0 {
+		r.Submissions = append([]Submission(nil), r.Submissions[n:]...)
+	}
+}
+
+// Meta is the reconciler's own state: its Mesos framework id and the
+// revisions of its source.
+type Meta struct {
+	Version     int64  `json:"-"`
+	FrameworkID string `json:"frameworkID,omitempty"`
+	// LastAttemptedRevision and LastAppliedRevision are source revisions
+	// such as main@sha1:0a1b2c.
+	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+	LastAppliedRevision   string `json:"lastAppliedRevision,omitempty"`
+}
+
+// Store is durable, versioned state. Every write is a compare-and-set
+// against the version the caller read, and is refused with ErrNotLeader
+// when this replica does not hold leadership.
+type Store interface {
+	// Get returns the record, or ErrNotFound.
+	Get(ctx context.Context, key Key) (*Record, error)
+	// List returns the records of a kind ("" for all), sorted by key.
+	List(ctx context.Context, kind string) ([]*Record, error)
+	// Put writes rec if the stored version equals rec.Version (0: it must
+	// not exist yet) and returns it with its new version; ErrConflict when
+	// the versions differ.
+	Put(ctx context.Context, rec *Record) (*Record, error)
+	// Delete removes the record if its version is version; ErrConflict
+	// otherwise, ErrNotFound when it does not exist.
+	Delete(ctx context.Context, key Key, version int64) error
+	// GetMeta returns the reconciler's own state (Version 0 when never written).
+	GetMeta(ctx context.Context) (*Meta, error)
+	// PutMeta writes it with the same compare-and-set rule as Put.
+	PutMeta(ctx context.Context, m *Meta) (*Meta, error)
+	Close() error
+}
+
+// Leadership is held by the one replica that may act.
+type Leadership interface {
+	// Lost is closed the moment leadership is lost (session expiry,
+	// disconnection, resignation). The holder must stop acting at once.
+	Lost() <-chan struct{}
+	// Resign gives leadership up.
+	Resign() error
+}
+
+// Elector campaigns for leadership.
+type Elector interface {
+	// Campaign blocks until this replica leads or ctx ends.
+	Campaign(ctx context.Context) (Leadership, error)
+}
+
+// Validate checks a key before a backend stores it.
+func (k Key) Validate() error {
+	if k.Kind == "" || k.Name == "" {
+		return fmt.Errorf("store key %q: kind and name are required", k)
+	}
+	for _, s := range []string{k.Kind, k.Name} {
+		for _, r := range s {
+			if r == '/' || r < ' ' {
+				return fmt.Errorf("store key %q: '/' and control characters are not allowed", k)
+			}
+		}
+	}
+	return nil
+}
