@@ -30,6 +30,7 @@ fmt:
 ## bench: Go benchmarks and the ratio report
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./api/v1 ./render
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./store/bolt ./store/zk
 	$(GO) run ./cmd/bench
 
 ## demo: the main job on the embedded defaults (until the simulator lands: validate and render the examples)

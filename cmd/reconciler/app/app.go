@@ -101,6 +101,9 @@ Offline verbs:
   validate   check manifests; every error at once, as file:line:column
   render     show the exact launch specs a manifest implies, secrets redacted
 
+State:
+  status     what the reconciler recorded about its objects (reads the store)
+
 Exit codes: 0 success, 2 invalid input or failure.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -111,6 +114,7 @@ Exit codes: 0 success, 2 invalid input or failure.`,
 	root.AddCommand(
 		newValidateCommand(streams),
 		newRenderCommand(streams),
+		newStatusCommand(streams),
 		newVersionCommand(streams),
 	)
 	return root

@@ -1,0 +1,110 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/store"
+	"github.com/sparkmesos/reconciler/store/bolt"
+)
+
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), Streams{In: strings.NewReader(stdin), Out: &out, Err: &errOut}, args)
+	return out.String(), errOut.String(), ExitCode(err)
+}
+
+func TestValidateExitCodes(t *testing.T) {
+	out, _, code := run(t, "", "validate", "../../../examples/manifests")
+	if code != ExitOK || !strings.Contains(out, "warning:") {
+		t.Fatalf("examples: exit %d, output:\n%s", code, out)
+	}
+	bad := "apiVersion: sparkmesos.io/v1\nkind: SparkApplication\nmetadata: {name: x}\nspec: {mainClas: y}\n"
+	out, errOut, code := run(t, bad, "validate", "-")
+	if code != ExitInvalid || !strings.Contains(out, `<stdin>:4:8: spec.mainClas: unknown field "mainClas"`) || !strings.Contains(errOut, "errors") {
+		t.Fatalf("bad stdin: exit %d, out:\n%s\nerr:\n%s", code, out, errOut)
+	}
+	_, _, code = run(t, "", "validate", "/nonexistent/path")
+	if code != ExitInvalid {
+		t.Fatalf("unreadable path: exit %d", code)
+	}
+}
+
+func TestRenderSelectsAndFormats(t *testing.T) {
+	out, _, code := run(t, "", "render", "../../../examples/manifests", "--kind", "SparkApplication", "--name", "spark-pi", "-o", "properties")
+	if code != ExitOK || !strings.Contains(out, "spark.master=mesos://main.dispatcher:7077") || strings.Contains(out, "etl-nightly") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	_, _, code = run(t, "", "render", "../../../examples/manifests", "--name", "nothing-by-that-name")
+	if code != ExitInvalid {
+		t.Fatalf("no match: exit %d", code)
+	}
+	_, _, code = run(t, "", "render", "../../../examples/manifests", "-o", "xml")
+	if code != ExitInvalid {
+		t.Fatalf("bad format: exit %d", code)
+	}
+}
+
+// TestStatusReadsWhileWriterRuns writes records through a bolt store that
+// stays open (as "run" would) and reads them with the status verb.
+func TestStatusReadsWhileWriterRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	w, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	now := time.Now()
+	rec := &store.Record{Key: store.Key{Kind: "SparkApplication", Name: "etl"}, SpecHash: "3ab186fa1299f5338c46",
+		Status: store.Status{Phase: "Running", Message: "driver running"}}
+	rec.AddSubmission(store.Submission{ID: "driver-20261122-0001", SubmittedAt: now.Add(-90 * time.Second), State: "RUNNING"})
+	rec.AddEvent(store.Event{Time: now, Type: "Normal", Reason: "Submitted", Message: "submitted driver-20261122-0001"})
+	if _, err := w.Put(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "", "status", "--store", "bolt:"+path)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"KIND", "SparkApplication", "etl", "Running", "3ab186fa", "driver-20261122-0001", "1m", "driver running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, code = run(t, "", "status", "etl", "--store", "bolt:"+path)
+	if code != ExitOK || !strings.Contains(out, "reason: Submitted") {
+		t.Fatalf("status etl: exit %d:\n%s", code, out)
+	}
+	_, _, code = run(t, "", "status", "nope", "--store", "bolt:"+path)
+	if code != ExitInvalid {
+		t.Fatalf("unknown name: exit %d", code)
+	}
+	t.Setenv(storeEnv, "bolt:"+path)
+	if out, _, _ := run(t, "", "status", "-o", "json"); !strings.Contains(out, `"specHash": "3ab186fa1299f5338c46"`) {
+		t.Fatalf("status from %s, json:\n%s", storeEnv, out)
+	}
+}
+
+func TestDefaultStore(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	t.Setenv(storeEnv, "")
+	if got := resolveStore(""); got != "bolt:/state/sparkmesos-reconciler/state.db" {
+		t.Errorf("default with XDG_STATE_HOME: %s", got)
+	}
+	t.Setenv("XDG_STATE_HOME", "")
+	if got := resolveStore(""); got != "bolt:.reconciler/state.db" {
+		t.Errorf("default: %s", got)
+	}
+	t.Setenv(storeEnv, "zk://z:2181/x")
+	if got := resolveStore(""); got != "zk://z:2181/x" {
+		t.Errorf("env: %s", got)
+	}
+	if got := resolveStore("bolt:/flag"); got != "bolt:/flag" {
+		t.Errorf("flag: %s", got)
+	}
+}

@@ -1,0 +1,48 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sparkmesos/reconciler/store"
+	"github.com/sparkmesos/reconciler/store/bolt"
+	storezk "github.com/sparkmesos/reconciler/store/zk"
+)
+
+// storeEnv names the environment variable that gives the store when the
+// --store flag does not.
+const storeEnv = "RECONCILER_STORE"
+
+// defaultStore is bolt:$XDG_STATE_HOME/sparkmesos-reconciler/state.db, or
+// bolt:.reconciler/state.db in the working directory.
+func defaultStore() string {
+	if dir := os.Getenv("XDG_STATE_HOME"); dir != "" {
+		return "bolt:" + filepath.Join(dir, "sparkmesos-reconciler", "state.db")
+	}
+	return "bolt:" + filepath.Join(".reconciler", "state.db")
+}
+
+// resolveStore applies the precedence: flag, then environment, then default.
+func resolveStore(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv(storeEnv); env != "" {
+		return env
+	}
+	return defaultStore()
+}
+
+// openStoreReadOnly opens a store for reading while a writer may run.
+func openStoreReadOnly(ctx context.Context, spec string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(spec, "bolt:"):
+		return bolt.OpenReadOnly(strings.TrimPrefix(spec, "bolt:"))
+	case strings.HasPrefix(spec, "zk://"):
+		return storezk.Open(ctx, spec, storezk.Options{Digest: os.Getenv("RECONCILER_ZK_DIGEST")})
+	}
+	return nil, fmt.Errorf("store %q: write bolt:PATH or zk://host:2181,host2:2181/path", spec)
+}
