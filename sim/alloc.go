@@ -1,0 +1,460 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// amounts are scalar totals by resource name plus port ranges.
+type amounts struct {
+	scalars map[string]float64
+	ports   [][2]uint64
+}
+
+func sumResources(rs []mesos.Resource) amounts {
+	a := amounts{scalars: map[string]float64{}}
+	for _, r := range rs {
+		switch {
+		case r.Scalar != nil:
+			a.scalars[r.Name] += r.Scalar.Value
+		case r.Ranges != nil && r.Name == "ports":
+			for _, x := range r.Ranges.Range {
+				a.ports = append(a.ports, [2]uint64{x.Begin, x.End})
+			}
+		}
+	}
+	return a
+}
+
+// minus removes b from a (ports range-wise).
+func (a amounts) minus(b amounts) amounts {
+	out := amounts{scalars: map[string]float64{}}
+	for k, v := range a.scalars {
+		out.scalars[k] = v - b.scalars[k]
+	}
+	out.ports = subtractRanges(a.ports, b.ports)
+	return out
+}
+
+// covers reports whether a contains b.
+func (a amounts) covers(b amounts) bool {
+	for k, v := range b.scalars {
+		if a.scalars[k]+1e-9 < v {
+			return false
+		}
+	}
+	return len(subtractRanges(b.ports, a.ports)) == 0
+}
+
+func subtractRanges(from, sub [][2]uint64) [][2]uint64 {
+	out := append([][2]uint64(nil), from...)
+	for _, s := range sub {
+		var next [][2]uint64
+		for _, r := range out {
+			if s[1] < r[0] || s[0] > r[1] {
+				next = append(next, r)
+				continue
+			}
+			if r[0] < s[0] {
+				next = append(next, [2]uint64{r[0], s[0] - 1})
+			}
+			if s[1] < r[1] {
+				next = append(next, [2]uint64{s[1] + 1, r[1]})
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// resources turns amounts into offerable resources with the allocation role.
+func (a amounts) resources(role string) []mesos.Resource {
+	names := make([]string, 0, len(a.scalars))
+	for k := range a.scalars {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return resourceOrder(names[i]) < resourceOrder(names[j]) })
+	star := "*"
+	alloc := &mesos.Resource_AllocationInfo{Role: &role}
+	var out []mesos.Resource
+	for _, n := range names {
+		if v := a.scalars[n]; v > 1e-9 {
+			r := scalar(n, round3(v))
+			r.Role, r.AllocationInfo = &star, alloc
+			out = append(out, r)
+		}
+	}
+	if len(a.ports) > 0 {
+		r := rangesResource("ports", a.ports)
+		r.Role, r.AllocationInfo = &star, alloc
+		out = append(out, r)
+	}
+	return out
+}
+
+func resourceOrder(n string) string {
+	switch n {
+	case "cpus":
+		return "0"
+	case "mem":
+		return "1"
+	case "disk":
+		return "2"
+	}
+	return "3" + n
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// availableLocked is what an agent has left: total minus running tasks and
+// outstanding offers.
+func (c *Cluster) availableLocked(a *agent) amounts {
+	used := amounts{scalars: map[string]float64{}}
+	add := func(rs []mesos.Resource) {
+		s := sumResources(rs)
+		for k, v := range s.scalars {
+			used.scalars[k] += v
+		}
+		used.ports = append(used.ports, s.ports...)
+	}
+	for _, t := range c.tasks {
+		if t.info.AgentID.Value == a.info.ID.Value {
+			add(t.info.Resources)
+		}
+	}
+	for _, o := range c.offers {
+		if o.agent == a {
+			add(o.resources)
+		}
+	}
+	return sumResources(a.total).minus(used)
+}
+
+// allocate runs one offer cycle: every active, unsuppressed framework is
+// offered what agents have left, agents taken in turn, a framework at a
+// time starting from a rotating position so that each gets its share.
+func (c *Cluster) allocate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fws := c.offerableLocked()
+	if len(fws) == 0 {
+		return
+	}
+	start := c.next("alloc-round") % len(fws)
+	now := c.now()
+	for i := range fws {
+		fw := fws[(start+i)%len(fws)]
+		var made []*offer
+		for _, a := range c.agents {
+			if !a.active {
+				continue
+			}
+			if until, ok := fw.filters[a.info.ID.Value]; ok && now.Before(until) {
+				continue
+			}
+			avail := c.availableLocked(a)
+			if avail.scalars["cpus"] < 0.01 && avail.scalars["mem"] < 1 {
+				continue
+			}
+			role := "*"
+			if len(fw.info.Roles) > 0 {
+				role = fw.info.Roles[0]
+			} else if fw.info.Role != nil && *fw.info.Role != "" {
+				role = *fw.info.Role
+			}
+			o := &offer{id: fmt.Sprintf("%s-O%d", c.masterID, c.next("offer")), framework: fw.id, agent: a, role: role}
+			o.resources = avail.resources(role)
+			c.offers[o.id] = o
+			made = append(made, o)
+		}
+		if len(made) == 0 {
+			continue
+		}
+		if fw.internal != nil {
+			fw.internal.offers(c, fw, made)
+		} else {
+			c.sendOffersLocked(fw, made)
+		}
+	}
+}
+
+func (c *Cluster) offerableLocked() []*framework {
+	var out []*framework
+	for _, fw := range c.frameworks {
+		if fw.active && fw.connected && !fw.removed && !fw.suppressed {
+			out = append(out, fw)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (o *offer) proto() mesos.Offer {
+	host := o.agent.info.Hostname
+	return mesos.Offer{
+		ID:             mesos.OfferID{Value: o.id},
+		FrameworkID:    mesos.FrameworkID{Value: o.framework},
+		AgentID:        *o.agent.info.ID,
+		Hostname:       host,
+		URL:            &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &host, IP: &o.agent.ip, Port: 5051}, Path: strPtr("/slave(1)")},
+		Resources:      o.resources,
+		Attributes:     o.agent.info.Attributes,
+		AllocationInfo: &mesos.Resource_AllocationInfo{Role: &o.role},
+	}
+}
+
+func strPtr(s string) *string { return &s }
+
+// refuseLocked sets a decline filter of framework fw for an agent.
+func (c *Cluster) refuseLocked(fw *framework, agentID string, seconds float64) {
+	if seconds < 0 {
+		seconds = 5
+	}
+	if seconds > 31536000 {
+		seconds = 31536000
+	}
+	if fw.filters == nil {
+		fw.filters = map[string]time.Time{}
+	}
+	fw.filters[agentID] = c.now().Add(time.Duration(seconds * float64(time.Second)))
+}
+
+// acceptLocked launches tasks on accepted offers. It returns an error for a
+// malformed call (400); invalid tasks get TASK_ERROR updates as in Mesos.
+func (c *Cluster) acceptLocked(fw *framework, offerIDs []string, tasks []mesos.TaskInfo, refuse float64) error {
+	var offers []*offer
+	for _, id := range offerIDs {
+		o, ok := c.offers[id]
+		if !ok || o.framework != fw.id {
+			// An unknown or rescinded offer: its tasks are dropped, as Mesos does.
+			for _, ti := range tasks {
+				c.dropTaskLocked(fw, ti, "Offer "+id+" is no longer valid")
+			}
+			return nil
+		}
+		offers = append(offers, o)
+	}
+	if len(offers) == 0 {
+		return fmt.Errorf("Expecting at least one offer")
+	}
+	a := offers[0].agent
+	pool := amounts{scalars: map[string]float64{}}
+	for _, o := range offers {
+		if o.agent != a {
+			return fmt.Errorf("Aggregated offers must belong to one single agent")
+		}
+		s := sumResources(o.resources)
+		for k, v := range s.scalars {
+			pool.scalars[k] += v
+		}
+		pool.ports = append(pool.ports, s.ports...)
+		delete(c.offers, o.id)
+	}
+	for _, ti := range tasks {
+		need := sumResources(ti.Resources)
+		switch {
+		case ti.AgentID.Value != a.info.ID.Value:
+			c.errorTaskLocked(fw, ti, a, "Task uses an agent other than the offered one")
+		case c.tasks[taskKey(fw.id, ti.TaskID.Value)] != nil:
+			c.errorTaskLocked(fw, ti, a, "Task has duplicate ID: "+ti.TaskID.Value)
+		case ti.Command == nil && ti.Executor == nil:
+			c.errorTaskLocked(fw, ti, a, "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
+		case !pool.covers(need):
+			c.errorTaskLocked(fw, ti, a, "Task uses more resources than available")
+		default:
+			pool = pool.minus(need)
+			c.launchLocked(fw, ti, behaviorOf(ti))
+		}
+	}
+	c.refuseLocked(fw, a.info.ID.Value, refuse)
+	return nil
+}
+
+func (c *Cluster) errorTaskLocked(fw *framework, ti mesos.TaskInfo, a *agent, msg string) {
+	t := &task{info: ti, framework: fw.id, state: mesos.TASK_ERROR}
+	reason := mesos.REASON_TASK_INVALID
+	c.statusLocked(t, mesos.TASK_ERROR, mesos.SOURCE_MASTER, &reason, msg, false)
+}
+
+func (c *Cluster) dropTaskLocked(fw *framework, ti mesos.TaskInfo, msg string) {
+	t := &task{info: ti, framework: fw.id}
+	reason := mesos.REASON_INVALID_OFFERS
+	state := mesos.TASK_LOST
+	if hasCapability(fw.info, mesos.FrameworkInfo_Capability_PARTITION_AWARE) {
+		state = mesos.TASK_DROPPED
+	}
+	c.statusLocked(t, state, mesos.SOURCE_MASTER, &reason, msg, false)
+}
+
+func hasCapability(info mesos.FrameworkInfo, cap mesos.FrameworkInfo_Capability_Type) bool {
+	for _, x := range info.Capabilities {
+		if x.Type == cap {
+			return true
+		}
+	}
+	return false
+}
+
+// launchLocked adds a task in TASK_STAGING and schedules its life.
+func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *task {
+	t := &task{info: ti, framework: fw.id, state: mesos.TASK_STAGING, behavior: b, startedAt: c.now()}
+	c.tasks[taskKey(fw.id, ti.TaskID.Value)] = t
+	c.notifyWatchersLocked(taskAddedEvent(t))
+	step := c.cfg.TaskStepDelay
+	c.after(step, func() { c.advance(t, mesos.TASK_STAGING, mesos.TASK_STARTING) })
+	c.after(2*step, func() { c.advance(t, mesos.TASK_STARTING, mesos.TASK_RUNNING) })
+	return t
+}
+
+// after runs f after d unless the cluster stops first.
+func (c *Cluster) after(d time.Duration, f func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-time.After(d):
+			f()
+		case <-c.stop:
+		}
+	}()
+}
+
+// advance moves a task from one state to the next if it is still in it.
+func (c *Cluster) advance(t *task, from, to mesos.TaskState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.state != from || t.killing {
+		return
+	}
+	if to == mesos.TASK_RUNNING && t.behavior.start != nil {
+		if err := t.behavior.start(c, t); err != nil {
+			c.statusLocked(t, mesos.TASK_FAILED, mesos.SOURCE_EXECUTOR, nil, err.Error(), true)
+			return
+		}
+	}
+	c.statusLocked(t, to, mesos.SOURCE_EXECUTOR, nil, "", true)
+	if to == mesos.TASK_RUNNING && t.behavior.runFor > 0 {
+		c.after(t.behavior.runFor, func() { c.finish(t, t.behavior.exitState, t.behavior.exitMessage) })
+	}
+}
+
+// finish ends a running task with a terminal state.
+func (c *Cluster) finish(t *task, state mesos.TaskState, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finishLocked(t, state, msg)
+}
+
+func (c *Cluster) finishLocked(t *task, state mesos.TaskState, msg string) {
+	if isTerminal(t.state) || c.tasks[taskKey(t.framework, t.info.TaskID.Value)] != t {
+		return
+	}
+	c.statusLocked(t, state, mesos.SOURCE_EXECUTOR, nil, msg, true)
+}
+
+// killLocked kills a task as the command executor does without the
+// TASK_KILLING_STATE capability: straight to TASK_KILLED.
+func (c *Cluster) killLocked(t *task) {
+	if isTerminal(t.state) {
+		return
+	}
+	t.killing = true
+	c.statusLocked(t, mesos.TASK_KILLED, mesos.SOURCE_EXECUTOR, nil, "Command terminated with signal Terminated", true)
+}
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TASK_FINISHED, mesos.TASK_FAILED, mesos.TASK_KILLED, mesos.TASK_ERROR,
+		mesos.TASK_DROPPED, mesos.TASK_GONE, mesos.TASK_GONE_BY_OPERATOR, mesos.TASK_LOST:
+		return true
+	}
+	return false
+}
+
+// statusLocked records a status update, delivers it, and retires terminal tasks.
+func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.TaskStatus_Source, reason *mesos.TaskStatus_Reason, msg string, withUUID bool) {
+	t.state = state
+	now := float64(c.now().UnixNano()) / 1e9
+	st := mesos.TaskStatus{
+		TaskID:    t.info.TaskID,
+		State:     &state,
+		Source:    &source,
+		Reason:    reason,
+		AgentID:   &t.info.AgentID,
+		Timestamp: &now,
+	}
+	if msg != "" {
+		st.Message = &msg
+	}
+	if withUUID {
+		b := make([]byte, 16)
+		c.rnd.Read(b)
+		st.UUID = b
+		t.lastUUID = b
+	}
+	t.statuses = append(t.statuses, st)
+	fw := c.frameworks[t.framework]
+	if isTerminal(state) {
+		if t.behavior.stop != nil {
+			t.behavior.stop(c, t)
+		}
+		key := taskKey(t.framework, t.info.TaskID.Value)
+		if c.tasks[key] == t {
+			delete(c.tasks, key)
+		}
+		c.completed = append(c.completed, t)
+		if len(c.completed) > 1000 {
+			c.completed = c.completed[1:]
+		}
+	}
+	c.notifyWatchersLocked(taskUpdatedEvent(t, st))
+	if fw == nil {
+		return
+	}
+	if fw.internal != nil {
+		fw.internal.update(c, fw, t)
+		return
+	}
+	c.sendUpdateLocked(fw, st)
+}
+
+// loop runs offer cycles until Stop.
+func (c *Cluster) loop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(c.cfg.AllocationInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+			c.allocate()
+		}
+	}
+}
+
+// rescindLocked withdraws a framework's outstanding offers.
+func (c *Cluster) rescindLocked(fw *framework, notify bool) {
+	for id, o := range c.offers {
+		if o.framework == fw.id {
+			delete(c.offers, id)
+			if notify {
+				c.sendRescindLocked(fw, id)
+			}
+		}
+	}
+}
+
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}

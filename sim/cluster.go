@@ -1,0 +1,310 @@
+// Package sim is a protocol-faithful simulated Apache Mesos cluster (a
+// master, or several with leader changes, and agents) and a Spark
+// MesosClusterDispatcher, served over real HTTP on loopback. It is the test
+// double the reconciler's tests and demo run against; it follows the wire
+// formats of Mesos 1.12 (operator and scheduler HTTP APIs, v1) and of Spark
+// 3.4/3.5's REST submission protocol, and it is meant to be checked against a
+// real master line by line (conformance_test.go lists each behaviour).
+//
+// It imports nothing of the reconciler: it behaves like Mesos and Spark do,
+// not like the reconciler expects.
+package sim
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// Version is the Mesos version the simulated master reports.
+const Version = "1.12.0"
+
+// Clock is the simulator's time source; tests may inject their own.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// AgentConfig describes one agent.
+type AgentConfig struct {
+	Hostname string
+	CPUs     float64
+	MemMiB   float64
+	DiskMiB  float64
+	GPUs     float64
+	// Ports are inclusive ranges; default 31000-32000.
+	Ports [][2]uint64
+	// Attributes as an agent's --attributes gives them: a number is a
+	// SCALAR, [a-b,c-d] is RANGES, anything else TEXT.
+	Attributes map[string]string
+}
+
+// Config configures a simulated cluster.
+type Config struct {
+	// Agents to start with; when empty, NumAgents default agents.
+	Agents    []AgentConfig
+	NumAgents int
+	// Masters is how many master endpoints to serve (default 1); one leads,
+	// the others redirect to it.
+	Masters int
+	// Seed makes ids and choices deterministic.
+	Seed  int64
+	Clock Clock
+	// Principal and Secret, when set, require HTTP basic authentication.
+	Principal, Secret string
+	// HeartbeatInterval of event streams. Default 15s.
+	HeartbeatInterval time.Duration
+	// AllocationInterval between offer cycles. Default 200ms (Mesos: 1s).
+	AllocationInterval time.Duration
+	// TaskStepDelay between a task's STAGING, STARTING and RUNNING. Default 20ms.
+	TaskStepDelay time.Duration
+	// AgentIPPrefix is the loopback prefix agents' services bind to:
+	// agent i gets PREFIX.(i+1). Default 127.0.1.
+	AgentIPPrefix string
+}
+
+func (c *Config) defaults() {
+	if len(c.Agents) == 0 {
+		n := c.NumAgents
+		if n == 0 {
+			n = 3
+		}
+		for i := 0; i < n; i++ {
+			c.Agents = append(c.Agents, AgentConfig{
+				CPUs: 8, MemMiB: 32768, DiskMiB: 100000,
+				Attributes: map[string]string{"zone": fmt.Sprintf("zone-%c", 'a'+i%3), "os": "ubuntu"},
+			})
+		}
+	}
+	if c.Masters == 0 {
+		c.Masters = 1
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 15 * time.Second
+	}
+	if c.AllocationInterval == 0 {
+		c.AllocationInterval = 200 * time.Millisecond
+	}
+	if c.TaskStepDelay == 0 {
+		c.TaskStepDelay = 20 * time.Millisecond
+	}
+	if c.AgentIPPrefix == "" {
+		c.AgentIPPrefix = "127.0.1"
+	}
+}
+
+// Cluster is the simulated cluster's state. All of it is guarded by mu.
+type Cluster struct {
+	mu  sync.Mutex
+	cfg Config
+	rnd *rand.Rand
+
+	masterID   string
+	startTime  time.Time
+	agents     []*agent
+	frameworks map[string]*framework
+	tasks      map[string]*task // by framework id + "/" + task id
+	completed  []*task
+	offers     map[string]*offer
+	seq        map[string]int
+	watchers   []*stream // operator API SUBSCRIBE streams
+
+	faults   *faults
+	log      requestLog
+	masters  []*masterEndpoint
+	leader   int
+	services map[string]*service // running service tasks (shuffle services)
+
+	dispatchers []*Dispatcher
+	zk          *zkRegistration
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type agent struct {
+	info     mesos.AgentInfo
+	ip       string
+	active   bool
+	regTime  time.Time
+	total    []mesos.Resource
+	goneTime time.Time
+}
+
+type framework struct {
+	id         string
+	info       mesos.FrameworkInfo
+	connected  bool
+	active     bool
+	removed    bool
+	suppressed bool
+	regTime    time.Time
+	reregTime  time.Time
+	unregTime  time.Time
+	stream     *stream // HTTP scheduler subscription, nil when not connected
+	internal   internalScheduler
+	filters    map[string]time.Time // agent id -> refuse offers until
+	failedAt   time.Time
+}
+
+// internalScheduler is a framework run inside the simulator (the Spark
+// dispatcher and the drivers it launches). Its callbacks run with the
+// cluster lock held.
+type internalScheduler interface {
+	offers(c *Cluster, fw *framework, offers []*offer)
+	update(c *Cluster, fw *framework, t *task)
+}
+
+type task struct {
+	info      mesos.TaskInfo
+	framework string
+	state     mesos.TaskState
+	statuses  []mesos.TaskStatus
+	lastUUID  []byte
+	behavior  behavior
+	startedAt time.Time
+	killing   bool
+}
+
+type offer struct {
+	id        string
+	framework string
+	agent     *agent
+	resources []mesos.Resource
+	role      string
+}
+
+// New builds a cluster; Start serves it.
+func New(cfg Config) *Cluster {
+	cfg.defaults()
+	c := &Cluster{
+		cfg:        cfg,
+		rnd:        rand.New(rand.NewSource(cfg.Seed)),
+		frameworks: map[string]*framework{},
+		tasks:      map[string]*task{},
+		offers:     map[string]*offer{},
+		seq:        map[string]int{},
+		faults:     &faults{},
+		services:   map[string]*service{},
+		stop:       make(chan struct{}),
+	}
+	c.startTime = cfg.Clock.Now()
+	c.masterID = c.uuid()
+	for i, ac := range cfg.Agents {
+		c.addAgentLocked(i, ac)
+	}
+	return c
+}
+
+// uuid returns a deterministic UUID-shaped id from the seeded source.
+func (c *Cluster) uuid() string {
+	b := make([]byte, 16)
+	c.rnd.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func (c *Cluster) next(kind string) int {
+	c.seq[kind]++
+	return c.seq[kind] - 1
+}
+
+func (c *Cluster) addAgentLocked(i int, ac AgentConfig) *agent {
+	if ac.Hostname == "" {
+		ac.Hostname = fmt.Sprintf("agent-%d.sim", i+1)
+	}
+	if len(ac.Ports) == 0 {
+		ac.Ports = [][2]uint64{{31000, 32000}}
+	}
+	id := fmt.Sprintf("%s-S%d", c.masterID, c.next("agent"))
+	port := int32(5051)
+	a := &agent{
+		ip:      fmt.Sprintf("%s.%d", c.cfg.AgentIPPrefix, i+1),
+		active:  true,
+		regTime: c.cfg.Clock.Now(),
+	}
+	a.info = mesos.AgentInfo{Hostname: ac.Hostname, Port: &port, ID: &mesos.AgentID{Value: id}, Attributes: parseAttributes(ac.Attributes)}
+	a.total = append(a.total, scalar("cpus", ac.CPUs), scalar("mem", ac.MemMiB), scalar("disk", ac.DiskMiB))
+	if ac.GPUs > 0 {
+		a.total = append(a.total, scalar("gpus", ac.GPUs))
+	}
+	a.total = append(a.total, rangesResource("ports", ac.Ports))
+	a.info.Resources = a.total
+	c.agents = append(c.agents, a)
+	return a
+}
+
+// parseAttributes follows Mesos' --attributes parsing: a number is a
+// SCALAR, [a-b,c-d] is RANGES, anything else TEXT.
+func parseAttributes(m map[string]string) []mesos.Attribute {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []mesos.Attribute
+	for _, k := range keys {
+		v := m[k]
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			t := mesos.SCALAR
+			out = append(out, mesos.Attribute{Name: k, Type: t, Scalar: &mesos.Value_Scalar{Value: f}})
+			continue
+		}
+		if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
+			var rs [][2]uint64
+			for _, part := range strings.Split(strings.Trim(v, "[]"), ",") {
+				lo, hi, _ := strings.Cut(strings.TrimSpace(part), "-")
+				a, _ := strconv.ParseUint(lo, 10, 64)
+				b, _ := strconv.ParseUint(hi, 10, 64)
+				rs = append(rs, [2]uint64{a, b})
+			}
+			t := mesos.RANGES
+			out = append(out, mesos.Attribute{Name: k, Type: t, Ranges: toRanges(rs)})
+			continue
+		}
+		t := mesos.TEXT
+		out = append(out, mesos.Attribute{Name: k, Type: t, Text: &mesos.Value_Text{Value: v}})
+	}
+	return out
+}
+
+func scalar(name string, v float64) mesos.Resource {
+	t := mesos.SCALAR
+	return mesos.Resource{Name: name, Type: &t, Scalar: &mesos.Value_Scalar{Value: v}}
+}
+
+func toRanges(rs [][2]uint64) *mesos.Value_Ranges {
+	out := &mesos.Value_Ranges{}
+	for _, r := range rs {
+		out.Range = append(out.Range, mesos.Value_Range{Begin: r[0], End: r[1]})
+	}
+	return out
+}
+
+func rangesResource(name string, rs [][2]uint64) mesos.Resource {
+	t := mesos.RANGES
+	return mesos.Resource{Name: name, Type: &t, Ranges: toRanges(rs)}
+}
+
+// now returns the simulator's time.
+func (c *Cluster) now() time.Time { return c.cfg.Clock.Now() }
+
+func timeInfo(t time.Time) *mesos.TimeInfo {
+	if t.IsZero() {
+		return nil
+	}
+	return &mesos.TimeInfo{Nanoseconds: t.UnixNano()}
+}
+
+func taskKey(fw, id string) string { return fw + "/" + id }

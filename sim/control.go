@@ -1,0 +1,178 @@
+package sim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// controlHandler serves the simulator's own control API under /sim/:
+//
+//	GET    /sim/requests                      requests received (JSON)
+//	DELETE /sim/requests                      forget them
+//	POST   /sim/faults                        add a Fault (JSON body)
+//	DELETE /sim/faults                        clear faults
+//	POST   /sim/agents                        add an agent (AgentConfig JSON)
+//	POST   /sim/agents/{id}/lose              make an agent unreachable
+//	POST   /sim/agents/{id}/return            bring it back
+//	POST   /sim/master/failover               the next master leads
+//	POST   /sim/dispatcher/restart?recover=1  restart the (first) dispatcher
+//	POST   /sim/drivers/{id}/finish?state=TASK_FAILED&message=...
+func (c *Cluster) controlHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/sim/"), "/"), "/")
+		fail := func(code int, err error) { httpError(w, code, err.Error()) }
+		ok := func() { w.WriteHeader(http.StatusNoContent) }
+		switch {
+		case parts[0] == "requests" && r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(c.Requests())
+		case parts[0] == "requests" && r.Method == http.MethodDelete:
+			c.ResetRequests()
+			ok()
+		case parts[0] == "faults" && r.Method == http.MethodPost:
+			var f struct {
+				Fault
+				LatencyMS int `json:"latencyMs"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+				fail(http.StatusBadRequest, err)
+				return
+			}
+			if f.LatencyMS > 0 {
+				f.Latency = time.Duration(f.LatencyMS) * time.Millisecond
+			}
+			c.AddFault(f.Fault)
+			ok()
+		case parts[0] == "faults" && r.Method == http.MethodDelete:
+			c.ClearFaults()
+			ok()
+		case parts[0] == "agents" && len(parts) == 1 && r.Method == http.MethodPost:
+			var ac AgentConfig
+			if err := json.NewDecoder(r.Body).Decode(&ac); err != nil {
+				fail(http.StatusBadRequest, err)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"id": c.AddAgent(ac)})
+		case parts[0] == "agents" && len(parts) == 3 && r.Method == http.MethodPost:
+			var err error
+			switch parts[2] {
+			case "lose":
+				err = c.LoseAgent(parts[1])
+			case "return":
+				err = c.ReturnAgent(parts[1])
+			default:
+				http.NotFound(w, r)
+				return
+			}
+			if err != nil {
+				fail(http.StatusNotFound, err)
+				return
+			}
+			ok()
+		case parts[0] == "master" && len(parts) == 2 && parts[1] == "failover" && r.Method == http.MethodPost:
+			c.FailOver()
+			ok()
+		case parts[0] == "dispatcher" && len(parts) == 2 && parts[1] == "restart" && r.Method == http.MethodPost:
+			d := c.firstDispatcher()
+			if d == nil {
+				fail(http.StatusNotFound, errNotFound)
+				return
+			}
+			if err := d.Restart(r.URL.Query().Get("recover") != ""); err != nil {
+				fail(http.StatusInternalServerError, err)
+				return
+			}
+			ok()
+		case parts[0] == "drivers" && len(parts) == 3 && parts[2] == "finish" && r.Method == http.MethodPost:
+			d := c.firstDispatcher()
+			state := mesos.TASK_FINISHED
+			if s, found := mesos.TaskState_value[r.URL.Query().Get("state")]; found {
+				state = mesos.TaskState(s)
+			}
+			if d == nil {
+				fail(http.StatusNotFound, errNotFound)
+				return
+			}
+			if err := d.Finish(parts[1], state, r.URL.Query().Get("message")); err != nil {
+				fail(http.StatusNotFound, err)
+				return
+			}
+			ok()
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+func (c *Cluster) firstDispatcher() *Dispatcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.dispatchers) == 0 {
+		return nil
+	}
+	return c.dispatchers[0]
+}
+
+// legacyStateLocked is the subset of the v0 /master/state JSON that tools
+// commonly read: frameworks with their tasks, agents ("slaves").
+func (c *Cluster) legacyStateLocked(m *masterEndpoint) map[string]any {
+	resources := func(rs []mesos.Resource) map[string]any {
+		a := sumResources(rs)
+		out := map[string]any{}
+		for k, v := range a.scalars {
+			out[k] = v
+		}
+		if len(a.ports) > 0 {
+			var parts []string
+			for _, p := range a.ports {
+				parts = append(parts, jsonRange(p))
+			}
+			out["ports"] = "[" + strings.Join(parts, ", ") + "]"
+		}
+		return out
+	}
+	taskJSON := func(t *task) map[string]any {
+		var labels []map[string]string
+		for _, l := range t.info.GetLabels().GetLabels() {
+			labels = append(labels, map[string]string{"key": l.Key, "value": l.GetValue()})
+		}
+		return map[string]any{"id": t.info.TaskID.Value, "name": t.info.Name, "framework_id": t.framework,
+			"slave_id": t.info.AgentID.Value, "state": t.state.String(), "resources": resources(t.info.Resources), "labels": labels}
+	}
+	var frameworks, completed []map[string]any
+	for _, fw := range c.frameworks {
+		var tasks []map[string]any
+		for _, t := range c.sortedTasksLocked() {
+			if t.framework == fw.id {
+				tasks = append(tasks, taskJSON(t))
+			}
+		}
+		f := map[string]any{"id": fw.id, "name": fw.info.Name, "active": fw.active, "connected": fw.connected, "role": fw.info.GetRole(), "tasks": tasks}
+		if fw.removed {
+			completed = append(completed, f)
+		} else {
+			frameworks = append(frameworks, f)
+		}
+	}
+	var slaves []map[string]any
+	for _, a := range c.agents {
+		if a.active {
+			slaves = append(slaves, map[string]any{"id": a.info.ID.Value, "hostname": a.info.Hostname, "active": true, "resources": resources(a.total)})
+		}
+	}
+	info := c.masterInfoLocked(m)
+	return map[string]any{"version": Version, "id": c.masterID, "pid": info.GetPID(), "hostname": info.GetHostname(),
+		"leader": "master@" + c.masters[c.leader].addr, "activated_slaves": len(slaves),
+		"frameworks": frameworks, "completed_frameworks": completed, "slaves": slaves}
+}
+
+func jsonRange(p [2]uint64) string {
+	b, _ := json.Marshal(p[0])
+	e, _ := json.Marshal(p[1])
+	return string(b) + "-" + string(e)
+}

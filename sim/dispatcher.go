@@ -1,0 +1,814 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// SparkVersion is the serverSparkVersion the simulated dispatcher reports.
+const SparkVersion = "3.5.4"
+
+// DispatcherConfig configures a simulated MesosClusterDispatcher.
+type DispatcherConfig struct {
+	// Addr to listen on; default 127.0.0.1:0.
+	Addr string
+	// Queues are spark.mesos.dispatcher.queue.<name> priorities; "default"
+	// (0.0) always exists.
+	Queues map[string]float64
+	// Name is the framework name. Default "Spark Cluster".
+	Name string
+	// Role of the dispatcher's framework. Default "*".
+	Role string
+	// MaxDrivers bounds launched drivers (spark.mesos.maxDrivers, 200);
+	// RetainedDrivers bounds finished ones kept (spark.mesos.retainedDrivers, 200).
+	MaxDrivers, RetainedDrivers int
+	// RegistrationDelay keeps the dispatcher "not ready" this long after it starts.
+	RegistrationDelay time.Duration
+	// Location is the time zone of submission ids. Default UTC.
+	Location *time.Location
+	// RetryWaitMax caps the supervise retry backoff (spark.mesos.cluster.retry.wait.max, 60s).
+	RetryWaitMax time.Duration
+}
+
+// Dispatcher is a simulated Spark MesosClusterDispatcher: the REST
+// submission server and the Mesos framework that launches drivers. Its state
+// is guarded by the cluster's lock.
+type Dispatcher struct {
+	c      *Cluster
+	cfg    DispatcherConfig
+	l      net.Listener
+	server *http.Server
+	addr   string
+
+	fw         *framework
+	registered bool
+	counter    int
+	queued     []*driver
+	launched   map[string]*driver
+	retrying   []*driver
+	finished   []*driver
+}
+
+type driver struct {
+	id          string
+	submitted   time.Time
+	props       map[string]string
+	env         map[string]string
+	appResource string
+	mainClass   string
+	args        []string
+	name        string
+	cores       float64
+	descMem     int64 // spark.driver.memory + first overhead: what --driver-memory gets
+	taskMem     int64 // descMem + second overhead: the Mesos task's mem
+	supervise   bool
+	queue       string
+	priority    float64
+	retries     int
+	nextRetry   time.Time
+	retryWait   time.Duration
+	taskID      string
+	status      *mesos.TaskStatus
+	app         *driverFramework
+	runFor      time.Duration
+	outcome     mesos.TaskState
+}
+
+// StartDispatcher starts a dispatcher registered with the cluster.
+func (c *Cluster) StartDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "Spark Cluster"
+	}
+	if cfg.Role == "" {
+		cfg.Role = "*"
+	}
+	if cfg.MaxDrivers == 0 {
+		cfg.MaxDrivers = 200
+	}
+	if cfg.RetainedDrivers == 0 {
+		cfg.RetainedDrivers = 200
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.RetryWaitMax == 0 {
+		cfg.RetryWaitMax = 60 * time.Second
+	}
+	d := &Dispatcher{c: c, cfg: cfg, launched: map[string]*driver{}}
+	if err := d.listen(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.dispatchers = append(c.dispatchers, d)
+	d.registerLocked("")
+	c.mu.Unlock()
+	return d, nil
+}
+
+func (d *Dispatcher) listen() error {
+	l, err := net.Listen("tcp", d.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	d.l, d.addr = l, l.Addr().String()
+	d.cfg.Addr = d.addr
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", d.serve)
+	d.server = &http.Server{Handler: d.c.recorded("dispatcher", d.c.faultyAs("dispatcher", mux)), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = d.server.Serve(l) }()
+	return nil
+}
+
+// URL is the dispatcher's REST base URL.
+func (d *Dispatcher) URL() string { return "http://" + d.addr }
+
+// FrameworkID is the dispatcher's current Mesos framework id.
+func (d *Dispatcher) FrameworkID() string {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	if d.fw == nil {
+		return ""
+	}
+	return d.fw.id
+}
+
+// registerLocked registers the dispatcher's framework (with a persisted id
+// when recovering), after the configured delay.
+func (d *Dispatcher) registerLocked(id string) {
+	c := d.c
+	if id == "" {
+		id = fmt.Sprintf("%s-%04d", c.masterID, c.next("framework"))
+	}
+	ft := float64(math.MaxInt32) // Integer.MAX_VALUE seconds, as Spark sets
+	ck := true
+	user := "root"
+	role := d.cfg.Role
+	d.fw = &framework{id: id, internal: dispatcherScheduler{d}, regTime: c.now()}
+	d.fw.reregTime = d.fw.regTime
+	d.fw.info = mesos.FrameworkInfo{ID: &mesos.FrameworkID{Value: id}, Name: d.cfg.Name, User: user,
+		FailoverTimeout: &ft, Checkpoint: &ck, Role: &role, Hostname: strPtr("127.0.0.1"),
+		WebUiURL: strPtr(d.URL())}
+	c.frameworks[id] = d.fw
+	fw := d.fw
+	activate := func() {
+		fw.connected, fw.active = true, true
+		d.registered = true
+	}
+	if d.cfg.RegistrationDelay > 0 {
+		c.after(d.cfg.RegistrationDelay, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if d.fw == fw {
+				activate()
+			}
+		})
+		return
+	}
+	activate()
+}
+
+// Restart stops and starts the dispatcher process. With recover (ZooKeeper
+// recovery) it keeps its framework id and its queued, launched and retrying
+// drivers, and reconciles them; finished drivers are forgotten either way.
+// Without recovery the old framework stays registered but disconnected
+// (its failover timeout is ~68 years) with its driver tasks still running,
+// and the new process registers a new framework with no drivers.
+func (d *Dispatcher) Restart(recover bool) error {
+	_ = d.server.Close()
+	c := d.c
+	c.mu.Lock()
+	old := d.fw
+	old.connected, old.active = false, false
+	d.registered = false
+	d.finished = nil
+	if recover {
+		d.registerLocked(old.id)
+		for _, drv := range d.launched {
+			if t := c.tasks[taskKey(old.id, drv.taskID)]; t != nil && len(t.statuses) > 0 {
+				st := t.statuses[len(t.statuses)-1]
+				drv.status = &st
+			}
+		}
+	} else {
+		old.internal = orphanScheduler{}
+		d.queued, d.retrying, d.launched = nil, nil, map[string]*driver{}
+		d.counter = 0
+		d.registerLocked("")
+	}
+	c.mu.Unlock()
+	d.cfg.Addr = d.addr
+	return d.listen()
+}
+
+// Finish ends a running driver with a task state (TASK_FINISHED,
+// TASK_FAILED, TASK_KILLED, TASK_LOST...), as if its process exited.
+func (d *Dispatcher) Finish(submissionID string, state mesos.TaskState, message string) error {
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	drv := d.launched[submissionID]
+	if drv == nil {
+		return fmt.Errorf("driver %s is not running: %w", submissionID, errNotFound)
+	}
+	t := c.tasks[taskKey(d.fw.id, drv.taskID)]
+	if t == nil {
+		return fmt.Errorf("driver %s has no task: %w", submissionID, errNotFound)
+	}
+	c.finishLocked(t, state, message)
+	return nil
+}
+
+// jackson writes a JSON object as Spark's Jackson mapper does: keys sorted,
+// nulls omitted, pretty-printed with "key" : value.
+func jackson(fields map[string]any) []byte {
+	keys := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if v != nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("{\n")
+	for i, k := range keys {
+		v, _ := json.Marshal(fields[k])
+		fmt.Fprintf(&b, "  %q : %s", k, v)
+		if i < len(keys)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("}")
+	return []byte(b.String())
+}
+
+func writeJackson(w http.ResponseWriter, code int, fields map[string]any) {
+	fields["serverSparkVersion"] = SparkVersion
+	b := jackson(fields)
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func writeErrorResponse(w http.ResponseWriter, code int, msg string) {
+	fields := map[string]any{"action": "ErrorResponse", "message": msg}
+	if code == 468 {
+		fields["highestProtocolVersion"] = "v1"
+	}
+	writeJackson(w, code, fields)
+}
+
+func writeHTML(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/html;charset=iso-8859-1")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "<html><head><title>Error %d %s</title></head><body><h2>HTTP ERROR %d</h2><p>%s</p></body></html>", code, http.StatusText(code), code, msg)
+}
+
+const missingAction = "Missing an action: please specify one of /create, /kill, or /status. Please submit requests through http://[host]:[port]/v1/submissions/..."
+
+// serve implements MesosRestServer's servlets.
+func (d *Dispatcher) serve(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if parts[0] != "v1" {
+		writeErrorResponse(w, 468, fmt.Sprintf("Unknown protocol version '%s'. Please submit requests through http://[host]:[port]/v1/submissions/...", parts[0]))
+		return
+	}
+	if len(parts) < 3 || parts[1] != "submissions" {
+		writeErrorResponse(w, http.StatusBadRequest, missingAction)
+		return
+	}
+	id := ""
+	if len(parts) > 3 {
+		id = parts[3]
+	}
+	switch parts[2] {
+	case "create":
+		if r.Method != http.MethodPost {
+			writeHTML(w, http.StatusMethodNotAllowed, "HTTP method GET is not supported by this URL")
+			return
+		}
+		d.create(w, r)
+	case "status":
+		if r.Method != http.MethodGet {
+			writeHTML(w, http.StatusMethodNotAllowed, "HTTP method POST is not supported by this URL")
+			return
+		}
+		if id == "" {
+			writeErrorResponse(w, http.StatusBadRequest, "Submission ID is missing in status request.")
+			return
+		}
+		d.status(w, id)
+	case "kill":
+		if r.Method != http.MethodPost {
+			writeHTML(w, http.StatusMethodNotAllowed, "HTTP method GET is not supported by this URL")
+			return
+		}
+		if id == "" {
+			writeErrorResponse(w, http.StatusBadRequest, "Submission ID is missing in kill request.")
+			return
+		}
+		d.kill(w, id)
+	default:
+		writeErrorResponse(w, http.StatusBadRequest, missingAction)
+	}
+}
+
+var knownActions = map[string]bool{"CreateSubmissionRequest": true, "KillSubmissionRequest": true, "SubmissionStatusRequest": true,
+	"CreateSubmissionResponse": true, "KillSubmissionResponse": true, "SubmissionStatusResponse": true, "ErrorResponse": true}
+
+const validationFailed = "Malformed request: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message CreateSubmissionRequest failed!\n\tat org.apache.spark.deploy.rest.SubmitRestProtocolMessage.validate(SubmitRestProtocolMessage.scala:75)"
+
+func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		writeErrorResponse(w, http.StatusBadRequest, "Malformed request: com.fasterxml.jackson.core.JsonParseException: "+err.Error())
+		return
+	}
+	action, ok := raw["action"].(string)
+	if !ok {
+		writeErrorResponse(w, http.StatusBadRequest, "Malformed request: org.apache.spark.deploy.rest.SubmitRestMissingFieldException: Action field not found in JSON")
+		return
+	}
+	if !knownActions[action] {
+		writeHTML(w, http.StatusInternalServerError, "java.lang.ClassNotFoundException: org.apache.spark.deploy.rest."+action)
+		return
+	}
+	if action != "CreateSubmissionRequest" {
+		writeErrorResponse(w, http.StatusBadRequest, "Received message of unexpected type "+action+".")
+		return
+	}
+	var req struct {
+		AppResource          *string            `json:"appResource"`
+		MainClass            *string            `json:"mainClass"`
+		AppArgs              []string           `json:"appArgs"`
+		ClientSparkVersion   *string            `json:"clientSparkVersion"`
+		EnvironmentVariables map[string]string  `json:"environmentVariables"`
+		SparkProperties      map[string]string  `json:"sparkProperties"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeErrorResponse(w, http.StatusBadRequest, "Malformed request: "+err.Error())
+		return
+	}
+	props := req.SparkProperties
+	valid := req.ClientSparkVersion != nil && props != nil && req.AppResource != nil && req.AppArgs != nil && req.EnvironmentVariables != nil && props["spark.app.name"] != ""
+	if valid {
+		if v, ok := props["spark.driver.supervise"]; ok && !strings.EqualFold(v, "true") && !strings.EqualFold(v, "false") {
+			valid = false
+		}
+		for _, k := range []string{"spark.driver.cores", "spark.cores.max"} {
+			if v, ok := props[k]; ok {
+				if _, err := strconv.ParseFloat(v, 64); err != nil {
+					valid = false
+				}
+			}
+		}
+		for _, k := range []string{"spark.driver.memory", "spark.executor.memory"} {
+			if v, ok := props[k]; ok {
+				if _, err := byteStringToMiB(v); err != nil {
+					valid = false
+				}
+			}
+		}
+	}
+	if !valid {
+		writeErrorResponse(w, http.StatusBadRequest, validationFailed)
+		return
+	}
+	if req.MainClass == nil {
+		writeErrorResponse(w, http.StatusBadRequest, "Malformed request: org.apache.spark.deploy.rest.SubmitRestMissingFieldException: Main class is missing.")
+		return
+	}
+	drv, err := newDriver(req.AppResource, req.MainClass, req.AppArgs, props, req.EnvironmentVariables)
+	if err != nil {
+		writeHTML(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !d.registered {
+		writeJackson(w, http.StatusOK, map[string]any{"action": "CreateSubmissionResponse", "success": false, "message": "Scheduler is not ready to take requests"})
+		return
+	}
+	if len(d.launched) >= d.cfg.MaxDrivers {
+		writeJackson(w, http.StatusOK, map[string]any{"action": "CreateSubmissionResponse", "success": false, "message": "Already reached maximum submission size"})
+		return
+	}
+	if drv.queue != "default" {
+		p, ok := d.cfg.Queues[drv.queue]
+		if !ok {
+			writeHTML(w, http.StatusInternalServerError, "java.util.NoSuchElementException: key not found: "+drv.queue)
+			return
+		}
+		drv.priority = p
+	}
+	d.counter++
+	now := c.now()
+	drv.submitted = now
+	drv.id = fmt.Sprintf("driver-%s-%04d", now.In(d.cfg.Location).Format("20060102150405"), d.counter)
+	d.queued = append(d.queued, drv)
+	d.fw.filters = nil // reviveOffers
+	writeJackson(w, http.StatusOK, map[string]any{"action": "CreateSubmissionResponse", "success": true, "submissionId": drv.id})
+}
+
+// newDriver builds a driver description as MesosRestServer does, including
+// its memory arithmetic; an exception it would throw comes back as an error.
+func newDriver(appResource, mainClass *string, args []string, props, env map[string]string) (*driver, error) {
+	drv := &driver{props: props, env: env, appResource: *appResource, mainClass: *mainClass, args: args, queue: "default", outcome: mesos.TASK_FINISHED}
+	drv.name = props["spark.app.name"]
+	drv.supervise = strings.EqualFold(props["spark.driver.supervise"], "true")
+	mem := int64(1024)
+	if v, ok := props["spark.driver.memory"]; ok {
+		mem, _ = byteStringToMiB(v)
+	}
+	overhead1 := max(int64(0.10*float64(mem)), 384)
+	if v, ok := props["spark.driver.memoryOverhead"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("java.lang.NumberFormatException: For input string: %q", v)
+		}
+		overhead1 = int64(n)
+	}
+	drv.descMem = mem + overhead1
+	overhead2 := max(int64(0.10*float64(drv.descMem)), 384)
+	if v, ok := props["spark.mesos.driver.memoryOverhead"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("java.lang.NumberFormatException: For input string: %q", v)
+		}
+		overhead2 = int64(n)
+	}
+	drv.taskMem = drv.descMem + overhead2
+	drv.cores = 1
+	if v, ok := props["spark.driver.cores"]; ok {
+		drv.cores, _ = strconv.ParseFloat(v, 64)
+	}
+	if q := props["spark.mesos.dispatcher.queue"]; q != "" {
+		drv.queue = q
+	}
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--sim-duration="); ok {
+			drv.runFor, _ = time.ParseDuration(v)
+		}
+		if v, ok := strings.CutPrefix(a, "--sim-outcome="); ok {
+			if s, ok := mesos.TaskState_value[v]; ok {
+				drv.outcome = mesos.TaskState(s)
+			}
+		}
+	}
+	return drv, nil
+}
+
+// byteStringToMiB is Spark's Utils.memoryStringToMb: JavaUtils'
+// byteStringAsBytes / 1024 / 1024, so a bare number is bytes.
+func byteStringToMiB(s string) (int64, error) {
+	in := strings.ToLower(strings.TrimSpace(s))
+	i := 0
+	for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+		i++
+	}
+	if i == 0 || strings.HasPrefix(in[i:], ".") {
+		return 0, fmt.Errorf("invalid byte string %q", s)
+	}
+	n, err := strconv.ParseInt(in[:i], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	shift := map[string]uint{"": 0, "b": 0, "k": 10, "kb": 10, "m": 20, "mb": 20, "g": 30, "gb": 30, "t": 40, "tb": 40, "p": 50, "pb": 50}
+	sh, ok := shift[in[i:]]
+	if !ok {
+		return 0, fmt.Errorf("invalid suffix %q", in[i:])
+	}
+	return (n << sh) >> 20, nil
+}
+
+func (d *Dispatcher) status(w http.ResponseWriter, id string) {
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !d.registered {
+		writeErrorResponse(w, http.StatusInternalServerError, "Internal server error: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message SubmissionStatusResponse failed!")
+		return
+	}
+	resp := map[string]any{"action": "SubmissionStatusResponse", "submissionId": id, "success": true}
+	find := func(list []*driver) *driver {
+		for _, x := range list {
+			if x.id == id {
+				return x
+			}
+		}
+		return nil
+	}
+	switch {
+	case find(d.queued) != nil:
+		resp["driverState"] = "QUEUED"
+	case d.launched[id] != nil:
+		resp["driverState"] = "RUNNING"
+		if st := d.launched[id].status; st != nil {
+			resp["message"] = textFormat(*st)
+		}
+	case find(d.finished) != nil:
+		resp["driverState"] = "FINISHED"
+		if st := find(d.finished).status; st != nil {
+			resp["message"] = textFormat(*st)
+		}
+	case find(d.retrying) != nil:
+		resp["driverState"] = "RETRYING"
+		if st := find(d.retrying).status; st != nil {
+			resp["message"] = textFormat(*st)
+		}
+	default:
+		resp["driverState"] = "NOT_FOUND"
+		resp["success"] = false
+	}
+	writeJackson(w, http.StatusOK, resp)
+}
+
+func (d *Dispatcher) kill(w http.ResponseWriter, id string) {
+	c := d.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !d.registered {
+		writeErrorResponse(w, http.StatusInternalServerError, "Internal server error: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message KillSubmissionResponse failed!")
+		return
+	}
+	resp := map[string]any{"action": "KillSubmissionResponse", "submissionId": id}
+	remove := func(list *[]*driver) bool {
+		for i, x := range *list {
+			if x.id == id {
+				*list = append((*list)[:i], (*list)[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case d.launched[id] != nil:
+		if t := c.tasks[taskKey(d.fw.id, d.launched[id].taskID)]; t != nil {
+			c.killLocked(t)
+		}
+		resp["success"], resp["message"] = true, "Killing running driver"
+	case remove(&d.queued):
+		resp["success"], resp["message"] = true, "Removed driver while it's still pending"
+	case remove(&d.retrying):
+		resp["success"], resp["message"] = true, "Removed driver while it's being retried"
+	default:
+		resp["success"] = false
+		resp["message"] = "Cannot find driver"
+		for _, x := range d.finished {
+			if x.id == id {
+				resp["message"] = "Driver already terminated"
+			}
+		}
+	}
+	writeJackson(w, http.StatusOK, resp)
+}
+
+// textFormat renders a status as protobuf TextFormat of Mesos' v0
+// TaskStatus (v0 field names, fields in field-number order), as the
+// dispatcher's status message carries it.
+func textFormat(st mesos.TaskStatus) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "task_id {\n  value: %q\n}\n", st.TaskID.Value)
+	if st.State != nil {
+		fmt.Fprintf(&b, "state: %s\n", st.State.String())
+	}
+	if st.Message != nil {
+		fmt.Fprintf(&b, "message: %q\n", *st.Message)
+	}
+	if st.AgentID != nil {
+		fmt.Fprintf(&b, "slave_id {\n  value: %q\n}\n", st.AgentID.Value)
+	}
+	if st.Timestamp != nil {
+		fmt.Fprintf(&b, "timestamp: %s\n", strconv.FormatFloat(*st.Timestamp, 'f', -1, 64))
+	}
+	if st.Source != nil {
+		fmt.Fprintf(&b, "source: %s\n", st.Source.String())
+	}
+	if st.Reason != nil {
+		fmt.Fprintf(&b, "reason: %s\n", st.Reason.String())
+	}
+	if len(st.UUID) > 0 {
+		b.WriteString("uuid: \"")
+		for _, c := range st.UUID {
+			fmt.Fprintf(&b, "\\%03o", c)
+		}
+		b.WriteString("\"\n")
+	}
+	return b.String()
+}
+
+// dispatcherScheduler is the dispatcher's framework logic.
+type dispatcherScheduler struct{ d *Dispatcher }
+
+func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) {
+	d := s.d
+	now := c.now()
+	var candidates []*driver
+	for _, drv := range d.retrying {
+		if !drv.nextRetry.After(now) {
+			candidates = append(candidates, drv)
+		}
+	}
+	queued := append([]*driver(nil), d.queued...)
+	sort.SliceStable(queued, func(i, j int) bool {
+		if queued[i].priority != queued[j].priority {
+			return queued[i].priority > queued[j].priority
+		}
+		return queued[i].submitted.Before(queued[j].submitted)
+	})
+	candidates = append(candidates, queued...)
+	type plan struct {
+		left  amounts
+		tasks []mesos.TaskInfo
+		drvs  []*driver
+	}
+	plans := map[string]*plan{}
+	for _, o := range offers {
+		plans[o.id] = &plan{left: sumResources(o.resources)}
+	}
+	for _, drv := range candidates {
+		cons, err := parseSparkConstraints(drv.props["spark.mesos.driver.constraints"])
+		if err != nil {
+			continue // Spark throws inside the offer callback; the driver never launches
+		}
+		for _, o := range offers {
+			p := plans[o.id]
+			if p.left.scalars["cpus"]+1e-9 < drv.cores || p.left.scalars["mem"]+1e-9 < float64(drv.taskMem) || !matchesConstraints(cons, o.agent.info.Attributes) {
+				continue
+			}
+			ti := d.driverTask(drv, o)
+			p.left = p.left.minus(sumResources(ti.Resources))
+			p.tasks = append(p.tasks, ti)
+			p.drvs = append(p.drvs, drv)
+			break
+		}
+	}
+	for _, o := range offers {
+		p := plans[o.id]
+		if len(p.tasks) == 0 {
+			delete(c.offers, o.id)
+			c.refuseLocked(fw, o.agent.info.ID.Value, 120) // spark.mesos.rejectOfferDuration
+			continue
+		}
+		for _, drv := range p.drvs {
+			d.dequeue(drv)
+			d.launched[drv.id] = drv
+		}
+		_ = c.acceptLocked(fw, []string{o.id}, p.tasks, 5)
+	}
+}
+
+func (d *Dispatcher) dequeue(drv *driver) {
+	for _, list := range []*[]*driver{&d.queued, &d.retrying} {
+		for i, x := range *list {
+			if x == drv {
+				*list = append((*list)[:i], (*list)[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) driverTask(drv *driver, o *offer) mesos.TaskInfo {
+	drv.taskID = drv.id
+	if drv.retries > 0 {
+		drv.taskID = fmt.Sprintf("%s-retry-%d", drv.id, drv.retries)
+	}
+	cpus, mem := scalar("cpus", drv.cores), scalar("mem", float64(drv.taskMem))
+	cpus.AllocationInfo, mem.AllocationInfo = &mesos.Resource_AllocationInfo{Role: &o.role}, &mesos.Resource_AllocationInfo{Role: &o.role}
+	shell := true
+	cmd := fmt.Sprintf("bin/spark-submit --name %s --master mesos://%s --driver-cores %s --driver-memory %dM",
+		shellEscape(drv.name), d.c.masterAddrLocked(), strconv.FormatFloat(drv.cores, 'f', 1, 64), drv.descMem)
+	if drv.mainClass != "" {
+		cmd += " --class " + shellEscape(drv.mainClass)
+	}
+	cmd += " " + shellEscape(drv.appResource)
+	for _, a := range drv.args {
+		cmd += " " + shellEscape(a)
+	}
+	return mesos.TaskInfo{
+		Name:      "Driver for " + drv.name,
+		TaskID:    mesos.TaskID{Value: drv.taskID},
+		AgentID:   *o.agent.info.ID,
+		Resources: []mesos.Resource{cpus, mem},
+		Command:   &mesos.CommandInfo{Shell: &shell, Value: &cmd},
+		Labels:    sparkLabels(drv.props["spark.mesos.driver.labels"]),
+	}
+}
+
+func shellEscape(s string) string {
+	if strings.ContainsAny(s, " '<>&|?*;!#\\()\"$`") {
+		r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`)
+		return `"` + r.Replace(s) + `"`
+	}
+	return s
+}
+
+func (c *Cluster) masterAddrLocked() string { return c.masters[c.leader].addr }
+
+// sparkLabels parses Spark's "k:v,k2:v2" label grammar with \: and \, escapes.
+func sparkLabels(s string) *mesos.Labels {
+	if s == "" {
+		return nil
+	}
+	out := &mesos.Labels{}
+	for _, part := range splitUnescaped(s, ',') {
+		kv := splitUnescaped(part, ':')
+		if len(kv) != 2 {
+			continue
+		}
+		unescape := strings.NewReplacer(`\,`, ",", `\:`, ":")
+		v := unescape.Replace(kv[1])
+		out.Labels = append(out.Labels, mesos.Label{Key: unescape.Replace(kv[0]), Value: &v})
+	}
+	return out
+}
+
+func splitUnescaped(s string, sep byte) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep && (i == 0 || s[i-1] != '\\') {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func (s dispatcherScheduler) update(c *Cluster, fw *framework, t *task) {
+	d := s.d
+	var drv *driver
+	for _, x := range d.launched {
+		if x.taskID == t.info.TaskID.Value {
+			drv = x
+		}
+	}
+	if drv == nil {
+		return
+	}
+	st := t.statuses[len(t.statuses)-1]
+	drv.status = &st
+	switch {
+	case t.state == mesos.TASK_RUNNING && drv.app == nil:
+		drv.app = startDriverFramework(c, d, drv)
+		if drv.runFor > 0 {
+			outcome := drv.outcome
+			c.after(drv.runFor, func() {
+				msg := "Command exited with status 0"
+				if outcome != mesos.TASK_FINISHED {
+					msg = "Command exited with status 1"
+				}
+				c.finish(t, outcome, msg)
+			})
+		}
+	case isTerminal(t.state):
+		if drv.app != nil {
+			drv.app.end(c)
+			drv.app = nil
+		}
+		delete(d.launched, drv.id)
+		if drv.supervise && (t.state == mesos.TASK_FAILED || t.state == mesos.TASK_LOST) {
+			drv.retries++
+			if drv.retryWait == 0 {
+				drv.retryWait = time.Second
+			} else {
+				drv.retryWait = min(2*drv.retryWait, d.cfg.RetryWaitMax)
+			}
+			drv.nextRetry = c.now().Add(drv.retryWait)
+			d.retrying = append(d.retrying, drv)
+			d.fw.filters = nil
+			return
+		}
+		d.finished = append(d.finished, drv)
+		if n := len(d.finished); n > d.cfg.RetainedDrivers {
+			drop := max(n/10, 1)
+			d.finished = d.finished[drop:]
+		}
+	}
+}
+
+// orphanScheduler is a dispatcher framework whose process is gone.
+type orphanScheduler struct{}
+
+func (orphanScheduler) offers(c *Cluster, fw *framework, offers []*offer) {
+	for _, o := range offers {
+		delete(c.offers, o.id)
+	}
+}
+func (orphanScheduler) update(*Cluster, *framework, *task) {}

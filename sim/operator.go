@@ -1,0 +1,375 @@
+package sim
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+)
+
+// httpError answers as Mesos does: text/plain; charset=utf-8 with a Content-Length.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg)
+}
+
+// negotiate applies Mesos' rules for /api/v1 calls: POST only (405 with
+// Allow), Content-Type compared exactly (missing 400, other 415), and the
+// response encoding from Accept (406 when nothing acceptable).
+func negotiate(w http.ResponseWriter, r *http.Request) (in, out encoding, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		httpError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Expecting 'POST', received '%s'", r.Method))
+		return in, out, false
+	}
+	switch ct := r.Header.Get("Content-Type"); ct {
+	case "":
+		httpError(w, http.StatusBadRequest, "Expecting 'Content-Type' to be present")
+		return in, out, false
+	case "application/json":
+	case "application/x-protobuf":
+		in.proto = true
+	default:
+		httpError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Expecting 'Content-Type' of application/json or application/x-protobuf"))
+		return in, out, false
+	}
+	accept := r.Header.Get("Accept")
+	switch {
+	case accept == "" || strings.Contains(accept, "application/json") || strings.Contains(accept, "*/*"):
+	case strings.Contains(accept, "application/x-protobuf"):
+		out.proto = true
+	default:
+		httpError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json or application/x-protobuf")
+		return in, out, false
+	}
+	return in, out, true
+}
+
+// readCall decodes a call body. typeOK reports whether the JSON names a known
+// call type; Mesos drops unknown enum names and then finds no type.
+func readCall(w http.ResponseWriter, r *http.Request, in encoding, m interface {
+	Unmarshal([]byte) error
+}, knownType func(string) bool) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "Failed to read body: "+err.Error())
+		return false
+	}
+	if in.proto {
+		if err := m.Unmarshal(body); err != nil {
+			httpError(w, http.StatusBadRequest, "Failed to parse body into Call protobuf")
+			return false
+		}
+		return true
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		httpError(w, http.StatusBadRequest, "Failed to parse body into JSON: "+err.Error())
+		return false
+	}
+	if t, _ := raw["type"].(string); !knownType(t) {
+		httpError(w, http.StatusBadRequest, "Failed to validate Call: Expecting 'type' to be present")
+		return false
+	}
+	if err := json.Unmarshal(body, m); err != nil {
+		httpError(w, http.StatusBadRequest, "Failed to convert JSON into Call protobuf: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeMessage(w http.ResponseWriter, enc encoding, m message) {
+	b, err := enc.marshal(m)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", enc.contentType())
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// operatorCalls are the operator calls the simulator answers.
+var operatorCalls = map[master.Call_Type]bool{
+	master.Call_GET_MASTER: true, master.Call_GET_STATE: true, master.Call_GET_FRAMEWORKS: true,
+	master.Call_GET_TASKS: true, master.Call_GET_AGENTS: true, master.Call_TEARDOWN: true,
+	master.Call_SUBSCRIBE: true, master.Call_GET_VERSION: true, master.Call_GET_HEALTH: true,
+}
+
+func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *http.Request) {
+	in, out, ok := negotiate(w, r)
+	if !ok {
+		return
+	}
+	var call master.Call
+	if !readCall(w, r, in, &call, func(t string) bool { _, ok := master.Call_Type_value[t]; return ok }) {
+		return
+	}
+	if call.Type == master.Call_UNKNOWN {
+		httpError(w, http.StatusNotImplemented, "501 Not Implemented.")
+		return
+	}
+	if !operatorCalls[call.Type] {
+		httpError(w, http.StatusNotImplemented, fmt.Sprintf("%s is not implemented by the simulator", call.Type))
+		return
+	}
+	switch call.Type {
+	case master.Call_SUBSCRIBE:
+		c.serveOperatorSubscribe(w, r, out)
+		return
+	case master.Call_TEARDOWN:
+		id := call.GetTeardown().GetFrameworkID().Value
+		c.mu.Lock()
+		fw := c.frameworks[id]
+		if fw == nil || fw.removed {
+			c.mu.Unlock()
+			httpError(w, http.StatusBadRequest, "No framework found with ID "+id)
+			return
+		}
+		c.removeFrameworkLocked(fw)
+		c.mu.Unlock()
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK) // empty body, no Content-Type
+		return
+	}
+	c.mu.Lock()
+	resp := c.operatorResponseLocked(m, call.Type)
+	c.mu.Unlock()
+	writeMessage(w, out, resp)
+}
+
+func (c *Cluster) operatorResponseLocked(m *masterEndpoint, t master.Call_Type) *master.Response {
+	// Response and Call types are different enums with different numbers:
+	// map by name.
+	resp := &master.Response{Type: master.Response_Type(master.Response_Type_value[t.String()])}
+	switch t {
+	case master.Call_GET_MASTER:
+		start := float64(c.startTime.UnixNano()) / 1e9
+		resp.GetMaster = &master.Response_GetMaster{MasterInfo: c.masterInfoLocked(m), StartTime: &start, ElectedTime: &start}
+	case master.Call_GET_STATE:
+		resp.GetState = c.stateLocked()
+	case master.Call_GET_FRAMEWORKS:
+		resp.GetFrameworks = c.frameworksLocked()
+	case master.Call_GET_TASKS:
+		resp.GetTasks = c.tasksLocked()
+	case master.Call_GET_AGENTS:
+		resp.GetAgents = c.agentsLocked()
+	case master.Call_GET_VERSION:
+		resp.GetVersion = &master.Response_GetVersion{VersionInfo: mesos.VersionInfo{Version: Version}}
+	case master.Call_GET_HEALTH:
+		resp.GetHealth = &master.Response_GetHealth{Healthy: true}
+	}
+	return resp
+}
+
+func (c *Cluster) stateLocked() *master.Response_GetState {
+	return &master.Response_GetState{
+		GetTasks:      c.tasksLocked(),
+		GetExecutors:  &master.Response_GetExecutors{},
+		GetFrameworks: c.frameworksLocked(),
+		GetAgents:     c.agentsLocked(),
+	}
+}
+
+// ipUint32 encodes an IPv4 address as Mesos' MasterInfo.ip: network byte
+// order read as a little-endian integer.
+func ipUint32(ip string) uint32 {
+	v4 := net.ParseIP(ip).To4()
+	if v4 == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(v4)
+}
+
+func (c *Cluster) masterInfoLocked(m *masterEndpoint) *mesos.MasterInfo {
+	leader := c.masters[c.leader]
+	if m == nil {
+		m = leader
+	}
+	host, portStr, _ := net.SplitHostPort(m.addr)
+	port, _ := strconv.Atoi(portStr)
+	hostname := host
+	p32 := uint32(port)
+	return &mesos.MasterInfo{
+		ID:       c.masterID,
+		IP:       ipUint32(host),
+		Port:     &p32,
+		PID:      strPtr("master@" + m.addr),
+		Hostname: &hostname,
+		Version:  strPtr(Version),
+		Address:  &mesos.Address{Hostname: &hostname, IP: &host, Port: int32(port)},
+	}
+}
+
+func (c *Cluster) taskProtoLocked(t *task) mesos.Task {
+	state := t.state
+	out := mesos.Task{
+		Name:        t.info.Name,
+		TaskID:      t.info.TaskID,
+		FrameworkID: mesos.FrameworkID{Value: t.framework},
+		AgentID:     t.info.AgentID,
+		State:       &state,
+		Resources:   t.info.Resources,
+		Statuses:    t.statuses,
+		Labels:      t.info.Labels,
+		Discovery:   t.info.Discovery,
+		KillPolicy:  t.info.KillPolicy,
+	}
+	if t.info.Container != nil {
+		out.Container = t.info.Container
+	}
+	if n := len(t.statuses); n > 0 {
+		last := t.statuses[n-1]
+		out.StatusUpdateState = last.State
+		out.StatusUpdateUUID = last.UUID
+	}
+	if u := c.frameworks[t.framework]; u != nil {
+		user := u.info.User
+		out.User = &user
+	}
+	return out
+}
+
+func (c *Cluster) tasksLocked() *master.Response_GetTasks {
+	resp := &master.Response_GetTasks{}
+	keys := make([]string, 0, len(c.tasks))
+	for k := range c.tasks {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		resp.Tasks = append(resp.Tasks, c.taskProtoLocked(c.tasks[k]))
+	}
+	for _, t := range c.completed {
+		if t.state == mesos.TASK_ERROR || t.state == mesos.TASK_DROPPED {
+			continue // never launched: Mesos does not list them
+		}
+		resp.CompletedTasks = append(resp.CompletedTasks, c.taskProtoLocked(t))
+	}
+	return resp
+}
+
+func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
+	resp := &master.Response_GetFrameworks{}
+	ids := make([]string, 0, len(c.frameworks))
+	for id := range c.frameworks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fw := c.frameworks[id]
+		f := master.Response_GetFrameworks_Framework{
+			FrameworkInfo:    fw.info,
+			Active:           fw.active && !fw.removed,
+			Connected:        fw.connected && !fw.removed,
+			RegisteredTime:   timeInfo(fw.regTime),
+			ReregisteredTime: timeInfo(fw.reregTime),
+		}
+		var alloc, offered []mesos.Resource
+		for _, t := range c.tasks {
+			if t.framework == id {
+				alloc = append(alloc, t.info.Resources...)
+			}
+		}
+		for _, o := range c.offers {
+			if o.framework == id {
+				f.Offers = append(f.Offers, o.proto())
+				offered = append(offered, o.resources...)
+			}
+		}
+		f.AllocatedResources, f.OfferedResources = alloc, offered
+		if fw.removed {
+			f.UnregisteredTime = timeInfo(fw.unregTime)
+			resp.CompletedFrameworks = append(resp.CompletedFrameworks, f)
+			continue
+		}
+		resp.Frameworks = append(resp.Frameworks, f)
+	}
+	return resp
+}
+
+func (c *Cluster) agentsLocked() *master.Response_GetAgents {
+	resp := &master.Response_GetAgents{}
+	for _, a := range c.agents {
+		if !a.active {
+			continue // removed (unreachable) agents are not listed
+		}
+		var alloc, offered []mesos.Resource
+		for _, t := range c.tasks {
+			if t.info.AgentID.Value == a.info.ID.Value {
+				alloc = append(alloc, t.info.Resources...)
+			}
+		}
+		for _, o := range c.offers {
+			if o.agent == a {
+				offered = append(offered, o.resources...)
+			}
+		}
+		resp.Agents = append(resp.Agents, master.Response_GetAgents_Agent{
+			AgentInfo:          a.info,
+			Active:             true,
+			Version:            Version,
+			PID:                strPtr("slave(1)@" + a.ip + ":5051"),
+			RegisteredTime:     timeInfo(a.regTime),
+			TotalResources:     a.total,
+			AllocatedResources: alloc,
+			OfferedResources:   offered,
+		})
+	}
+	return resp
+}
+
+// serveOperatorSubscribe streams cluster events: SUBSCRIBED with the whole
+// state, then TASK_ADDED, TASK_UPDATED, AGENT_*, FRAMEWORK_* and HEARTBEAT.
+func (c *Cluster) serveOperatorSubscribe(w http.ResponseWriter, r *http.Request, enc encoding) {
+	s := newStream("", enc)
+	c.mu.Lock()
+	hb := c.cfg.HeartbeatInterval.Seconds()
+	s.send(&master.Event{Type: master.Event_SUBSCRIBED, Subscribed: &master.Event_Subscribed{GetState: c.stateLocked(), HeartbeatIntervalSeconds: &hb}})
+	s.send(&master.Event{Type: master.Event_HEARTBEAT})
+	c.watchers = append(c.watchers, s)
+	c.mu.Unlock()
+	s.serve(w, r, c.cfg.HeartbeatInterval, func() message { return &master.Event{Type: master.Event_HEARTBEAT} })
+	c.mu.Lock()
+	for i, x := range c.watchers {
+		if x == s {
+			c.watchers = append(c.watchers[:i], c.watchers[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *Cluster) notifyWatchersLocked(ev *master.Event) {
+	if ev == nil {
+		return
+	}
+	for _, s := range c.watchers {
+		s.send(ev)
+	}
+}
+
+func taskAddedEvent(t *task) *master.Event {
+	state := t.state
+	return &master.Event{Type: master.Event_TASK_ADDED, TaskAdded: &master.Event_TaskAdded{Task: mesos.Task{
+		Name: t.info.Name, TaskID: t.info.TaskID, FrameworkID: mesos.FrameworkID{Value: t.framework},
+		AgentID: t.info.AgentID, State: &state, Resources: t.info.Resources, Labels: t.info.Labels,
+	}}}
+}
+
+func taskUpdatedEvent(t *task, st mesos.TaskStatus) *master.Event {
+	return &master.Event{Type: master.Event_TASK_UPDATED, TaskUpdated: &master.Event_TaskUpdated{
+		FrameworkID: mesos.FrameworkID{Value: t.framework}, Status: st, State: st.State,
+	}}
+}

@@ -1,0 +1,460 @@
+package sim
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+// masterEndpoint is one master process: its own listener and HTTP server.
+type masterEndpoint struct {
+	index  int
+	addr   string
+	l      net.Listener
+	server *http.Server
+	up     bool
+}
+
+// Request is one HTTP request a simulated server received, for tests that
+// assert what a client sent.
+type Request struct {
+	Server string // "master" or "dispatcher"
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// ServeOptions say where and how to serve.
+type ServeOptions struct {
+	// MasterAddrs are the masters' listen addresses (default one 127.0.0.1:0
+	// per configured master).
+	MasterAddrs []string
+	// TLS, when set, serves the masters over HTTPS.
+	TLS *tls.Config
+}
+
+// Start serves the masters and runs the allocator.
+func (c *Cluster) Start(opts ServeOptions) error {
+	for i := 0; i < c.cfg.Masters; i++ {
+		addr := "127.0.0.1:0"
+		if i < len(opts.MasterAddrs) {
+			addr = opts.MasterAddrs[i]
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			c.Stop()
+			return fmt.Errorf("master %d: %w", i, err)
+		}
+		m := &masterEndpoint{index: i, addr: l.Addr().String(), l: l}
+		c.masters = append(c.masters, m)
+	}
+	for _, m := range c.masters {
+		c.serveMaster(m, opts.TLS)
+	}
+	c.wg.Add(1)
+	go c.loop()
+	return nil
+}
+
+func (c *Cluster) serveMaster(m *masterEndpoint, tlsConfig *tls.Config) {
+	m.server = &http.Server{Handler: c.masterHandler(m), ReadHeaderTimeout: 10 * time.Second}
+	m.up = true
+	l := m.l
+	if tlsConfig != nil {
+		l = tls.NewListener(l, tlsConfig)
+	}
+	go func() { _ = m.server.Serve(l) }()
+}
+
+// MasterURL is the leading master's base URL (http://host:port).
+func (c *Cluster) MasterURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "http://" + c.masters[c.leader].addr
+}
+
+// MasterURLs are every master's base URL, leader or not.
+func (c *Cluster) MasterURLs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.masters {
+		out = append(out, "http://"+m.addr)
+	}
+	return out
+}
+
+// Stop shuts everything down.
+func (c *Cluster) Stop() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.mu.Lock()
+	for _, fw := range c.frameworks {
+		if fw.stream != nil {
+			fw.stream.close()
+		}
+	}
+	for _, s := range c.watchers {
+		s.close()
+	}
+	for _, s := range c.services {
+		s.l.Close()
+	}
+	masters := c.masters
+	c.mu.Unlock()
+	for _, m := range masters {
+		if m.server != nil {
+			_ = m.server.Close()
+		}
+	}
+	c.wg.Wait()
+}
+
+func (c *Cluster) masterHandler(m *masterEndpoint) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1", func(w http.ResponseWriter, r *http.Request) {
+		if c.redirectToLeader(m, w, r) || !c.authorized(w, r, "mesos-master-readwrite") {
+			return
+		}
+		c.serveOperator(m, w, r)
+	})
+	mux.HandleFunc("/api/v1/scheduler", func(w http.ResponseWriter, r *http.Request) {
+		if c.redirectToLeader(m, w, r) || !c.authorized(w, r, "mesos-master-scheduler") {
+			return
+		}
+		c.serveScheduler(m, w, r)
+	})
+	mux.HandleFunc("/master/redirect", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		leader := c.masters[c.leader].addr
+		c.mu.Unlock()
+		w.Header().Set("Location", "//"+leader)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	state := func(w http.ResponseWriter, r *http.Request) {
+		if c.redirectToLeader(m, w, r) || !c.authorized(w, r, "mesos-master-readonly") {
+			return
+		}
+		c.mu.Lock()
+		b, _ := json.Marshal(c.legacyStateLocked(m))
+		c.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}
+	mux.HandleFunc("/master/state", state)
+	mux.HandleFunc("/state", state)
+	mux.HandleFunc("/master/health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.Handle("/sim/", c.controlHandler())
+	return c.recorded("master", c.faulty(mux))
+}
+
+// redirectToLeader answers 307 from a master that does not lead, with the
+// protocol-relative Location Mesos sends: //leader:port/path.
+func (c *Cluster) redirectToLeader(m *masterEndpoint, w http.ResponseWriter, r *http.Request) bool {
+	c.mu.Lock()
+	leader := c.masters[c.leader]
+	c.mu.Unlock()
+	if leader == m {
+		return false
+	}
+	w.Header().Set("Location", "//"+leader.addr+r.URL.Path)
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return true
+}
+
+// authorized enforces HTTP basic authentication when credentials are set.
+func (c *Cluster) authorized(w http.ResponseWriter, r *http.Request, realm string) bool {
+	if c.cfg.Principal == "" {
+		return true
+	}
+	p, s, ok := r.BasicAuth()
+	if ok && p == c.cfg.Principal && s == c.cfg.Secret {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	httpError(w, http.StatusUnauthorized, "")
+	return false
+}
+
+// recorded keeps every request (body included) for Requests.
+func (c *Cluster) recorded(server string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/sim/") {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			c.log.add(Request{Server: server, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []Request
+}
+
+func (l *requestLog) add(r Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, r)
+	if len(l.reqs) > 10000 {
+		l.reqs = l.reqs[len(l.reqs)-10000:]
+	}
+}
+
+// Requests returns the requests received so far (a copy).
+func (c *Cluster) Requests() []Request {
+	c.log.mu.Lock()
+	defer c.log.mu.Unlock()
+	return append([]Request(nil), c.log.reqs...)
+}
+
+// ResetRequests forgets the requests received so far.
+func (c *Cluster) ResetRequests() {
+	c.log.mu.Lock()
+	defer c.log.mu.Unlock()
+	c.log.reqs = nil
+}
+
+// Fault makes matching requests fail or slow down.
+type Fault struct {
+	// Server is "master", "dispatcher" or "" for both.
+	Server string `json:"server,omitempty"`
+	// PathPrefix selects requests by path, such as /api/v1 or /v1/submissions/create.
+	PathPrefix string `json:"pathPrefix"`
+	// Status, when not 0, is answered instead of serving the request.
+	Status int `json:"status,omitempty"`
+	// Latency delays the request.
+	Latency time.Duration `json:"latency,omitempty"`
+	// Drop closes the connection without an answer.
+	Drop bool `json:"drop,omitempty"`
+	// Count limits how many requests the fault applies to; 0 means all.
+	Count int `json:"count,omitempty"`
+}
+
+type faults struct {
+	mu    sync.Mutex
+	rules []*Fault
+}
+
+// AddFault installs a fault.
+func (c *Cluster) AddFault(f Fault) {
+	c.faults.mu.Lock()
+	defer c.faults.mu.Unlock()
+	c.faults.rules = append(c.faults.rules, &f)
+}
+
+// ClearFaults removes every fault.
+func (c *Cluster) ClearFaults() {
+	c.faults.mu.Lock()
+	defer c.faults.mu.Unlock()
+	c.faults.rules = nil
+}
+
+func (fs *faults) match(server, path string) *Fault {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, f := range fs.rules {
+		if (f.Server == "" || f.Server == server) && strings.HasPrefix(path, f.PathPrefix) {
+			applied := *f
+			if f.Count > 0 {
+				f.Count--
+				if f.Count == 0 {
+					fs.rules = append(fs.rules[:i], fs.rules[i+1:]...)
+				}
+			}
+			return &applied
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) faulty(next http.Handler) http.Handler {
+	return c.faultyAs("master", next)
+}
+
+func (c *Cluster) faultyAs(server string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/sim/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f := c.faults.match(server, r.URL.Path)
+		if f == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if f.Latency > 0 {
+			select {
+			case <-time.After(f.Latency):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		switch {
+		case f.Drop:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		case f.Status != 0:
+			httpError(w, f.Status, fmt.Sprintf("injected fault: %d", f.Status))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// FailOver makes the next master lead: the old leader's scheduler
+// subscriptions end (frameworks must re-subscribe at the new leader, within
+// their failover timeout), and the old leader redirects.
+func (c *Cluster) FailOver() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leader = (c.leader + 1) % len(c.masters)
+	for _, fw := range c.frameworks {
+		if fw.stream != nil && fw.internal == nil {
+			fw.stream.close()
+		}
+	}
+	for _, s := range c.watchers {
+		s.close()
+	}
+	c.onLeaderChangeLocked()
+}
+
+// StopMaster stops master i's listener (connections are refused) until
+// StartMaster.
+func (c *Cluster) StopMaster(i int) {
+	c.mu.Lock()
+	m := c.masters[i]
+	c.mu.Unlock()
+	if m.up {
+		m.up = false
+		_ = m.server.Close()
+	}
+}
+
+// StartMaster serves master i again on its address.
+func (c *Cluster) StartMaster(i int) error {
+	c.mu.Lock()
+	m := c.masters[i]
+	c.mu.Unlock()
+	if m.up {
+		return nil
+	}
+	l, err := net.Listen("tcp", m.addr)
+	if err != nil {
+		return err
+	}
+	m.l = l
+	c.serveMaster(m, nil)
+	return nil
+}
+
+// LoseAgent makes an agent unreachable: it is removed from the agent list,
+// its offers are rescinded, and its tasks become TASK_LOST
+// (TASK_UNREACHABLE for partition-aware frameworks).
+func (c *Cluster) LoseAgent(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.agentLocked(id)
+	if a == nil || !a.active {
+		return fmt.Errorf("no active agent %s", id)
+	}
+	a.active, a.goneTime = false, c.now()
+	for oid, o := range c.offers {
+		if o.agent == a {
+			delete(c.offers, oid)
+			if fw := c.frameworks[o.framework]; fw != nil {
+				c.sendRescindLocked(fw, oid)
+			}
+		}
+	}
+	reason := mesos.REASON_AGENT_REMOVED
+	for _, t := range c.sortedTasksLocked() {
+		if t.info.AgentID.Value != id {
+			continue
+		}
+		state := mesos.TASK_LOST
+		if fw := c.frameworks[t.framework]; fw != nil && hasCapability(fw.info, mesos.FrameworkInfo_Capability_PARTITION_AWARE) {
+			state = mesos.TASK_UNREACHABLE
+		}
+		c.statusLocked(t, state, mesos.SOURCE_MASTER, &reason, "Agent "+a.info.Hostname+" is unreachable", false)
+		if state == mesos.TASK_UNREACHABLE {
+			// Unreachable is not terminal; the task is gone from the agent list's view.
+			key := taskKey(t.framework, t.info.TaskID.Value)
+			if t.behavior.stop != nil {
+				t.behavior.stop(c, t)
+			}
+			delete(c.tasks, key)
+			c.completed = append(c.completed, t)
+		}
+	}
+	return nil
+}
+
+// ReturnAgent brings a lost agent back, empty (its tasks did not survive).
+func (c *Cluster) ReturnAgent(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.agentLocked(id)
+	if a == nil || a.active {
+		return fmt.Errorf("no lost agent %s", id)
+	}
+	a.active, a.regTime = true, c.now()
+	return nil
+}
+
+// AddAgent joins a new agent and returns its id.
+func (c *Cluster) AddAgent(ac AgentConfig) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.addAgentLocked(len(c.agents), ac)
+	return a.info.ID.Value
+}
+
+// AgentIDs lists the active agents' ids.
+func (c *Cluster) AgentIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, a := range c.agents {
+		if a.active {
+			out = append(out, a.info.ID.Value)
+		}
+	}
+	return out
+}
+
+func (c *Cluster) sortedTasksLocked() []*task {
+	out := make([]*task, 0, len(c.tasks))
+	for _, t := range c.tasks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return taskKey(out[i].framework, out[i].info.TaskID.Value) < taskKey(out[j].framework, out[j].info.TaskID.Value)
+	})
+	return out
+}
+
+var errNotFound = errors.New("not found")
