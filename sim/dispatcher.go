@@ -352,12 +352,12 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		AppResource          *string            `json:"appResource"`
-		MainClass            *string            `json:"mainClass"`
-		AppArgs              []string           `json:"appArgs"`
-		ClientSparkVersion   *string            `json:"clientSparkVersion"`
-		EnvironmentVariables map[string]string  `json:"environmentVariables"`
-		SparkProperties      map[string]string  `json:"sparkProperties"`
+		AppResource          *string           `json:"appResource"`
+		MainClass            *string           `json:"mainClass"`
+		AppArgs              []string          `json:"appArgs"`
+		ClientSparkVersion   *string           `json:"clientSparkVersion"`
+		EnvironmentVariables map[string]string `json:"environmentVariables"`
+		SparkProperties      map[string]string `json:"sparkProperties"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeErrorResponse(w, http.StatusBadRequest, "Malformed request: "+err.Error())
