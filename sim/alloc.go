@@ -153,10 +153,10 @@ func (c *Cluster) allocate() {
 			if !a.active {
 				continue
 			}
-			if until, ok := fw.filters[a.info.ID.Value]; ok && now.Before(until) {
+			avail := c.availableLocked(a)
+			if f, ok := fw.filters[a.info.ID.Value]; ok && now.Before(f.until) && f.refused.covers(avail) {
 				continue
 			}
-			avail := c.availableLocked(a)
 			if avail.scalars["cpus"] < 0.01 && avail.scalars["mem"] < 1 {
 				continue
 			}
@@ -209,7 +209,8 @@ func (o *offer) proto() mesos.Offer {
 
 func strPtr(s string) *string { return &s }
 
-// refuseLocked sets a decline filter of framework fw for an agent.
+// refuseLocked sets a decline filter of framework fw for what an agent has
+// available now.
 func (c *Cluster) refuseLocked(fw *framework, agentID string, seconds float64) {
 	if seconds < 0 {
 		seconds = 5
@@ -217,10 +218,14 @@ func (c *Cluster) refuseLocked(fw *framework, agentID string, seconds float64) {
 	if seconds > 31536000 {
 		seconds = 31536000
 	}
-	if fw.filters == nil {
-		fw.filters = map[string]time.Time{}
+	a := c.agentLocked(agentID)
+	if a == nil {
+		return
 	}
-	fw.filters[agentID] = c.now().Add(time.Duration(seconds * float64(time.Second)))
+	if fw.filters == nil {
+		fw.filters = map[string]filter{}
+	}
+	fw.filters[agentID] = filter{until: c.now().Add(time.Duration(seconds * float64(time.Second))), refused: c.availableLocked(a)}
 }
 
 // acceptLocked launches tasks on accepted offers. It returns an error for a

@@ -155,7 +155,8 @@ type framework struct {
 	unregTime  time.Time
 	stream     *stream // HTTP scheduler subscription, nil when not connected
 	internal   internalScheduler
-	filters    map[string]time.Time // agent id -> refuse offers until
+	filters    map[string]filter // agent id -> refused resources
+
 	failedAt   time.Time
 }
 
@@ -165,6 +166,14 @@ type framework struct {
 type internalScheduler interface {
 	offers(c *Cluster, fw *framework, offers []*offer)
 	update(c *Cluster, fw *framework, t *task)
+}
+
+// filter refuses an agent's resources to a framework until a time, as long
+// as what the agent has available is no more than what was refused
+// (Mesos filters resource sets: when more becomes available, it is offered).
+type filter struct {
+	until   time.Time
+	refused amounts
 }
 
 type task struct {

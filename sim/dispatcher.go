@@ -38,6 +38,9 @@ type DispatcherConfig struct {
 	Location *time.Location
 	// RetryWaitMax caps the supervise retry backoff (spark.mesos.cluster.retry.wait.max, 60s).
 	RetryWaitMax time.Duration
+	// RejectOfferDuration is how long offers no driver can use are declined
+	// (spark.mesos.rejectOfferDuration, 120s).
+	RejectOfferDuration time.Duration
 }
 
 // Dispatcher is a simulated Spark MesosClusterDispatcher: the REST
@@ -106,6 +109,9 @@ func (c *Cluster) StartDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	}
 	if cfg.RetryWaitMax == 0 {
 		cfg.RetryWaitMax = 60 * time.Second
+	}
+	if cfg.RejectOfferDuration == 0 {
+		cfg.RejectOfferDuration = 120 * time.Second
 	}
 	d := &Dispatcher{c: c, cfg: cfg, launched: map[string]*driver{}}
 	if err := d.listen(); err != nil {
@@ -662,7 +668,7 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 		p := plans[o.id]
 		if len(p.tasks) == 0 {
 			delete(c.offers, o.id)
-			c.refuseLocked(fw, o.agent.info.ID.Value, 120) // spark.mesos.rejectOfferDuration
+			c.refuseLocked(fw, o.agent.info.ID.Value, d.cfg.RejectOfferDuration.Seconds())
 			continue
 		}
 		for _, drv := range p.drvs {

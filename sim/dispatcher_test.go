@@ -1,0 +1,342 @@
+package sim
+
+// Conformance of the simulated Spark MesosClusterDispatcher (REST protocol
+// v1 of Spark 3.3-3.5's MesosRestServer and MesosClusterScheduler).
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
+)
+
+func TestDispatcherCreateResponseExactJSON(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	body := `{"action":"CreateSubmissionRequest","appResource":"https://r/app.jar","mainClass":"a.Main","appArgs":[],"clientSparkVersion":"3.4.1","environmentVariables":{},"sparkProperties":{"spark.app.name":"pi"}}`
+	r := do(t, "POST", d.URL()+"/v1/submissions/create", map[string]string{"Content-Type": "application/json"}, body)
+	want := regexp.MustCompile(`^\{\n  "action" : "CreateSubmissionResponse",\n  "serverSparkVersion" : "3\.5\.4",\n  "submissionId" : "driver-\d{14}-0001",\n  "success" : true\n\}$`)
+	if r.code != 200 || !want.Match(r.body) {
+		t.Fatalf("create answered %d:\n%s", r.code, r.body)
+	}
+}
+
+func TestDispatcherValidation(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	url := d.URL() + "/v1/submissions/create"
+	good := map[string]any{"action": "CreateSubmissionRequest", "appResource": "x", "mainClass": "a.Main", "appArgs": []string{},
+		"clientSparkVersion": "3.4.1", "environmentVariables": map[string]string{}, "sparkProperties": map[string]string{"spark.app.name": "a"}}
+	variant := func(mut func(m map[string]any)) string {
+		m := map[string]any{}
+		for k, v := range good {
+			m[k] = v
+		}
+		mut(m)
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	props := func(p map[string]string) func(m map[string]any) {
+		return func(m map[string]any) { m["sparkProperties"] = p }
+	}
+	cases := map[string]struct {
+		body string
+		code int
+	}{
+		"appArgs missing":              {variant(func(m map[string]any) { delete(m, "appArgs") }), 400},
+		"environmentVariables missing": {variant(func(m map[string]any) { delete(m, "environmentVariables") }), 400},
+		"clientSparkVersion missing":   {variant(func(m map[string]any) { delete(m, "clientSparkVersion") }), 400},
+		"spark.app.name missing":       {variant(props(map[string]string{})), 400},
+		"supervise not boolean":        {variant(props(map[string]string{"spark.app.name": "a", "spark.driver.supervise": "yes"})), 400},
+		"cores not a number":           {variant(props(map[string]string{"spark.app.name": "a", "spark.driver.cores": "two"})), 400},
+		"fractional memory":            {variant(props(map[string]string{"spark.app.name": "a", "spark.driver.memory": "1.5g"})), 400},
+		"mainClass missing":            {variant(func(m map[string]any) { delete(m, "mainClass") }), 400},
+		"driver overhead not integer":  {variant(props(map[string]string{"spark.app.name": "a", "spark.driver.memoryOverhead": "512m"})), 500},
+		"unknown action":               {`{"action":"NoSuchRequest"}`, 500},
+		"action not a string":          {`{"action":1}`, 400},
+		"not JSON":                     {`{`, 400},
+		"unknown queue":                {variant(props(map[string]string{"spark.app.name": "a", "spark.mesos.dispatcher.queue": "nope"})), 500},
+		"valid":                        {variant(func(map[string]any) {}), 200},
+	}
+	for name, tc := range cases {
+		r := do(t, "POST", url, map[string]string{"Content-Type": "application/json"}, tc.body)
+		if r.code != tc.code {
+			t.Errorf("%s: got %d, want %d: %s", name, r.code, tc.code, r.body)
+		}
+		if tc.code == 400 && !strings.Contains(string(r.body), `"action" : "ErrorResponse"`) {
+			t.Errorf("%s: 400 without an ErrorResponse: %s", name, r.body)
+		}
+	}
+}
+
+func TestDispatcherPathsAndMethods(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	cases := []struct {
+		method, path string
+		code         int
+		contains     string
+	}{
+		{"GET", "/v1/submissions/create", 405, ""},
+		{"POST", "/v1/submissions/status/x", 405, ""},
+		{"GET", "/v2/submissions/status/x", 468, `"highestProtocolVersion" : "v1"`},
+		{"POST", "/v1/submissions/killall", 400, "Missing an action"},
+		{"GET", "/v1/submissions/status/", 400, "Submission ID is missing in status request."},
+		{"POST", "/v1/submissions/kill/", 400, "Submission ID is missing in kill request."},
+		{"GET", "/v1/submissions/status/driver-unknown", 200, `"driverState" : "NOT_FOUND"`},
+	}
+	for _, tc := range cases {
+		r := do(t, tc.method, d.URL()+tc.path, nil, "")
+		if r.code != tc.code || !strings.Contains(string(r.body), tc.contains) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, r.code, r.body)
+		}
+	}
+	if st := status(t, d, "driver-unknown"); st["success"] != false {
+		t.Errorf("NOT_FOUND must have success false: %v", st)
+	}
+}
+
+func TestDispatcherNotReady(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{RegistrationDelay: time.Hour})
+	body := `{"action":"CreateSubmissionRequest","appResource":"x","mainClass":"a.Main","appArgs":[],"clientSparkVersion":"3.4.1","environmentVariables":{},"sparkProperties":{"spark.app.name":"a"}}`
+	r := do(t, "POST", d.URL()+"/v1/submissions/create", nil, body)
+	if r.code != 200 || !strings.Contains(string(r.body), `"success" : false`) || !strings.Contains(string(r.body), "Scheduler is not ready to take requests") {
+		t.Errorf("create before registration: %d %s", r.code, r.body)
+	}
+	if r := do(t, "GET", d.URL()+"/v1/submissions/status/x", nil, ""); r.code != 500 {
+		t.Errorf("status before registration: %d", r.code)
+	}
+	if r := do(t, "POST", d.URL()+"/v1/submissions/kill/x", nil, ""); r.code != 500 {
+		t.Errorf("kill before registration: %d", r.code)
+	}
+}
+
+var stateLine = regexp.MustCompile(`(?m)^state: (TASK_[A-Z_]+)$`)
+
+func TestDriverLifecycleAndFrameworks(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	id := submit(t, d, map[string]string{"spark.app.name": "pi", "spark.driver.memory": "1g", "spark.executor.cores": "2", "spark.cores.max": "5",
+		"spark.mesos.driver.labels": `sparkmesos.io/name:pi,odd:a\:b`, "spark.mesos.task.labels": "team:x"})
+	// Launched drivers are RUNNING at once, with no message until the
+	// task's first status update.
+	waitFor(t, "RUNNING with TASK_RUNNING", func() bool {
+		msg, _ := status(t, d, id)["message"].(string)
+		return driverState(t, d, id) == "RUNNING" && strings.Contains(msg, "state: TASK_RUNNING")
+	})
+	st := status(t, d, id)
+	if m := stateLine.FindStringSubmatch(st["message"].(string)); m == nil || m[1] != "TASK_RUNNING" || !strings.Contains(st["message"].(string), "slave_id {") {
+		t.Errorf("status message %q: want TextFormat of a v0 TaskStatus", st["message"])
+	}
+	var driverTask *mesos.Task
+	var execs []mesos.Task
+	waitFor(t, "two executors", func() bool {
+		driverTask, execs = nil, nil
+		for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+			tk := tk
+			switch {
+			case tk.TaskID.Value == id:
+				driverTask = &tk
+			case tk.FrameworkID.Value == d.FrameworkID()+"-"+id:
+				execs = append(execs, tk)
+			}
+		}
+		return driverTask != nil && len(execs) == 2
+	})
+	// Memory counted twice: 1024 + 384 = 1408 for --driver-memory, + 384 for the task.
+	var mem float64
+	for _, r := range driverTask.Resources {
+		if r.Name == "mem" {
+			mem = r.Scalar.Value
+		}
+	}
+	if mem != 1792 || driverTask.Name != "Driver for pi" {
+		t.Errorf("driver task %q with mem %v, want \"Driver for pi\" with 1792", driverTask.Name, mem)
+	}
+	labels := map[string]string{}
+	for _, l := range driverTask.GetLabels().GetLabels() {
+		labels[l.Key] = l.GetValue()
+	}
+	if labels["sparkmesos.io/name"] != "pi" || labels["odd"] != "a:b" {
+		t.Errorf("driver labels %v", labels)
+	}
+	// spark.cores.max 5 rounds down to 4 with 2-core executors: two executors, "0" and "1".
+	for _, e := range execs {
+		if e.TaskID.Value != "0" && e.TaskID.Value != "1" || !strings.HasPrefix(e.Name, "pi ") {
+			t.Errorf("executor %s %q", e.TaskID.Value, e.Name)
+		}
+	}
+	var appFramework bool
+	for _, f := range operator(t, c, `{"type":"GET_FRAMEWORKS"}`).GetFrameworks.Frameworks {
+		if f.FrameworkInfo.Name == "pi" && f.FrameworkInfo.ID.Value == d.FrameworkID()+"-"+id {
+			appFramework = true
+		}
+	}
+	if !appFramework {
+		t.Error("no framework named after the application with id <dispatcher id>-<submission id>")
+	}
+
+	if err := d.Finish(id, mesos.TASK_FAILED, "Command exited with status 1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "FINISHED", func() bool { return driverState(t, d, id) == "FINISHED" })
+	if m := stateLine.FindStringSubmatch(status(t, d, id)["message"].(string)); m[1] != "TASK_FAILED" {
+		t.Errorf("a failed driver's state line: %v", m)
+	}
+	waitFor(t, "the app framework's removal", func() bool {
+		return len(operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks) == 0
+	})
+}
+
+func TestDriverScriptedOutcomeAndControlEndpoint(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	id := submit(t, d, map[string]string{"spark.app.name": "short"}, "--sim-duration=100ms", "--sim-outcome=TASK_FINISHED")
+	waitFor(t, "FINISHED", func() bool { return driverState(t, d, id) == "FINISHED" })
+	if m := stateLine.FindStringSubmatch(status(t, d, id)["message"].(string)); m[1] != "TASK_FINISHED" {
+		t.Errorf("scripted outcome: %v", m)
+	}
+	id2 := submit(t, d, map[string]string{"spark.app.name": "long"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, id2) == "RUNNING" })
+	if r := do(t, "POST", c.MasterURL()+"/sim/drivers/"+id2+"/finish?state=TASK_KILLED", nil, ""); r.code != 204 {
+		t.Fatalf("control endpoint: %d %s", r.code, r.body)
+	}
+	waitFor(t, "FINISHED", func() bool { return driverState(t, d, id2) == "FINISHED" })
+}
+
+func TestKillSemantics(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Agents = []AgentConfig{{CPUs: 1, MemMiB: 4096}}
+	_, d := startWithDispatcher(t, cfg, DispatcherConfig{})
+	running := submit(t, d, map[string]string{"spark.app.name": "a"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, running) == "RUNNING" })
+	queued := submit(t, d, map[string]string{"spark.app.name": "b"}) // no room left: stays queued
+	time.Sleep(100 * time.Millisecond)
+	if s := driverState(t, d, queued); s != "QUEUED" {
+		t.Fatalf("second driver %s, want QUEUED", s)
+	}
+	kill := func(id string) map[string]any {
+		r := do(t, "POST", d.URL()+"/v1/submissions/kill/"+id, nil, "")
+		var m map[string]any
+		_ = json.Unmarshal(r.body, &m)
+		return m
+	}
+	if m := kill(queued); m["success"] != true || m["message"] != "Removed driver while it's still pending" {
+		t.Errorf("kill queued: %v", m)
+	}
+	if s := driverState(t, d, queued); s != "NOT_FOUND" {
+		t.Errorf("a driver killed while queued is %s, want NOT_FOUND", s)
+	}
+	if m := kill(running); m["success"] != true || m["message"] != "Killing running driver" {
+		t.Errorf("kill running: %v", m)
+	}
+	waitFor(t, "FINISHED", func() bool { return driverState(t, d, running) == "FINISHED" })
+	if m := stateLine.FindStringSubmatch(status(t, d, running)["message"].(string)); m[1] != "TASK_KILLED" {
+		t.Errorf("killed driver: %v", m)
+	}
+	if m := kill(running); m["success"] != false || m["message"] != "Driver already terminated" {
+		t.Errorf("kill finished: %v", m)
+	}
+	if m := kill("driver-nope"); m["success"] != false || m["message"] != "Cannot find driver" {
+		t.Errorf("kill unknown: %v", m)
+	}
+}
+
+func TestQueuesPriorityAndConstraints(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Agents = []AgentConfig{{CPUs: 1, MemMiB: 4096, Attributes: map[string]string{"zone": "a"}}}
+	_, d := startWithDispatcher(t, cfg, DispatcherConfig{Queues: map[string]float64{"urgent": 1.0}})
+	first := submit(t, d, map[string]string{"spark.app.name": "blocker"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, first) == "RUNNING" })
+	low := submit(t, d, map[string]string{"spark.app.name": "low"})
+	high := submit(t, d, map[string]string{"spark.app.name": "high", "spark.mesos.dispatcher.queue": "urgent"})
+	elsewhere := submit(t, d, map[string]string{"spark.app.name": "elsewhere", "spark.mesos.driver.constraints": "zone:b"})
+	_ = d.Finish(first, mesos.TASK_FINISHED, "")
+	waitFor(t, "the urgent driver", func() bool { return driverState(t, d, high) == "RUNNING" })
+	if s := driverState(t, d, low); s != "QUEUED" {
+		t.Errorf("the default-queue driver is %s while the urgent one runs; want QUEUED", s)
+	}
+	_ = d.Finish(high, mesos.TASK_FINISHED, "")
+	waitFor(t, "the low driver", func() bool { return driverState(t, d, low) == "RUNNING" })
+	_ = d.Finish(low, mesos.TASK_FINISHED, "")
+	time.Sleep(150 * time.Millisecond)
+	if s := driverState(t, d, elsewhere); s != "QUEUED" {
+		t.Errorf("a driver constrained to zone:b on a zone:a cluster is %s, want QUEUED", s)
+	}
+}
+
+func TestSuperviseRetries(t *testing.T) {
+	// Spark declines offers it cannot use for spark.mesos.rejectOfferDuration,
+	// which a retry waiting for its backoff must outlast: keep it short here.
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{RejectOfferDuration: 200 * time.Millisecond})
+	id := submit(t, d, map[string]string{"spark.app.name": "sup", "spark.driver.supervise": "true"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, id) == "RUNNING" })
+	_ = d.Finish(id, mesos.TASK_FAILED, "Command exited with status 1")
+	waitFor(t, "RETRYING", func() bool { return driverState(t, d, id) == "RETRYING" })
+	waitFor(t, "the retry", func() bool {
+		for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+			if tk.TaskID.Value == id+"-retry-1" && tk.GetState() == mesos.TASK_RUNNING {
+				return true
+			}
+		}
+		return false
+	})
+	if s := driverState(t, d, id); s != "RUNNING" {
+		t.Errorf("after the retry: %s", s)
+	}
+}
+
+func TestDispatcherRestart(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	id := submit(t, d, map[string]string{"spark.app.name": "a"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, id) == "RUNNING" })
+	fw := d.FrameworkID()
+
+	if err := d.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if d.FrameworkID() != fw || driverState(t, d, id) != "RUNNING" {
+		t.Fatalf("with recovery: framework %s (was %s), driver %s", d.FrameworkID(), fw, driverState(t, d, id))
+	}
+
+	if err := d.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	if d.FrameworkID() == fw {
+		t.Fatal("without recovery the dispatcher kept its framework id")
+	}
+	if s := driverState(t, d, id); s != "NOT_FOUND" {
+		t.Errorf("without recovery the old driver is %s, want NOT_FOUND", s)
+	}
+	// The old framework stays registered, disconnected, its driver still running.
+	var oldConnected, found bool
+	for _, f := range operator(t, c, `{"type":"GET_FRAMEWORKS"}`).GetFrameworks.Frameworks {
+		if f.FrameworkInfo.ID.Value == fw {
+			found, oldConnected = true, f.Connected
+		}
+	}
+	running := false
+	for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+		if tk.TaskID.Value == id {
+			running = true
+		}
+	}
+	if !found || oldConnected || !running {
+		t.Errorf("old framework found %v connected %v, driver task running %v", found, oldConnected, running)
+	}
+}
+
+func TestDispatcherFaultsAndLog(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	c.AddFault(Fault{Server: "dispatcher", PathPrefix: "/v1/submissions/create", Status: 503, Count: 1})
+	if r := do(t, "POST", d.URL()+"/v1/submissions/create", nil, "{}"); r.code != 503 {
+		t.Fatalf("dispatcher fault: %d", r.code)
+	}
+	found := false
+	for _, r := range c.Requests() {
+		if r.Server == "dispatcher" && r.Path == "/v1/submissions/create" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("dispatcher requests are not logged")
+	}
+}
