@@ -157,7 +157,7 @@ type framework struct {
 	internal   internalScheduler
 	filters    map[string]filter // agent id -> refused resources
 
-	failedAt   time.Time
+	failedAt time.Time
 }
 
 // internalScheduler is a framework run inside the simulator (the Spark
