@@ -1,0 +1,247 @@
+// Package mesos talks to the Mesos master: the v1 operator API through
+// mesos-go's HTTP client and types (so what is sent is what Mesos expects),
+// and master detection from mesos://host:port or
+// mesos://zk://host1:2181,host2:2181/mesos.
+//
+// One GET_STATE call gives the reconciler everything it observes of the
+// cluster: tasks, frameworks and agents. Calls that reach a master that is
+// not leading (307) are re-sent to the leader after detecting it again; the
+// redirect is not followed blindly, because Go's client would drop the
+// Authorization header when the host changes. Network errors and 5xx are
+// retried with backoff; 4xx are not. Credentials are never logged.
+package mesos
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Master is mesos://host:port, mesos://zk://hosts/path, or an http(s) URL.
+	Master string
+	// Principal and Secret enable HTTP basic authentication.
+	Principal, Secret string
+	// CAFile verifies the master's TLS certificate (https masters).
+	CAFile string
+	// Timeout of one call. Default 10s.
+	Timeout time.Duration
+	// Retries of a retryable failure. Default 3.
+	Retries int
+	// Backoff before the first retry, doubled each time. Default 200ms.
+	Backoff time.Duration
+}
+
+// Client is a Mesos operator API client.
+type Client struct {
+	opts     Options
+	detector Detector
+	tls      *tls.Config
+	leader   string // base URL of the last known leader
+}
+
+// State is one observation of the cluster.
+type State struct {
+	Tasks               []mesoslib.Task
+	CompletedTasks      []mesoslib.Task
+	UnreachableTasks    []mesoslib.Task
+	Frameworks          []master.Response_GetFrameworks_Framework
+	CompletedFrameworks []master.Response_GetFrameworks_Framework
+	Agents              []master.Response_GetAgents_Agent
+}
+
+// New builds a client; no connection is made until the first call.
+func New(opts Options) (*Client, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 3
+	}
+	if opts.Backoff == 0 {
+		opts.Backoff = 200 * time.Millisecond
+	}
+	det, err := NewDetector(opts.Master)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, detector: det}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mesos CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mesos CA file %s holds no PEM certificate", opts.CAFile)
+		}
+		c.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return c, nil
+}
+
+// ErrNotLeader: the master asked is not the leader.
+var ErrNotLeader = errors.New("mesos master is not the leader")
+
+// State reads the whole cluster state with one GET_STATE call.
+func (c *Client) State(ctx context.Context) (*State, error) {
+	resp, err := c.call(ctx, calls.GetState())
+	if err != nil {
+		return nil, fmt.Errorf("mesos GET_STATE: %w", err)
+	}
+	gs := resp.GetGetState()
+	st := &State{}
+	if t := gs.GetGetTasks(); t != nil {
+		st.Tasks, st.CompletedTasks, st.UnreachableTasks = t.Tasks, t.CompletedTasks, t.UnreachableTasks
+	}
+	if f := gs.GetGetFrameworks(); f != nil {
+		st.Frameworks, st.CompletedFrameworks = f.Frameworks, f.CompletedFrameworks
+	}
+	if a := gs.GetGetAgents(); a != nil {
+		st.Agents = a.Agents
+	}
+	return st, nil
+}
+
+// MasterInfo returns the leading master's description.
+func (c *Client) MasterInfo(ctx context.Context) (*mesoslib.MasterInfo, error) {
+	resp, err := c.call(ctx, calls.GetMaster())
+	if err != nil {
+		return nil, fmt.Errorf("mesos GET_MASTER: %w", err)
+	}
+	return resp.GetGetMaster().GetMasterInfo(), nil
+}
+
+// Teardown removes a framework and kills its tasks; its id can never
+// subscribe again.
+func (c *Client) Teardown(ctx context.Context, frameworkID string) error {
+	if _, err := c.call(ctx, calls.Teardown(mesoslib.FrameworkID{Value: frameworkID})); err != nil {
+		return fmt.Errorf("mesos TEARDOWN %s: %w", frameworkID, err)
+	}
+	return nil
+}
+
+// Leader returns the base URL of the leading master (detecting it if needed).
+func (c *Client) Leader(ctx context.Context) (string, error) {
+	if c.leader != "" {
+		return c.leader, nil
+	}
+	l, err := c.detector.Leader(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.leader = l
+	return l, nil
+}
+
+func (c *Client) httpClient(base string) *httpcli.Client {
+	opts := []httpcli.ConfigOpt{httpcli.Timeout(c.opts.Timeout)}
+	if c.opts.Principal != "" {
+		opts = append(opts, httpcli.BasicAuth(c.opts.Principal, c.opts.Secret))
+	}
+	if c.tls != nil {
+		opts = append(opts, httpcli.TLSConfig(c.tls))
+	}
+	return httpcli.New(
+		httpcli.Endpoint(base+"/api/v1"),
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]),
+		httpcli.Do(httpcli.With(opts...)),
+	)
+}
+
+// call sends one non-streaming operator call to the leader, re-detecting the
+// leader on a redirect and retrying retryable failures with backoff.
+func (c *Client) call(ctx context.Context, call *master.Call) (*master.Response, error) {
+	backoff := c.opts.Backoff
+	var last error
+	for attempt := 0; attempt <= c.opts.Retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff *= 2
+		}
+		base, err := c.Leader(ctx)
+		if err != nil {
+			last = err
+			continue
+		}
+		resp, err := c.send(ctx, base, call)
+		if err == nil {
+			return resp, nil
+		}
+		last = err
+		switch {
+		case errors.Is(err, ErrNotLeader):
+			c.leader = "" // detect again
+			if l, err := c.detector.Redirect(ctx, base, c.redirectClient()); err == nil {
+				c.leader = l
+			}
+		case !retryable(err):
+			return nil, err
+		}
+	}
+	return nil, last
+}
+
+func (c *Client) redirectClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if c.tls != nil {
+		tr.TLSClientConfig = c.tls
+	}
+	return &http.Client{Timeout: c.opts.Timeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (c *Client) send(ctx context.Context, base string, call *master.Call) (*master.Response, error) {
+	sender := httpmaster.NewSender(c.httpClient(base).Send)
+	resp, err := sender.Send(ctx, calls.NonStreaming(call))
+	if resp != nil {
+		defer resp.Close()
+	}
+	if err != nil {
+		if apierrors.CodeNotLeader.Matches(err) {
+			return nil, fmt.Errorf("%s: %w", base, ErrNotLeader)
+		}
+		return nil, err
+	}
+	if call.Type == master.Call_TEARDOWN {
+		return &master.Response{}, nil
+	}
+	var r master.Response
+	if err := resp.Decode(&r); err != nil {
+		return nil, fmt.Errorf("decode %s response: %w", call.Type, err)
+	}
+	return &r, nil
+}
+
+// permanent are the answers that retrying cannot change.
+var permanent = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusMethodNotAllowed,
+	http.StatusNotAcceptable, http.StatusConflict, http.StatusUnsupportedMediaType, http.StatusNotImplemented}
+
+// retryable: network errors, 5xx, 429 and 404 (a master still starting) are;
+// bad requests, authentication and media-type refusals are not.
+func retryable(err error) bool {
+	for _, code := range permanent {
+		if apierrors.Code(code).Matches(err) {
+			return false
+		}
+	}
+	return true
+}

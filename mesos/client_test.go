@@ -1,0 +1,179 @@
+package mesos
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/sim"
+	"github.com/sparkmesos/reconciler/store/zk/zktest"
+)
+
+func startSim(t *testing.T, cfg sim.Config) *sim.Cluster {
+	t.Helper()
+	cfg.AllocationInterval = 20 * time.Millisecond
+	c := sim.New(cfg)
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func client(t *testing.T, opts Options) *Client {
+	t.Helper()
+	if opts.Backoff == 0 {
+		opts.Backoff = 10 * time.Millisecond
+	}
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestStateSendsExactlyOneGetState checks the request sim received: one
+// POST /api/v1 with {"type":"GET_STATE"} and exact JSON media types.
+func TestStateSendsExactlyOneGetState(t *testing.T) {
+	c := startSim(t, sim.Config{NumAgents: 2})
+	c.ResetRequests()
+	st, err := client(t, Options{Master: "mesos://" + strings.TrimPrefix(c.MasterURL(), "http://")}).State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Agents) != 2 {
+		t.Fatalf("%d agents", len(st.Agents))
+	}
+	reqs := c.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.Method != "POST" || r.Path != "/api/v1" || string(r.Body) != `{"type":"GET_STATE"}` ||
+		r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json" {
+		t.Fatalf("request %s %s %q Content-Type %q Accept %q", r.Method, r.Path, r.Body, r.Header.Get("Content-Type"), r.Header.Get("Accept"))
+	}
+}
+
+func TestBasicAuthIsSent(t *testing.T) {
+	c := startSim(t, sim.Config{Principal: "ops", Secret: "s3cret"})
+	if _, err := client(t, Options{Master: c.MasterURL()}).State(context.Background()); err == nil {
+		t.Fatal("no error without credentials")
+	}
+	c.ResetRequests()
+	if _, err := client(t, Options{Master: c.MasterURL(), Principal: "ops", Secret: "s3cret"}).State(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:s3cret"))
+	if got := c.Requests()[0].Header.Get("Authorization"); got != want {
+		t.Fatalf("Authorization %q", got)
+	}
+}
+
+// TestFollowsLeaderWithCredentials: a standby answers 307; the client finds
+// the leader through /master/redirect and re-sends, credentials included.
+func TestFollowsLeaderWithCredentials(t *testing.T) {
+	c := startSim(t, sim.Config{Masters: 2, Principal: "ops", Secret: "s3cret"})
+	standby := c.MasterURLs()[1]
+	cl := client(t, Options{Master: standby, Principal: "ops", Secret: "s3cret"})
+	if _, err := cl.State(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {
+		t.Fatalf("leader %s, want %s", l, c.MasterURL())
+	}
+	c.FailOver()
+	if _, err := cl.State(context.Background()); err != nil {
+		t.Fatalf("after a failover: %v", err)
+	}
+	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {
+		t.Fatalf("after a failover the client uses %s, the leader is %s", l, c.MasterURL())
+	}
+	for _, r := range c.Requests() {
+		if r.Path == "/api/v1" && r.Header.Get("Authorization") == "" {
+			t.Fatal("a call went without credentials")
+		}
+	}
+}
+
+func TestRetriesTransientFailuresOnly(t *testing.T) {
+	c := startSim(t, sim.Config{})
+	cl := client(t, Options{Master: c.MasterURL(), Retries: 3})
+	c.AddFault(sim.Fault{PathPrefix: "/api/v1", Status: 503, Count: 2})
+	c.ResetRequests()
+	if _, err := cl.State(context.Background()); err != nil {
+		t.Fatalf("503 twice then success: %v", err)
+	}
+	if n := len(c.Requests()); n != 3 {
+		t.Fatalf("%d requests, want 3", n)
+	}
+	c.AddFault(sim.Fault{PathPrefix: "/api/v1", Status: 400, Count: 5})
+	c.ResetRequests()
+	if _, err := cl.State(context.Background()); err == nil {
+		t.Fatal("a 400 succeeded")
+	}
+	if n := len(c.Requests()); n != 1 {
+		t.Fatalf("a 400 was retried: %d requests", n)
+	}
+	c.ClearFaults()
+	c.AddFault(sim.Fault{PathPrefix: "/api/v1", Drop: true, Count: 1})
+	if _, err := cl.State(context.Background()); err != nil {
+		t.Fatalf("a dropped connection then success: %v", err)
+	}
+}
+
+func TestTeardown(t *testing.T) {
+	c := startSim(t, sim.Config{})
+	d, err := c.StartDispatcher(sim.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client(t, Options{Master: c.MasterURL()})
+	if err := cl.Teardown(context.Background(), d.FrameworkID()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := cl.State(context.Background())
+	if len(st.CompletedFrameworks) != 1 || st.CompletedFrameworks[0].FrameworkInfo.ID.Value != d.FrameworkID() {
+		t.Fatalf("completed frameworks %v", st.CompletedFrameworks)
+	}
+	if err := cl.Teardown(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "No framework found") {
+		t.Fatalf("teardown of an unknown framework: %v", err)
+	}
+}
+
+func TestZooKeeperDetection(t *testing.T) {
+	zkc := zktest.Start(t, 1)
+	c := startSim(t, sim.Config{Masters: 2})
+	if err := c.RegisterInZooKeeper("zk://" + zkc.Addrs()[0] + "/mesos"); err != nil {
+		t.Fatal(err)
+	}
+	cl := client(t, Options{Master: "mesos://zk://" + zkc.Addrs()[0] + "/mesos"})
+	info, err := cl.MasterInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() || info.GetPID() == "" {
+		t.Fatalf("detected %s, leader %s", l, c.MasterURL())
+	}
+	c.FailOver()
+	if _, err := cl.State(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {
+		t.Fatalf("after a failover detected %s, leader %s", l, c.MasterURL())
+	}
+}
+
+func TestMasterURLs(t *testing.T) {
+	for _, bad := range []string{"host:5050", "zk:/x", "ftp://x"} {
+		if _, err := NewDetector(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	got, err := masterBaseURL([]byte(`{"ip":16842879,"port":5050}`))
+	if err != nil || got != "http://127.0.1.1:5050" {
+		t.Fatalf("legacy ip decoding: %s %v", got, err)
+	}
+}
