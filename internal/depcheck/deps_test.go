@@ -31,7 +31,8 @@ var layers = []string{
 
 // isolated packages may import no other project package: the simulator is a
 // test double of Mesos and Spark and must not borrow product logic.
-var isolated = []string{"sim", "cmd/mesos-sim", "internal/depcheck"}
+// cmd/mesos-sim, its command, may import the simulator and nothing else.
+var isolated = []string{"sim", "internal/depcheck"}
 
 // thirdParty says which project packages may import a third-party module.
 var thirdParty = map[string][]string{
@@ -114,6 +115,10 @@ func TestImportDirection(t *testing.T) {
 			}
 			to := rel(imp)
 			switch {
+			case under(from, "cmd/mesos-sim"):
+				if !under(to, "sim") {
+					t.Errorf("cmd/mesos-sim imports %s: it may import only sim", to)
+				}
 			case isIsolated(from):
 				t.Errorf("%s imports %s: %s may not import project packages", from, to, from)
 			case isIsolated(to) && !under(from, "e2e") && !under(from, "cmd/mesos-sim"):
