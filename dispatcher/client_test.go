@@ -1,0 +1,170 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+func start(t *testing.T, dc sim.DispatcherConfig) (*sim.Cluster, *sim.Dispatcher, *Client) {
+	t.Helper()
+	c := sim.New(sim.Config{Seed: 7, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	d, err := c.StartDispatcher(dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, d, New(d.URL(), 5*time.Second)
+}
+
+func request(props map[string]string) render.CreateSubmissionRequest {
+	p := map[string]string{"spark.app.name": "pi", "spark.master": "mesos://d:7077", "spark.submit.deployMode": "cluster"}
+	for k, v := range props {
+		p[k] = v
+	}
+	return render.CreateSubmissionRequest{Action: "CreateSubmissionRequest", AppArgs: []string{"10"}, AppResource: "https://r/app.jar",
+		ClientSparkVersion: "3.4.1", EnvironmentVariables: map[string]string{}, MainClass: "a.Main", SparkProperties: p}
+}
+
+func waitState(t *testing.T, cl *Client, id, state string) *Status {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := cl.Status(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DriverState == state && (state != StateRunning || st.TaskState == "TASK_RUNNING") {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("driver %s is %s, want %s", id, st.DriverState, state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCreateSendsSparksRequest asserts the exact request the simulated
+// dispatcher received: path, headers, and the JSON body's fields.
+func TestCreateSendsSparksRequest(t *testing.T) {
+	c, _, cl := start(t, sim.DispatcherConfig{})
+	c.ResetRequests()
+	id, err := cl.Create(context.Background(), request(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(id, "driver-") {
+		t.Fatalf("submission id %q", id)
+	}
+	reqs := c.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	r := reqs[0]
+	if r.Server != "dispatcher" || r.Method != "POST" || r.Path != "/v1/submissions/create" ||
+		r.Header.Get("Content-Type") != "application/json" || r.Header.Get("charset") != "utf-8" {
+		t.Fatalf("request %s %s %v", r.Method, r.Path, r.Header)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"action", "appArgs", "appResource", "clientSparkVersion", "environmentVariables", "mainClass", "sparkProperties"} {
+		if _, ok := body[field]; !ok {
+			t.Errorf("request lacks %s", field)
+		}
+	}
+	if body["action"] != "CreateSubmissionRequest" || !strings.HasPrefix(string(r.Body), `{"action":"CreateSubmissionRequest","appArgs":`) {
+		t.Errorf("body %s: fields must be in Spark's alphabetical order", r.Body)
+	}
+}
+
+func TestStatusParsesTaskState(t *testing.T) {
+	_, d, cl := start(t, sim.DispatcherConfig{})
+	id, err := cl.Create(context.Background(), request(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, cl, id, StateRunning)
+	if err := d.Finish(id, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, cl, id, StateFinished)
+	if st.TaskState != "TASK_FAILED" || st.TaskMessage != "Command exited with status 1" {
+		t.Fatalf("status %+v: a failed driver is FINISHED with TASK_FAILED in its message", st)
+	}
+	unknown, err := cl.Status(context.Background(), "driver-nope")
+	if err != nil || unknown.DriverState != StateNotFound {
+		t.Fatalf("unknown driver: %+v %v; NOT_FOUND is a state, not an error", unknown, err)
+	}
+}
+
+func TestKill(t *testing.T) {
+	_, _, cl := start(t, sim.DispatcherConfig{})
+	id, _ := cl.Create(context.Background(), request(nil))
+	waitState(t, cl, id, StateRunning)
+	res, err := cl.Kill(context.Background(), id)
+	if err != nil || !res.Killed || res.Message != "Killing running driver" {
+		t.Fatalf("kill: %+v %v", res, err)
+	}
+	st := waitState(t, cl, id, StateFinished)
+	if st.TaskState != "TASK_KILLED" {
+		t.Fatalf("killed driver: %+v", st)
+	}
+	res, err = cl.Kill(context.Background(), id)
+	if err != nil || res.Killed || res.Message != "Driver already terminated" {
+		t.Fatalf("second kill: %+v %v", res, err)
+	}
+}
+
+func TestErrorsPermanentOrRetryable(t *testing.T) {
+	c, _, cl := start(t, sim.DispatcherConfig{Queues: map[string]float64{"urgent": 1}})
+	ctx := context.Background()
+
+	bad := request(map[string]string{"spark.driver.memory": "1.5g"})
+	if _, err := cl.Create(ctx, bad); !IsPermanent(err) {
+		t.Errorf("a request failing Spark's validation: %v, want permanent", err)
+	}
+	if _, err := cl.Create(ctx, request(map[string]string{"spark.mesos.dispatcher.queue": "nope"})); !IsPermanent(err) {
+		t.Errorf("an unknown queue: %v, want permanent", err)
+	}
+	if _, err := cl.Create(ctx, request(map[string]string{"spark.mesos.dispatcher.queue": "urgent"})); err != nil {
+		t.Errorf("a known queue: %v", err)
+	}
+	c.AddFault(sim.Fault{Server: "dispatcher", PathPrefix: "/v1/submissions/create", Status: 503, Count: 1})
+	_, err := cl.Create(ctx, request(nil))
+	var e *Error
+	if !errors.As(err, &e) || e.Permanent || e.StatusCode != 503 {
+		t.Errorf("a 503: %v, want retryable", err)
+	}
+	c.AddFault(sim.Fault{Server: "dispatcher", PathPrefix: "/v1/submissions/create", Drop: true, Count: 1})
+	if _, err := cl.Create(ctx, request(nil)); err == nil || IsPermanent(err) {
+		t.Errorf("a dropped connection: %v, want retryable", err)
+	}
+	// A base URL with a path puts another first segment before v1: Spark
+	// answers 468 (unknown protocol version), which retrying cannot fix.
+	wrong := New(cl.base+"/v9", time.Second)
+	if _, err := wrong.Status(ctx, "x"); !errors.As(err, &e) || e.StatusCode != 468 || !e.Permanent {
+		t.Errorf("protocol version mismatch: %v, want a permanent 468", err)
+	}
+}
+
+func TestNotReadyIsRetryable(t *testing.T) {
+	_, _, cl := start(t, sim.DispatcherConfig{RegistrationDelay: time.Hour})
+	_, err := cl.Create(context.Background(), request(nil))
+	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "Scheduler is not ready") {
+		t.Fatalf("create before registration: %v", err)
+	}
+	if _, err := cl.Status(context.Background(), "x"); err == nil || IsPermanent(err) {
+		t.Fatalf("status before registration (500): %v, want retryable", err)
+	}
+}
