@@ -33,16 +33,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./store/bolt ./store/zk
 	$(GO) run ./cmd/bench
 
-## demo: the main job on the embedded defaults (until the simulator lands: validate and render the examples)
+## demo: against the simulated cluster (until the control loop lands: render, submit, watch)
 demo: build
-	@echo "== reconciler validate examples/manifests"
-	@$(BIN)/reconciler validate examples/manifests
-	@echo
-	@echo "== reconciler render examples/manifests --name etl-nightly -o submit"
-	@$(BIN)/reconciler render examples/manifests --kind SparkApplication --name etl-nightly -o submit
-	@echo
-	@echo "== reconciler render examples/manifests --name spark-pi -o properties"
-	@$(BIN)/reconciler render examples/manifests --kind SparkApplication --name spark-pi -o properties
+	$(GO) build -o $(BIN)/mesos-sim ./cmd/mesos-sim
+	./scripts/demo.sh
 
 ## schemas: regenerate schemas/*.json and docs/manifest-reference.md from api/v1
 schemas:
