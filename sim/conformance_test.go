@@ -674,3 +674,19 @@ func fmtSscan(s string, n *int) (int, error) {
 	}
 	return 1, json.Unmarshal([]byte(s), n)
 }
+
+func TestMasterStopAndRestart(t *testing.T) {
+	c := startCluster(t, fastConfig())
+	url := c.MasterURL()
+	c.StopMaster(0)
+	client := &http.Client{Timeout: time.Second}
+	if _, err := client.Post(url+"/api/v1", "application/json", strings.NewReader(`{"type":"GET_HEALTH"}`)); err == nil {
+		t.Fatal("a stopped master answered")
+	}
+	if err := c.StartMaster(0); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", url+"/api/v1", jsonHeaders, `{"type":"GET_HEALTH"}`); r.code != 200 {
+		t.Fatalf("restarted master: %d", r.code)
+	}
+}
