@@ -42,7 +42,7 @@ var placeholder = regexp.MustCompile(`<redacted:(env|file|inline):?([^>]*)>`)
 func ShellCommand(argv []string) string {
 	words := make([]string, len(argv))
 	for i, w := range argv {
-		if placeholder.MatchString(w) {
+		if strings.Contains(w, "<redacted:") && placeholder.MatchString(w) {
 			words[i] = expandWord(w)
 		} else {
 			words[i] = shellQuote(w)
@@ -92,10 +92,25 @@ func dquoteEscape(s string) string {
 	return r.Replace(s)
 }
 
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+// shellSafe reports whether s needs no quoting: letters, digits and _@%+=:,./-.
+func shellSafe(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("_@%+=:,./-", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func shellQuote(s string) string {
-	if s != "" && shellSafe.MatchString(s) {
+	if shellSafe(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

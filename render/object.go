@@ -18,9 +18,17 @@ type Rendered struct {
 	Ref    v1.Ref
 	File   string
 	Doc    any // *Application, *Service or a role description
-	Props  map[string]string
-	Submit string // spark-submit command line; empty for services
-	Req    *CreateSubmissionRequest
+	Props map[string]string
+	Req   *CreateSubmissionRequest
+	app   *Application // for the spark-submit line, made only when asked for
+}
+
+// Submit is the spark-submit command line; empty for services.
+func (r *Rendered) Submit() string {
+	if r.app == nil {
+		return ""
+	}
+	return ShellCommand(SubmitArgs(r.app)) + "\n"
 }
 
 // Object renders any kind. m supplies the objects it refers to (an
@@ -37,8 +45,7 @@ func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Doc, r.Props, r.Req = a, a.Request.SparkProperties, &a.Request
-		r.Submit = ShellCommand(SubmitArgs(a)) + "\n"
+		r.Doc, r.Props, r.Req, r.app = a, a.Request.SparkProperties, &a.Request, a
 	case *v1.Dispatcher:
 		s, err := Dispatcher(x, opts)
 		if err != nil {
@@ -82,10 +89,11 @@ func (r *Rendered) Format(format string) ([]byte, error) {
 			b.Write(MarshalJSON(r.Req))
 		}
 	case "submit":
-		if r.Submit == "" {
+		submit := r.Submit()
+		if submit == "" {
 			fmt.Fprintf(&b, "# nothing to submit: a %s is not submitted to a dispatcher (see -o yaml)\n", r.Ref.Kind)
 		}
-		b.WriteString(r.Submit)
+		b.WriteString(submit)
 	case "properties":
 		b.WriteString(PropertiesText(r.Props))
 	case "conf":
