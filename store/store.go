@@ -52,6 +52,12 @@ type Record struct {
 	// SpecHash and Revision are those of the last spec applied.
 	SpecHash string `json:"specHash,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// Origin is the manifest file the object came from: when that file fails
+	// to load, the object keeps its last good spec.
+	Origin string `json:"origin,omitempty"`
+	// Properties are the Spark properties last submitted, as rendered
+	// (secrets are placeholders), so that a plan can say what changed.
+	Properties map[string]string `json:"properties,omitempty"`
 	// Submissions are the most recent submissions, newest last.
 	Submissions []Submission `json:"submissions,omitempty"`
 	// Intent is a side effect about to happen or whose result is not yet

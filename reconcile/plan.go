@@ -1,0 +1,518 @@
+package reconcile
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// Defaults of the restart backoff.
+const (
+	defaultBackoffInitial = 10 * time.Second
+	defaultBackoffMax     = 5 * time.Minute
+	defaultOnFailureTries = 3
+	defaultInDoubt        = 2 * time.Minute
+)
+
+// Compute plans one pass. It is pure: no I/O, no clock (now is given), no
+// randomness (backoff jitter is derived from the application and attempt),
+// and it does not modify its inputs.
+func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
+	if opts.InDoubt == 0 {
+		opts.InDoubt = defaultInDoubt
+	}
+	names := map[string]bool{}
+	for n := range d.Apps {
+		names[n] = true
+	}
+	for n := range o.Records {
+		names[n] = true
+	}
+	live := map[string][]Driver{}
+	for _, dr := range o.Live {
+		live[dr.App] = append(live[dr.App], dr)
+		names[dr.App] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+
+	var plan Plan
+	for _, n := range sorted {
+		drivers := append([]Driver(nil), live[n]...)
+		sort.Slice(drivers, func(i, j int) bool { return drivers[i].SubmissionID < drivers[j].SubmissionID })
+		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: d.Apps[n], rec: o.Records[n], live: drivers}
+		plan.Actions = append(plan.Actions, p.plan()...)
+	}
+	if !opts.Force {
+		guardPrune(&plan, len(sorted))
+	}
+	for _, a := range plan.Actions {
+		if !a.NotBefore.IsZero() && a.NotBefore.After(now) {
+			if wait := a.NotBefore.Sub(now); plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
+				plan.RequeueAfter = wait
+			}
+		}
+	}
+	return plan
+}
+
+type planner struct {
+	d    *Desired
+	o    *Observed
+	now  time.Time
+	opts Options
+	name string
+	app  *DesiredApp
+	rec  *store.Record
+	live []Driver
+}
+
+func (p *planner) act(t ActionType, phase, reason string) Action {
+	a := Action{Type: t, App: p.name, Phase: phase, Reason: reason}
+	if p.app != nil {
+		a.SpecHash = p.app.Rendered.SpecHash
+	}
+	return a
+}
+
+func (p *planner) recorded(id string) bool {
+	if p.rec == nil {
+		return false
+	}
+	for _, s := range p.rec.Submissions {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *planner) plan() []Action {
+	if p.app == nil {
+		return p.planUndesired()
+	}
+	var out []Action
+	hash := p.app.Rendered.SpecHash
+
+	// A submission whose result was never recorded (a crash between the
+	// dispatcher's answer and our record): find its driver, or wait.
+	if p.rec != nil && p.rec.Intent != nil && (p.rec.Intent.Action == string(ActionSubmit) || p.rec.Intent.Action == string(ActionRestart) || p.rec.Intent.Action == string(ActionResubmit)) {
+		for _, dr := range p.live {
+			if !p.recorded(dr.SubmissionID) && (dr.Intent == p.rec.Intent.ID || dr.SpecHash == p.rec.Intent.SpecHash) {
+				dr := dr
+				a := p.act(ActionAdopt, PhaseRunning, fmt.Sprintf("driver %s of a submission whose result was not recorded (intent %s) found by its labels", dr.SubmissionID, p.rec.Intent.ID))
+				a.Adopt = &dr
+				return append(out, a)
+			}
+		}
+		if since := p.now.Sub(p.rec.Intent.CreatedAt); since < p.opts.InDoubt {
+			return append(out, p.act(ActionHold, PhaseHeld, fmt.Sprintf("a submission started %s ago was not recorded: waiting %s for its driver to appear before submitting again",
+				since.Round(time.Second), (p.opts.InDoubt-since).Round(time.Second))))
+		}
+		// In doubt for too long: no driver appeared. Submit again below; a
+		// duplicate that appears later is killed as one.
+	}
+
+	// Several drivers for one application: keep one, kill the others.
+	if len(p.live) > 1 {
+		keep := p.pickDriver(hash)
+		var kill []string
+		for _, dr := range p.live {
+			if dr.SubmissionID != keep.SubmissionID {
+				kill = append(kill, dr.SubmissionID)
+			}
+		}
+		a := p.act(ActionKill, PhaseRunning, fmt.Sprintf("%d drivers run for one application: keeping %s", len(p.live), keep.SubmissionID))
+		a.Kill = kill
+		out = append(out, a)
+		p.live = []Driver{keep}
+	}
+	if len(p.live) == 1 {
+		dr := p.live[0]
+		if !p.recorded(dr.SubmissionID) {
+			a := p.act(ActionAdopt, PhaseRunning, fmt.Sprintf("driver %s runs with our labels but is not recorded: adopting it", dr.SubmissionID))
+			a.Adopt = &dr
+			out = append(out, a)
+		}
+		switch {
+		case dr.SpecHash == hash:
+			if len(out) == 0 {
+				out = append(out, p.act(ActionUnchanged, PhaseRunning, "driver "+dr.SubmissionID+" runs the current spec"))
+			}
+		case p.app.App.Spec.ChangePolicy == v1.ChangeNextRun:
+			out = append(out, p.act(ActionUnchanged, PhaseRunning, "the spec changed; changePolicy NextRun: the next run uses it"))
+		default:
+			if blocked := p.infeasible(); blocked != nil {
+				return append(out, *blocked)
+			}
+			a := p.act(ActionResubmit, PhaseSubmitted, fmt.Sprintf("the spec changed (%s -> %s): killing %s and submitting the new spec", short(dr.SpecHash), short(hash), dr.SubmissionID))
+			a.Kill = []string{dr.SubmissionID}
+			a.Changes = p.changes()
+			a.Attempt = 1
+			out = append(out, a)
+		}
+		return out
+	}
+
+	latest := p.latest()
+	if latest == nil {
+		return append(out, p.submit(ActionSubmit, PhaseSubmitted, "not submitted yet", 1))
+	}
+	state, taskState := p.stateOf(latest)
+	switch state {
+	case "QUEUED", "RETRYING", "RUNNING", "":
+		phase := PhaseQueued
+		if state == "RUNNING" {
+			phase = PhaseSubmitted
+		}
+		if latest.SpecHash != hash && p.app.App.Spec.ChangePolicy != v1.ChangeNextRun {
+			a := p.submit(ActionResubmit, PhaseSubmitted, fmt.Sprintf("the spec changed while %s waits in the dispatcher: killing it and submitting the new spec", latest.ID), 1)
+			a.Kill = []string{latest.ID}
+			a.Changes = p.changes()
+			return append(out, a)
+		}
+		return append(out, p.act(ActionUnchanged, phase, fmt.Sprintf("submission %s is %s in the dispatcher", latest.ID, orUnknown(state))))
+	}
+
+	// The latest submission ended (or the dispatcher forgot it).
+	if latest.SpecHash != hash {
+		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("the spec changed since submission %s ended (%s)", latest.ID, taskState), 1))
+	}
+	policy := p.app.App.Spec.RestartPolicy
+	succeeded := taskState == "TASK_FINISHED"
+	failures := p.failures(hash)
+	switch {
+	case succeeded && policy.Type == v1.RestartAlways:
+		return append(out, p.restart(latest, failures, "the driver finished; restartPolicy Always"))
+	case succeeded:
+		return append(out, p.act(ActionUnchanged, PhaseSucceeded, fmt.Sprintf("submission %s finished successfully", latest.ID)))
+	case policy.Type == v1.RestartOnFailure || policy.Type == v1.RestartAlways:
+		limit := -1
+		if policy.MaxRetries != nil {
+			limit = *policy.MaxRetries
+		} else if policy.Type == v1.RestartOnFailure {
+			limit = defaultOnFailureTries
+		}
+		if limit >= 0 && failures > limit {
+			return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("gave up: %d failed runs of this spec (maxRetries %d); change the spec or rerun", failures, limit)))
+		}
+		return append(out, p.restart(latest, failures, fmt.Sprintf("submission %s ended with %s; restartPolicy %s", latest.ID, taskState, policy.Type)))
+	}
+	return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ended with %s; restartPolicy Never", latest.ID, taskState)))
+}
+
+// planUndesired handles an application we own that the manifests no longer
+// describe.
+func (p *planner) planUndesired() []Action {
+	if p.rec != nil && p.rec.Origin != "" && p.d.BrokenFiles[p.rec.Origin] {
+		return []Action{p.act(ActionHold, PhaseHeld, fmt.Sprintf("%s failed to load: the last good spec stays in force", p.rec.Origin))}
+	}
+	var kill []string
+	for _, dr := range p.live {
+		kill = append(kill, dr.SubmissionID)
+	}
+	if latest := p.latest(); latest != nil {
+		if state, _ := p.stateOf(latest); state == "QUEUED" || state == "RETRYING" {
+			kill = append(kill, latest.ID)
+		}
+	}
+	if !p.opts.Prune {
+		if len(kill) == 0 && p.rec == nil {
+			return nil
+		}
+		orphaned := p.act(ActionUnchanged, PhaseOrphaned, "no longer in the manifests; apply with --prune to remove it")
+		if len(p.live) > 1 {
+			// Left in place, but not twice: a duplicate is never kept.
+			keep := p.pickDriver("")
+			a := p.act(ActionKill, PhaseOrphaned, fmt.Sprintf("%d drivers run for one application: keeping %s", len(p.live), keep.SubmissionID))
+			for _, dr := range p.live {
+				if dr.SubmissionID != keep.SubmissionID {
+					a.Kill = append(a.Kill, dr.SubmissionID)
+				}
+			}
+			return []Action{a, orphaned}
+		}
+		return []Action{orphaned}
+	}
+	a := p.act(ActionPrune, "", "no longer in the manifests")
+	a.Kill = kill
+	return []Action{a}
+}
+
+// pickDriver chooses the driver to keep among several: the recorded latest,
+// else the newest running the desired spec, else the newest.
+func (p *planner) pickDriver(hash string) Driver {
+	if latest := p.latest(); latest != nil {
+		for _, dr := range p.live {
+			if dr.SubmissionID == latest.ID {
+				return dr
+			}
+		}
+	}
+	for i := len(p.live) - 1; i >= 0; i-- {
+		if p.live[i].SpecHash == hash {
+			return p.live[i]
+		}
+	}
+	return p.live[len(p.live)-1]
+}
+
+func (p *planner) latest() *store.Submission {
+	if p.rec == nil || len(p.rec.Submissions) == 0 {
+		return nil
+	}
+	s := p.rec.Submissions[len(p.rec.Submissions)-1]
+	return &s
+}
+
+// stateOf says where a recorded submission stands: the dispatcher's driver
+// state, and for an ended one the Mesos task state. A driver the dispatcher
+// no longer knows and Mesos no longer runs is taken as lost.
+func (p *planner) stateOf(s *store.Submission) (string, string) {
+	if dr, ok := p.o.Ended[s.ID]; ok {
+		return "FINISHED", dr.State
+	}
+	if isTerminalTask(s.State) {
+		return "FINISHED", s.State
+	}
+	st, ok := p.o.Submissions[s.ID]
+	switch {
+	case !ok:
+		return "", ""
+	case st.DriverState == "FINISHED":
+		return "FINISHED", orDefault(st.TaskState, "TASK_LOST")
+	case st.DriverState == "NOT_FOUND":
+		return "FINISHED", "TASK_LOST"
+	}
+	return st.DriverState, ""
+}
+
+func isTerminalTask(s string) bool {
+	switch s {
+	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
+		return true
+	}
+	return false
+}
+
+// failures counts the consecutive failed runs of the spec, newest first.
+func (p *planner) failures(hash string) int {
+	n := 0
+	for i := len(p.rec.Submissions) - 1; i >= 0; i-- {
+		s := p.rec.Submissions[i]
+		if s.SpecHash != hash {
+			break
+		}
+		state := s.State
+		if i == len(p.rec.Submissions)-1 {
+			_, state = p.stateOf(&s)
+		}
+		if state == "TASK_FINISHED" {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// restart plans a restart after the backoff: initial * 2^(failures-1),
+// capped, with up to 20% jitter derived from the application and attempt.
+func (p *planner) restart(latest *store.Submission, failures int, why string) Action {
+	ended := latest.FinishedAt
+	if ended.IsZero() {
+		ended = p.now // first seen ended now; the executor records it
+	}
+	delay := Backoff(p.app.App.Spec.RestartPolicy.Backoff, p.name, max(failures, 1))
+	at := ended.Add(delay)
+	if at.After(p.now) {
+		a := p.act(ActionUnchanged, phaseAfter(latest), fmt.Sprintf("%s: restarting in %s (attempt %d)", why, at.Sub(p.now).Round(time.Second), failures+1))
+		a.NotBefore = at
+		return a
+	}
+	return p.submit(ActionRestart, PhaseSubmitted, fmt.Sprintf("%s (attempt %d)", why, failures+1), failures+1)
+}
+
+func phaseAfter(s *store.Submission) string {
+	if s.State == "TASK_FINISHED" {
+		return PhaseSucceeded
+	}
+	return PhaseFailed
+}
+
+// Backoff is the delay before restart attempt n (1-based) of an application.
+func Backoff(b *v1.Backoff, app string, attempt int) time.Duration {
+	initial, maxDelay := defaultBackoffInitial, defaultBackoffMax
+	if b != nil && b.Initial != nil {
+		initial = time.Duration(b.Initial.Micros) * time.Microsecond
+	}
+	if b != nil && b.Max != nil {
+		maxDelay = time.Duration(b.Max.Micros) * time.Microsecond
+	}
+	d := float64(initial) * math.Pow(2, float64(attempt-1))
+	if d > float64(maxDelay) {
+		d = float64(maxDelay)
+	}
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", app, attempt)
+	jitter := 1 + 0.2*float64(h.Sum32()%1000)/1000
+	return time.Duration(math.Min(d*jitter, float64(maxDelay)))
+}
+
+// submit plans a (re)submission if the cluster can ever run it.
+func (p *planner) submit(t ActionType, phase, reason string, attempt int) Action {
+	if blocked := p.infeasible(); blocked != nil {
+		return *blocked
+	}
+	a := p.act(t, phase, reason)
+	a.Attempt = attempt
+	return a
+}
+
+// infeasible reports why no agent could ever run the driver or an executor.
+func (p *planner) infeasible() *Action {
+	if len(p.o.Agents) == 0 {
+		a := p.act(ActionBlocked, PhaseBlocked, "no agent is registered with the master")
+		return &a
+	}
+	spec := &p.app.App.Spec
+	eff := p.app.Rendered.Effective
+	driverFits, driverMatches := false, false
+	execFits, execMatches := false, false
+	for _, ag := range p.o.Agents {
+		if matches(spec.Driver.Constraints, ag) {
+			driverMatches = true
+			if ag.CPUs >= eff.Driver.Cores && ag.MemMiB >= float64(eff.Driver.TaskMemMiB) {
+				driverFits = true
+			}
+		}
+		if matches(spec.Executor.Constraints, ag) {
+			execMatches = true
+			if ag.CPUs >= float64(max(eff.Executor.CoresEach, 1)) && ag.MemMiB >= float64(eff.Executor.TaskMemMiB) {
+				execFits = true
+			}
+		}
+	}
+	var why string
+	switch {
+	case !driverMatches:
+		why = fmt.Sprintf("no agent matches the driver constraints %q", spec.Driver.Constraints.String())
+	case !driverFits:
+		why = fmt.Sprintf("the driver needs %s cpus and %d MiB (heap + overheads); no agent matching its constraints has that much", fmtNum(eff.Driver.Cores), eff.Driver.TaskMemMiB)
+	case !execMatches:
+		why = fmt.Sprintf("no agent matches the executor constraints %q", spec.Executor.Constraints.String())
+	case !execFits:
+		why = fmt.Sprintf("an executor needs %d cpus and %d MiB (heap + overhead); no agent matching the executor constraints has that much", max(eff.Executor.CoresEach, 1), eff.Executor.TaskMemMiB)
+	default:
+		return nil
+	}
+	a := p.act(ActionBlocked, PhaseBlocked, why)
+	return &a
+}
+
+// matches applies Spark's constraint semantics to an agent.
+func matches(cs v1.Constraints, ag Agent) bool {
+	for _, c := range cs {
+		attr, ok := ag.Attributes[c.Attribute]
+		if !ok {
+			return false
+		}
+		if len(c.Values) == 0 {
+			continue
+		}
+		found := false
+		for _, v := range c.Values {
+			if attr.Scalar != nil {
+				if f, err := strconv.ParseFloat(v, 64); err == nil && f <= *attr.Scalar {
+					found = true
+				}
+			} else if attr.Text == v {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// changes lists the properties that differ from the last submitted ones.
+func (p *planner) changes() []Change {
+	if p.rec == nil {
+		return nil
+	}
+	old, cur := p.rec.Properties, p.app.Rendered.Request.SparkProperties
+	keys := map[string]bool{}
+	for k := range old {
+		keys[k] = true
+	}
+	for k := range cur {
+		keys[k] = true
+	}
+	var out []Change
+	for k := range keys {
+		if k == "spark.mesos.driver.labels" || k == "spark.mesos.task.labels" {
+			continue // they differ by the spec hash itself
+		}
+		if old[k] != cur[k] {
+			out = append(out, Change{Key: k, Old: old[k], New: cur[k]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// guardPrune refuses a prune that would remove more than half of what we
+// own, or all of it, unless forced.
+func guardPrune(plan *Plan, owned int) {
+	prunes := 0
+	for _, a := range plan.Actions {
+		if a.Type == ActionPrune {
+			prunes++
+		}
+	}
+	if prunes == 0 || owned == 0 {
+		return
+	}
+	if prunes*2 <= owned && prunes < owned {
+		return
+	}
+	for i, a := range plan.Actions {
+		if a.Type == ActionPrune {
+			plan.Actions[i] = Action{Type: ActionBlocked, App: a.App, Phase: PhaseOrphaned,
+				Reason: fmt.Sprintf("prune refused: it would remove %d of the %d applications the reconciler owns; use --force if that is intended", prunes, owned)}
+		}
+	}
+}
+
+func short(h string) string {
+	if len(h) > 8 {
+		return h[:8]
+	}
+	return h
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "of unknown state"
+	}
+	return s
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,186 @@
+// Package reconcile is the control loop: observe the cluster, plan, execute.
+//
+// Every pass recomputes everything from current state (level-triggered):
+// Observe reads the Mesos master (one GET_STATE), the dispatcher (only for
+// submissions not yet visible as Mesos tasks) and the store; Plan is a pure
+// function of the desired state, the observation and the time, and returns
+// an ordered list of actions, each with the reason it exists; Execute
+// carries them out, writing an intent to the store before each side effect
+// and the result after, so that a crash at any point, then a restart,
+// converges to the same place without a duplicate driver.
+//
+// Drivers are recognised by the ownership labels render puts on them
+// (sparkmesos.io/owner, kind, name, spec-hash), so state survives the loss
+// of the store, and nothing the reconciler does not own is ever touched.
+package reconcile
+
+import (
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// ActionType is the one outcome vocabulary of plans, diffs, logs, events,
+// metrics and status.
+type ActionType string
+
+// The action types.
+const (
+	ActionSubmit    ActionType = "submit"    // no driver: submit one
+	ActionResubmit  ActionType = "resubmit"  // the spec changed: kill the driver, submit the new spec
+	ActionRestart   ActionType = "restart"   // the driver ended; the restart policy says run again
+	ActionKill      ActionType = "kill"      // a driver must go (a duplicate)
+	ActionPrune     ActionType = "prune"     // the manifest is gone: kill its drivers, forget it
+	ActionAdopt     ActionType = "adopt"     // a driver we own runs but is not recorded: record it
+	ActionHold      ActionType = "hold"      // in doubt (an unrecorded submission, a broken file): wait
+	ActionBlocked   ActionType = "blocked"   // cannot proceed: why is in Reason
+	ActionUnchanged ActionType = "unchanged" // nothing to do
+)
+
+// Changes reports whether the action changes the cluster.
+func (t ActionType) Changes() bool {
+	switch t {
+	case ActionSubmit, ActionResubmit, ActionRestart, ActionKill, ActionPrune:
+		return true
+	}
+	return false
+}
+
+// Action is one step of a plan.
+type Action struct {
+	Type ActionType
+	// App is the SparkApplication's name.
+	App string
+	// Reason says why the action exists, for people.
+	Reason string
+	// SpecHash is the desired spec's hash (submit, resubmit, restart).
+	SpecHash string
+	// Kill lists the submission ids to kill first (resubmit, kill, prune).
+	Kill []string
+	// Adopt is the driver to record (adopt).
+	Adopt *Driver
+	// Attempt is the attempt number a (re)submission will be for this spec.
+	Attempt int
+	// NotBefore delays a restart (backoff); zero means now.
+	NotBefore time.Time
+	// Changes lists the properties that differ from the running driver's
+	// (resubmit), for diff.
+	Changes []Change
+	// Phase is the application's phase after this pass, for status.
+	Phase string
+}
+
+// Change is a property that differs between the running and the desired spec.
+type Change struct {
+	Key      string
+	Old, New string
+}
+
+// Plan is an ordered list of actions, one or more per application.
+type Plan struct {
+	Actions []Action
+	// RequeueAfter, when not zero, is when the next pass has work to do
+	// (a restart waiting for its backoff).
+	RequeueAfter time.Duration
+}
+
+// Changes counts the actions that change the cluster.
+func (p Plan) Changes() int {
+	n := 0
+	for _, a := range p.Actions {
+		if a.Type.Changes() {
+			n++
+		}
+	}
+	return n
+}
+
+// Phases of an application.
+const (
+	PhasePending   = "Pending"
+	PhaseSubmitted = "Submitted"
+	PhaseQueued    = "Queued"
+	PhaseRunning   = "Running"
+	PhaseSucceeded = "Succeeded"
+	PhaseFailed    = "Failed"
+	PhaseBlocked   = "Blocked"
+	PhaseHeld      = "Held"
+	PhaseOrphaned  = "Orphaned" // recorded, not desired, not pruned
+)
+
+// DesiredApp is one application as the manifests want it.
+type DesiredApp struct {
+	App      *v1.SparkApplication
+	Rendered *render.Application
+	// File is the manifest file it came from.
+	File string
+}
+
+// Desired is what the manifests want.
+type Desired struct {
+	Apps map[string]*DesiredApp
+	// BrokenFiles are files that failed to load: objects recorded as coming
+	// from them keep their last good spec (never killed, pruned or changed).
+	BrokenFiles map[string]bool
+}
+
+// Driver is a Spark driver we own, seen as a Mesos task.
+type Driver struct {
+	SubmissionID string
+	TaskID       string
+	App          string
+	SpecHash     string
+	State        string // TASK_RUNNING, TASK_FAILED...
+	AgentID      string
+	Intent       string // the intent id it was submitted under, if labelled
+}
+
+// Agent is an agent's capacity and attributes, for feasibility.
+type Agent struct {
+	ID         string
+	Hostname   string
+	CPUs       float64
+	MemMiB     float64
+	Attributes map[string]Attribute
+}
+
+// Attribute is an agent attribute: text or scalar.
+type Attribute struct {
+	Text   string
+	Scalar *float64
+}
+
+// SubmissionState is the dispatcher's answer for a recorded submission.
+type SubmissionState struct {
+	DriverState string // QUEUED, RUNNING, RETRYING, FINISHED, NOT_FOUND
+	TaskState   string // for FINISHED: TASK_FINISHED, TASK_FAILED...
+	Message     string
+}
+
+// Observed is one observation of the cluster and the store.
+type Observed struct {
+	// Live are running or starting driver tasks we own.
+	Live []Driver
+	// Ended are terminal driver tasks we own that the master still lists,
+	// by submission id.
+	Ended map[string]Driver
+	Agents []Agent
+	// Submissions holds the dispatcher's state of recorded submissions that
+	// are not visible as Mesos tasks.
+	Submissions map[string]SubmissionState
+	// Records are the store's SparkApplication records, by name.
+	Records map[string]*store.Record
+}
+
+// Options of a plan.
+type Options struct {
+	// Prune allows removing applications that are no longer in the manifests.
+	Prune bool
+	// Force allows a prune of more than half of what we own.
+	Force bool
+	// InDoubt is how long an unrecorded submission holds the application
+	// before it is submitted again. Default 2 minutes.
+	InDoubt time.Duration
+}
