@@ -165,7 +165,7 @@ type Observed struct {
 	Live []Driver
 	// Ended are terminal driver tasks we own that the master still lists,
 	// by submission id.
-	Ended map[string]Driver
+	Ended  map[string]Driver
 	Agents []Agent
 	// Submissions holds the dispatcher's state of recorded submissions that
 	// are not visible as Mesos tasks.

@@ -15,9 +15,9 @@ var Formats = []string{"yaml", "json", "request", "submit", "properties", "conf"
 
 // Rendered is one object's launch specs, ready to be printed in any format.
 type Rendered struct {
-	Ref    v1.Ref
-	File   string
-	Doc    any // *Application, *Service or a role description
+	Ref   v1.Ref
+	File  string
+	Doc   any // *Application, *Service or a role description
 	Props map[string]string
 	Req   *CreateSubmissionRequest
 	app   *Application // for the spark-submit line, made only when asked for
