@@ -379,6 +379,10 @@ func (p *planner) submit(t ActionType, phase, reason string, attempt int) Action
 
 // infeasible reports why no agent could ever run the driver or an executor.
 func (p *planner) infeasible() *Action {
+	if p.app.Unreachable != "" {
+		a := p.act(ActionBlocked, PhaseBlocked, p.app.Unreachable)
+		return &a
+	}
 	if len(p.o.Agents) == 0 {
 		a := p.act(ActionBlocked, PhaseBlocked, "no agent is registered with the master")
 		return &a

@@ -116,6 +116,8 @@ type DesiredApp struct {
 	Rendered *render.Application
 	// File is the manifest file it came from.
 	File string
+	// Unreachable, when set, says why it cannot be submitted at all.
+	Unreachable string
 }
 
 // Desired is what the manifests want.

@@ -33,6 +33,12 @@ const (
 	LabelKind     = "sparkmesos.io/kind"
 	LabelName     = "sparkmesos.io/name"
 	LabelSpecHash = "sparkmesos.io/spec-hash"
+	// LabelComponent tells a driver task (driver) from an executor task
+	// (executor): both carry the other ownership labels.
+	LabelComponent = "sparkmesos.io/component"
+	// LabelIntent names the store intent a driver was submitted under, so
+	// that a submission whose result was not recorded is found again.
+	LabelIntent = "sparkmesos.io/intent"
 )
 
 // DefaultOwner identifies this reconciler in ownership labels unless the
@@ -192,7 +198,9 @@ func SparkApplication(app *v1.SparkApplication, d *v1.Dispatcher, opts Options) 
 	own := map[string]string{LabelOwner: opts.owner(), LabelKind: v1.KindSparkApplication, LabelName: app.Metadata.Name}
 	hash := specHash(base.String(), req)
 	own[LabelSpecHash] = hash
+	own[LabelComponent] = "driver"
 	props["spark.mesos.driver.labels"] = v1.FormatLabels(merge(spec.Driver.Labels, own))
+	own[LabelComponent] = "executor"
 	props["spark.mesos.task.labels"] = v1.FormatLabels(merge(spec.Executor.Labels, own))
 
 	out := &Application{

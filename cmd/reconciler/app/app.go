@@ -101,10 +101,13 @@ Offline verbs:
   validate   check manifests; every error at once, as file:line:column
   render     show the exact launch specs a manifest implies, secrets redacted
 
-State:
+Against a cluster:
+  diff       the plan: what apply would submit, resubmit, restart, kill or prune
+  apply      carry the plan out (--prune, --dry-run, --wait)
   status     what the reconciler recorded about its objects (reads the store)
 
-Exit codes: 0 success, 2 invalid input or failure.`,
+Exit codes: 0 success, 1 changes pending (diff) or not converged (apply --wait),
+2 invalid input or failure.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -115,6 +118,8 @@ Exit codes: 0 success, 2 invalid input or failure.`,
 		newValidateCommand(streams),
 		newRenderCommand(streams),
 		newStatusCommand(streams),
+		newDiffCommand(streams),
+		newApplyCommand(streams),
 		newVersionCommand(streams),
 	)
 	return root

@@ -1,0 +1,393 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/reconcile"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/source"
+	"github.com/sparkmesos/reconciler/store"
+	"github.com/sparkmesos/reconciler/store/bolt"
+	storezk "github.com/sparkmesos/reconciler/store/zk"
+)
+
+// clusterOptions are the connection settings shared by diff, apply and run:
+// each flag, else its RECONCILER_* variable, else the default.
+type clusterOptions struct {
+	master          string
+	store           string
+	owner           string
+	mesosPrincipal  string
+	mesosSecretFile string
+}
+
+func (o *clusterOptions) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.master, "master", "", "Mesos master: mesos://host:5050 or mesos://zk://host:2181/mesos ($RECONCILER_MASTER; default mesos://127.0.0.1:5050)")
+	f.StringVar(&o.store, "store", "", "the store: bolt:PATH or zk://hosts/path ($RECONCILER_STORE)")
+	f.StringVar(&o.owner, "owner", "", "owner written into ownership labels; one per reconciler instance ($RECONCILER_OWNER; default "+render.DefaultOwner+")")
+	f.StringVar(&o.mesosPrincipal, "mesos-principal", "", "principal for the master's HTTP authentication ($RECONCILER_MESOS_PRINCIPAL)")
+	f.StringVar(&o.mesosSecretFile, "mesos-secret-file", "", "file holding the secret for --mesos-principal ($RECONCILER_MESOS_SECRET_FILE)")
+}
+
+func firstOf(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (o *clusterOptions) resolve() {
+	o.master = firstOf(o.master, os.Getenv("RECONCILER_MASTER"), "mesos://127.0.0.1:5050")
+	o.store = resolveStore(o.store)
+	o.owner = firstOf(o.owner, os.Getenv("RECONCILER_OWNER"), render.DefaultOwner)
+	o.mesosPrincipal = firstOf(o.mesosPrincipal, os.Getenv("RECONCILER_MESOS_PRINCIPAL"))
+	o.mesosSecretFile = firstOf(o.mesosSecretFile, os.Getenv("RECONCILER_MESOS_SECRET_FILE"))
+}
+
+func (o *clusterOptions) mesosClient() (*mesos.Client, error) {
+	opts := mesos.Options{Master: o.master, Principal: o.mesosPrincipal}
+	if o.mesosSecretFile != "" {
+		b, err := os.ReadFile(o.mesosSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--mesos-secret-file: %w", err)
+		}
+		opts.Secret = strings.TrimRight(string(b), "\r\n")
+	}
+	return mesos.New(opts)
+}
+
+// lookupSecret resolves a secret source for submission: a variable of this
+// process's environment, or a file's content, verbatim.
+func lookupSecret(s v1.ValueSource) (string, error) {
+	if s.Env != "" {
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		return v, nil
+	}
+	b, err := os.ReadFile(s.File)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// openWriter opens the store for writing and takes leadership (the file
+// lock for bolt, an election for ZooKeeper).
+func openWriter(ctx context.Context, spec string) (store.Store, store.Leadership, error) {
+	switch {
+	case strings.HasPrefix(spec, "bolt:"):
+		s, err := bolt.Open(strings.TrimPrefix(spec, "bolt:"))
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := s.Campaign(ctx)
+		return s, l, err
+	case strings.HasPrefix(spec, "zk://"):
+		s, err := storezk.Open(ctx, spec, storezk.Options{Digest: os.Getenv("RECONCILER_ZK_DIGEST")})
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := s.Campaign(ctx)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		return s, l, nil
+	}
+	return nil, nil, fmt.Errorf("store %q: write bolt:PATH or zk://host:2181/path", spec)
+}
+
+// openReader opens the store for reading; a bolt store that does not exist
+// yet reads as empty.
+func openReader(ctx context.Context, spec string) (store.Store, error) {
+	if path, ok := strings.CutPrefix(spec, "bolt:"); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return store.NewMemory(), nil
+		}
+	}
+	return openStoreReadOnly(ctx, spec)
+}
+
+// loadDesired reads and renders the manifests, printing problems to w.
+// Files that fail to load are reported and become BrokenFiles.
+func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desired, int, error) {
+	files, readProblems := source.Read(paths, streams.In)
+	m, problems := v1.Load(files)
+	problems = append(readProblems, problems...)
+	problems.Sort()
+	for _, p := range problems.Errors() {
+		fmt.Fprintln(streams.Err, p.Error())
+	}
+	d, err := reconcile.BuildDesired(m, problems, render.Options{Owner: owner})
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, p := range readProblems {
+		if p.Pos.File != "" {
+			d.BrokenFiles[p.Pos.File] = true
+		}
+	}
+	return d, len(problems.Errors()), nil
+}
+
+// normalizeOrigins makes file names comparable across runs from different
+// working directories.
+func normalizeOrigins(d *reconcile.Desired) {
+	for _, a := range d.Apps {
+		if abs, err := filepath.Abs(a.File); err == nil {
+			a.File = abs
+		}
+	}
+	broken := map[string]bool{}
+	for f := range d.BrokenFiles {
+		if abs, err := filepath.Abs(f); err == nil {
+			broken[abs] = true
+		}
+	}
+	d.BrokenFiles = broken
+}
+
+var symbols = map[reconcile.ActionType]string{
+	reconcile.ActionSubmit: "+", reconcile.ActionRestart: "+", reconcile.ActionResubmit: "~",
+	reconcile.ActionKill: "-", reconcile.ActionPrune: "-", reconcile.ActionBlocked: "!",
+	reconcile.ActionHold: "?", reconcile.ActionAdopt: "=", reconcile.ActionUnchanged: " ",
+}
+
+// printPlan writes the plan Terraform-style, one line an action, changed
+// properties under a resubmission, and a summary. Unchanged applications
+// are listed only when verbose.
+func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
+	counts := map[reconcile.ActionType]int{}
+	for _, a := range p.Actions {
+		counts[a.Type]++
+		if a.Type == reconcile.ActionUnchanged && !verbose {
+			continue
+		}
+		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[a.Type], a.Type, a.App, a.Reason)
+		for _, c := range a.Changes {
+			fmt.Fprintf(w, "      %s: %s -> %s\n", c.Key, orDash(c.Old), orDash(c.New))
+		}
+	}
+	var parts []string
+	for _, t := range []reconcile.ActionType{reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
+		if counts[t] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[t], t))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"nothing"}
+	}
+	fmt.Fprintf(w, "Plan: %s.\n", strings.Join(parts, ", "))
+}
+
+type diffOptions struct {
+	cluster clusterOptions
+	prune   bool
+	force   bool
+	verbose bool
+}
+
+func newDiffCommand(streams Streams) *cobra.Command {
+	var o diffOptions
+	cmd := &cobra.Command{
+		Use:   "diff PATH...",
+		Short: "Show what apply would do to the cluster",
+		Long: `diff reads the manifests, observes the Mesos master, the dispatcher and the
+store, and prints the plan: + submit or restart, ~ resubmit (with the changed
+properties), - kill or prune, ! blocked (with why), ? held, = adopt. Nothing is
+changed. Secrets are never shown.
+
+Exit codes: 0 no changes, 1 changes, 2 error.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.cluster.resolve()
+			return runDiff(cmd.Context(), streams, args, o)
+		},
+	}
+	o.cluster.register(cmd)
+	cmd.Flags().BoolVar(&o.prune, "prune", false, "plan the removal of applications no longer in the manifests")
+	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list unchanged applications too")
+	return cmd
+}
+
+func observe(ctx context.Context, o clusterOptions, st store.Store) (*reconcile.Observed, error) {
+	mc, err := o.mesosClient()
+	if err != nil {
+		return nil, err
+	}
+	return reconcile.Observe(ctx, mc, &reconcile.DispatcherPool{}, st, o.owner)
+}
+
+func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions) error {
+	d, _, err := loadDesired(streams, paths, o.cluster.owner)
+	if err != nil {
+		return err
+	}
+	normalizeOrigins(d)
+	st, err := openReader(ctx, o.cluster.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	obs, err := observe(ctx, o.cluster, st)
+	if err != nil {
+		return err
+	}
+	plan := reconcile.Compute(d, obs, time.Now(), reconcile.Options{Prune: o.prune, Force: o.force})
+	printPlan(streams.Out, plan, o.verbose)
+	if plan.Changes() > 0 {
+		return &exitError{code: ExitChanges}
+	}
+	return nil
+}
+
+type applyOptions struct {
+	diffOptions
+	dryRun  bool
+	wait    bool
+	timeout time.Duration
+}
+
+func newApplyCommand(streams Streams) *cobra.Command {
+	var o applyOptions
+	cmd := &cobra.Command{
+		Use:   "apply PATH...",
+		Short: "Make the cluster match the manifests",
+		Long: `apply plans as diff does, prints the plan, and carries it out: submissions,
+resubmissions, kills and (with --prune) removals, each recorded in the store
+before and after it happens. With --wait it keeps reconciling, printing
+progress, until every application runs, finished, or is blocked, or until
+--timeout.
+
+Exit codes: 0 done, 1 not converged within --timeout, 2 error.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.cluster.resolve()
+			return runApply(cmd.Context(), streams, args, o)
+		},
+	}
+	o.cluster.register(cmd)
+	cmd.Flags().BoolVar(&o.prune, "prune", false, "remove applications no longer in the manifests (only what the reconciler owns)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list unchanged applications too")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the plan only")
+	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait until the applications run (or finished, or are blocked)")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+func runApply(ctx context.Context, streams Streams, paths []string, o applyOptions) error {
+	if o.dryRun {
+		return runDiff(ctx, streams, paths, o.diffOptions)
+	}
+	d, _, err := loadDesired(streams, paths, o.cluster.owner)
+	if err != nil {
+		return err
+	}
+	normalizeOrigins(d)
+	st, leadership, err := openWriter(ctx, o.cluster.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	mc, err := o.cluster.mesosClient()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	exec := &reconcile.Executor{Store: st, Dispatchers: &reconcile.DispatcherPool{}, Lookup: lookupSecret, Now: time.Now, Log: log}
+	opts := reconcile.Options{Prune: o.prune, Force: o.force}
+	deadline := time.Now().Add(o.timeout)
+	for pass := 0; ; pass++ {
+		select {
+		case <-leadership.Lost():
+			return errors.New("leadership lost: another reconciler acts now")
+		default:
+		}
+		obs, err := reconcile.Observe(ctx, mc, &reconcile.DispatcherPool{}, st, o.cluster.owner)
+		if err != nil {
+			return err
+		}
+		plan := reconcile.Compute(d, obs, time.Now(), opts)
+		if pass == 0 || plan.Changes() > 0 {
+			printPlan(streams.Out, plan, o.verbose && pass == 0)
+		}
+		failed := 0
+		for _, out := range exec.Execute(ctx, d, obs, plan) {
+			if out.Err != nil {
+				failed++
+				fmt.Fprintf(streams.Out, "  error: %s %s: %v\n", out.Action.Type, out.Action.App, out.Err)
+			} else if out.Detail != "" {
+				fmt.Fprintf(streams.Out, "  done:  %s %s: %s\n", out.Action.Type, out.Action.App, out.Detail)
+			}
+		}
+		if !o.wait {
+			if failed > 0 {
+				return &exitError{code: ExitInvalid, msg: "some actions failed"}
+			}
+			return nil
+		}
+		if settled(plan) {
+			printPhases(streams.Out, plan)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			printPhases(streams.Out, plan)
+			return &exitError{code: ExitChanges, msg: "not converged"}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// settled: nothing to change, no restart waiting for its backoff, and no
+// application on its way.
+func settled(p reconcile.Plan) bool {
+	if p.Changes() > 0 || p.RequeueAfter > 0 {
+		return false
+	}
+	for _, a := range p.Actions {
+		switch a.Phase {
+		case reconcile.PhaseSubmitted, reconcile.PhaseQueued, reconcile.PhaseHeld:
+			return false
+		}
+	}
+	return true
+}
+
+func printPhases(w io.Writer, p reconcile.Plan) {
+	phases := map[string]string{}
+	var names []string
+	for _, a := range p.Actions {
+		if _, seen := phases[a.App]; !seen {
+			names = append(names, a.App)
+		}
+		phases[a.App] = a.Phase
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-24s %s\n", n, phases[n])
+	}
+}

@@ -1,0 +1,319 @@
+// Package e2e runs the built reconciler binary, as a user runs it, against
+// the simulated Mesos cluster and Spark dispatcher.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "reconciler-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "reconciler")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/reconciler")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type env struct {
+	t     *testing.T
+	c     *sim.Cluster
+	d     *sim.Dispatcher
+	dir   string // manifests
+	state string // store file
+}
+
+func setup(t *testing.T, dc sim.DispatcherConfig) *env {
+	t.Helper()
+	c := sim.New(sim.Config{Seed: 3, NumAgents: 3, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	d, err := c.StartDispatcher(dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, d: d, dir: t.TempDir(), state: filepath.Join(t.TempDir(), "state.db")}
+	e.write("dispatcher.yaml", fmt.Sprintf(`apiVersion: sparkmesos.io/v1
+kind: Dispatcher
+metadata: {name: sim}
+spec:
+  external: {url: %q}
+`, d.URL()))
+	return e
+}
+
+func (e *env) write(name, content string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.dir, name), []byte(content), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func appYAML(name, extra string) string {
+	return fmt.Sprintf(`apiVersion: sparkmesos.io/v1
+kind: SparkApplication
+metadata: {name: %s}
+spec:
+  dispatcher: {name: sim}
+  mainClass: org.example.Main
+  mainApplicationFile: https://repo.example.com/%s.jar
+  executor: {cores: 1, maxCores: 2, memory: 1g}
+%s`, name, name, extra)
+}
+
+// run executes the binary; it returns stdout+stderr and the exit code.
+func (e *env) run(args ...string) (string, int) {
+	e.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(),
+		"RECONCILER_MASTER="+e.c.MasterURL(),
+		"RECONCILER_STORE=bolt:"+e.state,
+		"RECONCILER_OWNER=e2e")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.String(), code
+}
+
+func (e *env) mustApply(args ...string) string {
+	e.t.Helper()
+	out, code := e.run(append([]string{"apply", e.dir, "--wait", "--timeout", "20s"}, args...)...)
+	if code != 0 {
+		e.t.Fatalf("apply exited %d:\n%s", code, out)
+	}
+	return out
+}
+
+// drivers lists the live driver tasks per application name.
+func (e *env) drivers() map[string][]mesos.Task {
+	e.t.Helper()
+	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	snap, err := cl.Snapshot(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string][]mesos.Task{}
+	for _, t := range snap.Tasks {
+		if t.Labels["sparkmesos.io/component"] == "driver" && t.Labels["sparkmesos.io/owner"] == "e2e" {
+			out[t.Labels["sparkmesos.io/name"]] = append(out[t.Labels["sparkmesos.io/name"]], t)
+		}
+	}
+	return out
+}
+
+func (e *env) waitDrivers(what string, cond func(map[string][]mesos.Task) bool) map[string][]mesos.Task {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := e.drivers()
+		if cond(d) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s; drivers: %v", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestApplyRunsDrivers(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.write("etl.yaml", appYAML("etl", "  driver: {memory: 2g}\n"))
+	out, code := e.run("diff", e.dir)
+	if code != 1 || !strings.Contains(out, "+ submit    pi") || !strings.Contains(out, "Plan: 2 submit.") {
+		t.Fatalf("diff before apply: exit %d\n%s", code, out)
+	}
+	e.mustApply()
+	d := e.waitDrivers("two drivers", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 && len(d["etl"]) == 1 })
+	if d["pi"][0].State != "TASK_RUNNING" {
+		t.Errorf("pi driver %s", d["pi"][0].State)
+	}
+	if out, code := e.run("diff", e.dir); code != 0 || !strings.Contains(out, "Plan: 2 unchanged.") {
+		t.Fatalf("diff after apply: exit %d\n%s", code, out)
+	}
+	out, _ = e.run("status")
+	if !strings.Contains(out, "pi") || !strings.Contains(out, "Running") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
+func TestEditResubmits(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.mustApply()
+	before := e.waitDrivers("pi", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
+	e.write("pi.yaml", appYAML("pi", "  sparkConf: {spark.sql.shuffle.partitions: \"64\"}\n"))
+	out, code := e.run("diff", e.dir)
+	if code != 1 || !strings.Contains(out, "~ resubmit  pi") || !strings.Contains(out, "spark.sql.shuffle.partitions: - -> 64") {
+		t.Fatalf("diff after the edit: exit %d\n%s", code, out)
+	}
+	e.mustApply()
+	after := e.waitDrivers("the new pi", func(d map[string][]mesos.Task) bool {
+		return len(d["pi"]) == 1 && d["pi"][0].ID != before.ID
+	})["pi"][0]
+	if after.Labels["sparkmesos.io/spec-hash"] == before.Labels["sparkmesos.io/spec-hash"] {
+		t.Fatal("the new driver has the old spec hash")
+	}
+}
+
+func TestPruneKillsRemovedApps(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	for _, n := range []string{"a", "b", "c"} {
+		e.write(n+".yaml", appYAML(n, ""))
+	}
+	e.mustApply()
+	e.waitDrivers("three drivers", func(d map[string][]mesos.Task) bool { return len(d) == 3 })
+	os.Remove(filepath.Join(e.dir, "c.yaml"))
+	out := e.mustApply()
+	if !strings.Contains(out, "no longer in the manifests; apply with --prune") && len(e.drivers()["c"]) != 1 {
+		t.Fatalf("without --prune c must stay:\n%s", out)
+	}
+	out = e.mustApply("--prune")
+	if !strings.Contains(out, "- prune     c") {
+		t.Fatalf("apply --prune:\n%s", out)
+	}
+	e.waitDrivers("c gone", func(d map[string][]mesos.Task) bool { return len(d["c"]) == 0 && len(d["a"]) == 1 && len(d["b"]) == 1 })
+	// Removing everything is refused without --force.
+	os.Remove(filepath.Join(e.dir, "a.yaml"))
+	os.Remove(filepath.Join(e.dir, "b.yaml"))
+	out, _ = e.run("apply", e.dir, "--prune")
+	if !strings.Contains(out, "prune refused") || len(e.drivers()["a"]) != 1 {
+		t.Fatalf("pruning everything without --force:\n%s", out)
+	}
+}
+
+func TestBrokenFileLeavesAppAlone(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.mustApply()
+	before := e.waitDrivers("pi", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
+	e.write("pi.yaml", appYAML("pi", "  executor: {cores: two}\n"))
+	out, _ := e.run("apply", e.dir, "--prune", "--force")
+	if !strings.Contains(out, "? hold      pi") || !strings.Contains(out, "pi.yaml:") {
+		t.Fatalf("apply with a broken file:\n%s", out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if d := e.drivers()["pi"]; len(d) != 1 || d[0].ID != before.ID {
+		t.Fatalf("the broken file's app was touched: %v", d)
+	}
+}
+
+func TestStoreLossAdoptsWithoutDuplicates(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.write("etl.yaml", appYAML("etl", ""))
+	e.mustApply()
+	before := e.waitDrivers("two drivers", func(d map[string][]mesos.Task) bool { return len(d) == 2 })
+	os.Remove(e.state)
+	os.Remove(e.state + ".lock")
+	out := e.mustApply()
+	if !strings.Contains(out, "= adopt     pi") || !strings.Contains(out, "= adopt     etl") {
+		t.Fatalf("after losing the store:\n%s", out)
+	}
+	after := e.drivers()
+	for _, n := range []string{"pi", "etl"} {
+		if len(after[n]) != 1 || after[n][0].ID != before[n][0].ID {
+			t.Fatalf("%s: %v, want the same single driver as before", n, after[n])
+		}
+	}
+}
+
+func TestFailingAppRestartsWithBackoff(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("flaky.yaml", appYAML("flaky", `  arguments: ["--sim-duration=200ms", "--sim-outcome=TASK_FAILED"]
+  restartPolicy:
+    type: OnFailure
+    maxRetries: 2
+    backoff: {initial: 1s, max: 2s}
+`))
+	start := time.Now()
+	out, code := e.run("apply", e.dir, "--wait", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "flaky") || !strings.Contains(out, "Failed") {
+		t.Fatalf("apply --wait: exit %d\n%s", code, out)
+	}
+	// Three runs (the first and two retries), spaced by the backoff (1s, then 2s).
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("three runs took %s: the backoff was not applied", took)
+	}
+	status, _ := e.run("status", "flaky", "-o", "json")
+	if n := strings.Count(status, `"state": "TASK_FAILED"`); n != 3 {
+		t.Fatalf("%d failed submissions recorded, want 3:\n%s", n, status)
+	}
+}
+
+func TestDispatcherRestartConvergesWithoutDuplicates(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.mustApply()
+	before := e.waitDrivers("pi", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
+	if err := e.d.Restart(false); err != nil {
+		t.Fatal(err)
+	}
+	// Without recovery the dispatcher forgot the driver, but the driver still
+	// runs under the old framework: the reconciler sees it by its labels.
+	out := e.mustApply()
+	if strings.Contains(out, "+ submit") || strings.Contains(out, "+ restart") {
+		t.Fatalf("resubmitted a running driver after a dispatcher restart:\n%s", out)
+	}
+	if d := e.drivers()["pi"]; len(d) != 1 || d[0].ID != before.ID {
+		t.Fatalf("drivers after the restart: %v", d)
+	}
+}
+
+func TestMasterFailover(t *testing.T) {
+	c := sim.New(sim.Config{Seed: 5, Masters: 2, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	d, err := c.StartDispatcher(sim.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, d: d, dir: t.TempDir(), state: filepath.Join(t.TempDir(), "state.db")}
+	e.write("dispatcher.yaml", fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: sim}\nspec:\n  external: {url: %q}\n", d.URL()))
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.mustApply()
+	c.FailOver()
+	out := e.mustApply()
+	if strings.Contains(out, "+ submit") {
+		t.Fatalf("a master failover caused a resubmission:\n%s", out)
+	}
+	if n := len(e.drivers()["pi"]); n != 1 {
+		t.Fatalf("%d drivers after the failover", n)
+	}
+}

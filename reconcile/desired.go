@@ -1,0 +1,39 @@
+package reconcile
+
+import (
+	"fmt"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/render"
+)
+
+// BuildDesired renders the valid applications of a load. Files with errors
+// are BrokenFiles: what the store says came from them is held.
+func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*Desired, error) {
+	d := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{}}
+	for _, p := range problems.Errors() {
+		if p.Pos.File != "" {
+			d.BrokenFiles[p.Pos.File] = true
+		}
+	}
+	for _, o := range m.Objects {
+		app, ok := o.(*v1.SparkApplication)
+		if !ok {
+			continue
+		}
+		var disp *v1.Dispatcher
+		if app.Spec.Dispatcher.Name != "" {
+			disp = m.Dispatcher(app.Spec.Dispatcher.Name)
+		}
+		r, err := render.SparkApplication(app, disp, opts)
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", app.Metadata.Name, err)
+		}
+		da := &DesiredApp{App: app, Rendered: r, File: app.Origin().File}
+		if disp != nil && disp.Spec.Managed != nil {
+			da.Unreachable = fmt.Sprintf("dispatcher %q is managed: the reconciler does not launch dispatchers yet; declare it external with its URL", disp.Metadata.Name)
+		}
+		d.Apps[app.Metadata.Name] = da
+	}
+	return d, nil
+}

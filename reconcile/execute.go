@@ -1,0 +1,298 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/dispatcher"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// Executor carries plans out: every side effect is preceded by an intent in
+// the store and followed by its result.
+type Executor struct {
+	Store       store.Store
+	Dispatchers Dispatchers
+	// Lookup resolves secret sources (the caller reads the environment and
+	// files); resolved values exist only in the request sent.
+	Lookup render.Lookup
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Outcome is what became of one action.
+type Outcome struct {
+	Action Action
+	// Detail says what was done, such as the submission id.
+	Detail string
+	Err    error
+}
+
+// Execute runs the plan's actions in order. An action's error does not stop
+// the others.
+func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Plan) []Outcome {
+	if e.Log == nil {
+		e.Log = slog.New(slog.DiscardHandler)
+	}
+	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}}
+	for n, r := range o.Records {
+		copied := *r
+		x.recs[n] = &copied
+	}
+	var out []Outcome
+	for _, a := range plan.Actions {
+		detail, err := x.run(ctx, a)
+		if err != nil {
+			e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", err)
+		} else if a.Type.Changes() || a.Type == ActionAdopt {
+			e.Log.Info("action done", "action", string(a.Type), "app", a.App, "detail", detail, "reason", a.Reason)
+		}
+		out = append(out, Outcome{Action: a, Detail: detail, Err: err})
+	}
+	return out
+}
+
+type execution struct {
+	e    *Executor
+	d    *Desired
+	o    *Observed
+	recs map[string]*store.Record
+}
+
+func (x *execution) now() time.Time { return x.e.Now() }
+
+func (x *execution) record(app string) *store.Record {
+	if r, ok := x.recs[app]; ok {
+		return r
+	}
+	r := &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: app}}
+	x.recs[app] = r
+	return r
+}
+
+func (x *execution) put(ctx context.Context, r *store.Record) error {
+	saved, err := x.e.Store.Put(ctx, r)
+	if err != nil {
+		return fmt.Errorf("record %s: %w", r.Key, err)
+	}
+	x.recs[r.Key.Name] = saved
+	return nil
+}
+
+func (x *execution) event(r *store.Record, typ, reason, msg string) {
+	r.AddEvent(store.Event{Time: x.now(), Type: typ, Reason: reason, Message: msg})
+}
+
+// sync brings the record's latest submission up to date with the
+// observation: running, or ended (with when it was first seen ended, from
+// which the restart backoff counts).
+func (x *execution) sync(r *store.Record) bool {
+	if len(r.Submissions) == 0 {
+		return false
+	}
+	s := &r.Submissions[len(r.Submissions)-1]
+	if isTerminalTask(s.State) {
+		return false
+	}
+	state := ""
+	for _, dr := range x.o.Live {
+		if dr.SubmissionID == s.ID {
+			state = dr.State
+		}
+	}
+	if dr, ok := x.o.Ended[s.ID]; ok {
+		state = dr.State
+	} else if st, ok := x.o.Submissions[s.ID]; ok {
+		switch st.DriverState {
+		case dispatcher.StateFinished:
+			state = orDefault(st.TaskState, "TASK_LOST")
+		case dispatcher.StateNotFound:
+			state = "TASK_LOST"
+		case dispatcher.StateQueued, dispatcher.StateRetrying:
+			state = st.DriverState
+		}
+	}
+	if state == "" || state == s.State {
+		return false
+	}
+	s.State = state
+	if isTerminalTask(state) {
+		s.FinishedAt = x.now()
+		typ := "Normal"
+		if state != "TASK_FINISHED" {
+			typ = "Warning"
+		}
+		x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s", s.ID, state))
+	}
+	return true
+}
+
+func (x *execution) run(ctx context.Context, a Action) (string, error) {
+	r := x.record(a.App)
+	changed := x.sync(r)
+	switch a.Type {
+	case ActionSubmit, ActionRestart, ActionResubmit:
+		if err := x.kill(ctx, r, a.Kill); err != nil {
+			return "", err
+		}
+		return x.submit(ctx, r, a)
+	case ActionKill:
+		if err := x.kill(ctx, r, a.Kill); err != nil {
+			return "", err
+		}
+		x.setStatus(r, a)
+		return fmt.Sprintf("killed %v", a.Kill), x.put(ctx, r)
+	case ActionPrune:
+		if err := x.kill(ctx, r, a.Kill); err != nil {
+			return "", err
+		}
+		if r.Version == 0 {
+			return "pruned", nil
+		}
+		if err := x.e.Store.Delete(ctx, r.Key, r.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		delete(x.recs, a.App)
+		return fmt.Sprintf("pruned (killed %v)", a.Kill), nil
+	case ActionAdopt:
+		dr := a.Adopt
+		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: x.now()})
+		r.Intent = nil
+		if da := x.d.Apps[a.App]; da != nil && dr.SpecHash == da.Rendered.SpecHash {
+			x.remember(r, da)
+		}
+		x.event(r, "Normal", "Adopted", fmt.Sprintf("driver %s found by its labels: %s", dr.SubmissionID, a.Reason))
+		x.setStatus(r, a)
+		return "adopted " + dr.SubmissionID, x.put(ctx, r)
+	}
+	if x.setStatus(r, a) || changed {
+		if r.Version == 0 && len(r.Submissions) == 0 && a.Type != ActionBlocked {
+			return "", nil // nothing worth recording for an app never submitted
+		}
+		if da := x.d.Apps[a.App]; da != nil && r.Origin == "" {
+			r.Origin = da.File
+		}
+		return "", x.put(ctx, r)
+	}
+	return "", nil
+}
+
+// setStatus records the phase and reason when the phase changes.
+func (x *execution) setStatus(r *store.Record, a Action) bool {
+	if a.Phase == "" || (r.Status.Phase == a.Phase && r.Status.Message == a.Reason) {
+		return false
+	}
+	if r.Status.Phase == a.Phase && a.Type == ActionUnchanged {
+		return false // the same phase: do not rewrite for a new wording (a countdown)
+	}
+	if a.Type == ActionBlocked && r.Status.Phase != PhaseBlocked {
+		x.event(r, "Warning", "Blocked", a.Reason)
+	}
+	r.Status = store.Status{Phase: a.Phase, Message: a.Reason, ObservedAt: x.now()}
+	return true
+}
+
+// remember keeps what was applied: spec hash, origin file, and the
+// rendered (redacted) properties, for diffs.
+func (x *execution) remember(r *store.Record, da *DesiredApp) {
+	r.SpecHash = da.Rendered.SpecHash
+	r.Origin = da.File
+	r.Properties = da.Rendered.Request.SparkProperties
+}
+
+func (x *execution) clientFor(r *store.Record, app string) (DispatcherClient, error) {
+	if da := x.d.Apps[app]; da != nil {
+		return x.e.Dispatchers.For(da.Rendered.DispatcherURL), nil
+	}
+	if base := dispatcherOf(r); base != "" {
+		return x.e.Dispatchers.For(base), nil
+	}
+	return nil, fmt.Errorf("no dispatcher known for %s", app)
+}
+
+func (x *execution) kill(ctx context.Context, r *store.Record, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	c, err := x.clientFor(r, r.Key.Name)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		res, err := c.Kill(ctx, id)
+		if err != nil {
+			return fmt.Errorf("kill %s: %w", id, err)
+		}
+		x.event(r, "Normal", "Killed", fmt.Sprintf("driver %s: %s", id, res.Message))
+	}
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (string, error) {
+	da := x.d.Apps[a.App]
+	if da == nil {
+		return "", fmt.Errorf("%s is not desired", a.App)
+	}
+	c, err := x.clientFor(r, a.App)
+	if err != nil {
+		return "", err
+	}
+	intent := &store.Intent{ID: newID(), Action: string(a.Type), SpecHash: a.SpecHash, CreatedAt: x.now()}
+	r.Intent = intent
+	if r.Origin == "" {
+		r.Origin = da.File
+	}
+	if err := x.put(ctx, r); err != nil {
+		return "", err // nothing was sent
+	}
+	r = x.recs[a.App]
+	fail := func(err error, record bool) (string, error) {
+		r.Intent = nil
+		if record {
+			r.AddSubmission(store.Submission{ID: "rejected-" + intent.ID, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(),
+				FinishedAt: x.now(), State: "TASK_ERROR", Message: err.Error()})
+			r.Status = store.Status{Phase: PhaseFailed, Message: err.Error(), ObservedAt: x.now()}
+		}
+		x.event(r, "Warning", "SubmitFailed", err.Error())
+		if perr := x.put(ctx, r); perr != nil {
+			return "", errors.Join(err, perr)
+		}
+		return "", err
+	}
+	req, err := render.Resolve(da.Rendered, x.e.Lookup)
+	if err != nil {
+		return fail(err, true)
+	}
+	req.SparkProperties["spark.mesos.driver.labels"] += "," + v1.EscapeLabel(render.LabelIntent) + ":" + intent.ID
+	id, err := c.Create(ctx, req)
+	if err != nil {
+		var de *dispatcher.Error
+		if errors.As(err, &de) && de.StatusCode == 0 {
+			// No answer: the driver may exist. Keep the intent: the next
+			// passes look for a driver labelled with it before submitting again.
+			x.event(r, "Warning", "InDoubt", fmt.Sprintf("no answer from the dispatcher (%v): holding until the driver appears", err))
+			_ = x.put(ctx, r)
+			return "", err
+		}
+		return fail(err, dispatcher.IsPermanent(err))
+	}
+	r.Intent = nil
+	r.AddSubmission(store.Submission{ID: id, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(), State: dispatcher.StateQueued})
+	x.remember(r, da)
+	x.event(r, "Normal", "Submitted", fmt.Sprintf("%s (%s, attempt %d): %s", id, a.Type, a.Attempt, a.Reason))
+	r.Status = store.Status{Phase: a.Phase, Message: a.Reason, ObservedAt: x.now()}
+	return id, x.put(ctx, r)
+}

@@ -1,0 +1,141 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/dispatcher"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// Cluster is what Observe reads the Mesos master through.
+type Cluster interface {
+	Snapshot(ctx context.Context) (*mesos.Snapshot, error)
+}
+
+// Dispatchers gives the client of the dispatcher at a base URL.
+type Dispatchers interface {
+	For(baseURL string) DispatcherClient
+}
+
+// DispatcherClient is the part of the dispatcher client the loop uses.
+type DispatcherClient interface {
+	Create(ctx context.Context, req render.CreateSubmissionRequest) (string, error)
+	Status(ctx context.Context, id string) (*dispatcher.Status, error)
+	Kill(ctx context.Context, id string) (*dispatcher.KillResult, error)
+}
+
+var (
+	_ Cluster          = (*mesos.Client)(nil)
+	_ DispatcherClient = (*dispatcher.Client)(nil)
+)
+
+// DispatcherPool keeps one client per dispatcher URL.
+type DispatcherPool struct {
+	clients map[string]*dispatcher.Client
+}
+
+// For implements Dispatchers.
+func (p *DispatcherPool) For(base string) DispatcherClient {
+	if p.clients == nil {
+		p.clients = map[string]*dispatcher.Client{}
+	}
+	c, ok := p.clients[base]
+	if !ok {
+		c = dispatcher.New(base, 0)
+		p.clients[base] = c
+	}
+	return c
+}
+
+var retrySuffix = regexp.MustCompile(`-retry-\d+$`)
+
+// Observe reads one GET_STATE, the store's records, and the dispatcher's
+// state of recorded submissions that Mesos does not show.
+func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st store.Store, owner string) (*Observed, error) {
+	state, err := cluster.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := st.List(ctx, v1.KindSparkApplication)
+	if err != nil {
+		return nil, fmt.Errorf("read the store: %w", err)
+	}
+	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: map[string]*store.Record{}}
+	for _, r := range recs {
+		o.Records[r.Key.Name] = r
+	}
+	visible := map[string]bool{}
+	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {
+		if dr, ok := driverOf(t, owner); ok {
+			o.Live = append(o.Live, dr)
+			visible[dr.SubmissionID] = true
+		}
+	}
+	for _, t := range state.CompletedTasks {
+		if dr, ok := driverOf(t, owner); ok && !visible[dr.SubmissionID] {
+			o.Ended[dr.SubmissionID] = dr
+		}
+	}
+	for _, a := range state.Agents {
+		ag := Agent{ID: a.ID, Hostname: a.Hostname, CPUs: a.CPUs, MemMiB: a.MemMiB, Attributes: map[string]Attribute{}}
+		for k, v := range a.Attributes {
+			ag.Attributes[k] = Attribute{Text: v.Text, Scalar: v.Scalar}
+		}
+		o.Agents = append(o.Agents, ag)
+	}
+	// Ask the dispatcher only about submissions Mesos does not show: queued,
+	// retrying, or ended and gone from the master's list.
+	for _, r := range recs {
+		if len(r.Submissions) == 0 {
+			continue
+		}
+		s := r.Submissions[len(r.Submissions)-1]
+		if s.ID == "" || visible[s.ID] || isTerminalTask(s.State) {
+			continue
+		}
+		if _, ended := o.Ended[s.ID]; ended {
+			continue
+		}
+		base := dispatcherOf(r)
+		if base == "" {
+			continue
+		}
+		ds, err := dispatchers.For(base).Status(ctx, s.ID)
+		if err != nil {
+			continue // unknown this pass: the plan treats it as still waiting
+		}
+		o.Submissions[s.ID] = SubmissionState{DriverState: ds.DriverState, TaskState: ds.TaskState, Message: ds.TaskMessage}
+	}
+	return o, nil
+}
+
+// dispatcherOf is the REST URL a record's application was submitted to.
+func dispatcherOf(r *store.Record) string {
+	u, err := v1.DispatcherURL(r.Properties["spark.master"])
+	if err != nil {
+		return ""
+	}
+	return u.String()
+}
+
+// driverOf recognises a driver task we own by its labels.
+func driverOf(t mesos.Task, owner string) (Driver, bool) {
+	l := t.Labels
+	if l[render.LabelOwner] != owner || l[render.LabelKind] != v1.KindSparkApplication || l[render.LabelComponent] != "driver" {
+		return Driver{}, false
+	}
+	return Driver{
+		SubmissionID: retrySuffix.ReplaceAllString(t.ID, ""),
+		TaskID:       t.ID,
+		App:          l[render.LabelName],
+		SpecHash:     l[render.LabelSpecHash],
+		State:        t.State,
+		AgentID:      t.AgentID,
+		Intent:       l[render.LabelIntent],
+	}, true
+}
