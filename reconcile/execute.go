@@ -25,6 +25,9 @@ type Executor struct {
 	Lookup render.Lookup
 	Now    func() time.Time
 	Log    *slog.Logger
+	// OnEnded, when set, is called once for each driver whose end a record
+	// first sees, with its final task state.
+	OnEnded func(state string)
 }
 
 // Outcome is what became of one action.
@@ -130,6 +133,9 @@ func (x *execution) sync(r *store.Record) bool {
 			typ = "Warning"
 		}
 		x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s", s.ID, state))
+		if x.e.OnEnded != nil {
+			x.e.OnEnded(state)
+		}
 	}
 	return true
 }

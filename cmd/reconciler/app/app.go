@@ -104,6 +104,7 @@ Offline verbs:
 Against a cluster:
   diff       the plan: what apply would submit, resubmit, restart, kill or prune
   apply      carry the plan out (--prune, --dry-run, --wait)
+  run        the control loop as a service: follow a directory (--dir), leader-elected
   status     what the reconciler recorded about its objects (reads the store)
 
 Exit codes: 0 success, 1 changes pending (diff) or not converged (apply --wait),
@@ -120,6 +121,7 @@ Exit codes: 0 success, 1 changes pending (diff) or not converged (apply --wait),
 		newStatusCommand(streams),
 		newDiffCommand(streams),
 		newApplyCommand(streams),
+		newRunCommand(streams),
 		newVersionCommand(streams),
 	)
 	return root

@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/reconcile"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/source"
+)
+
+type runOptions struct {
+	cluster   clusterOptions
+	dir       string
+	listen    string
+	resync    time.Duration
+	prune     bool
+	force     bool
+	logFormat string
+}
+
+func newRunCommand(streams Streams) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run --dir PATH",
+		Short: "Keep the cluster matching a directory of manifests, as a service",
+		Long: `run is the control loop as a long-running service. It watches the directory tree
+(changes are debounced), reconciles at once on a change and every --resync
+anyway, and when a restart's backoff ends. Only the leader acts: with a bolt
+store the file lock makes the one process the leader; with a ZooKeeper store
+(zk://...) replicas elect one, and a replica stops acting the moment it loses
+leadership.
+
+A file that fails to load is logged with file:line:col; what the store says
+came from it keeps running unchanged.
+
+It serves on --listen: /metrics (Prometheus), /healthz (the process is up),
+/readyz (it leads and its last pass succeeded recently).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.cluster.resolve()
+			return runLoop(cmd.Context(), streams, o)
+		},
+	}
+	o.cluster.register(cmd)
+	cmd.Flags().StringVar(&o.dir, "dir", "", "directory of manifests to follow (required)")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of /metrics, /healthz and /readyz")
+	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "reconcile at least this often")
+	cmd.Flags().BoolVar(&o.prune, "prune", false, "remove applications no longer in the manifests (only what the reconciler owns)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
+	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func runLoop(ctx context.Context, streams Streams, o runOptions) error {
+	var handler slog.Handler
+	switch o.logFormat {
+	case "json":
+		handler = slog.NewJSONHandler(streams.Err, nil)
+	case "text":
+		handler = slog.NewTextHandler(streams.Err, nil)
+	default:
+		return errors.New("--log-format must be text or json")
+	}
+	log := slog.New(handler)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := reconcile.NewMetrics(reg)
+
+	mc, err := o.cluster.mesosClient()
+	if err != nil {
+		return err
+	}
+	pool := &reconcile.DispatcherPool{}
+	var lastProblems string
+	load := func() (*reconcile.Desired, error) {
+		files, readProblems := source.Read([]string{o.dir}, nil)
+		m, problems := v1.Load(files)
+		problems = append(readProblems, problems...)
+		problems.Sort()
+		if text := problemsText(problems.Errors()); text != lastProblems {
+			lastProblems = text
+			for _, p := range problems.Errors() {
+				log.Error("manifest problem; objects from this file keep their last good spec", "problem", p.Error())
+			}
+		}
+		d, err := reconcile.BuildDesired(m, problems, render.Options{Owner: o.cluster.owner})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range readProblems {
+			if p.Pos.File != "" {
+				d.BrokenFiles[p.Pos.File] = true
+			}
+		}
+		normalizeOrigins(d)
+		return d, nil
+	}
+	trigger, err := source.Watch(ctx, []string{o.dir}, 300*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", o.dir, err)
+	}
+
+	var leading atomic.Bool
+	var loop atomic.Pointer[reconcile.Loop]
+	srv, addr, err := serveHTTP(o.listen, reg, func() (bool, string) {
+		l := loop.Load()
+		switch {
+		case !leading.Load():
+			return false, "not the leader"
+		case l == nil || l.LastSuccess().IsZero():
+			return false, "no pass completed yet"
+		case time.Since(l.LastSuccess()) > 3*o.resync:
+			return false, fmt.Sprintf("last successful pass %s ago", time.Since(l.LastSuccess()).Round(time.Second))
+		}
+		return true, "ok"
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	log.Info("serving", "addr", addr, "dir", o.dir, "master", o.cluster.master, "store", o.cluster.store)
+
+	for {
+		st, leadership, err := openWriter(ctx, o.cluster.store)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		log.Info("leading: acting on the cluster")
+		leading.Store(true)
+		metrics.Leader.Set(1)
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-leadership.Lost():
+				log.Warn("leadership lost: stopping at once")
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+		l := &reconcile.Loop{
+			Load: load,
+			Observe: func(ctx context.Context) (*reconcile.Observed, error) {
+				return reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
+			},
+			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log},
+			Options: reconcile.Options{Prune: o.prune, Force: o.force},
+			Resync:  o.resync,
+			Trigger: trigger,
+			Metrics: metrics,
+			Now:     time.Now,
+			Log:     log,
+		}
+		loop.Store(l)
+		_ = l.Run(lctx)
+		cancel()
+		leading.Store(false)
+		metrics.Leader.Set(0)
+		_ = leadership.Resign()
+		st.Close()
+		if ctx.Err() != nil {
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+func problemsText(ps v1.Problems) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.Error())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// serveHTTP serves /metrics, /healthz and /readyz; ready says whether the
+// replica is ready and why not.
+func serveHTTP(addr string, reg *prometheus.Registry, ready func() (bool, string)) (*http.Server, string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := ready()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, why)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return srv, l.Addr().String(), nil
+}

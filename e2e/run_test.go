@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs "reconciler run" in the background.
+func (e *env) start(listen string, extra ...string) (*exec.Cmd, *bytes.Buffer) {
+	e.t.Helper()
+	args := append([]string{"run", "--dir", e.dir, "--listen", listen, "--resync", "1s"}, extra...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return cmd, &log
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRunFollowsDirectory(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	listen := freeAddr(t)
+	cmd, log := e.start(listen)
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("run's log:\n%s", log)
+		}
+	}()
+	e.write("pi.yaml", appYAML("pi", ""))
+	first := e.waitDrivers("pi submitted on the new file", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
+	e.write("pi.yaml", appYAML("pi", "  sparkConf: {spark.sql.shuffle.partitions: \"64\"}\n"))
+	e.waitDrivers("pi resubmitted on the edit", func(d map[string][]mesos.Task) bool {
+		return len(d["pi"]) == 1 && d["pi"][0].ID != first.ID
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body := get("http://" + listen + "/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _ := get("http://" + listen + "/healthz"); code != 200 {
+		t.Fatalf("/healthz: %d", code)
+	}
+	_, metrics := get("http://" + listen + "/metrics")
+	for _, m := range []string{"spark_app_submit_count 2", "spark_app_count 1", "reconciler_is_leader 1", `reconciler_actions_total{action="resubmit",result="ok"} 1`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
+	// A broken edit changes nothing.
+	running := e.drivers()["pi"][0]
+	e.write("pi.yaml", appYAML("pi", "  executor: {cores: \"many\"}\n"))
+	time.Sleep(1500 * time.Millisecond)
+	if d := e.drivers()["pi"]; len(d) != 1 || d[0].ID != running.ID {
+		t.Fatalf("a broken edit touched the driver: %v", d)
+	}
+	if !strings.Contains(log.String(), "pi.yaml:") {
+		t.Errorf("the broken file was not reported with its position")
+	}
+}
+
+// TestCrashSafety SIGKILLs the run process at random moments, more than a
+// hundred times, while the manifests change under it; at the end every
+// application has exactly one driver, running its current spec.
+func TestCrashSafety(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	rnd := rand.New(rand.NewSource(11))
+	apps := []string{"a", "b", "c", "d", "e"}
+	version := map[string]int{}
+	writeApp := func(n string) {
+		e.write(n+".yaml", appYAML(n, fmt.Sprintf("  sparkConf: {spark.example.version: \"%d\"}\n", version[n])))
+	}
+	for _, n := range apps {
+		writeApp(n)
+	}
+	kills := 0
+	for kills < 110 {
+		cmd, _ := e.start(freeAddr(t))
+		time.Sleep(time.Duration(5+rnd.Intn(120)) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		kills++
+		if rnd.Intn(4) == 0 { // the manifests change between crashes
+			n := apps[rnd.Intn(len(apps))]
+			version[n]++
+			writeApp(n)
+		}
+	}
+	// Let one process run to the end.
+	listen := freeAddr(t)
+	cmd, log := e.start(listen)
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	want := map[string]string{}
+	out, _ := e.run("render", e.dir, "--kind", "SparkApplication", "-o", "json")
+	for _, n := range apps {
+		i := strings.Index(out, `"name": "`+n+`"`)
+		j := strings.Index(out[i:], `"specHash": "`)
+		want[n] = out[i+j+13 : i+j+33]
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d := e.drivers()
+		ok := true
+		for _, n := range apps {
+			if len(d[n]) != 1 || d[n][0].Labels["sparkmesos.io/spec-hash"] != want[n] {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			var lines []string
+			for _, n := range apps {
+				var ids []string
+				for _, t := range d[n] {
+					ids = append(ids, t.ID+"@"+t.Labels["sparkmesos.io/spec-hash"][:8])
+				}
+				lines = append(lines, fmt.Sprintf("%s (want %s): %v", n, want[n][:8], ids))
+			}
+			t.Fatalf("after %d kills, not converged:\n%s\nlog:\n%s", kills, strings.Join(lines, "\n"), log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Duplicates anywhere, queued ones included, would show here as more
+	// than one driver per application; none is allowed.
+	time.Sleep(500 * time.Millisecond)
+	for _, n := range apps {
+		if d := e.drivers()[n]; len(d) != 1 {
+			t.Fatalf("%s has %d drivers", n, len(d))
+		}
+	}
+	t.Logf("%d SIGKILLs, then converged: one driver per application, each running its current spec", kills)
+}

@@ -1,0 +1,178 @@
+package reconcile
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the loop's Prometheus metrics. Application metrics use
+// spark-operator's names where they mean the same thing.
+type Metrics struct {
+	Passes        prometheus.Counter
+	PassErrors    prometheus.Counter
+	PassDuration  prometheus.Histogram
+	Actions       *prometheus.CounterVec
+	AppCount      prometheus.Gauge
+	RunningCount  prometheus.Gauge
+	SubmitCount   prometheus.Counter
+	SuccessCount  prometheus.Counter
+	FailureCount  prometheus.Counter
+	SubmitFailure prometheus.Counter
+	Leader        prometheus.Gauge
+}
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Passes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_passes_total", Help: "Reconcile passes run."}),
+		PassErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_pass_errors_total", Help: "Passes that could not observe the cluster."}),
+		PassDuration:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconciler_pass_duration_seconds", Help: "Duration of a pass: observe, plan, execute.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		Actions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_actions_total", Help: "Actions carried out, by type and result."}, []string{"action", "result"}),
+		AppCount:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_app_count", Help: "SparkApplications in the manifests."}),
+		RunningCount:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_app_running_count", Help: "SparkApplications whose driver runs."}),
+		SubmitCount:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_submit_count", Help: "Driver submissions accepted by the dispatcher."}),
+		SuccessCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_success_count", Help: "Drivers seen finishing successfully."}),
+		FailureCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_failure_count", Help: "Drivers seen ending in failure."}),
+		SubmitFailure: prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_failure_submit_count", Help: "Submissions the dispatcher refused."}),
+		Leader:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_is_leader", Help: "1 while this replica leads and acts."}),
+	}
+	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
+		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.Leader)
+	return m
+}
+
+// Loop runs passes: at start, when triggered (file changes), every Resync,
+// and when a plan asks to be requeued (a restart's backoff).
+type Loop struct {
+	// Load returns the desired state; errors in files are reported by it
+	// and make those files BrokenFiles, never a reason to stop.
+	Load    func() (*Desired, error)
+	Observe func(ctx context.Context) (*Observed, error)
+	Exec    *Executor
+	Options Options
+	Resync  time.Duration
+	Trigger <-chan struct{}
+	Metrics *Metrics
+	Now     func() time.Time
+	Log     *slog.Logger
+
+	lastOK atomic.Int64 // unix nanos of the last successful pass
+}
+
+// LastSuccess is when the last pass completed without error.
+func (l *Loop) LastSuccess() time.Time {
+	n := l.lastOK.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Run runs passes until ctx ends. A failed pass is logged and retried at
+// the next trigger or resync; it never stops the loop.
+func (l *Loop) Run(ctx context.Context) error {
+	if l.Resync == 0 {
+		l.Resync = 30 * time.Second
+	}
+	if l.Metrics != nil && l.Exec.OnEnded == nil {
+		l.Exec.OnEnded = l.Metrics.countEnded
+	}
+	for {
+		requeue := l.Pass(ctx)
+		wait := l.Resync
+		if requeue > 0 && requeue < wait {
+			wait = requeue
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-l.Trigger:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// Pass runs one observe-plan-execute pass and returns when the plan wants
+// the next one (0: at the next trigger or resync).
+func (l *Loop) Pass(ctx context.Context) time.Duration {
+	start := l.Now()
+	if l.Metrics != nil {
+		l.Metrics.Passes.Inc()
+		defer func() { l.Metrics.PassDuration.Observe(l.Now().Sub(start).Seconds()) }()
+	}
+	d, err := l.Load()
+	if err != nil {
+		l.fail("load the manifests", err)
+		return 0
+	}
+	o, err := l.Observe(ctx)
+	if err != nil {
+		l.fail("observe the cluster", err)
+		return 0
+	}
+	plan := Compute(d, o, l.Now(), l.Options)
+	for _, a := range plan.Actions {
+		if a.Type != ActionUnchanged {
+			l.Log.Info("plan", "action", string(a.Type), "app", a.App, "reason", a.Reason)
+		}
+	}
+	outcomes := l.Exec.Execute(ctx, d, o, plan)
+	if l.Metrics != nil {
+		l.count(d, o, outcomes)
+	}
+	l.lastOK.Store(l.Now().UnixNano())
+	return plan.RequeueAfter
+}
+
+func (l *Loop) fail(what string, err error) {
+	l.Log.Error("pass failed", "step", what, "err", err)
+	if l.Metrics != nil {
+		l.Metrics.PassErrors.Inc()
+	}
+}
+
+func (l *Loop) count(d *Desired, o *Observed, outcomes []Outcome) {
+	m := l.Metrics
+	m.AppCount.Set(float64(len(d.Apps)))
+	running := map[string]bool{}
+	for _, dr := range o.Live {
+		if dr.State == "TASK_RUNNING" {
+			running[dr.App] = true
+		}
+	}
+	m.RunningCount.Set(float64(len(running)))
+	for _, out := range outcomes {
+		result := "ok"
+		if out.Err != nil {
+			result = "error"
+		}
+		if out.Action.Type != ActionUnchanged {
+			m.Actions.WithLabelValues(string(out.Action.Type), result).Inc()
+		}
+		switch out.Action.Type {
+		case ActionSubmit, ActionResubmit, ActionRestart:
+			if out.Err == nil {
+				m.SubmitCount.Inc()
+			} else {
+				m.SubmitFailure.Inc()
+			}
+		}
+	}
+}
+
+// countEnded is the executor's OnEnded hook: each driver's end is counted
+// once, when its record first sees it.
+func (m *Metrics) countEnded(state string) {
+	if state == "TASK_FINISHED" {
+		m.SuccessCount.Inc()
+	} else {
+		m.FailureCount.Inc()
+	}
+}
