@@ -237,6 +237,11 @@ func (x *execution) kill(ctx context.Context, r *store.Record, ids []string) err
 			return fmt.Errorf("kill %s: %w", id, err)
 		}
 		x.event(r, "Normal", "Killed", fmt.Sprintf("driver %s: %s", id, res.Message))
+		for i := range r.Submissions {
+			if s := &r.Submissions[i]; s.ID == id && !isTerminalTask(s.State) {
+				s.State, s.FinishedAt = "TASK_KILLED", x.now()
+			}
+		}
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# make demo: start the simulated Mesos cluster and Spark dispatcher, render
-# an example manifest, submit exactly the rendered request, and watch the
-# driver and its executors run. (The control loop will take this over.)
+# make demo: the control loop against the simulated Mesos cluster and Spark
+# dispatcher, with the embedded store: apply a directory of manifests, watch
+# it converge, edit one manifest, watch the resubmission.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=bin
+BIN=$PWD/bin
+WORK=$(mktemp -d)
 MASTER=127.0.0.1:${DEMO_MASTER_PORT:-15050}
 DISPATCHER=127.0.0.1:${DEMO_DISPATCHER_PORT:-17077}
+export RECONCILER_MASTER="mesos://$MASTER" RECONCILER_STORE="bolt:$WORK/state.db"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -14,37 +16,34 @@ step "reconciler validate examples/manifests"
 $BIN/reconciler validate examples/manifests
 
 step "mesos-sim --agents 3 --master $MASTER --dispatcher $DISPATCHER"
-$BIN/mesos-sim --agents 3 --master "$MASTER" --dispatcher "$DISPATCHER" --queues URGENT=1.0,batch=0.5 > .demo-sim.log 2>&1 &
+$BIN/mesos-sim --agents 3 --master "$MASTER" --dispatcher "$DISPATCHER" --queues URGENT=1.0,batch=0.5 > "$WORK/sim.log" 2>&1 &
 SIM=$!
-trap 'kill $SIM 2>/dev/null; rm -f .demo-sim.log' EXIT
-for _ in $(seq 50); do grep -q serving .demo-sim.log 2>/dev/null && break; sleep 0.1; done
-cat .demo-sim.log
+trap 'kill $SIM 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 50); do grep -q serving "$WORK/sim.log" 2>/dev/null && break; sleep 0.1; done
+cat "$WORK/sim.log"
+cp -r examples/demo "$WORK/manifests"
 
-api() { curl -sS -X POST -H 'Content-Type: application/json' -H 'Accept: application/json' -d "$1" "http://$MASTER/api/v1"; }
+step "reconciler diff manifests/"
+$BIN/reconciler diff "$WORK/manifests" || true
 
-step "reconciler render examples/manifests --name spark-pi -o submit"
-$BIN/reconciler render examples/manifests --kind SparkApplication --name spark-pi -o submit
+step "reconciler apply manifests/ --wait"
+$BIN/reconciler apply "$WORK/manifests" --wait --timeout 30s || true
 
-step "POST the rendered CreateSubmissionRequest to the simulated dispatcher"
-$BIN/reconciler render examples/manifests --kind SparkApplication --name spark-pi -o request | sed 1d > .demo-request.json
-RESPONSE=$(curl -sS -X POST -H 'Content-Type: application/json' --data-binary @.demo-request.json "http://$DISPATCHER/v1/submissions/create")
-rm -f .demo-request.json
-echo "$RESPONSE"
-ID=$(printf '%s' "$RESPONSE" | sed -n 's/.*"submissionId" : "\([^"]*\)".*/\1/p')
+step "reconciler status"
+$BIN/reconciler status
 
-step "GET /v1/submissions/status/$ID"
-sleep 1
-curl -sS "http://$DISPATCHER/v1/submissions/status/$ID"; echo
-
-step "Mesos GET_TASKS: the driver task (labels carry the owner and spec hash) and its executors"
-api '{"type":"GET_TASKS"}' | jq -r '
-  ["TASK", "NAME", "STATE", "CPUS", "MEM", "FRAMEWORK"],
+step "Mesos sees the drivers (labelled with owner and spec hash) and their executors"
+curl -sS -X POST -H 'Content-Type: application/json' -d '{"type":"GET_TASKS"}' "http://$MASTER/api/v1" | jq -r '
+  ["TASK", "NAME", "STATE", "SPEC HASH"],
   (.get_tasks.tasks[] | [.task_id.value, .name, .state,
-     (.resources[] | select(.name == "cpus") | .scalar.value),
-     (.resources[] | select(.name == "mem") | .scalar.value),
-     .framework_id.value[-40:]]) | @tsv' | column -t -s $'\t'
-echo "driver labels:"
-api '{"type":"GET_TASKS"}' | jq -r '.get_tasks.tasks[] | select(.name | startswith("Driver")) | .labels.labels[] | "  \(.key)=\(.value)"'
+    ((.labels.labels // [])[] | select(.key == "sparkmesos.io/spec-hash") | .value)]) | @tsv' | column -t -s $'\t'
 
-step "POST /v1/submissions/kill/$ID"
-curl -sS -X POST "http://$DISPATCHER/v1/submissions/kill/$ID"; echo
+step "edit clickstream.yaml: spark.sql.shuffle.partitions 200 -> 400, then diff"
+sed -i 's/spark.sql.shuffle.partitions: "200"/spark.sql.shuffle.partitions: "400"/' "$WORK/manifests/clickstream.yaml"
+$BIN/reconciler diff "$WORK/manifests" || true
+
+step "reconciler apply manifests/ --wait"
+$BIN/reconciler apply "$WORK/manifests" --wait --timeout 30s || true
+
+step "reconciler status clickstream (record, events)"
+$BIN/reconciler status clickstream | sed -n '/events:/,$p'

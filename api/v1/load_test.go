@@ -76,6 +76,8 @@ func TestValidCases(t *testing.T) {
 	t.Parallel()
 	paths, _ := filepath.Glob("testdata/valid-*")
 	examples, _ := filepath.Glob("../../examples/manifests/*.yaml")
+	demo, _ := filepath.Glob("../../examples/demo/*.yaml")
+	examples = append(examples, demo...)
 	paths = append(paths, examples...)
 	if len(examples) < 5 {
 		t.Fatalf("expected the example manifests, found %d", len(examples))
