@@ -88,8 +88,8 @@ func TestValidCases(t *testing.T) {
 			f, _ := readCase(t, path)
 			m, problems := Load([]File{f})
 			if strings.Contains(path, "examples") && !strings.HasSuffix(path, "dispatcher.yaml") {
-				// Examples reference the dispatcher in dispatcher.yaml: load it alongside.
-				d, _ := readCase(t, "../../examples/manifests/dispatcher.yaml")
+				// Examples reference the dispatcher in their directory's dispatcher.yaml: load it alongside.
+				d, _ := readCase(t, filepath.Join(filepath.Dir(path), "dispatcher.yaml"))
 				m, problems = Load([]File{f, d})
 			}
 			if err := problems.Err(); err != nil {
