@@ -29,7 +29,7 @@ fmt:
 
 ## bench: Go benchmarks and the ratio report
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./api/v1 ./render
+	$(GO) test -run '^$$' -bench . -benchmem ./api/v1 ./render ./reconcile
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./store/bolt ./store/zk
 	$(GO) run ./cmd/bench
 

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -27,33 +29,48 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if opts.InDoubt == 0 {
 		opts.InDoubt = defaultInDoubt
 	}
-	names := map[string]bool{}
+	// Names of every application concerned: desired, recorded, or running.
+	names := make([]string, 0, len(d.Apps)+len(o.Records))
 	for n := range d.Apps {
-		names[n] = true
+		names = append(names, n)
 	}
 	for n := range o.Records {
-		names[n] = true
+		if d.Apps[n] == nil {
+			names = append(names, n)
+		}
 	}
-	live := map[string][]Driver{}
-	for _, dr := range o.Live {
-		live[dr.App] = append(live[dr.App], dr)
-		names[dr.App] = true
+	// Drivers grouped by application with one sort; the planner walks both
+	// sorted lists together.
+	lives := slices.Clone(o.Live)
+	slices.SortFunc(lives, func(a, b Driver) int {
+		if c := strings.Compare(a.App, b.App); c != 0 {
+			return c
+		}
+		return strings.Compare(a.SubmissionID, b.SubmissionID)
+	})
+	for i, dr := range lives {
+		if d.Apps[dr.App] == nil && o.Records[dr.App] == nil && (i == 0 || lives[i-1].App != dr.App) {
+			names = append(names, dr.App)
+		}
 	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
+	slices.Sort(names)
 
-	var plan Plan
-	for _, n := range sorted {
-		drivers := append([]Driver(nil), live[n]...)
-		sort.Slice(drivers, func(i, j int) bool { return drivers[i].SubmissionID < drivers[j].SubmissionID })
-		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: d.Apps[n], rec: o.Records[n], live: drivers}
-		plan.Actions = append(plan.Actions, p.plan()...)
+	plan := Plan{Actions: make([]Action, 0, len(names))}
+	j := 0
+	for _, n := range names {
+		for j < len(lives) && lives[j].App < n {
+			j++
+		}
+		k := j
+		for k < len(lives) && lives[k].App == n {
+			k++
+		}
+		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: d.Apps[n], rec: o.Records[n], live: lives[j:k:k], dst: plan.Actions}
+		plan.Actions = p.plan()
+		j = k
 	}
 	if !opts.Force {
-		guardPrune(&plan, len(sorted))
+		guardPrune(&plan, len(names))
 	}
 	for _, a := range plan.Actions {
 		if !a.NotBefore.IsZero() && a.NotBefore.After(now) {
@@ -74,6 +91,8 @@ type planner struct {
 	app  *DesiredApp
 	rec  *store.Record
 	live []Driver
+	// dst is the plan so far: the planner appends its actions to it.
+	dst []Action
 }
 
 func (p *planner) act(t ActionType, phase, reason string) Action {
@@ -100,7 +119,8 @@ func (p *planner) plan() []Action {
 	if p.app == nil {
 		return p.planUndesired()
 	}
-	var out []Action
+	out := p.dst
+	first := len(out)
 	hash := p.app.Rendered.SpecHash
 
 	// A submission whose result was never recorded (a crash between the
@@ -145,7 +165,7 @@ func (p *planner) plan() []Action {
 		}
 		switch {
 		case dr.SpecHash == hash:
-			if len(out) == 0 {
+			if len(out) == first {
 				out = append(out, p.act(ActionUnchanged, PhaseRunning, "driver "+dr.SubmissionID+" runs the current spec"))
 			}
 		case p.app.App.Spec.ChangePolicy == v1.ChangeNextRun:
@@ -214,7 +234,7 @@ func (p *planner) plan() []Action {
 // describe.
 func (p *planner) planUndesired() []Action {
 	if p.rec != nil && p.rec.Origin != "" && p.d.BrokenFiles[p.rec.Origin] {
-		return []Action{p.act(ActionHold, PhaseHeld, fmt.Sprintf("%s failed to load: the last good spec stays in force", p.rec.Origin))}
+		return append(p.dst, p.act(ActionHold, PhaseHeld, fmt.Sprintf("%s failed to load: the last good spec stays in force", p.rec.Origin)))
 	}
 	var kill []string
 	for _, dr := range p.live {
@@ -227,7 +247,7 @@ func (p *planner) planUndesired() []Action {
 	}
 	if !p.opts.Prune {
 		if len(kill) == 0 && p.rec == nil {
-			return nil
+			return p.dst
 		}
 		orphaned := p.act(ActionUnchanged, PhaseOrphaned, "no longer in the manifests; apply with --prune to remove it")
 		if len(p.live) > 1 {
@@ -239,13 +259,13 @@ func (p *planner) planUndesired() []Action {
 					a.Kill = append(a.Kill, dr.SubmissionID)
 				}
 			}
-			return []Action{a, orphaned}
+			return append(p.dst, a, orphaned)
 		}
-		return []Action{orphaned}
+		return append(p.dst, orphaned)
 	}
 	a := p.act(ActionPrune, "", "no longer in the manifests")
 	a.Kill = kill
-	return []Action{a}
+	return append(p.dst, a)
 }
 
 // pickDriver chooses the driver to keep among several: the recorded latest,

@@ -1,0 +1,53 @@
+package reconcile
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/internal/benchdata"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// steadyState builds n desired applications, each running its current spec
+// and recorded: the state of a steady pass.
+func steadyState(b testing.TB, n int) (*Desired, *Observed) {
+	files := []v1.File{{Name: "dispatcher.yaml", Data: []byte(benchdata.Dispatcher)}}
+	for i := 0; i < n; i++ {
+		files = append(files, v1.File{Name: fmt.Sprintf("app-%05d.yaml", i), Data: []byte(benchdata.Application(i))})
+	}
+	m, ps := v1.Load(files)
+	if err := ps.Err(); err != nil {
+		b.Fatal(err)
+	}
+	d, err := BuildDesired(m, ps, render.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: map[string]*store.Record{},
+		Agents: []Agent{{ID: "S0", CPUs: 64, MemMiB: 262144, Attributes: map[string]Attribute{"zone": {Text: "us-east-1a"}, "os": {Text: "ubuntu"}}}}}
+	for name, a := range d.Apps {
+		id := "driver-" + name
+		o.Live = append(o.Live, Driver{SubmissionID: id, App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
+		o.Records[name] = &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: name}, Origin: a.File,
+			Submissions: []store.Submission{{ID: id, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}}}
+	}
+	return d, o
+}
+
+// BenchmarkPlan10k is the pure plan over 10,000 running applications
+// (target: 20 ms).
+func BenchmarkPlan10k(b *testing.B) {
+	d, o := steadyState(b, 10_000)
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		p := Compute(d, o, now, Options{})
+		if p.Changes() != 0 {
+			b.Fatalf("a steady state planned %d changes", p.Changes())
+		}
+	}
+}
