@@ -114,9 +114,13 @@ func TestCrashSafety(t *testing.T) {
 	for _, n := range apps {
 		writeApp(n)
 	}
+	// A kill between the intent and the dispatcher's answer leaves the
+	// application in doubt: a short window makes the run resolve it within
+	// the test (and a late duplicate would be killed as one).
+	inDoubt := []string{"--in-doubt", "3s"}
 	kills := 0
 	for kills < 110 {
-		cmd, _ := e.start(freeAddr(t))
+		cmd, _ := e.start(freeAddr(t), inDoubt...)
 		time.Sleep(time.Duration(5+rnd.Intn(120)) * time.Millisecond)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -129,7 +133,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	// Let one process run to the end.
 	listen := freeAddr(t)
-	cmd, log := e.start(listen)
+	cmd, log := e.start(listen, inDoubt...)
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()

@@ -100,11 +100,11 @@ func (s *Store) db(readOnly bool) (*bolt.DB, error) {
 	return db, nil
 }
 
-// init stamps a new file and checks an existing one.
+// init stamps a new file and checks an existing one. A bbolt database with
+// no bucket at all is stamped too: it is what a crash between bbolt creating
+// the file and the first transaction leaves, and it holds nothing to lose.
+// One with buckets of another program is refused and left untouched.
 func (s *Store) init() error {
-	if info, err := os.Stat(s.path); err == nil && info.Size() > 0 {
-		return s.view(func(*bolt.Tx) error { return nil })
-	}
 	db, err := s.db(false)
 	if err != nil {
 		return err
@@ -112,10 +112,10 @@ func (s *Store) init() error {
 	defer db.Close()
 	return db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketInfo) != nil {
-			return nil
+			return s.check(tx)
 		}
 		if err := tx.ForEach(func([]byte, *bolt.Bucket) error { return errForeign }); err != nil {
-			return fmt.Errorf("store %s: %w", s.path, err)
+			return fmt.Errorf("store %s %w", s.path, err)
 		}
 		info, err := tx.CreateBucket(bucketInfo)
 		if err != nil {

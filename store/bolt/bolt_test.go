@@ -125,3 +125,23 @@ func TestLeadershipIsTheFileLock(t *testing.T) {
 	default:
 	}
 }
+
+// TestEmptyDatabaseFromACrash: a crash right after bbolt created the file
+// leaves a database without buckets; the next start must take it, not
+// refuse it as another program's (found by the e2e crash test).
+func TestEmptyDatabaseFromACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("an empty bbolt file: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Put(context.Background(), &store.Record{Key: store.Key{Kind: "K", Name: "n"}}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -265,6 +265,7 @@ type applyOptions struct {
 	dryRun  bool
 	wait    bool
 	timeout time.Duration
+	inDoubt time.Duration
 }
 
 func newApplyCommand(streams Streams) *cobra.Command {
@@ -292,6 +293,7 @@ Exit codes: 0 done, 1 not converged within --timeout, 2 error.`,
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the plan only")
 	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait until the applications run (or finished, or are blocked)")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	cmd.Flags().DurationVar(&o.inDoubt, "in-doubt", 2*time.Minute, "how long a submission whose result was not recorded holds its application before it is submitted again")
 	return cmd
 }
 
@@ -315,7 +317,7 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 	}
 	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	exec := &reconcile.Executor{Store: st, Dispatchers: &reconcile.DispatcherPool{}, Lookup: lookupSecret, Now: time.Now, Log: log}
-	opts := reconcile.Options{Prune: o.prune, Force: o.force}
+	opts := reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt}
 	deadline := time.Now().Add(o.timeout)
 	for pass := 0; ; pass++ {
 		select {

@@ -29,6 +29,7 @@ type runOptions struct {
 	resync    time.Duration
 	prune     bool
 	force     bool
+	inDoubt   time.Duration
 	logFormat string
 }
 
@@ -61,6 +62,7 @@ It serves on --listen: /metrics (Prometheus), /healthz (the process is up),
 	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "reconcile at least this often")
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "remove applications no longer in the manifests (only what the reconciler owns)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
+	cmd.Flags().DurationVar(&o.inDoubt, "in-doubt", 2*time.Minute, "how long a submission whose result was not recorded (a crash) holds its application before it is submitted again; longer than drivers may wait invisibly in the dispatcher's queue")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
@@ -162,7 +164,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 				return reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
 			},
 			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log},
-			Options: reconcile.Options{Prune: o.prune, Force: o.force},
+			Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
 			Resync:  o.resync,
 			Trigger: trigger,
 			Metrics: metrics,
