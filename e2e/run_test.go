@@ -180,3 +180,59 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d SIGKILLs, then converged: one driver per application, each running its current spec", kills)
 }
+
+func TestRerunAndDelete(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.mustApply()
+	first := e.waitDrivers("pi", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
+
+	// Directly on the store, then the next apply acts.
+	if out, code := e.run("rerun", "pi"); code != 0 || !strings.Contains(out, "rerun of pi requested") {
+		t.Fatalf("rerun: %d %s", code, out)
+	}
+	out := e.mustApply()
+	if !strings.Contains(out, "~ resubmit  pi") || !strings.Contains(out, "rerun requested") {
+		t.Fatalf("apply after rerun:\n%s", out)
+	}
+	second := e.waitDrivers("the rerun", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 && d["pi"][0].ID != first.ID })["pi"][0]
+
+	// Through a running reconciler, which holds the store.
+	listen := freeAddr(t)
+	cmd, log := e.start(listen)
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("run's log:\n%s", log)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if code, _ := get("http://" + listen + "/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run never became ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, code := e.run("rerun", "pi"); code == 0 || !strings.Contains(out, "--server") {
+		t.Fatalf("rerun without --server while run holds the store: %d %s", code, out)
+	}
+	if out, code := e.run("rerun", "pi", "--server", listen); code != 0 {
+		t.Fatalf("rerun --server: %d %s", code, out)
+	}
+	e.waitDrivers("the rerun through the server", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 && d["pi"][0].ID != second.ID })
+
+	// delete: the manifest removed first (no --prune: orphaned), then deleted.
+	os.Remove(e.dir + "/pi.yaml")
+	time.Sleep(500 * time.Millisecond)
+	if out, code := e.run("delete", "pi", "--server", listen); code != 0 || !strings.Contains(out, "deleted pi") {
+		t.Fatalf("delete: %d %s", code, out)
+	}
+	e.waitDrivers("pi gone", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 0 })
+	if out, code := e.run("delete", "pi", "--server", listen); code == 0 || !strings.Contains(out, "no such application") {
+		t.Fatalf("deleting twice: %d %s", code, out)
+	}
+}

@@ -142,6 +142,27 @@ func (p *planner) plan() []Action {
 		// duplicate that appears later is killed as one.
 	}
 
+	// A rerun was asked for since the latest submission: run again now.
+	if latest := p.latest(); p.rec != nil && !p.rec.RerunRequested.IsZero() && (latest == nil || p.rec.RerunRequested.After(latest.SubmittedAt)) {
+		why := "rerun requested at " + p.rec.RerunRequested.UTC().Format(time.RFC3339)
+		var kill []string
+		for _, dr := range p.live {
+			kill = append(kill, dr.SubmissionID)
+		}
+		if latest != nil {
+			if state, _ := p.stateOf(latest); state == "QUEUED" || state == "RETRYING" {
+				kill = append(kill, latest.ID)
+			}
+		}
+		t := ActionSubmit
+		if len(kill) > 0 {
+			t = ActionResubmit
+		}
+		a := p.submit(t, PhaseSubmitted, why, 1)
+		a.Kill = kill
+		return append(out, a)
+	}
+
 	// Several drivers for one application: keep one, kill the others.
 	if len(p.live) > 1 {
 		keep := p.pickDriver(hash)

@@ -117,6 +117,9 @@ func TestPlanTable(t *testing.T) {
 		{"in doubt: hold", desired(pi), observed(withIntent(record("pi"), t0.Add(-30*time.Second))), Options{}, "pi:hold", "waiting"},
 		{"in doubt: driver found", desired(pi), withLive(observed(withIntent(record("pi"), t0.Add(-30*time.Second))), Driver{SubmissionID: "driver-9", App: "pi", SpecHash: h, Intent: "intent-1"}), Options{}, "pi:adopt", "intent intent-1"},
 		{"in doubt too long: submit again", desired(pi), observed(withIntent(record("pi"), t0.Add(-time.Hour))), Options{}, "pi:submit", ""},
+		{"rerun of a running app", desired(pi), withLive(observed(withRerun(record("pi", sub("driver-1", h, "TASK_RUNNING")), t0)), running), Options{}, "pi:resubmit", "rerun requested"},
+		{"rerun of a finished app", desired(pi), withEnded(observed(withRerun(record("pi", sub("driver-1", h, "")), t0)), "driver-1", "TASK_FAILED"), Options{}, "pi:submit", "rerun requested"},
+		{"rerun already done", desired(pi), withLive(observed(withRerun(record("pi", sub("driver-1", h, "TASK_RUNNING")), t0.Add(-2*time.Hour))), running), Options{}, "pi:unchanged", "runs the current spec"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,7 +134,8 @@ func TestPlanTable(t *testing.T) {
 	}
 }
 
-func withLive(o *Observed, ds ...Driver) *Observed { o.Live = append(o.Live, ds...); return o }
+func withRerun(r *store.Record, at time.Time) *store.Record { r.RerunRequested = at; return r }
+func withLive(o *Observed, ds ...Driver) *Observed          { o.Live = append(o.Live, ds...); return o }
 func withEnded(o *Observed, id, state string) *Observed {
 	o.Ended[id] = Driver{SubmissionID: id, State: state}
 	return o

@@ -58,6 +58,9 @@ type Record struct {
 	// Properties are the Spark properties last submitted, as rendered
 	// (secrets are placeholders), so that a plan can say what changed.
 	Properties map[string]string `json:"properties,omitempty"`
+	// RerunRequested, when later than the latest submission, asks for one
+	// more run now (reconciler rerun).
+	RerunRequested time.Time `json:"rerunRequested,omitzero"`
 	// Submissions are the most recent submissions, newest last.
 	Submissions []Submission `json:"submissions,omitempty"`
 	// Intent is a side effect about to happen or whose result is not yet

@@ -20,6 +20,7 @@ import (
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/source"
+	"github.com/sparkmesos/reconciler/store"
 )
 
 type runOptions struct {
@@ -89,6 +90,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		return err
 	}
 	pool := &reconcile.DispatcherPool{}
+	var leading atomic.Bool
 	var lastProblems string
 	load := func() (*reconcile.Desired, error) {
 		files, readProblems := source.Read([]string{o.dir}, nil)
@@ -113,14 +115,44 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		normalizeOrigins(d)
 		return d, nil
 	}
-	trigger, err := source.Watch(ctx, []string{o.dir}, 300*time.Millisecond)
+	changes, err := source.Watch(ctx, []string{o.dir}, 300*time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", o.dir, err)
 	}
+	// File changes and requests (rerun, delete) wake the loop through one
+	// coalescing channel.
+	trigger := make(chan struct{}, 1)
+	kick := func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changes:
+				kick()
+			}
+		}
+	}()
+	var current atomic.Pointer[store.Store]
+	requests := func(verb, name string) (string, error) {
+		stp := current.Load()
+		if stp == nil || !leading.Load() {
+			return "", errors.New("this replica does not lead: ask the leader")
+		}
+		msg, err := applyRequest(ctx, *stp, pool, verb, name)
+		if err == nil {
+			kick()
+		}
+		return msg, err
+	}
 
-	var leading atomic.Bool
 	var loop atomic.Pointer[reconcile.Loop]
-	srv, addr, err := serveHTTP(o.listen, reg, func() (bool, string) {
+	srv, addr, err := serveHTTP(o.listen, reg, requests, func() (bool, string) {
 		l := loop.Load()
 		switch {
 		case !leading.Load():
@@ -147,6 +179,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			return err
 		}
 		log.Info("leading: acting on the cluster")
+		current.Store(&st)
 		leading.Store(true)
 		metrics.Leader.Set(1)
 		lctx, cancel := context.WithCancel(ctx)
@@ -194,9 +227,9 @@ func problemsText(ps v1.Problems) string {
 	return b.String()
 }
 
-// serveHTTP serves /metrics, /healthz and /readyz; ready says whether the
-// replica is ready and why not.
-func serveHTTP(addr string, reg *prometheus.Registry, ready func() (bool, string)) (*http.Server, string, error) {
+// serveHTTP serves /metrics, /healthz, /readyz, and POST /rerun/NAME and
+// /delete/NAME; ready says whether the replica is ready and why not.
+func serveHTTP(addr string, reg *prometheus.Registry, request func(verb, name string) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
@@ -211,6 +244,16 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready func() (bool, string
 		}
 		fmt.Fprintln(w, why)
 	})
+	for _, verb := range []string{"rerun", "delete"} {
+		mux.HandleFunc("POST /"+verb+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+			msg, err := request(verb, r.PathValue("name"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			}
+			fmt.Fprintln(w, msg)
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	return srv, l.Addr().String(), nil
