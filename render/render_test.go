@@ -88,22 +88,9 @@ func TestSeedPropertiesCovered(t *testing.T) {
 			produced[k] = true
 		}
 	}
-	f, err := os.Open("../../shared/reference/seed-properties.txt")
-	if err != nil {
-		f, err = os.Open("../testdata/seed-properties.txt") // the copy kept in the repository
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key := strings.TrimSpace(sc.Text())
-		if key == "" || strings.HasPrefix(key, "#") {
-			continue
-		}
-		n++
+	seeds := seedProperties(t)
+	for _, seed := range seeds {
+		key := seed
 		if prefix, templated := strings.CutSuffix(key, "[PropertyName]"); templated {
 			key = prefix
 		} else if i := strings.Index(key, "["); i >= 0 {
@@ -118,12 +105,35 @@ func TestSeedPropertiesCovered(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("no golden case produces %s", sc.Text())
+			t.Errorf("no golden case produces %s", seed)
 		}
 	}
+	n := len(seeds)
 	if n < 60 {
 		t.Fatalf("read only %d seed properties", n)
 	}
+}
+
+// seedProperties reads the properties the seeds name: the shared reference
+// when it is beside the repository, else the copy kept in testdata.
+func seedProperties(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open("../../shared/reference/seed-properties.txt")
+	if err != nil {
+		f, err = os.Open("../testdata/seed-properties.txt")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // TestSecretCanary renders a manifest full of secrets in every format and

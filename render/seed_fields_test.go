@@ -1,8 +1,6 @@
 package render
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 
@@ -101,19 +99,8 @@ func TestSeedPropertyFields(t *testing.T) {
 			setBy[f.Key][o.GetKind()+" spec."+f.Path.String()] = true
 		}
 	}
-	f, err := os.Open("../testdata/seed-properties.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		seed := strings.TrimSpace(sc.Text())
-		if seed == "" || strings.HasPrefix(seed, "#") {
-			continue
-		}
-		n++
+	seeds := seedProperties(t)
+	for _, seed := range seeds {
 		want, ok := seedFields[seed]
 		if !ok {
 			t.Errorf("%s: no entry in seedFields says which field sets it", seed)
@@ -136,8 +123,8 @@ func TestSeedPropertyFields(t *testing.T) {
 			t.Errorf("%s: expected %s to set %s; the examples show %v", seed, want, key, setBy[key])
 		}
 	}
-	if n != len(seedFields) {
-		t.Errorf("seed-properties.txt has %d entries, the table %d", n, len(seedFields))
+	if len(seeds) != len(seedFields) {
+		t.Errorf("seed-properties.txt has %d entries, the table %d", len(seeds), len(seedFields))
 	}
 	// The keys render itself sets.
 	app := m.Get(v1.KindSparkApplication, "spark-pi").(*v1.SparkApplication)

@@ -300,35 +300,25 @@ func (d *Dispatcher) serve(w http.ResponseWriter, r *http.Request) {
 	if len(parts) > 3 {
 		id = parts[3]
 	}
-	switch parts[2] {
-	case "create":
-		if r.Method != http.MethodPost {
-			writeHTML(w, http.StatusMethodNotAllowed, "HTTP method GET is not supported by this URL")
-			return
-		}
-		d.create(w, r)
-	case "status":
-		if r.Method != http.MethodGet {
-			writeHTML(w, http.StatusMethodNotAllowed, "HTTP method POST is not supported by this URL")
-			return
-		}
-		if id == "" {
-			writeErrorResponse(w, http.StatusBadRequest, "Submission ID is missing in status request.")
-			return
-		}
-		d.status(w, id)
-	case "kill":
-		if r.Method != http.MethodPost {
-			writeHTML(w, http.StatusMethodNotAllowed, "HTTP method GET is not supported by this URL")
-			return
-		}
-		if id == "" {
-			writeErrorResponse(w, http.StatusBadRequest, "Submission ID is missing in kill request.")
-			return
-		}
-		d.kill(w, id)
-	default:
+	routes := map[string]struct {
+		method string
+		needID bool
+		serve  func()
+	}{
+		"create": {http.MethodPost, false, func() { d.create(w, r) }},
+		"status": {http.MethodGet, true, func() { d.status(w, id) }},
+		"kill":   {http.MethodPost, true, func() { d.kill(w, id) }},
+	}
+	route, ok := routes[parts[2]]
+	switch {
+	case !ok:
 		writeErrorResponse(w, http.StatusBadRequest, missingAction)
+	case r.Method != route.method:
+		writeHTML(w, http.StatusMethodNotAllowed, "HTTP method "+r.Method+" is not supported by this URL")
+	case route.needID && id == "":
+		writeErrorResponse(w, http.StatusBadRequest, "Submission ID is missing in "+parts[2]+" request.")
+	default:
+		route.serve()
 	}
 }
 

@@ -72,10 +72,7 @@ func (m *Memory) List(_ context.Context, kind string) ([]*Record, error) {
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, rec *Record) (*Record, error) {
-	if err := rec.Key.Validate(); err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(rec)
+	b, err := EncodeRecord(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +143,19 @@ func (m *Memory) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	return nil
+}
+
+// EncodeRecord checks a record's key and encodes it for storage. Backends
+// share it with DecodeRecord.
+func EncodeRecord(rec *Record) ([]byte, error) {
+	if err := rec.Key.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", rec.Key, err)
+	}
+	return b, nil
 }
 
 // DecodeRecord decodes a stored record and sets its version. Backends share it.

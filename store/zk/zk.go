@@ -291,10 +291,7 @@ func (s *Store) List(ctx context.Context, kind string) ([]*store.Record, error) 
 
 // Put implements store.Store.
 func (s *Store) Put(_ context.Context, rec *store.Record) (*store.Record, error) {
-	if err := rec.Key.Validate(); err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(rec)
+	b, err := store.EncodeRecord(rec)
 	if err != nil {
 		return nil, err
 	}
