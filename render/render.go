@@ -412,8 +412,6 @@ func formatFloat(f float64) string {
 // stripped are the properties the dispatcher removes from a driver's conf.
 var stripped = map[string]bool{"spark.jars": true, "spark.master": true, "spark.submit.deployMode": true}
 
-const driverDefaultPrefix = "spark.mesos.dispatcher.driverDefault."
-
 func effective(props map[string]string, d *v1.Dispatcher) Effective {
 	e := Effective{DriverConf: map[string]string{}, DriverDefaultsKnown: d != nil}
 	if d != nil {

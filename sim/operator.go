@@ -40,7 +40,7 @@ func negotiate(w http.ResponseWriter, r *http.Request) (in, out encoding, ok boo
 	case "application/x-protobuf":
 		in.proto = true
 	default:
-		httpError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Expecting 'Content-Type' of application/json or application/x-protobuf"))
+		httpError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json or application/x-protobuf")
 		return in, out, false
 	}
 	accept := r.Header.Get("Accept")

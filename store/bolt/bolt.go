@@ -25,6 +25,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -92,7 +93,7 @@ func OpenReadOnly(path string) (*Store, error) {
 func (s *Store) db(readOnly bool) (*bolt.DB, error) {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: readOnly})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store %s: timed out waiting for the file lock", s.path)
 		}
 		return nil, fmt.Errorf("store %s is not a usable bbolt file (%v); it was left untouched", s.path, err)

@@ -181,9 +181,7 @@ func TestEnsemble(t *testing.T) {
 	var last error
 	for i := 0; i < 50; i++ { // the client moves to a live server
 		rec.SpecHash = "v2"
-		var got *store.Record
-		if got, last = s.Put(ctx, rec); last == nil {
-			rec = got
+		if _, last = s.Put(ctx, rec); last == nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
