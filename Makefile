@@ -31,6 +31,7 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./api/v1 ./render ./reconcile
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./store/bolt ./store/zk
+	$(GO) test -run '^$$' -bench Loop -benchtime 1x ./e2e
 	$(GO) run ./cmd/bench
 
 ## demo: against the simulated cluster (until the control loop lands: render, submit, watch)

@@ -145,6 +145,14 @@ func (c *Cluster) allocate() {
 	}
 	start := c.next("alloc-round") % len(fws)
 	now := c.now()
+	// What each agent has left, computed once per cycle; an offer takes all
+	// of it, so the next frameworks see nothing there until the next cycle.
+	left := make(map[*agent]amounts, len(c.agents))
+	for _, a := range c.agents {
+		if a.active {
+			left[a] = c.availableLocked(a)
+		}
+	}
 	for i := range fws {
 		fw := fws[(start+i)%len(fws)]
 		var made []*offer
@@ -152,11 +160,11 @@ func (c *Cluster) allocate() {
 			if !a.active {
 				continue
 			}
-			avail := c.availableLocked(a)
-			if f, ok := fw.filters[a.info.ID.Value]; ok && now.Before(f.until) && f.refused.covers(avail) {
+			avail := left[a]
+			if avail.scalars["cpus"] < 0.01 && avail.scalars["mem"] < 1 {
 				continue
 			}
-			if avail.scalars["cpus"] < 0.01 && avail.scalars["mem"] < 1 {
+			if f, ok := fw.filters[a.info.ID.Value]; ok && now.Before(f.until) && f.refused.covers(avail) {
 				continue
 			}
 			role := "*"
@@ -169,6 +177,7 @@ func (c *Cluster) allocate() {
 			o.resources = avail.resources(role)
 			c.offers[o.id] = o
 			made = append(made, o)
+			left[a] = amounts{scalars: map[string]float64{}}
 		}
 		if len(made) == 0 {
 			continue

@@ -89,6 +89,7 @@ type Problem struct {
 	Path     Path
 	Message  string
 	Severity Severity
+	object   Object // the object it is about, for the checks between objects
 }
 
 // Error formats the problem as file:line:col: field.path: message.

@@ -29,11 +29,37 @@ type File struct {
 type Origin struct {
 	File string
 	// Doc is the 0-based index of the document in the file.
-	Doc  int
+	Doc int
+	// Line and Column are where the document starts.
+	Line, Column int
+	// node is the document's YAML tree, kept while the object is validated
+	// to place problems; Load releases it afterwards, keeping the positions
+	// of the paths the checks between objects report at.
 	node *yaml.Node
+	kept map[string]Position
 	// broken lists the fields that failed to decode; an object with any is
 	// never valid, and validation says nothing more about those fields.
 	broken []Path
+}
+
+// crossPaths are the paths the checks between objects report at.
+var crossPaths = []Path{
+	Path{}.Field("metadata").Field("name"),
+	Path{}.Field("spec").Field("dispatcher").Field("name"),
+	Path{}.Field("spec").Field("queue"),
+	Path{}.Field("spec").Field("shuffleService").Field("name"),
+}
+
+// release drops the YAML tree, keeping the positions of crossPaths.
+func (o *Origin) release() {
+	if o.node == nil {
+		return
+	}
+	o.kept = make(map[string]Position, len(crossPaths))
+	for _, p := range crossPaths {
+		o.kept[p.String()] = o.Position(p)
+	}
+	o.node = nil
 }
 
 // Broken reports whether some field of the object failed to decode.
@@ -67,13 +93,16 @@ func isPrefix(prefix, path Path) bool {
 }
 
 // Position returns where path lies in the object's document; the document's
-// start when the path cannot be found.
+// start when the path cannot be found or the tree was released.
 func (o *Origin) Position(path Path) Position {
-	if o == nil || o.node == nil {
-		if o == nil {
-			return Position{}
+	if o == nil {
+		return Position{}
+	}
+	if o.node == nil {
+		if pos, ok := o.kept[path.String()]; ok {
+			return pos
 		}
-		return Position{File: o.File}
+		return Position{File: o.File, Line: o.Line, Column: o.Column}
 	}
 	n := locate(o.node, path)
 	return Position{File: o.File, Line: n.Line, Column: n.Column}
@@ -204,7 +233,7 @@ func decodeObject(file string, doc int, root *yaml.Node) (Object, Problems) {
 		return nil, problems
 	}
 	d.decode(root, reflect.ValueOf(obj).Elem())
-	origin := Origin{File: file, Doc: doc, node: root}
+	origin := Origin{File: file, Doc: doc, Line: root.Line, Column: root.Column, node: root}
 	for _, p := range problems {
 		origin.broken = append(origin.broken, p.Path)
 	}

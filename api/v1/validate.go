@@ -39,18 +39,42 @@ func (m *Manifests) Dispatcher(name string) *Dispatcher {
 // them, and applies defaults to the valid ones. It returns the valid objects
 // and every problem found, errors and warnings, sorted by position. An object
 // with an error is left out of the result, never half-loaded.
+//
+// Each object is checked as soon as its file is decoded, and its YAML tree
+// is then released (keeping the few positions the checks between objects
+// need), so that loading many files does not hold every tree at once.
 func Load(files []File) (*Manifests, Problems) {
 	var all []Object
 	var problems Problems
+	own := map[Object]int{} // errors of an object's own checks
 	for _, f := range files {
 		objs, ps := Decode(f)
-		all = append(all, objs...)
 		problems = append(problems, ps...)
+		for _, o := range objs {
+			ops := checkObject(o)
+			own[o] = len(ops.Errors())
+			problems = append(problems, ops...)
+			o.Origin().release()
+		}
+		all = append(all, objs...)
 	}
-	valid, ps := Validate(all)
-	problems = append(problems, ps...)
-	for _, o := range valid {
-		Default(o)
+	setProblems := checkSet(all)
+	problems = append(problems, setProblems...)
+	bad := map[Object]bool{}
+	for _, o := range all {
+		if own[o] > 0 || o.Origin().Broken() {
+			bad[o] = true
+		}
+	}
+	for _, p := range setProblems.Errors() {
+		bad[p.object] = true
+	}
+	var valid []Object
+	for _, o := range all {
+		if !bad[o] {
+			Default(o)
+			valid = append(valid, o)
+		}
 	}
 	m := &Manifests{Objects: valid, index: make(map[Ref]Object, len(valid))}
 	for _, o := range valid {
@@ -64,34 +88,76 @@ func Load(files []File) (*Manifests, Problems) {
 // objects that have no errors (warnings are fine) and all problems.
 func Validate(objs []Object) ([]Object, Problems) {
 	var problems Problems
-	perObject := make([]Problems, len(objs))
-	first := map[Ref]Object{}
-	for i, o := range objs {
-		s := sinkFor(o, &perObject[i])
-		ref := RefOf(o)
-		if prev, dup := first[ref]; dup && ref.Name != "" {
-			s.errorf(Path{}.Field("metadata").Field("name"), "%s %q is defined twice; the first is at %s", ref.Kind, ref.Name, prev.Origin().Position(Path{}.Field("metadata").Field("name")))
-		} else {
-			first[ref] = o
+	bad := map[Object]bool{}
+	for _, o := range objs {
+		ps := checkObject(o)
+		if len(ps.Errors()) > 0 || o.Origin().Broken() {
+			bad[o] = true
 		}
-		validateObject(o, s)
+		problems = append(problems, ps...)
 	}
-	for i, o := range objs {
-		validateRefs(o, first, sinkFor(o, &perObject[i]))
+	setProblems := checkSet(objs)
+	for _, p := range setProblems.Errors() {
+		bad[p.object] = true
 	}
+	problems = append(problems, setProblems...)
 	var valid []Object
-	for i, o := range objs {
-		origin := o.Origin()
-		for _, p := range perObject[i] {
-			if !origin.overlapsBroken(p.Path) {
-				problems = append(problems, p)
-			}
-		}
-		if len(perObject[i].Errors()) == 0 && !origin.Broken() {
+	for _, o := range objs {
+		if !bad[o] {
 			valid = append(valid, o)
 		}
 	}
 	return valid, problems
+}
+
+// checkObject applies an object's own rules; problems about a field that
+// failed to decode are left out (the decode error says it already).
+func checkObject(o Object) Problems {
+	var ps Problems
+	validateObject(o, sinkFor(o, &ps))
+	return dropBroken(o, ps)
+}
+
+// checkSet applies the rules between objects: unique names per kind, and
+// references (dispatcher, queue, shuffle service).
+func checkSet(objs []Object) Problems {
+	var out Problems
+	add := func(o Object, ps Problems) {
+		for _, p := range dropBroken(o, ps) {
+			p.object = o
+			out = append(out, p)
+		}
+	}
+	first := map[Ref]Object{}
+	for _, o := range objs {
+		ref := RefOf(o)
+		prev, dup := first[ref]
+		if !dup || ref.Name == "" {
+			first[ref] = o
+			continue
+		}
+		var ps Problems
+		sinkFor(o, &ps).errorf(Path{}.Field("metadata").Field("name"), "%s %q is defined twice; the first is at %s",
+			ref.Kind, ref.Name, prev.Origin().Position(Path{}.Field("metadata").Field("name")))
+		add(o, ps)
+	}
+	for _, o := range objs {
+		var ps Problems
+		validateRefs(o, first, sinkFor(o, &ps))
+		add(o, ps)
+	}
+	return out
+}
+
+func dropBroken(o Object, ps Problems) Problems {
+	origin := o.Origin()
+	var out Problems
+	for _, p := range ps {
+		if !origin.overlapsBroken(p.Path) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func sinkFor(o Object, out *Problems) problemSink {

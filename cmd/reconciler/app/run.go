@@ -115,7 +115,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		normalizeOrigins(d)
 		return d, nil
 	}
-	changes, err := source.Watch(ctx, []string{o.dir}, 300*time.Millisecond)
+	changes, err := source.Watch(ctx, []string{o.dir}, 100*time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", o.dir, err)
 	}

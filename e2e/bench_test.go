@@ -1,0 +1,238 @@
+package e2e
+
+// Benchmarks of the control loop against the simulated cluster. Each
+// reports its measure with b.ReportMetric; run them with
+//
+//	go test ./e2e -run '^$' -bench Loop -benchtime 1x
+//
+// (make bench does).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/reconcile"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/sim"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// loopFixture is a simulated cluster, n desired applications and the pieces
+// of one reconcile pass.
+type loopFixture struct {
+	c    *sim.Cluster
+	d    *reconcile.Desired
+	mc   *mesos.Client
+	st   store.Store
+	pool *reconcile.DispatcherPool
+	exec *reconcile.Executor
+}
+
+func newLoopFixture(b *testing.B, n int) *loopFixture {
+	b.Helper()
+	c := sim.New(sim.Config{Seed: 21, NumAgents: 40, AllocationInterval: 50 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond,
+		Agents: bigAgents(40)})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Stop)
+	disp, err := c.StartDispatcher(sim.DispatcherConfig{MaxDrivers: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := []v1.File{{Name: "d.yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL()))}}
+	for i := 0; i < n; i++ {
+		files = append(files, v1.File{Name: fmt.Sprintf("a%05d.yaml", i), Data: []byte(smallApp(i))})
+	}
+	m, ps := v1.Load(files)
+	if err := ps.Err(); err != nil {
+		b.Fatal(err)
+	}
+	d, err := reconcile.BuildDesired(m, ps, render.Options{Owner: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mc, err := mesos.New(mesos.Options{Master: c.MasterURL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := store.NewMemory()
+	pool := &reconcile.DispatcherPool{}
+	return &loopFixture{c: c, d: d, mc: mc, st: st, pool: pool,
+		exec: &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: func(v1.ValueSource) (string, error) { return "", nil }, Now: time.Now}}
+}
+
+func bigAgents(n int) []sim.AgentConfig {
+	out := make([]sim.AgentConfig, n)
+	for i := range out {
+		out[i] = sim.AgentConfig{CPUs: 256, MemMiB: 1 << 20, Attributes: map[string]string{"zone": "a"}}
+	}
+	return out
+}
+
+func smallApp(i int) string {
+	return fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: SparkApplication\nmetadata: {name: app-%05d}\nspec:\n  dispatcher: {name: d}\n  mainClass: a.Main\n  mainApplicationFile: https://r/a.jar\n  driver: {cores: 0.1, memory: 512m}\n  executor: {cores: 1, maxCores: 1, memory: 512m}\n", i)
+}
+
+func (f *loopFixture) pass(b *testing.B) reconcile.Plan {
+	ctx := context.Background()
+	o, err := reconcile.Observe(ctx, f.mc, f.pool, f.st, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := reconcile.Compute(f.d, o, time.Now(), reconcile.Options{})
+	f.exec.Execute(ctx, f.d, o, p)
+	return p
+}
+
+// BenchmarkLoopSubmissions measures submissions per second to the simulated
+// dispatcher: one pass submitting 500 new applications (intent, create,
+// record for each). spark-operator's spark-submit path manages about 80 a
+// minute.
+func BenchmarkLoopSubmissions(b *testing.B) {
+	const n = 500
+	for b.Loop() {
+		f := newLoopFixture(b, n)
+		start := time.Now()
+		p := f.pass(b)
+		took := time.Since(start)
+		if p.Changes() != n {
+			b.Fatalf("%d submissions planned, want %d", p.Changes(), n)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "submissions/s")
+	}
+}
+
+// BenchmarkLoopSteadyPass compares a steady pass over running applications
+// with one GET_STATE fetch and decode (target: at most 2x).
+func BenchmarkLoopSteadyPass(b *testing.B) {
+	const n = 500
+	f := newLoopFixture(b, n)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p := f.pass(b)
+		running := 0
+		for _, a := range p.Actions {
+			if a.Phase == reconcile.PhaseRunning && a.Type == reconcile.ActionUnchanged {
+				running++
+			}
+		}
+		if running == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d running", running, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	median := func(fn func()) time.Duration {
+		var ds []time.Duration
+		for i := 0; i < 9; i++ {
+			start := time.Now()
+			fn()
+			ds = append(ds, time.Since(start))
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2]
+	}
+	for b.Loop() {
+		state := median(func() {
+			if _, err := f.mc.Snapshot(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+		steady := median(func() { f.pass(b) })
+		b.ReportMetric(float64(state.Microseconds())/1000, "getstate-ms")
+		b.ReportMetric(float64(steady.Microseconds())/1000, "pass-ms")
+		b.ReportMetric(float64(steady)/float64(state), "pass/getstate")
+	}
+}
+
+// BenchmarkLoopFileToSubmit measures, with reconciler run following a
+// directory, the time from writing a new manifest to the dispatcher
+// receiving its create request (targets: p50 150 ms, p99 500 ms).
+func BenchmarkLoopFileToSubmit(b *testing.B) {
+	const samples = 30
+	for b.Loop() {
+		c := sim.New(sim.Config{Seed: 4, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: bigAgents(4)})
+		if err := c.Start(sim.ServeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		disp, err := c.StartDispatcher(sim.DispatcherConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dir, state := b.TempDir(), filepath.Join(b.TempDir(), "state.db")
+		os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL())), 0o644)
+		cmd := exec.Command(binary, "run", "--dir", dir, "--listen", "127.0.0.1:0", "--resync", "1h")
+		cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+state)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // started, watching, first pass done
+		var lat []time.Duration
+		for i := 0; i < samples; i++ {
+			c.ResetRequests()
+			start := time.Now()
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("a%02d.yaml", i)), []byte(smallApp(i)), 0o644)
+			for {
+				found := false
+				for _, r := range c.Requests() {
+					if r.Path == "/v1/submissions/create" && strings.Contains(string(r.Body), fmt.Sprintf("app-%05d", i)) {
+						found = true
+					}
+				}
+				if found {
+					break
+				}
+				if time.Since(start) > 10*time.Second {
+					b.Fatalf("no create request for file %d", i)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			lat = append(lat, time.Since(start))
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		c.Stop()
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+// BenchmarkLoopRSS10k measures the peak resident memory of one diff over
+// 10,000 manifests (load, render, observe, plan) (target: 150 MB).
+func BenchmarkLoopRSS10k(b *testing.B) {
+	for b.Loop() {
+		c := sim.New(sim.Config{Seed: 6})
+		if err := c.Start(sim.ServeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		dir := b.TempDir()
+		os.WriteFile(filepath.Join(dir, "d.yaml"), []byte("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: \"http://127.0.0.1:1\"}\n"), 0o644)
+		for i := 0; i < 10_000; i++ {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("a%05d.yaml", i)), []byte(smallApp(i)), 0o644)
+		}
+		cmd := exec.Command(binary, "diff", dir)
+		cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+filepath.Join(b.TempDir(), "none.db"))
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), "10000 submit") {
+			b.Fatalf("diff:\n%.500s", out)
+		}
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-rss-MB")
+		c.Stop()
+	}
+}
