@@ -27,12 +27,9 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: Go benchmarks and the ratio report
+## bench: Go benchmarks and a table of each measure beside its target
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./api/v1 ./render ./reconcile
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./store/bolt ./store/zk
-	$(GO) test -run '^$$' -bench Loop -benchtime 1x ./e2e
-	$(GO) run ./cmd/bench
+	./scripts/bench.sh
 
 ## demo: against the simulated cluster (until the control loop lands: render, submit, watch)
 demo: build

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make bench: run the benchmarks and print each measure beside its target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+
+echo "running benchmarks (about two minutes)..." >&2
+go test -run '^$' -bench 'Plan10k' -benchtime 20x ./reconcile >> "$OUT"
+go test -run '^$' -bench 'Render10k' -benchtime 3x -benchmem ./render >> "$OUT"
+go test -run '^$' -bench . -benchtime 2000x ./store/bolt ./store/zk >> "$OUT"
+go test -run '^$' -bench Loop -benchtime 1x ./e2e >> "$OUT"
+go run ./cmd/bench | tee -a "$OUT" >&2
+
+metric() { # metric BENCHMARK UNIT [PACKAGE-REGEX]: the value before UNIT on the benchmark's line
+  awk -v b="$1" -v u="$2" -v p="${3:-.}" '
+    /^pkg: / { pkg = $2 }
+    $1 ~ "^"b"(-[0-9]+)?$" && pkg ~ p { for (i = 2; i < NF; i++) if ($(i+1) == u) { print $i; exit } }' "$OUT"
+}
+ratio() { awk -v m="$1" '$0 ~ m { for (i = 1; i <= NF; i++) if ($i ~ /x$/ && $i+0 > 0) { print $i; exit } }' "$OUT"; }
+
+plan_ms=$(awk '$1 ~ /^BenchmarkPlan10k/ { printf "%.1f", $3/1e6 }' "$OUT")
+printf '\n%-52s %18s   %s\n' "measure" "value" "target"
+row() { printf '%-52s %18s   %s\n' "$1" "$2" "$3"; }
+row "load + validate, 10,000 manifests / bare YAML decode" "$(ratio 'load \+ validate  ')" "<= 1.3x"
+row "load + validate + render / bare YAML decode" "$(ratio 'load \+ validate \+ render')" "<= 1.3x"
+row "plan over 10,000 running applications" "${plan_ms} ms" "<= 20 ms"
+row "HTTP calls per steady pass" "1 (TestSteadyPassMakesOneCall)" "<= 2"
+row "steady pass / one GET_STATE (500 apps)" "$(metric BenchmarkLoopSteadyPass pass/getstate)x" "<= 2x"
+row "manifest write -> create POST, p50" "$(metric BenchmarkLoopFileToSubmit p50-ms) ms" "<= 150 ms"
+row "manifest write -> create POST, p99" "$(metric BenchmarkLoopFileToSubmit p99-ms) ms" "<= 500 ms"
+row "submissions per second to the dispatcher" "$(metric BenchmarkLoopSubmissions submissions/s)" "spark-operator: ~1.3/s"
+row "peak RSS, one pass over 10,000 manifests" "$(metric BenchmarkLoopRSS10k peak-rss-MB) MB" "<= 150 MB"
+row "store writes/s, bolt (10,000 records)" "$(metric BenchmarkWrites10k writes/s store/bolt)" "-"
+row "store reads/s, bolt" "$(metric BenchmarkReads10k reads/s store/bolt)" "-"
+row "store writes/s, ZooKeeper (fenced)" "$(metric BenchmarkWrites10k writes/s store/zk)" "-"
+row "store reads/s, ZooKeeper" "$(metric BenchmarkReads10k reads/s store/zk)" "-"
