@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -46,7 +47,10 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	}
 	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}}
 	for n, r := range o.Records {
+		// Working copies: the observation the plan came from stays as it was.
 		copied := *r
+		copied.Submissions = slices.Clone(r.Submissions)
+		copied.Events = slices.Clone(r.Events)
 		x.recs[n] = &copied
 	}
 	var out []Outcome
