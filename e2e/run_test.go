@@ -41,6 +41,32 @@ func (e *env) start(listen string, extra ...string) (*exec.Cmd, *bytes.Buffer) {
 	return cmd, &log
 }
 
+// startRun starts "reconciler run" for the rest of the test: it is stopped
+// (and its log shown if the test failed) at cleanup, and started only once
+// it reports ready.
+func (e *env) startRun(extra ...string) (listen string, log *bytes.Buffer) {
+	e.t.Helper()
+	listen = freeAddr(e.t)
+	cmd, log := e.start(listen, extra...)
+	e.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if e.t.Failed() {
+			e.t.Logf("run's log:\n%s", log)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := get("http://" + listen + "/readyz"); code == 200 {
+			return listen, log
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("run never became ready; its log:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func get(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -53,31 +79,15 @@ func get(url string) (int, string) {
 
 func TestRunFollowsDirectory(t *testing.T) {
 	e := setup(t, sim.DispatcherConfig{})
-	listen := freeAddr(t)
-	cmd, log := e.start(listen)
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("run's log:\n%s", log)
-		}
-	}()
+	listen, log := e.startRun()
 	e.write("pi.yaml", appYAML("pi", ""))
 	first := e.waitDrivers("pi submitted on the new file", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
 	e.write("pi.yaml", appYAML("pi", "  sparkConf: {spark.sql.shuffle.partitions: \"64\"}\n"))
 	e.waitDrivers("pi resubmitted on the edit", func(d map[string][]mesos.Task) bool {
 		return len(d["pi"]) == 1 && d["pi"][0].ID != first.ID
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		code, body := get("http://" + listen + "/readyz")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %d %s", code, body)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if code, body := get("http://" + listen + "/readyz"); code != 200 {
+		t.Fatalf("/readyz: %d %s", code, body)
 	}
 	if code, _ := get("http://" + listen + "/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d", code)
@@ -198,25 +208,7 @@ func TestRerunAndDelete(t *testing.T) {
 	second := e.waitDrivers("the rerun", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 && d["pi"][0].ID != first.ID })["pi"][0]
 
 	// Through a running reconciler, which holds the store.
-	listen := freeAddr(t)
-	cmd, log := e.start(listen)
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("run's log:\n%s", log)
-		}
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if code, _ := get("http://" + listen + "/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("run never became ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	listen, _ := e.startRun()
 	if out, code := e.run("rerun", "pi"); code == 0 || !strings.Contains(out, "--server") {
 		t.Fatalf("rerun without --server while run holds the store: %d %s", code, out)
 	}
