@@ -217,23 +217,21 @@ func (o *offer) proto() mesos.Offer {
 
 func strPtr(s string) *string { return &s }
 
-// refuseLocked sets a decline filter of framework fw for what an agent has
-// available now.
-func (c *Cluster) refuseLocked(fw *framework, agentID string, seconds float64) {
+// refuseLocked sets a decline filter of framework fw on an agent: the
+// refused resources (what the offer held, less what was launched) are not
+// offered to it again for the given time, unless more becomes available
+// there — Mesos filters resource sets.
+func (c *Cluster) refuseLocked(fw *framework, agentID string, refused amounts, seconds float64) {
 	if seconds < 0 {
 		seconds = 5
 	}
 	if seconds > 31536000 {
 		seconds = 31536000
 	}
-	a := c.agentLocked(agentID)
-	if a == nil {
-		return
-	}
 	if fw.filters == nil {
 		fw.filters = map[string]filter{}
 	}
-	fw.filters[agentID] = filter{until: c.now().Add(time.Duration(seconds * float64(time.Second))), refused: c.availableLocked(a)}
+	fw.filters[agentID] = filter{until: c.now().Add(time.Duration(seconds * float64(time.Second))), refused: refused}
 }
 
 // acceptLocked launches tasks on accepted offers. It returns an error for a
@@ -283,7 +281,7 @@ func (c *Cluster) acceptLocked(fw *framework, offerIDs []string, tasks []mesos.T
 			c.launchLocked(fw, ti, behaviorOf(ti))
 		}
 	}
-	c.refuseLocked(fw, a.info.ID.Value, refuse)
+	c.refuseLocked(fw, a.info.ID.Value, pool, refuse)
 	return nil
 }
 
@@ -325,7 +323,13 @@ func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *ta
 
 // after runs f after d unless the cluster stops first.
 func (c *Cluster) after(d time.Duration, f func()) {
+	c.wgMu.Lock()
+	if c.stopped {
+		c.wgMu.Unlock()
+		return
+	}
 	c.wg.Add(1)
+	c.wgMu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		select {

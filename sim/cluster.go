@@ -132,6 +132,9 @@ type Cluster struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// wgMu orders timers being added against Stop waiting for them.
+	wgMu    sync.Mutex
+	stopped bool
 }
 
 type agent struct {

@@ -85,6 +85,8 @@ type driver struct {
 	app         *driverFramework
 	runFor      time.Duration
 	outcome     mesos.TaskState
+	constraints map[string][]string // spark.mesos.driver.constraints, parsed
+	badCons     bool                // malformed: Spark throws in the offer callback; never launched
 }
 
 // StartDispatcher starts a dispatcher registered with the cluster.
@@ -456,6 +458,10 @@ func newDriver(appResource, mainClass *string, args []string, props, env map[str
 	if q := props["spark.mesos.dispatcher.queue"]; q != "" {
 		drv.queue = q
 	}
+	var err error
+	if drv.constraints, err = parseSparkConstraints(props["spark.mesos.driver.constraints"]); err != nil {
+		drv.badCons = true
+	}
 	for _, a := range args {
 		if v, ok := strings.CutPrefix(a, "--sim-duration="); ok {
 			drv.runFor, _ = time.ParseDuration(v)
@@ -638,13 +644,12 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 		plans[o.id] = &plan{left: sumResources(o.resources)}
 	}
 	for _, drv := range candidates {
-		cons, err := parseSparkConstraints(drv.props["spark.mesos.driver.constraints"])
-		if err != nil {
+		if drv.badCons {
 			continue // Spark throws inside the offer callback; the driver never launches
 		}
 		for _, o := range offers {
 			p := plans[o.id]
-			if p.left.scalars["cpus"]+1e-9 < drv.cores || p.left.scalars["mem"]+1e-9 < float64(drv.taskMem) || !matchesConstraints(cons, o.agent.info.Attributes) {
+			if p.left.scalars["cpus"]+1e-9 < drv.cores || p.left.scalars["mem"]+1e-9 < float64(drv.taskMem) || !matchesConstraints(drv.constraints, o.agent.info.Attributes) {
 				continue
 			}
 			ti := d.driverTask(drv, o)
@@ -658,7 +663,7 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 		p := plans[o.id]
 		if len(p.tasks) == 0 {
 			delete(c.offers, o.id)
-			c.refuseLocked(fw, o.agent.info.ID.Value, d.cfg.RejectOfferDuration.Seconds())
+			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), d.cfg.RejectOfferDuration.Seconds())
 			continue
 		}
 		for _, drv := range p.drvs {

@@ -103,11 +103,11 @@ func (df *driverFramework) offers(c *Cluster, fw *framework, offers []*offer) {
 		switch {
 		case df.acquired >= df.maxCores:
 			delete(c.offers, o.id)
-			c.refuseLocked(fw, o.agent.info.ID.Value, df.rejectMax)
+			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), df.rejectMax)
 			continue
 		case !matchesConstraints(df.constraints, o.agent.info.Attributes):
 			delete(c.offers, o.id)
-			c.refuseLocked(fw, o.agent.info.ID.Value, df.rejectUnmet)
+			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), df.rejectUnmet)
 			continue
 		}
 		var tasks []mesos.TaskInfo
@@ -137,7 +137,7 @@ func (df *driverFramework) offers(c *Cluster, fw *framework, offers []*offer) {
 		}
 		if len(tasks) == 0 {
 			delete(c.offers, o.id)
-			c.refuseLocked(fw, o.agent.info.ID.Value, 5)
+			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), 5)
 			continue
 		}
 		_ = c.acceptLocked(fw, []string{o.id}, tasks, 5)

@@ -79,7 +79,7 @@ func (c *Cluster) schedulerCallLocked(fw *framework, call *scheduler.Call) error
 		for _, o := range d.GetOfferIDs() {
 			if off, ok := c.offers[o.Value]; ok && off.framework == fw.id {
 				delete(c.offers, o.Value)
-				c.refuseLocked(fw, off.agent.info.ID.Value, refuseSeconds(d.GetFilters()))
+				c.refuseLocked(fw, off.agent.info.ID.Value, sumResources(off.resources), refuseSeconds(d.GetFilters()))
 			}
 		}
 	case scheduler.Call_KILL:

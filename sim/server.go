@@ -63,19 +63,23 @@ func (c *Cluster) Start(opts ServeOptions) error {
 	for _, m := range c.masters {
 		c.serveMaster(m, opts.TLS)
 	}
+	c.wgMu.Lock()
 	c.wg.Add(1)
+	c.wgMu.Unlock()
 	go c.loop()
 	return nil
 }
 
 func (c *Cluster) serveMaster(m *masterEndpoint, tlsConfig *tls.Config) {
-	m.server = &http.Server{Handler: c.masterHandler(m), ReadHeaderTimeout: 10 * time.Second}
-	m.up = true
+	srv := &http.Server{Handler: c.masterHandler(m), ReadHeaderTimeout: 10 * time.Second}
 	l := m.l
 	if tlsConfig != nil {
 		l = tls.NewListener(l, tlsConfig)
 	}
-	go func() { _ = m.server.Serve(l) }()
+	c.mu.Lock()
+	m.server, m.up = srv, true
+	c.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
 }
 
 // MasterURL is the leading master's base URL (http://host:port).
@@ -116,13 +120,19 @@ func (c *Cluster) Stop() {
 	for _, s := range c.services {
 		s.l.Close()
 	}
-	masters := c.masters
-	c.mu.Unlock()
-	for _, m := range masters {
+	var servers []*http.Server
+	for _, m := range c.masters {
 		if m.server != nil {
-			_ = m.server.Close()
+			servers = append(servers, m.server)
 		}
 	}
+	c.mu.Unlock()
+	for _, srv := range servers {
+		_ = srv.Close()
+	}
+	c.wgMu.Lock()
+	c.stopped = true
+	c.wgMu.Unlock()
 	c.wg.Wait()
 }
 
@@ -347,10 +357,11 @@ func (c *Cluster) FailOver() {
 func (c *Cluster) StopMaster(i int) {
 	c.mu.Lock()
 	m := c.masters[i]
+	srv, up := m.server, m.up
+	m.up = false
 	c.mu.Unlock()
-	if m.up {
-		m.up = false
-		_ = m.server.Close()
+	if up {
+		_ = srv.Close()
 	}
 }
 
@@ -358,8 +369,9 @@ func (c *Cluster) StopMaster(i int) {
 func (c *Cluster) StartMaster(i int) error {
 	c.mu.Lock()
 	m := c.masters[i]
+	up := m.up
 	c.mu.Unlock()
-	if m.up {
+	if up {
 		return nil
 	}
 	l, err := net.Listen("tcp", m.addr)
