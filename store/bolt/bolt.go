@@ -246,18 +246,27 @@ func (s *Store) Put(_ context.Context, rec *store.Record) (*store.Record, error)
 	}
 	var out *store.Record
 	err = s.update(func(tx *bolt.Tx) error {
-		bucket := tx.Bucket(bucketRecords)
-		cur, _ := split(bucket.Get(recordKey(rec.Key)))
-		if cur != rec.Version {
-			return fmt.Errorf("put %s at version %d, stored %d: %w", rec.Key, rec.Version, cur, store.ErrConflict)
-		}
-		if err := bucket.Put(recordKey(rec.Key), join(cur+1, b)); err != nil {
+		version, err := putVersioned(tx.Bucket(bucketRecords), recordKey(rec.Key), rec.Version, b, "put "+rec.Key.String())
+		if err != nil {
 			return err
 		}
-		out, err = store.DecodeRecord(b, cur+1)
+		out, err = store.DecodeRecord(b, version)
 		return err
 	})
 	return out, err
+}
+
+// putVersioned is the compare-and-set of every write: it stores data under
+// key only if the stored version is want, and returns the new version.
+func putVersioned(bucket *bolt.Bucket, key []byte, want int64, data []byte, what string) (int64, error) {
+	cur, _ := split(bucket.Get(key))
+	if cur != want {
+		return 0, fmt.Errorf("%s at version %d, stored %d: %w", what, want, cur, store.ErrConflict)
+	}
+	if err := bucket.Put(key, join(cur+1, data)); err != nil {
+		return 0, err
+	}
+	return cur + 1, nil
 }
 
 // Delete implements store.Store.
@@ -295,15 +304,11 @@ func (s *Store) PutMeta(_ context.Context, m *store.Meta) (*store.Meta, error) {
 	}
 	var out *store.Meta
 	err = s.update(func(tx *bolt.Tx) error {
-		info := tx.Bucket(bucketInfo)
-		cur, _ := split(info.Get(keyMeta))
-		if cur != m.Version {
-			return fmt.Errorf("put meta at version %d, stored %d: %w", m.Version, cur, store.ErrConflict)
-		}
-		if err := info.Put(keyMeta, join(cur+1, b)); err != nil {
+		version, err := putVersioned(tx.Bucket(bucketInfo), keyMeta, m.Version, b, "put meta")
+		if err != nil {
 			return err
 		}
-		out, err = store.DecodeMeta(b, cur+1)
+		out, err = store.DecodeMeta(b, version)
 		return err
 	})
 	return out, err
