@@ -109,91 +109,157 @@ func resourceOrder(n string) string {
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-// availableLocked is what an agent has left: total minus running tasks and
-// outstanding offers.
-func (c *Cluster) availableLocked(a *agent) amounts {
-	used := amounts{scalars: map[string]float64{}}
-	add := func(rs []mesos.Resource) {
-		s := sumResources(rs)
-		for k, v := range s.scalars {
-			used.scalars[k] += v
+// availableLocked is what each active agent has left: total minus running
+// tasks and outstanding offers, in one pass over both.
+func (c *Cluster) availableLocked() map[*agent]amounts {
+	byID := make(map[string]*agent, len(c.agents))
+	used := make(map[*agent]amounts, len(c.agents))
+	for _, a := range c.agents {
+		if a.active {
+			byID[a.info.ID.Value] = a
+			used[a] = amounts{scalars: map[string]float64{}}
 		}
-		used.ports = append(used.ports, s.ports...)
+	}
+	add := func(a *agent, rs []mesos.Resource) {
+		u, ok := used[a]
+		if !ok {
+			return
+		}
+		for _, r := range rs {
+			switch {
+			case r.Scalar != nil:
+				u.scalars[r.Name] += r.Scalar.Value
+			case r.Ranges != nil && r.Name == "ports":
+				for _, x := range r.Ranges.Range {
+					u.ports = append(u.ports, [2]uint64{x.Begin, x.End})
+				}
+			}
+		}
+		used[a] = u
 	}
 	for _, t := range c.tasks {
-		if t.info.AgentID.Value == a.info.ID.Value {
-			add(t.info.Resources)
-		}
+		add(byID[t.info.AgentID.Value], t.info.Resources)
 	}
 	for _, o := range c.offers {
-		if o.agent == a {
-			add(o.resources)
-		}
+		add(o.agent, o.resources)
 	}
-	return sumResources(a.total).minus(used)
+	left := make(map[*agent]amounts, len(used))
+	for a, u := range used {
+		left[a] = sumResources(a.total).minus(u)
+	}
+	return left
 }
 
-// allocate runs one offer cycle: every active, unsuppressed framework is
-// offered what agents have left, agents taken in turn, a framework at a
-// time starting from a rotating position so that each gets its share.
+// allocate runs one offer cycle, as Mesos' hierarchical DRF allocator: the
+// agents are taken in turn (from a rotating start), and what each has left
+// is offered whole to the framework with the smallest dominant share (its
+// tasks' and outstanding offers' cpus or mem over the cluster's, whichever
+// is larger), skipping frameworks whose decline filter covers it. A
+// framework's share grows with each offer, so one cycle spreads the agents
+// over the frameworks that want them.
 func (c *Cluster) allocate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fws := c.offerableLocked()
-	if len(fws) == 0 {
+	if len(fws) == 0 || len(c.agents) == 0 {
 		return
 	}
-	start := c.next("alloc-round") % len(fws)
 	now := c.now()
-	// What each agent has left, computed once per cycle; an offer takes all
-	// of it, so the next frameworks see nothing there until the next cycle.
-	left := make(map[*agent]amounts, len(c.agents))
-	for _, a := range c.agents {
-		if a.active {
-			left[a] = c.availableLocked(a)
+	left := c.availableLocked()
+	var total [2]float64
+	for a := range left {
+		t := sumResources(a.total)
+		total[0] += t.scalars["cpus"]
+		total[1] += t.scalars["mem"]
+	}
+	used := map[string]*[2]float64{}
+	for _, fw := range fws {
+		used[fw.id] = &[2]float64{}
+	}
+	add := func(fwID string, rs []mesos.Resource) {
+		if u := used[fwID]; u != nil {
+			for _, r := range rs {
+				if r.Scalar != nil && r.Name == "cpus" {
+					u[0] += r.Scalar.Value
+				} else if r.Scalar != nil && r.Name == "mem" {
+					u[1] += r.Scalar.Value
+				}
+			}
 		}
 	}
-	for i := range fws {
-		fw := fws[(start+i)%len(fws)]
-		var made []*offer
-		for _, a := range c.agents {
-			if !a.active {
-				continue
-			}
-			avail := left[a]
-			if avail.scalars["cpus"] < 0.01 && avail.scalars["mem"] < 1 {
-				continue
-			}
+	for _, t := range c.tasks {
+		add(t.framework, t.info.Resources)
+	}
+	for _, o := range c.offers {
+		add(o.framework, o.resources)
+	}
+	share := func(fw *framework) float64 {
+		u := used[fw.id]
+		return max(ratio(u[0], total[0]), ratio(u[1], total[1]))
+	}
+	made := map[*framework][]*offer{}
+	start := c.next("alloc-round") % len(c.agents)
+	for i := range c.agents {
+		a := c.agents[(start+i)%len(c.agents)]
+		avail, ok := left[a]
+		if !ok || avail.scalars["cpus"] < 0.01 && avail.scalars["mem"] < 1 {
+			continue
+		}
+		var best *framework
+		for _, fw := range fws {
 			if f, ok := fw.filters[a.info.ID.Value]; ok && now.Before(f.until) && f.refused.covers(avail) {
 				continue
 			}
-			role := "*"
-			if len(fw.info.Roles) > 0 {
-				role = fw.info.Roles[0]
-			} else if fw.info.Role != nil && *fw.info.Role != "" {
-				role = *fw.info.Role
+			if best == nil || share(fw) < share(best) {
+				best = fw
 			}
-			o := &offer{id: fmt.Sprintf("%s-O%d", c.masterID, c.next("offer")), framework: fw.id, agent: a, role: role}
-			o.resources = avail.resources(role)
-			c.offers[o.id] = o
-			made = append(made, o)
-			left[a] = amounts{scalars: map[string]float64{}}
 		}
-		if len(made) == 0 {
+		if best == nil {
+			continue
+		}
+		role := frameworkRole(best)
+		o := &offer{id: fmt.Sprintf("%s-O%d", c.masterID, c.next("offer")), framework: best.id, agent: a, role: role}
+		o.resources = avail.resources(role)
+		c.offers[o.id] = o
+		made[best] = append(made[best], o)
+		add(best.id, o.resources)
+	}
+	// Offers go out in framework order, so a cycle is reproducible.
+	for _, fw := range fws {
+		offers := made[fw]
+		if len(offers) == 0 {
 			continue
 		}
 		if fw.internal != nil {
-			fw.internal.offers(c, fw, made)
+			fw.internal.offers(c, fw, offers)
 		} else {
-			c.sendOffersLocked(fw, made)
+			c.sendOffersLocked(fw, offers)
 		}
 	}
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
+// frameworkRole is the role a framework's offers are allocated to.
+func frameworkRole(fw *framework) string {
+	if len(fw.info.Roles) > 0 {
+		return fw.info.Roles[0]
+	}
+	if fw.info.Role != nil && *fw.info.Role != "" {
+		return *fw.info.Role
+	}
+	return "*"
 }
 
 func (c *Cluster) offerableLocked() []*framework {
 	var out []*framework
 	for _, fw := range c.frameworks {
-		if fw.active && fw.connected && !fw.removed && !fw.suppressed {
+		if fw.active && fw.connected && !fw.removed && !fw.suppressed && (fw.internal == nil || fw.internal.wantsOffers()) {
 			out = append(out, fw)
 		}
 	}
@@ -315,9 +381,14 @@ func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *ta
 	t := &task{info: ti, framework: fw.id, state: mesos.TASK_STAGING, behavior: b, startedAt: c.now()}
 	c.tasks[taskKey(fw.id, ti.TaskID.Value)] = t
 	c.notifyWatchersLocked(taskAddedEvent(t))
+	// Each step is scheduled when the previous one has happened: timers
+	// that fire late under load must not overtake one another.
 	step := c.cfg.TaskStepDelay
-	c.after(step, func() { c.advance(t, mesos.TASK_STAGING, mesos.TASK_STARTING) })
-	c.after(2*step, func() { c.advance(t, mesos.TASK_STARTING, mesos.TASK_RUNNING) })
+	c.after(step, func() {
+		if c.advance(t, mesos.TASK_STAGING, mesos.TASK_STARTING) {
+			c.after(step, func() { c.advance(t, mesos.TASK_STARTING, mesos.TASK_RUNNING) })
+		}
+	})
 	return t
 }
 
@@ -340,23 +411,25 @@ func (c *Cluster) after(d time.Duration, f func()) {
 	}()
 }
 
-// advance moves a task from one state to the next if it is still in it.
-func (c *Cluster) advance(t *task, from, to mesos.TaskState) {
+// advance moves a task from one state to the next if it is still in it,
+// and reports whether it did.
+func (c *Cluster) advance(t *task, from, to mesos.TaskState) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.state != from || t.killing {
-		return
+		return false
 	}
 	if to == mesos.TASK_RUNNING && t.behavior.start != nil {
 		if err := t.behavior.start(c, t); err != nil {
 			c.statusLocked(t, mesos.TASK_FAILED, mesos.SOURCE_EXECUTOR, nil, err.Error(), true)
-			return
+			return false
 		}
 	}
 	c.statusLocked(t, to, mesos.SOURCE_EXECUTOR, nil, "", true)
 	if to == mesos.TASK_RUNNING && t.behavior.runFor > 0 {
 		c.after(t.behavior.runFor, func() { c.finish(t, t.behavior.exitState, t.behavior.exitMessage) })
 	}
+	return true
 }
 
 // finish ends a running task with a terminal state.

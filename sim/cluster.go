@@ -169,6 +169,12 @@ type framework struct {
 type internalScheduler interface {
 	offers(c *Cluster, fw *framework, offers []*offer)
 	update(c *Cluster, fw *framework, t *task)
+	// wantsOffers is false when the framework would decline any offer for
+	// a long time (a driver with all its cores). The simulator then skips
+	// it rather than making and declining offers nobody outside can see:
+	// the same to every client, and allocation stays cheap with thousands
+	// of drivers.
+	wantsOffers() bool
 }
 
 // filter refuses an agent's resources to a framework until a time, as long

@@ -690,3 +690,21 @@ func TestMasterStopAndRestart(t *testing.T) {
 		t.Fatalf("restarted master: %d", r.code)
 	}
 }
+
+// As Mesos' DRF allocator, one cycle spreads the agents over the frameworks
+// that want them: the framework with the smallest share gets the next
+// agent. A framework holding its offers does not starve another.
+func TestAllocationSpreadsAgentsByShare(t *testing.T) {
+	cfg := fastConfig()
+	cfg.NumAgents = 2
+	cfg.AllocationInterval = 500 * time.Millisecond // both subscribe before the first cycle
+	c := startCluster(t, cfg)
+	a := subscribe(t, c.MasterURL(), fwInfo)
+	defer a.close()
+	b := subscribe(t, c.MasterURL(), strings.Replace(fwInfo, "test-framework", "other-framework", 1))
+	defer b.close()
+	oa, ob := a.nextOffer(), b.nextOffer()
+	if oa.agent == ob.agent {
+		t.Errorf("both frameworks were offered agent %s; want one agent each", oa.agent)
+	}
+}

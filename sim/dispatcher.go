@@ -752,15 +752,19 @@ func splitUnescaped(s string, sep byte) []string {
 	return append(out, s[start:])
 }
 
+// wantsOffers: the dispatcher looks at every offer (it declines what it
+// cannot use with a filter).
+func (s dispatcherScheduler) wantsOffers() bool { return true }
+
 func (s dispatcherScheduler) update(c *Cluster, fw *framework, t *task) {
 	d := s.d
-	var drv *driver
-	for _, x := range d.launched {
-		if x.taskID == t.info.TaskID.Value {
-			drv = x
-		}
+	// The driver's task id is its submission id, with -retry-N on retries.
+	id := t.info.TaskID.Value
+	if i := strings.LastIndex(id, "-retry-"); i > 0 {
+		id = id[:i]
 	}
-	if drv == nil {
+	drv := d.launched[id]
+	if drv == nil || drv.taskID != t.info.TaskID.Value {
 		return
 	}
 	st := t.statuses[len(t.statuses)-1]
@@ -813,3 +817,6 @@ func (orphanScheduler) offers(c *Cluster, fw *framework, offers []*offer) {
 	}
 }
 func (orphanScheduler) update(*Cluster, *framework, *task) {}
+
+// wantsOffers: a dispatcher process that is gone takes no offers.
+func (orphanScheduler) wantsOffers() bool { return false }

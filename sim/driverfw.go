@@ -144,6 +144,11 @@ func (df *driverFramework) offers(c *Cluster, fw *framework, offers []*offer) {
 	}
 }
 
+// wantsOffers: Spark declines every offer for
+// spark.mesos.rejectOfferDurationForReachedMaxCores once it holds
+// spark.cores.max; until an executor ends, it has no use for offers.
+func (df *driverFramework) wantsOffers() bool { return df.acquired < df.maxCores }
+
 func (df *driverFramework) update(c *Cluster, fw *framework, t *task) {
 	if isTerminal(t.state) {
 		if n, err := strconv.Atoi(sumCores(t.info.Resources)); err == nil {

@@ -267,6 +267,13 @@ func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	alloc, offers := map[string][]mesos.Resource{}, map[string][]*offer{}
+	for _, t := range c.tasks {
+		alloc[t.framework] = append(alloc[t.framework], t.info.Resources...)
+	}
+	for _, o := range c.offers {
+		offers[o.framework] = append(offers[o.framework], o)
+	}
 	for _, id := range ids {
 		fw := c.frameworks[id]
 		f := master.Response_GetFrameworks_Framework{
@@ -276,19 +283,12 @@ func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 			RegisteredTime:   timeInfo(fw.regTime),
 			ReregisteredTime: timeInfo(fw.reregTime),
 		}
-		var alloc, offered []mesos.Resource
-		for _, t := range c.tasks {
-			if t.framework == id {
-				alloc = append(alloc, t.info.Resources...)
-			}
+		var offered []mesos.Resource
+		for _, o := range offers[id] {
+			f.Offers = append(f.Offers, o.proto())
+			offered = append(offered, o.resources...)
 		}
-		for _, o := range c.offers {
-			if o.framework == id {
-				f.Offers = append(f.Offers, o.proto())
-				offered = append(offered, o.resources...)
-			}
-		}
-		f.AllocatedResources, f.OfferedResources = alloc, offered
+		f.AllocatedResources, f.OfferedResources = alloc[id], offered
 		if fw.removed {
 			f.UnregisteredTime = timeInfo(fw.unregTime)
 			resp.CompletedFrameworks = append(resp.CompletedFrameworks, f)
@@ -301,21 +301,18 @@ func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 
 func (c *Cluster) agentsLocked() *master.Response_GetAgents {
 	resp := &master.Response_GetAgents{}
+	allocated, offeredOn := map[string][]mesos.Resource{}, map[*agent][]mesos.Resource{}
+	for _, t := range c.tasks {
+		allocated[t.info.AgentID.Value] = append(allocated[t.info.AgentID.Value], t.info.Resources...)
+	}
+	for _, o := range c.offers {
+		offeredOn[o.agent] = append(offeredOn[o.agent], o.resources...)
+	}
 	for _, a := range c.agents {
 		if !a.active {
 			continue // removed (unreachable) agents are not listed
 		}
-		var alloc, offered []mesos.Resource
-		for _, t := range c.tasks {
-			if t.info.AgentID.Value == a.info.ID.Value {
-				alloc = append(alloc, t.info.Resources...)
-			}
-		}
-		for _, o := range c.offers {
-			if o.agent == a {
-				offered = append(offered, o.resources...)
-			}
-		}
+		alloc, offered := allocated[a.info.ID.Value], offeredOn[a]
 		resp.Agents = append(resp.Agents, master.Response_GetAgents_Agent{
 			AgentInfo:          a.info,
 			Active:             true,
