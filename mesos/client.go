@@ -22,6 +22,7 @@ import (
 	"time"
 
 	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/apierrors"
@@ -99,8 +100,8 @@ var ErrNotLeader = errors.New("mesos master is not the leader")
 
 // State reads the whole cluster state with one GET_STATE call.
 func (c *Client) State(ctx context.Context) (*State, error) {
-	resp, err := c.call(ctx, calls.GetState())
-	if err != nil {
+	var resp master.Response
+	if err := c.call(ctx, calls.GetState(), &resp); err != nil {
 		return nil, fmt.Errorf("mesos GET_STATE: %w", err)
 	}
 	gs := resp.GetGetState()
@@ -119,7 +120,8 @@ func (c *Client) State(ctx context.Context) (*State, error) {
 
 // MasterInfo returns the leading master's description.
 func (c *Client) MasterInfo(ctx context.Context) (*mesoslib.MasterInfo, error) {
-	resp, err := c.call(ctx, calls.GetMaster())
+	var resp master.Response
+	err := c.call(ctx, calls.GetMaster(), &resp)
 	if err != nil {
 		return nil, fmt.Errorf("mesos GET_MASTER: %w", err)
 	}
@@ -129,7 +131,7 @@ func (c *Client) MasterInfo(ctx context.Context) (*mesoslib.MasterInfo, error) {
 // Teardown removes a framework and kills its tasks; its id can never
 // subscribe again.
 func (c *Client) Teardown(ctx context.Context, frameworkID string) error {
-	if _, err := c.call(ctx, calls.Teardown(mesoslib.FrameworkID{Value: frameworkID})); err != nil {
+	if err := c.call(ctx, calls.Teardown(mesoslib.FrameworkID{Value: frameworkID}), nil); err != nil {
 		return fmt.Errorf("mesos TEARDOWN %s: %w", frameworkID, err)
 	}
 	return nil
@@ -156,23 +158,26 @@ func (c *Client) httpClient(base string) *httpcli.Client {
 	if c.tls != nil {
 		opts = append(opts, httpcli.TLSConfig(c.tls))
 	}
-	return httpcli.New(
+	cli := httpcli.New(
 		httpcli.Endpoint(base+"/api/v1"),
 		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]),
 		httpcli.Do(httpcli.With(opts...)),
 	)
+	cli.With(httpcli.HandleResponse(streamingResponses(cli)))
+	return cli
 }
 
 // call sends one non-streaming operator call to the leader, re-detecting the
-// leader on a redirect and retrying retryable failures with backoff.
-func (c *Client) call(ctx context.Context, call *master.Call) (*master.Response, error) {
+// leader on a redirect and retrying retryable failures with backoff, and
+// decodes the answer into out (nil: no answer expected).
+func (c *Client) call(ctx context.Context, call *master.Call, out encoding.Unmarshaler) error {
 	backoff := c.opts.Backoff
 	var last error
 	for attempt := 0; attempt <= c.opts.Retries; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ctx.Err()
 			case <-time.After(backoff):
 			}
 			backoff *= 2
@@ -182,9 +187,9 @@ func (c *Client) call(ctx context.Context, call *master.Call) (*master.Response,
 			last = err
 			continue
 		}
-		resp, err := c.send(ctx, base, call)
+		err = c.send(ctx, base, call, out)
 		if err == nil {
-			return resp, nil
+			return nil
 		}
 		last = err
 		switch {
@@ -194,10 +199,10 @@ func (c *Client) call(ctx context.Context, call *master.Call) (*master.Response,
 				c.leader = l
 			}
 		case !retryable(err):
-			return nil, err
+			return err
 		}
 	}
-	return nil, last
+	return last
 }
 
 func (c *Client) redirectClient() *http.Client {
@@ -209,7 +214,7 @@ func (c *Client) redirectClient() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func (c *Client) send(ctx context.Context, base string, call *master.Call) (*master.Response, error) {
+func (c *Client) send(ctx context.Context, base string, call *master.Call, out encoding.Unmarshaler) error {
 	sender := httpmaster.NewSender(c.httpClient(base).Send)
 	resp, err := sender.Send(ctx, calls.NonStreaming(call))
 	if resp != nil {
@@ -217,18 +222,17 @@ func (c *Client) send(ctx context.Context, base string, call *master.Call) (*mas
 	}
 	if err != nil {
 		if apierrors.CodeNotLeader.Matches(err) {
-			return nil, fmt.Errorf("%s: %w", base, ErrNotLeader)
+			return fmt.Errorf("%s: %w", base, ErrNotLeader)
 		}
-		return nil, err
+		return err
 	}
-	if call.Type == master.Call_TEARDOWN {
-		return &master.Response{}, nil
+	if out == nil {
+		return nil
 	}
-	var r master.Response
-	if err := resp.Decode(&r); err != nil {
-		return nil, fmt.Errorf("decode %s response: %w", call.Type, err)
+	if err := resp.Decode(out); err != nil {
+		return fmt.Errorf("decode %s response: %w", call.Type, err)
 	}
-	return &r, nil
+	return nil
 }
 
 // permanent are the answers that retrying cannot change.

@@ -2,8 +2,12 @@ package mesos
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 
-	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
 )
 
 // Snapshot is one GET_STATE in the project's own terms, so that callers do
@@ -34,6 +38,7 @@ type Agent struct {
 	MemMiB     float64
 	DiskMiB    float64
 	GPUs       float64
+	Ports      [][2]uint64 // the ports resource's ranges
 	Attributes map[string]Attribute
 }
 
@@ -53,62 +58,149 @@ type Framework struct {
 	Connected bool
 }
 
-// Snapshot reads the whole cluster with one GET_STATE call.
+// Snapshot reads the whole cluster with one GET_STATE call. The answer is
+// decoded straight into the few fields the reconciler uses (the request is
+// still mesos-go's): a cluster of 10,000 drivers answers with tens of
+// megabytes, and decoding all of it into mesos-go's types allocates ten
+// times that.
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
-	st, err := c.State(ctx)
-	if err != nil {
-		return nil, err
+	var st leanState
+	if err := c.call(ctx, calls.GetState(), &st); err != nil {
+		return nil, fmt.Errorf("mesos GET_STATE: %w", err)
 	}
-	s := &Snapshot{}
-	for _, t := range st.Tasks {
-		s.Tasks = append(s.Tasks, taskOf(t))
+	gs := st.GetState
+	s := &Snapshot{
+		Tasks:            tasksOf(gs.GetTasks.Tasks),
+		CompletedTasks:   tasksOf(gs.GetTasks.CompletedTasks),
+		UnreachableTasks: tasksOf(gs.GetTasks.UnreachableTasks),
 	}
-	for _, t := range st.CompletedTasks {
-		s.CompletedTasks = append(s.CompletedTasks, taskOf(t))
-	}
-	for _, t := range st.UnreachableTasks {
-		s.UnreachableTasks = append(s.UnreachableTasks, taskOf(t))
-	}
-	for _, a := range st.Agents {
+	for _, a := range gs.GetAgents.Agents {
 		if a.Active {
-			s.Agents = append(s.Agents, agentOf(a.AgentInfo, a.TotalResources))
+			s.Agents = append(s.Agents, a.agent())
 		}
 	}
-	for _, f := range st.Frameworks {
-		s.Frameworks = append(s.Frameworks, Framework{ID: f.FrameworkInfo.GetID().GetValue(), Name: f.FrameworkInfo.Name, Active: f.Active, Connected: f.Connected})
+	for _, f := range gs.GetFrameworks.Frameworks {
+		s.Frameworks = append(s.Frameworks, Framework{ID: f.Info.ID.Value, Name: f.Info.Name, Active: f.Active, Connected: f.Connected})
 	}
 	return s, nil
 }
 
-func taskOf(t mesoslib.Task) Task {
-	out := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value, Labels: map[string]string{}}
-	if t.State != nil {
-		out.State = t.State.String()
-	}
-	for _, l := range t.GetLabels().GetLabels() {
-		out.Labels[l.Key] = l.GetValue()
+// leanState is the part of the JSON GET_STATE response (master.proto's
+// Response.GetState) that Snapshot keeps; the decoder skips the rest.
+type leanState struct {
+	GetState struct {
+		GetTasks struct {
+			Tasks            []leanTask `json:"tasks"`
+			CompletedTasks   []leanTask `json:"completed_tasks"`
+			UnreachableTasks []leanTask `json:"unreachable_tasks"`
+		} `json:"get_tasks"`
+		GetAgents struct {
+			Agents []leanAgent `json:"agents"`
+		} `json:"get_agents"`
+		GetFrameworks struct {
+			Frameworks []struct {
+				Info struct {
+					ID   leanID `json:"id"`
+					Name string `json:"name"`
+				} `json:"framework_info"`
+				Active    bool `json:"active"`
+				Connected bool `json:"connected"`
+			} `json:"frameworks"`
+		} `json:"get_frameworks"`
+	} `json:"get_state"`
+}
+
+type leanID struct {
+	Value string `json:"value"`
+}
+
+type leanTask struct {
+	Name        string `json:"name"`
+	TaskID      leanID `json:"task_id"`
+	FrameworkID leanID `json:"framework_id"`
+	AgentID     leanID `json:"agent_id"`
+	State       string `json:"state"`
+	Labels      struct {
+		Labels []struct {
+			Key   string  `json:"key"`
+			Value *string `json:"value"`
+		} `json:"labels"`
+	} `json:"labels"`
+}
+
+type leanValue struct {
+	Name   string `json:"name"`
+	Scalar *struct {
+		Value float64 `json:"value"`
+	} `json:"scalar"`
+	Text *struct {
+		Value string `json:"value"`
+	} `json:"text"`
+	Ranges *struct {
+		Range []struct {
+			Begin uint64 `json:"begin"`
+			End   uint64 `json:"end"`
+		} `json:"range"`
+	} `json:"ranges"`
+}
+
+type leanAgent struct {
+	Info struct {
+		ID         leanID      `json:"id"`
+		Hostname   string      `json:"hostname"`
+		Attributes []leanValue `json:"attributes"`
+	} `json:"agent_info"`
+	Active bool        `json:"active"`
+	Total  []leanValue `json:"total_resources"`
+}
+
+// UnmarshalJSON lets mesos-go's JSON codec decode into leanState.
+func (s *leanState) UnmarshalJSON(b []byte) error {
+	type plain leanState
+	return json.Unmarshal(b, (*plain)(s))
+}
+
+// Unmarshal (protobuf) is not supported: the client speaks JSON.
+func (s *leanState) Unmarshal([]byte) error {
+	return errors.New("GET_STATE: protobuf answers are not supported")
+}
+
+func tasksOf(ts []leanTask) []Task {
+	out := make([]Task, 0, len(ts))
+	for _, t := range ts {
+		task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value,
+			State: t.State, Labels: make(map[string]string, len(t.Labels.Labels))}
+		for _, l := range t.Labels.Labels {
+			if l.Value != nil {
+				task.Labels[l.Key] = *l.Value
+			} else {
+				task.Labels[l.Key] = ""
+			}
+		}
+		out = append(out, task)
 	}
 	return out
 }
 
-func agentOf(info mesoslib.AgentInfo, total []mesoslib.Resource) Agent {
-	a := Agent{ID: info.GetID().GetValue(), Hostname: info.Hostname, Attributes: map[string]Attribute{}}
-	for _, r := range total {
-		if r.Scalar == nil {
-			continue
-		}
-		switch r.Name {
-		case "cpus":
+func (la leanAgent) agent() Agent {
+	a := Agent{ID: la.Info.ID.Value, Hostname: la.Info.Hostname, Attributes: map[string]Attribute{}}
+	for _, r := range la.Total {
+		switch {
+		case r.Scalar != nil && r.Name == "cpus":
 			a.CPUs += r.Scalar.Value
-		case "mem":
+		case r.Scalar != nil && r.Name == "mem":
 			a.MemMiB += r.Scalar.Value
-		case "disk":
+		case r.Scalar != nil && r.Name == "disk":
 			a.DiskMiB += r.Scalar.Value
-		case "gpus":
+		case r.Scalar != nil && r.Name == "gpus":
 			a.GPUs += r.Scalar.Value
+		case r.Ranges != nil && r.Name == "ports":
+			for _, x := range r.Ranges.Range {
+				a.Ports = append(a.Ports, [2]uint64{x.Begin, x.End})
+			}
 		}
 	}
-	for _, at := range info.Attributes {
+	for _, at := range la.Info.Attributes {
 		switch {
 		case at.Scalar != nil:
 			v := at.Scalar.Value
@@ -116,7 +208,11 @@ func agentOf(info mesoslib.AgentInfo, total []mesoslib.Resource) Agent {
 		case at.Text != nil:
 			a.Attributes[at.Name] = Attribute{Text: at.Text.Value}
 		case at.Ranges != nil:
-			a.Attributes[at.Name] = Attribute{Ranges: at.Ranges.String()}
+			var parts []string
+			for _, x := range at.Ranges.Range {
+				parts = append(parts, fmt.Sprintf("%d-%d", x.Begin, x.End))
+			}
+			a.Attributes[at.Name] = Attribute{Ranges: "[" + strings.Join(parts, ", ") + "]"}
 		}
 	}
 	return a

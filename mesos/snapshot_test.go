@@ -1,0 +1,161 @@
+package mesos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+// Snapshot decodes GET_STATE into a few fields of its own; it must read the
+// same tasks, labels, agents, attributes and frameworks as mesos-go's full
+// decode of the same answer.
+func TestSnapshotMatchesFullDecode(t *testing.T) {
+	c := startSim(t, sim.Config{Agents: []sim.AgentConfig{
+		{CPUs: 8, MemMiB: 16384, Attributes: map[string]string{"zone": "a", "rack": "3", "slots": "[1-4,7-9]"}},
+		{CPUs: 4, MemMiB: 8192},
+	}})
+	d, err := c.StartDispatcher(sim.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"action":"CreateSubmissionRequest","appResource":"https://r/a.jar","mainClass":"a.Main","appArgs":[],
+	  "clientSparkVersion":"3.4.1","environmentVariables":{},
+	  "sparkProperties":{"spark.app.name":"x","spark.master":"mesos://h:7077","spark.driver.cores":"1","spark.driver.memory":"512m",
+	    "spark.mesos.driver.labels":"team:data,empty:","spark.executor.cores":"1","spark.cores.max":"2"}}`
+	resp, err := http.Post(d.URL()+"/v1/submissions/create", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mc := client(t, Options{Master: c.MasterURL()})
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	var snap *Snapshot
+	for {
+		if snap, err = mc.Snapshot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		running := 0
+		for _, x := range snap.Tasks {
+			if x.State == "TASK_RUNNING" {
+				running++
+			}
+		}
+		if running == 3 { // the driver and two executors: nothing changes any more
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tasks: %+v", snap.Tasks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	full, err := mc.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err = mc.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var want []Task
+	for _, x := range full.Tasks {
+		labels := map[string]string{}
+		for _, l := range x.GetLabels().GetLabels() {
+			labels[l.Key] = l.GetValue()
+		}
+		want = append(want, Task{ID: x.TaskID.Value, Name: x.Name, FrameworkID: x.FrameworkID.Value, AgentID: x.AgentID.Value, State: x.State.String(), Labels: labels})
+	}
+	if !reflect.DeepEqual(snap.Tasks, want) {
+		t.Errorf("tasks:\n got %+v\nwant %+v", snap.Tasks, want)
+	}
+	var driver *Task
+	for i := range snap.Tasks {
+		if snap.Tasks[i].Labels["team"] == "data" {
+			driver = &snap.Tasks[i]
+		}
+	}
+	if driver == nil || driver.Labels["empty"] != "" || len(driver.Labels) != 2 {
+		t.Errorf("driver labels: %+v", driver)
+	}
+
+	if len(snap.Agents) != len(full.Agents) {
+		t.Fatalf("%d agents, want %d", len(snap.Agents), len(full.Agents))
+	}
+	for i, a := range snap.Agents {
+		fa := full.Agents[i]
+		var cpus, mem float64
+		var ports [][2]uint64
+		for _, r := range fa.TotalResources {
+			switch {
+			case r.Name == "cpus":
+				cpus += r.Scalar.Value
+			case r.Name == "mem":
+				mem += r.Scalar.Value
+			case r.Name == "ports":
+				for _, x := range r.Ranges.Range {
+					ports = append(ports, [2]uint64{x.Begin, x.End})
+				}
+			}
+		}
+		if a.ID != fa.AgentInfo.ID.Value || a.Hostname != fa.AgentInfo.Hostname || a.CPUs != cpus || a.MemMiB != mem || !reflect.DeepEqual(a.Ports, ports) {
+			t.Errorf("agent %d: %+v, want id %s cpus %v mem %v ports %v", i, a, fa.AgentInfo.ID.Value, cpus, mem, ports)
+		}
+		if len(a.Attributes) != len(fa.AgentInfo.Attributes) {
+			t.Errorf("agent %d attributes %+v, want %d", i, a.Attributes, len(fa.AgentInfo.Attributes))
+		}
+	}
+	got := snap.Agents[0].Attributes
+	if got["zone"].Text != "a" || got["rack"].Scalar == nil || *got["rack"].Scalar != 3 || got["slots"].Ranges != "[1-4, 7-9]" {
+		t.Errorf("attributes: %+v", got)
+	}
+
+	var fws []string
+	for _, f := range full.Frameworks {
+		fws = append(fws, fmt.Sprint(f.FrameworkInfo.GetID().GetValue(), f.FrameworkInfo.Name, f.Active, f.Connected))
+	}
+	var gotFws []string
+	for _, f := range snap.Frameworks {
+		gotFws = append(gotFws, fmt.Sprint(f.ID, f.Name, f.Active, f.Connected))
+	}
+	if !reflect.DeepEqual(gotFws, fws) || len(fws) != 2 {
+		t.Errorf("frameworks %v, want %v (the dispatcher and the driver's)", gotFws, fws)
+	}
+}
+
+// The streaming GET_STATE decoder skips what it does not keep, whatever its
+// shape, accepts nulls, and refuses a truncated or malformed answer.
+func TestLeanStateStreaming(t *testing.T) {
+	good := `{"type":"GET_STATE","get_state":{
+	  "get_executors":{"executors":[{"x":[1,[2,{"y":null}]]}]},
+	  "get_frameworks":{"frameworks":[{"framework_info":{"id":{"value":"f1"},"name":"n","roles":["a"]},"active":true,"connected":false,"offers":[{"id":{"value":"o"}}]}],"completed_frameworks":null},
+	  "get_tasks":{"tasks":[{"name":"t","task_id":{"value":"1"},"framework_id":{"value":"f1"},"agent_id":{"value":"a1"},"state":"TASK_RUNNING",
+	     "labels":{"labels":[{"key":"k","value":"v"},{"key":"bare"}]},"statuses":[{"state":"TASK_RUNNING"}]}],
+	     "completed_tasks":null,"unreachable_tasks":[]},
+	  "get_agents":{"agents":[{"agent_info":{"id":{"value":"a1"},"hostname":"h","attributes":[{"name":"z","type":"TEXT","text":{"value":"a"}}]},"active":true,
+	     "total_resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":2}},{"name":"ports","type":"RANGES","ranges":{"range":[{"begin":1,"end":5}]}}]}]}}}`
+	var st leanState
+	if err := st.unmarshalFrom(strings.NewReader(good)); err != nil {
+		t.Fatal(err)
+	}
+	gs := st.GetState
+	if len(gs.GetTasks.Tasks) != 1 || gs.GetTasks.Tasks[0].State != "TASK_RUNNING" || len(gs.GetTasks.Tasks[0].Labels.Labels) != 2 ||
+		len(gs.GetFrameworks.Frameworks) != 1 || !gs.GetFrameworks.Frameworks[0].Active || len(gs.GetAgents.Agents) != 1 {
+		t.Errorf("decoded %+v", gs)
+	}
+	if a := gs.GetAgents.Agents[0].agent(); a.CPUs != 2 || len(a.Ports) != 1 || a.Ports[0] != [2]uint64{1, 5} || a.Attributes["z"].Text != "a" {
+		t.Errorf("agent %+v", a)
+	}
+	for _, bad := range []string{good[:len(good)/2], `{"get_state":{"get_tasks":{"tasks":{}}}}`, `[1]`, `{"get_state":{"get_tasks":{"tasks":[{"name":3}]}}}`} {
+		var st leanState
+		if err := st.unmarshalFrom(strings.NewReader(bad)); err == nil {
+			t.Errorf("no error for %.60q", bad)
+		}
+	}
+}

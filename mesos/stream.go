@@ -1,0 +1,170 @@
+package mesos
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	mclient "github.com/mesos/mesos-go/api/v1/lib/client"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+)
+
+// streamUnmarshaler is a response target that reads the body as it
+// arrives instead of from one buffer holding all of it.
+type streamUnmarshaler interface {
+	unmarshalFrom(r io.Reader) error
+}
+
+// streamingResponses hands a successful JSON answer's body to a
+// streamUnmarshaler target; other targets, errors and empty answers go
+// through mesos-go's own handling.
+func streamingResponses(cli *httpcli.Client) httpcli.ResponseHandler {
+	return func(res *http.Response, rc mclient.ResponseClass, err error) (mesoslib.Response, error) {
+		if err != nil || res.StatusCode != http.StatusOK || rc == mclient.ResponseClassNoData || rc == mclient.ResponseClassStreaming {
+			return cli.HandleResponse(res, rc, err)
+		}
+		if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+			res.Body.Close()
+			return nil, httpcli.ProtocolError(fmt.Sprintf("unexpected content type: %q", ct))
+		}
+		return &httpcli.Response{Closer: res.Body, Header: res.Header, Decoder: encoding.DecoderFunc(func(u encoding.Unmarshaler) error {
+			if s, ok := u.(streamUnmarshaler); ok {
+				return s.unmarshalFrom(res.Body)
+			}
+			b, err := io.ReadAll(res.Body)
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(b, u)
+		})}, nil
+	}
+}
+
+// unmarshalFrom decodes a GET_STATE answer one task, agent and framework
+// at a time: memory stays that of the result, whatever the answer's size.
+func (s *leanState) unmarshalFrom(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	gs := &s.GetState
+	return object(dec, func(key string) error {
+		if key != "get_state" {
+			return skip(dec)
+		}
+		return object(dec, func(key string) error {
+			switch key {
+			case "get_tasks":
+				return object(dec, func(key string) error {
+					switch key {
+					case "tasks":
+						return array(dec, &gs.GetTasks.Tasks)
+					case "completed_tasks":
+						return array(dec, &gs.GetTasks.CompletedTasks)
+					case "unreachable_tasks":
+						return array(dec, &gs.GetTasks.UnreachableTasks)
+					}
+					return skip(dec)
+				})
+			case "get_agents":
+				return object(dec, func(key string) error {
+					if key == "agents" {
+						return array(dec, &gs.GetAgents.Agents)
+					}
+					return skip(dec)
+				})
+			case "get_frameworks":
+				return object(dec, func(key string) error {
+					if key == "frameworks" {
+						return array(dec, &gs.GetFrameworks.Frameworks)
+					}
+					return skip(dec)
+				})
+			}
+			return skip(dec)
+		})
+	})
+}
+
+// object reads a JSON object, calling field for each key with the decoder
+// placed before its value; field must consume the value.
+func object(dec *json.Decoder, field func(key string) error) error {
+	if null, err := delimOrNull(dec, '{'); null || err != nil {
+		return err
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := t.(string)
+		if !ok {
+			return fmt.Errorf("GET_STATE: object key %v is not a string", t)
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+	}
+	return delim(dec, '}')
+}
+
+// array decodes a JSON array element by element, appending to out.
+func array[T any](dec *json.Decoder, out *[]T) error {
+	if null, err := delimOrNull(dec, '['); null || err != nil {
+		return err
+	}
+	for dec.More() {
+		var x T
+		if err := dec.Decode(&x); err != nil {
+			return err
+		}
+		*out = append(*out, x)
+	}
+	return delim(dec, ']')
+}
+
+// skip consumes one value token by token, without buffering it whole.
+func skip(dec *json.Decoder) error {
+	depth := 0
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// delimOrNull reads the opening delimiter of a value that may be null.
+func delimOrNull(dec *json.Decoder, want json.Delim) (null bool, err error) {
+	t, err := dec.Token()
+	if err != nil {
+		return false, err
+	}
+	if t == nil {
+		return true, nil
+	}
+	if t != want {
+		return false, fmt.Errorf("GET_STATE: got %v, want %v", t, want)
+	}
+	return false, nil
+}
+
+func delim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if t != want {
+		return fmt.Errorf("GET_STATE: got %v, want %v", t, want)
+	}
+	return nil
+}
