@@ -45,7 +45,10 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
-	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}}
+	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, live: make(map[string]string, len(o.Live))}
+	for _, dr := range o.Live {
+		x.live[dr.SubmissionID] = dr.State
+	}
 	for n, r := range o.Records {
 		// Working copies: the observation the plan came from stays as it was.
 		copied := *r
@@ -71,6 +74,7 @@ type execution struct {
 	d    *Desired
 	o    *Observed
 	recs map[string]*store.Record
+	live map[string]string // submission id -> state of its live driver task
 }
 
 func (x *execution) now() time.Time { return x.e.Now() }
@@ -108,12 +112,7 @@ func (x *execution) sync(r *store.Record) bool {
 	if isTerminalTask(s.State) {
 		return false
 	}
-	state := ""
-	for _, dr := range x.o.Live {
-		if dr.SubmissionID == s.ID {
-			state = dr.State
-		}
-	}
+	state := x.live[s.ID]
 	if dr, ok := x.o.Ended[s.ID]; ok {
 		state = dr.State
 	} else if st, ok := x.o.Submissions[s.ID]; ok {
