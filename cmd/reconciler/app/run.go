@@ -92,7 +92,21 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	pool := &reconcile.DispatcherPool{}
 	var leading atomic.Bool
 	var lastProblems string
+	// The desired state is read again only when the watcher saw a change,
+	// and in full every fullReload in case an event was missed (NFS, a
+	// watch limit): 10,000 manifests need not be parsed on every pass.
+	var (
+		dirty      atomic.Bool
+		cached     *reconcile.Desired
+		cachedAt   time.Time
+		fullReload = 5 * time.Minute
+	)
+	dirty.Store(true)
 	load := func() (*reconcile.Desired, error) {
+		if cached != nil && !dirty.Load() && time.Since(cachedAt) < fullReload {
+			return cached, nil
+		}
+		dirty.Store(false)
 		files, readProblems := source.Read([]string{o.dir}, nil)
 		m, problems := v1.Load(files)
 		problems = append(readProblems, problems...)
@@ -113,6 +127,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			}
 		}
 		normalizeOrigins(d)
+		cached, cachedAt = d, time.Now()
 		return d, nil
 	}
 	changes, err := source.Watch(ctx, []string{o.dir}, 100*time.Millisecond)
@@ -134,6 +149,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			case <-ctx.Done():
 				return
 			case <-changes:
+				dirty.Store(true)
 				kick()
 			}
 		}
