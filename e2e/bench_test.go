@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,6 +32,7 @@ import (
 // of one reconcile pass.
 type loopFixture struct {
 	c    *sim.Cluster
+	disp *sim.Dispatcher
 	d    *reconcile.Desired
 	mc   *mesos.Client
 	st   store.Store
@@ -46,11 +48,18 @@ func newLoopFixture(b *testing.B, n int) *loopFixture {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Stop)
+	return newLoopFixtureOn(b, c, n)
+}
+
+// newLoopFixtureOn starts a dispatcher on a started cluster c and builds
+// the desired state of n applications using it.
+func newLoopFixtureOn(b *testing.B, c *sim.Cluster, n int) *loopFixture {
+	b.Helper()
 	disp, err := c.StartDispatcher(sim.DispatcherConfig{MaxDrivers: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
-	files := []v1.File{{Name: "d.yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL()))}}
+	files := []v1.File{{Name: "d.yaml", Data: []byte(dispatcherYAML(disp.URL()))}}
 	for i := 0; i < n; i++ {
 		files = append(files, v1.File{Name: fmt.Sprintf("a%05d.yaml", i), Data: []byte(smallApp(i))})
 	}
@@ -68,7 +77,7 @@ func newLoopFixture(b *testing.B, n int) *loopFixture {
 	}
 	st := store.NewMemory()
 	pool := &reconcile.DispatcherPool{}
-	return &loopFixture{c: c, d: d, mc: mc, st: st, pool: pool,
+	return &loopFixture{c: c, disp: disp, d: d, mc: mc, st: st, pool: pool,
 		exec: &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: func(v1.ValueSource) (string, error) { return "", nil }, Now: time.Now}}
 }
 
@@ -235,4 +244,162 @@ func BenchmarkLoopRSS10k(b *testing.B) {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-rss-MB")
 		c.Stop()
 	}
+}
+
+// BenchmarkLoopRunning10k runs 10,000 applications on the simulated cluster
+// and then measures a steady pass over them: the HTTP calls it makes
+// (target: at most 2), its time beside one GET_STATE fetch and decode
+// (target: at most 2x), and the peak RSS of "reconciler run" following the
+// same 10,000 manifests, adopting and then watching the running drivers
+// (target: 150 MB).
+func BenchmarkLoopRunning10k(b *testing.B) {
+	n := benchApps()
+	for b.Loop() {
+		c := sim.New(sim.Config{Seed: 22, AllocationInterval: 50 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: bigAgents(80)})
+		if err := c.Start(sim.ServeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		f := newLoopFixtureOn(b, c, n)
+		start := time.Now()
+		for {
+			p := f.pass(b)
+			if running(p) == n {
+				break
+			}
+			if time.Since(start) > 3*time.Minute {
+				kinds := map[string]int{}
+				for _, a := range p.Actions {
+					kinds[fmt.Sprint(a.Type, "/", a.Phase)]++
+				}
+				b.Fatalf("%d of %d running after %s: %v", running(p), n, time.Since(start), kinds)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "converge-s")
+
+		c.ResetRequests()
+		if p := f.pass(b); running(p) != n || p.Changes() != 0 {
+			b.Fatalf("steady pass: %d running, %d changes", running(p), p.Changes())
+		}
+		b.ReportMetric(float64(len(c.Requests())), "calls/pass")
+		state := medianOf(5, func() {
+			if _, err := f.mc.Snapshot(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+		steady := medianOf(5, func() { f.pass(b) })
+		b.ReportMetric(float64(state.Milliseconds()), "getstate-ms")
+		b.ReportMetric(float64(steady.Milliseconds()), "pass-ms")
+		b.ReportMetric(float64(steady)/float64(state), "pass/getstate")
+
+		b.ReportMetric(runRSS(b, c, f.disp, n), "run-peak-rss-MB")
+		c.Stop()
+	}
+}
+
+func running(p reconcile.Plan) int {
+	k := 0
+	for _, a := range p.Actions {
+		if a.Phase == reconcile.PhaseRunning && a.Type == reconcile.ActionUnchanged {
+			k++
+		}
+	}
+	return k
+}
+
+func medianOf(k int, fn func()) time.Duration {
+	var ds []time.Duration
+	for i := 0; i < k; i++ {
+		start := time.Now()
+		fn()
+		ds = append(ds, time.Since(start))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// runRSS starts "reconciler run" on the n manifests with an empty store, as
+// the fixture's owner: it adopts the running drivers. Once a pass reports
+// all n running and three more passes have run, it returns the process's
+// peak RSS in MB.
+func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int) float64 {
+	dir := b.TempDir()
+	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(dispatcherYAML(disp.URL())), 0o644)
+	for i := 0; i < n; i++ {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("a%05d.yaml", i)), []byte(smallApp(i)), 0o644)
+	}
+	listen := freeAddr(b)
+	cmd := exec.Command(binary, "run", "--dir", dir, "--listen", listen, "--resync", "1s")
+	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+filepath.Join(b.TempDir(), "state.db"), "RECONCILER_OWNER=bench")
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	metric := func(name string) float64 {
+		_, body := get("http://" + listen + "/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var x float64
+				fmt.Sscan(v, &x)
+				return x
+			}
+		}
+		return -1
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for metric("spark_app_running_count") != float64(n) {
+		if time.Now().After(deadline) {
+			mc, _ := mesos.New(mesos.Options{Master: c.MasterURL()})
+			snap, err := mc.Snapshot(context.Background())
+			states := map[string]int{}
+			if err == nil {
+				for _, t := range snap.Tasks {
+					states[t.Labels[render.LabelComponent]+"/"+t.State]++
+				}
+			}
+			b.Logf("master: %v %v", states, err)
+			b.Fatalf("run never saw %d running (running %v, passes %v); the end of its log:\n%s", n, metric("spark_app_running_count"), metric("reconciler_passes_total"), tail(log.String(), 3000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	passes := metric("reconciler_passes_total")
+	for metric("reconciler_passes_total") < passes+3 {
+		if time.Now().After(deadline) {
+			b.Fatalf("run stopped passing; the end of its log:\n%s", tail(log.String(), 3000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/PID/status")
+	return 0
+}
+
+func dispatcherYAML(url string) string {
+	return fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", url)
+}
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// benchApps is the number of running applications of BenchmarkLoopRunning10k:
+// 10,000, or BENCH_APPS to try the benchmark smaller.
+func benchApps() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_APPS")); err == nil && n > 0 {
+		return n
+	}
+	return 10_000
 }

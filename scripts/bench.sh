@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 
-echo "running benchmarks (about two minutes)..." >&2
+echo "running benchmarks (about four minutes)..." >&2
 go test -run '^$' -bench 'Plan10k' -benchtime 20x ./reconcile >> "$OUT"
 go test -run '^$' -bench 'Render10k' -benchtime 3x -benchmem ./render >> "$OUT"
 go test -run '^$' -bench . -benchtime 2000x ./store/bolt ./store/zk >> "$OUT"
@@ -25,12 +25,15 @@ row() { printf '%-52s %18s   %s\n' "$1" "$2" "$3"; }
 row "load + validate, 10,000 manifests / bare YAML decode" "$(ratio 'load \+ validate  ')" "<= 1.3x"
 row "load + validate + render / bare YAML decode" "$(ratio 'load \+ validate \+ render')" "<= 1.3x"
 row "plan over 10,000 running applications" "${plan_ms} ms" "<= 20 ms"
-row "HTTP calls per steady pass" "1 (TestSteadyPassMakesOneCall)" "<= 2"
+row "HTTP calls per steady pass, 10,000 running apps" "$(metric BenchmarkLoopRunning10k calls/pass)" "<= 2"
 row "steady pass / one GET_STATE (500 apps)" "$(metric BenchmarkLoopSteadyPass pass/getstate)x" "<= 2x"
+row "steady pass / one GET_STATE (10,000 running apps)" "$(metric BenchmarkLoopRunning10k pass/getstate)x" "<= 2x"
 row "manifest write -> create POST, p50" "$(metric BenchmarkLoopFileToSubmit p50-ms) ms" "<= 150 ms"
 row "manifest write -> create POST, p99" "$(metric BenchmarkLoopFileToSubmit p99-ms) ms" "<= 500 ms"
 row "submissions per second to the dispatcher" "$(metric BenchmarkLoopSubmissions submissions/s)" "spark-operator: ~1.3/s"
 row "peak RSS, one pass over 10,000 manifests" "$(metric BenchmarkLoopRSS10k peak-rss-MB) MB" "<= 150 MB"
+row "peak RSS, run adopting + watching 10,000 running" "$(metric BenchmarkLoopRunning10k run-peak-rss-MB) MB" "<= 150 MB"
+row "sim: 10,000 submitted apps all running after" "$(metric BenchmarkLoopRunning10k converge-s) s" "-"
 row "store writes/s, bolt (10,000 records)" "$(metric BenchmarkWrites10k writes/s store/bolt)" "-"
 row "store reads/s, bolt" "$(metric BenchmarkReads10k reads/s store/bolt)" "-"
 row "store writes/s, ZooKeeper (fenced)" "$(metric BenchmarkWrites10k writes/s store/zk)" "-"
