@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 //	POST   /sim/agents/{id}/lose              make an agent unreachable
 //	POST   /sim/agents/{id}/return            bring it back
 //	POST   /sim/master/failover               the next master leads
+//	POST   /sim/tasks/{id}/end?state=TASK_FAILED&message=...  a task's process exits
 //	POST   /sim/dispatcher/restart?recover=1  restart the (first) dispatcher
 //	POST   /sim/drivers/{id}/finish?state=TASK_FAILED&message=...
 func (c *Cluster) controlHandler() http.Handler {
@@ -70,6 +72,17 @@ func (c *Cluster) controlHandler() http.Handler {
 				return
 			}
 			if err != nil {
+				fail(http.StatusNotFound, err)
+				return
+			}
+			ok()
+		case parts[0] == "tasks" && len(parts) == 3 && parts[2] == "end" && r.Method == http.MethodPost:
+			state, ok2 := mesos.TaskState_value[r.URL.Query().Get("state")]
+			if !ok2 {
+				fail(http.StatusBadRequest, fmt.Errorf("state must be a Mesos task state such as TASK_FAILED"))
+				return
+			}
+			if err := c.EndTask(parts[1], mesos.TaskState(state), r.URL.Query().Get("message")); err != nil {
 				fail(http.StatusNotFound, err)
 				return
 			}

@@ -271,6 +271,7 @@ func (c *Cluster) frameworkProtoLocked(fw *framework) master.Response_GetFramewo
 // timeout (0 by default: at once) Mesos removes it and kills its tasks.
 func (c *Cluster) disconnectLocked(fw *framework) {
 	fw.stream, fw.connected, fw.active = nil, false, false
+	fw.filters = nil // the allocator drops a deactivated framework's filters
 	c.rescindLocked(fw, false)
 	timeout := time.Duration(fw.info.GetFailoverTimeout() * float64(time.Second))
 	if timeout <= 0 {

@@ -352,6 +352,23 @@ func (c *Cluster) FailOver() {
 	c.onLeaderChangeLocked()
 }
 
+// EndTask ends a running task with a terminal state, as if its process
+// exited (TASK_FAILED, TASK_FINISHED) or was killed outside Mesos.
+func (c *Cluster) EndTask(taskID string, state mesos.TaskState, message string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.tasks {
+		if t.info.TaskID.Value == taskID {
+			if message == "" {
+				message = "Command exited with status 1"
+			}
+			c.finishLocked(t, state, message)
+			return nil
+		}
+	}
+	return fmt.Errorf("no task %s: %w", taskID, errNotFound)
+}
+
 // StopMaster stops master i's listener (connections are refused) until
 // StartMaster.
 func (c *Cluster) StopMaster(i int) {
