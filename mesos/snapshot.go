@@ -17,7 +17,7 @@ type Snapshot struct {
 	CompletedTasks   []Task
 	UnreachableTasks []Task
 	Agents           []Agent
-	Frameworks       []Framework
+	Frameworks       []RegisteredFramework
 }
 
 // Task is a Mesos task.
@@ -50,8 +50,8 @@ type Attribute struct {
 	Ranges string
 }
 
-// Framework is a registered framework.
-type Framework struct {
+// RegisteredFramework is a framework the master knows.
+type RegisteredFramework struct {
 	ID        string
 	Name      string
 	Active    bool
@@ -80,7 +80,7 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	for _, f := range gs.GetFrameworks.Frameworks {
-		s.Frameworks = append(s.Frameworks, Framework{ID: f.Info.ID.Value, Name: f.Info.Name, Active: f.Active, Connected: f.Connected})
+		s.Frameworks = append(s.Frameworks, RegisteredFramework{ID: f.Info.ID.Value, Name: f.Info.Name, Active: f.Active, Connected: f.Connected})
 	}
 	return s, nil
 }
