@@ -43,6 +43,7 @@ type env struct {
 	d     *sim.Dispatcher
 	dir   string // manifests
 	state string // store file
+	procs []*exec.Cmd
 }
 
 func setup(t *testing.T, dc sim.DispatcherConfig) *env {

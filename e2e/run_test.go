@@ -48,6 +48,7 @@ func (e *env) startRun(extra ...string) (listen string, log *bytes.Buffer) {
 	e.t.Helper()
 	listen = freeAddr(e.t)
 	cmd, log := e.start(listen, extra...)
+	e.procs = append(e.procs, cmd)
 	e.t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
@@ -65,6 +66,17 @@ func (e *env) startRun(extra ...string) (listen string, log *bytes.Buffer) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// stopAll stops (SIGTERM) every run started with startRun and waits for it.
+func (e *env) stopAll() {
+	for _, cmd := range e.procs {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+	}
+	e.procs = nil
 }
 
 func get(url string) (int, string) {

@@ -17,6 +17,15 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 		}
 	}
 	for _, o := range m.Objects {
+		if ss, ok := o.(*v1.ShuffleService); ok {
+			r, err := render.ShuffleService(ss, render.AgentPlaceholder, opts)
+			if err != nil {
+				return nil, fmt.Errorf("render %s: %w", ss.Metadata.Name, err)
+			}
+			d.Services = append(d.Services, &DesiredService{Kind: v1.KindShuffleService, Name: ss.Metadata.Name,
+				Rendered: r, Constraints: ss.Spec.Constraints, File: ss.Origin().File})
+			continue
+		}
 		app, ok := o.(*v1.SparkApplication)
 		if !ok {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/dispatcher"
@@ -74,6 +75,13 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 		if dr, ok := driverOf(t, owner); ok {
 			o.Live = append(o.Live, dr)
 			visible[dr.SubmissionID] = true
+		}
+	}
+	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {
+		l := t.Labels
+		if l[render.LabelOwner] == owner && kindIDs[l[render.LabelKind]] != "" && strings.HasPrefix(t.ID, taskPrefix) {
+			o.ServiceTasks = append(o.ServiceTasks, ServiceTask{Kind: l[render.LabelKind], Name: l[render.LabelName],
+				TaskID: t.ID, AgentID: t.AgentID, State: t.State, SpecHash: l[render.LabelSpecHash]})
 		}
 	}
 	for _, t := range state.CompletedTasks {

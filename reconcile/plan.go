@@ -72,6 +72,16 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if !opts.Force {
 		guardPrune(&plan, len(names))
 	}
+	plan.Services = planServices(d, o, opts)
+	up := shuffleUp(o)
+	for i, a := range plan.Actions {
+		switch a.Type {
+		case ActionSubmit, ActionResubmit, ActionRestart, ActionUnchanged:
+			if da := d.Apps[a.App]; da != nil {
+				plan.Actions[i].Reason += shuffleNote(da, o, up)
+			}
+		}
+	}
 	for _, a := range plan.Actions {
 		if !a.NotBefore.IsZero() && a.NotBefore.After(now) {
 			if wait := a.NotBefore.Sub(now); plan.RequeueAfter == 0 || wait < plan.RequeueAfter {

@@ -37,12 +37,14 @@ const (
 	ActionHold      ActionType = "hold"      // in doubt (an unrecorded submission, a broken file): wait
 	ActionBlocked   ActionType = "blocked"   // cannot proceed: why is in Reason
 	ActionUnchanged ActionType = "unchanged" // nothing to do
+	ActionLaunch    ActionType = "launch"    // a service task is missing on agents: the framework launches it
+	ActionRoll      ActionType = "roll"      // a service's spec changed: its tasks are replaced one agent at a time
 )
 
 // Changes reports whether the action changes the cluster.
 func (t ActionType) Changes() bool {
 	switch t {
-	case ActionSubmit, ActionResubmit, ActionRestart, ActionKill, ActionPrune:
+	case ActionSubmit, ActionResubmit, ActionRestart, ActionKill, ActionPrune, ActionLaunch, ActionRoll:
 		return true
 	}
 	return false
@@ -81,6 +83,8 @@ type Change struct {
 // Plan is an ordered list of actions, one or more per application.
 type Plan struct {
 	Actions []Action
+	// Services are the long-running services' actions, by kind and name.
+	Services []ServiceAction
 	// RequeueAfter, when not zero, is when the next pass has work to do
 	// (a restart waiting for its backoff).
 	RequeueAfter time.Duration
@@ -89,6 +93,11 @@ type Plan struct {
 // Changes counts the actions that change the cluster.
 func (p Plan) Changes() int {
 	n := 0
+	for _, a := range p.Services {
+		if a.Type.Changes() {
+			n++
+		}
+	}
 	for _, a := range p.Actions {
 		if a.Type.Changes() {
 			n++
@@ -123,6 +132,8 @@ type DesiredApp struct {
 // Desired is what the manifests want.
 type Desired struct {
 	Apps map[string]*DesiredApp
+	// Services are the long-running services the framework keeps up.
+	Services []*DesiredService
 	// BrokenFiles are files that failed to load: objects recorded as coming
 	// from them keep their last good spec (never killed, pruned or changed).
 	BrokenFiles map[string]bool
@@ -174,6 +185,22 @@ type Observed struct {
 	Submissions map[string]SubmissionState
 	// Records are the store's SparkApplication records, by name.
 	Records map[string]*store.Record
+	// ServiceTasks are the live tasks of services we own (shuffle services).
+	ServiceTasks []ServiceTask
+}
+
+// ServiceTask is a live task of a long-running service we own.
+type ServiceTask struct {
+	Kind, Name, TaskID, AgentID, State, SpecHash string
+}
+
+// ServiceAction is the plan for one long-running service.
+type ServiceAction struct {
+	Type       ActionType // launch, roll, kill, blocked, unchanged
+	Kind, Name string
+	Reason     string
+	// Agents are the agents concerned (where to launch, roll or kill).
+	Agents []string
 }
 
 // Options of a plan.

@@ -169,6 +169,7 @@ var symbols = map[reconcile.ActionType]string{
 	reconcile.ActionSubmit: "+", reconcile.ActionRestart: "+", reconcile.ActionResubmit: "~",
 	reconcile.ActionKill: "-", reconcile.ActionPrune: "-", reconcile.ActionBlocked: "!",
 	reconcile.ActionHold: "?", reconcile.ActionAdopt: "=", reconcile.ActionUnchanged: " ",
+	reconcile.ActionLaunch: "+", reconcile.ActionRoll: "~",
 }
 
 // printPlan writes the plan Terraform-style, one line an action, changed
@@ -176,6 +177,15 @@ var symbols = map[reconcile.ActionType]string{
 // are listed only when verbose.
 func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	counts := map[reconcile.ActionType]int{}
+	for _, a := range p.Services {
+		if a.Type == reconcile.ActionUnchanged && !verbose {
+			continue
+		}
+		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[a.Type], a.Type, a.Kind+"/"+a.Name, a.Reason)
+		if len(a.Agents) > 0 {
+			fmt.Fprintf(w, "      agents: %s\n", strings.Join(a.Agents, ", "))
+		}
+	}
 	for _, a := range p.Actions {
 		counts[a.Type]++
 		if a.Type == reconcile.ActionUnchanged && !verbose {
@@ -187,7 +197,12 @@ func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 		}
 	}
 	var parts []string
-	for _, t := range []reconcile.ActionType{reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
+	for _, a := range p.Services {
+		if a.Type.Changes() {
+			counts[a.Type]++
+		}
+	}
+	for _, t := range []reconcile.ActionType{reconcile.ActionLaunch, reconcile.ActionRoll, reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
 		if counts[t] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[t], t))
 		}
@@ -330,8 +345,18 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 			return err
 		}
 		plan := reconcile.Compute(d, obs, time.Now(), opts)
-		if pass == 0 || plan.Changes() > 0 {
-			printPlan(streams.Out, plan, o.verbose && pass == 0)
+		if pass == 0 {
+			printPlan(streams.Out, plan, o.verbose)
+			for _, a := range plan.Services {
+				if a.Type.Changes() {
+					fmt.Fprintln(streams.Out, "note: service tasks (ShuffleService) are launched, rolled and killed by the Mesos framework of `reconciler run`; apply does not change them.")
+					break
+				}
+			}
+		}
+		plan.Services = nil // apply acts on (and waits for) applications only
+		if pass > 0 && plan.Changes() > 0 {
+			printPlan(streams.Out, plan, false)
 		}
 		failed := 0
 		for _, out := range exec.Execute(ctx, d, obs, plan) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/source"
@@ -32,6 +34,17 @@ type runOptions struct {
 	force     bool
 	inDoubt   time.Duration
 	logFormat string
+	framework frameworkOptions
+}
+
+// frameworkOptions configure the Mesos framework that keeps the shuffle
+// services up.
+type frameworkOptions struct {
+	name            string
+	role            string
+	failoverTimeout time.Duration
+	refuse          time.Duration
+	backoff         time.Duration
 }
 
 func newRunCommand(streams Streams) *cobra.Command {
@@ -65,6 +78,11 @@ It serves on --listen: /metrics (Prometheus), /healthz (the process is up),
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
 	cmd.Flags().DurationVar(&o.inDoubt, "in-doubt", 2*time.Minute, "how long a submission whose result was not recorded (a crash) holds its application before it is submitted again; longer than drivers may wait invisibly in the dispatcher's queue")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&o.framework.name, "framework-name", "spark-reconciler", "name of the Mesos framework that runs the shuffle services")
+	cmd.Flags().StringVar(&o.framework.role, "framework-role", "*", "Mesos role of that framework")
+	cmd.Flags().DurationVar(&o.framework.failoverTimeout, "framework-failover-timeout", 7*24*time.Hour, "how long Mesos keeps the framework's tasks while no reconciler is connected")
+	cmd.Flags().DurationVar(&o.framework.refuse, "framework-refuse", 30*time.Second, "decline filter for offers the framework does not use")
+	cmd.Flags().DurationVar(&o.framework.backoff, "service-backoff", 10*time.Second, "first relaunch delay of a failed service task (doubles up to 5 minutes)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -91,6 +109,8 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	}
 	pool := &reconcile.DispatcherPool{}
 	var leading atomic.Bool
+	keeper := &reconcile.ServiceKeeper{BackoffBase: o.framework.backoff}
+	var startFramework func()
 	var lastProblems string
 	// The desired state is read again only when the watcher saw a change,
 	// and in full every fullReload in case an event was missed (NFS, a
@@ -104,6 +124,9 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	dirty.Store(true)
 	load := func() (*reconcile.Desired, error) {
 		if cached != nil && !dirty.Load() && time.Since(cachedAt) < fullReload {
+			if len(cached.Services) > 0 && startFramework != nil {
+				startFramework()
+			}
 			return cached, nil
 		}
 		dirty.Store(false)
@@ -128,6 +151,10 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		}
 		normalizeOrigins(d)
 		cached, cachedAt = d, time.Now()
+		keeper.SetDesired(d.Services, d.BrokenFiles, o.prune)
+		if len(d.Services) > 0 && startFramework != nil {
+			startFramework()
+		}
 		return d, nil
 	}
 	changes, err := source.Watch(ctx, []string{o.dir}, 100*time.Millisecond)
@@ -207,10 +234,18 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			case <-lctx.Done():
 			}
 		}()
+		var once sync.Once
+		startFramework = func() {
+			once.Do(func() { go runFramework(lctx, log, mc, st, keeper, o.framework, o.cluster.owner) })
+		}
 		l := &reconcile.Loop{
 			Load: load,
 			Observe: func(ctx context.Context) (*reconcile.Observed, error) {
-				return reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
+				obs, err := reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
+				if err == nil {
+					keeper.SetAgents(obs.Agents)
+				}
+				return obs, err
 			},
 			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log},
 			Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
@@ -223,6 +258,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		loop.Store(l)
 		_ = l.Run(lctx)
 		cancel()
+		startFramework = nil
 		leading.Store(false)
 		metrics.Leader.Set(0)
 		_ = leadership.Resign()
@@ -231,6 +267,39 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			log.Info("stopped")
 			return nil
 		}
+	}
+}
+
+// runFramework runs the Mesos framework while this replica leads, under
+// the framework id kept in the store.
+func runFramework(ctx context.Context, log *slog.Logger, mc *mesos.Client, st store.Store, keeper *reconcile.ServiceKeeper, fo frameworkOptions, owner string) {
+	meta, err := st.GetMeta(ctx)
+	if err != nil {
+		log.Error("framework not started: cannot read its id from the store", "err", err)
+		return
+	}
+	if meta.FrameworkID == "" {
+		// A lost store: our service tasks name the framework to resume.
+		if id, err := reconcile.ServiceFrameworkID(ctx, mc, owner); err == nil && id != "" {
+			log.Warn("no framework id in the store; resuming the framework that runs our services", "framework_id", id)
+			meta.FrameworkID = id
+		}
+	}
+	fw := mesos.NewFramework(mc, keeper, mesos.FrameworkOptions{
+		Name: fo.name, Role: fo.role, FailoverTimeout: fo.failoverTimeout, RefuseSeconds: fo.refuse,
+		FrameworkID: meta.FrameworkID, Log: log,
+		SaveID: func(id string) error {
+			m, err := st.GetMeta(ctx)
+			if err != nil {
+				return err
+			}
+			m.FrameworkID = id
+			_, err = st.PutMeta(ctx, m)
+			return err
+		},
+	})
+	if err := fw.Run(ctx); err != nil {
+		log.Error("framework stopped", "err", err)
 	}
 }
 

@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+// servicesEnv is a cluster whose agents offer the shuffle service's port
+// 7337: three in zone a, one in zone b.
+func servicesEnv(t *testing.T) *env {
+	t.Helper()
+	agent := func(zone string) sim.AgentConfig {
+		return sim.AgentConfig{CPUs: 8, MemMiB: 16384, Ports: [][2]uint64{{7337, 7337}, {31000, 32000}}, Attributes: map[string]string{"zone": zone}}
+	}
+	c := sim.New(sim.Config{Seed: 5, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond,
+		Agents: []sim.AgentConfig{agent("a"), agent("a"), agent("a"), agent("b")}})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	e := &env{t: t, c: c, dir: t.TempDir(), state: filepath.Join(t.TempDir(), "state.db")}
+	e.write("shuffle.yaml", `apiVersion: sparkmesos.io/v1
+kind: ShuffleService
+metadata: {name: shuffle}
+spec:
+  constraints: "zone:a"
+  cpus: 0.5
+  memory: 1g
+  sparkHome: /opt/spark
+`)
+	return e
+}
+
+// shuffleTasks maps agent id -> our shuffle service tasks on it (any state
+// but terminal), and returns the frameworks the master knows.
+func (e *env) shuffleTasks() (map[string][]mesos.Task, []mesos.RegisteredFramework) {
+	e.t.Helper()
+	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	snap, err := cl.Snapshot(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string][]mesos.Task{}
+	for _, t := range snap.Tasks {
+		if t.Labels["sparkmesos.io/kind"] == "ShuffleService" && t.Labels["sparkmesos.io/owner"] == "e2e" {
+			out[t.AgentID] = append(out[t.AgentID], t)
+		}
+	}
+	return out, snap.Frameworks
+}
+
+func (e *env) waitShuffle(what string, cond func(map[string][]mesos.Task) bool) map[string][]mesos.Task {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		tasks, _ := e.shuffleTasks()
+		if cond(tasks) {
+			return tasks
+		}
+		if time.Now().After(deadline) {
+			for _, r := range e.c.Requests() {
+				e.t.Logf("REQ %s %s %.300s", r.Method, r.Path, r.Body)
+			}
+			e.t.Fatalf("timed out waiting for %s; shuffle tasks by agent: %v", what, tasks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runningOn reports whether exactly the given agents each run one shuffle
+// task, and no other agent runs any.
+func runningOn(agents ...string) func(map[string][]mesos.Task) bool {
+	return func(m map[string][]mesos.Task) bool {
+		if len(m) != len(agents) {
+			return false
+		}
+		for _, a := range agents {
+			if len(m[a]) != 1 || m[a][0].State != "TASK_RUNNING" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestShuffleServiceOnEveryMatchingAgent(t *testing.T) {
+	e := servicesEnv(t)
+	ids := e.c.AgentIDs()
+	zoneA := ids[:3]
+	out, code := e.run("diff", e.dir)
+	if code != 1 || !strings.Contains(out, "+ launch    ShuffleService/shuffle   launch on 3 of 3 matching agents") {
+		t.Fatalf("diff (exit %d):\n%s", code, out)
+	}
+	e.startRun("--service-backoff", "300ms")
+	e.waitShuffle("one shuffle task on each zone-a agent, none in zone b", runningOn(zoneA...))
+
+	if out, code := e.run("diff", e.dir); code != 0 || strings.Contains(out, "launch") {
+		t.Fatalf("diff after convergence (exit %d):\n%s", code, out)
+	}
+
+	// A new matching agent gets one.
+	added := e.c.AddAgent(sim.AgentConfig{CPUs: 8, MemMiB: 16384, Ports: [][2]uint64{{7337, 7337}}, Attributes: map[string]string{"zone": "a"}})
+	e.waitShuffle("a task on the new agent", runningOn(append(append([]string{}, zoneA...), added)...))
+
+	// A failed task is relaunched on its agent, after the backoff.
+	before, _ := e.shuffleTasks()
+	failed := before[zoneA[0]][0]
+	start := time.Now()
+	if err := e.c.EndTask(failed.ID, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitShuffle("the failed task relaunched on the same agent", func(m map[string][]mesos.Task) bool {
+		return runningOn(append(append([]string{}, zoneA...), added)...)(m) && m[zoneA[0]][0].ID != failed.ID
+	})
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("relaunched after %s: the backoff (300ms) was not applied", took)
+	}
+
+	// A lost agent's task is not moved elsewhere.
+	if err := e.c.LoseAgent(zoneA[1]); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{zoneA[0], zoneA[2], added}
+	e.waitShuffle("the lost agent's task gone, nothing moved", runningOn(want...))
+	time.Sleep(1500 * time.Millisecond) // a resync and a few offer cycles
+	if m, _ := e.shuffleTasks(); !runningOn(want...)(m) {
+		t.Fatalf("after the agent loss: %v", m)
+	}
+
+	// Idle: the framework suppressed offers and declined with a filter.
+	var sawDecline, sawSuppress bool
+	for _, r := range e.c.Requests() {
+		body := string(r.Body)
+		if r.Path == "/api/v1/scheduler" && strings.Contains(body, `"type":"DECLINE"`) && strings.Contains(body, `"refuse_seconds":30`) {
+			sawDecline = true
+		}
+		if r.Path == "/api/v1/scheduler" && strings.Contains(body, `"type":"SUPPRESS"`) {
+			sawSuppress = true
+		}
+	}
+	if !sawDecline || !sawSuppress {
+		t.Errorf("framework calls: DECLINE with refuse_seconds 30 seen %v, SUPPRESS seen %v", sawDecline, sawSuppress)
+	}
+}
+
+// ours returns the ids of the frameworks named spark-reconciler.
+func ours(fws []mesos.RegisteredFramework) []string {
+	var ids []string
+	for _, f := range fws {
+		if f.Name == "spark-reconciler" {
+			ids = append(ids, f.ID)
+		}
+	}
+	return ids
+}
+
+func TestShuffleServiceSurvivesRestartsAndFailover(t *testing.T) {
+	e := servicesEnv(t)
+	zoneA := e.c.AgentIDs()[:3]
+	cmd, _ := e.start(freeAddr(t))
+	first := e.waitShuffle("one task per zone-a agent", runningOn(zoneA...))
+	_, fws := e.shuffleTasks()
+	id := ours(fws)
+	if len(id) != 1 {
+		t.Fatalf("frameworks %v", fws)
+	}
+
+	// The reconciler stops (SIGKILL) and starts again: same framework, same tasks.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	e.c.ResetRequests()
+	e.startRun()
+	time.Sleep(1500 * time.Millisecond)
+	var resubscribed, reconciled bool
+	for _, r := range e.c.Requests() {
+		body := string(r.Body)
+		if strings.Contains(body, `"type":"SUBSCRIBE"`) && strings.Contains(body, `"framework_id":{"value":"`+id[0]+`"}`) && strings.Contains(body, `"failover_timeout":604800`) {
+			resubscribed = true
+		}
+		if strings.Contains(body, `"type":"RECONCILE"`) {
+			reconciled = true
+		}
+	}
+	if !resubscribed || !reconciled {
+		t.Errorf("after a restart: SUBSCRIBE with framework id %s and failover_timeout seen %v; RECONCILE seen %v", id[0], resubscribed, reconciled)
+	}
+	m, fws := e.shuffleTasks()
+	if !runningOn(zoneA...)(m) || len(ours(fws)) != 1 || ours(fws)[0] != id[0] {
+		t.Fatalf("after a restart: tasks %v, frameworks %v (want the same framework %s)", m, ours(fws), id[0])
+	}
+	for _, a := range zoneA {
+		if m[a][0].ID != first[a][0].ID {
+			t.Errorf("agent %s: task %s replaced by %s after a restart", a, first[a][0].ID, m[a][0].ID)
+		}
+	}
+
+	// The master fails over: the framework subscribes again with its id.
+	e.c.FailOver()
+	time.Sleep(2 * time.Second)
+	m, fws = e.shuffleTasks()
+	if !runningOn(zoneA...)(m) || len(ours(fws)) != 1 || ours(fws)[0] != id[0] {
+		t.Fatalf("after a failover: tasks %v, frameworks %v", m, fws)
+	}
+	for _, f := range fws {
+		if f.ID == id[0] && (!f.Active || !f.Connected) {
+			t.Errorf("framework %s not connected after the failover: %+v", f.ID, f)
+		}
+	}
+
+	// The store is lost: the framework is found by its tasks' labels.
+	e.stopAll()
+	if err := os.Remove(e.state); err != nil {
+		t.Fatal(err)
+	}
+	e.startRun()
+	time.Sleep(1500 * time.Millisecond)
+	m, fws = e.shuffleTasks()
+	if !runningOn(zoneA...)(m) || len(ours(fws)) != 1 || ours(fws)[0] != id[0] {
+		t.Fatalf("after losing the store: tasks %v, frameworks %v", m, ours(fws))
+	}
+}
+
+func TestShuffleServiceChangeRollsOneAgentAtATime(t *testing.T) {
+	e := servicesEnv(t)
+	zoneA := e.c.AgentIDs()[:3]
+	e.startRun()
+	old := e.waitShuffle("one task per zone-a agent", runningOn(zoneA...))
+	hash := old[zoneA[0]][0].Labels["sparkmesos.io/spec-hash"]
+	e.write("shuffle.yaml", strings.Replace(readFile(t, filepath.Join(e.dir, "shuffle.yaml")), "memory: 1g", "memory: 2g", 1))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, _ := e.shuffleTasks()
+		stale, notRunning := 0, 0
+		for _, ts := range m {
+			for _, x := range ts {
+				if x.Labels["sparkmesos.io/spec-hash"] == hash {
+					stale++
+				}
+				if x.State != "TASK_RUNNING" {
+					notRunning++
+				}
+			}
+		}
+		if len(m) < 2 || notRunning > 1 {
+			t.Fatalf("more than one agent rolling at once: %v", m)
+		}
+		if stale == 0 && runningOn(zoneA...)(m) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change never rolled out: %v", m)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// Removing the manifest with --prune stops the service everywhere.
+	e.stopAll()
+	os.Remove(filepath.Join(e.dir, "shuffle.yaml"))
+	e.write("other.yaml", "apiVersion: sparkmesos.io/v1\nkind: ShuffleService\nmetadata: {name: other}\nspec:\n  constraints: \"zone:b\"\n  sparkHome: /opt/spark\n")
+	e.startRun("--prune")
+	e.waitShuffle("the removed service's tasks killed, the other's running", runningOn(e.c.AgentIDs()[3]))
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,600 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/render"
+)
+
+// DesiredService is a long-running service the reconciler's framework
+// keeps up: a ShuffleService (one task on every matching agent).
+type DesiredService struct {
+	Kind, Name  string
+	Rendered    *render.Service // Task has the agent placeholder
+	Constraints v1.Constraints
+	File        string
+}
+
+// Key names the service among all kinds.
+func (s *DesiredService) Key() string { return s.Kind + "/" + s.Name }
+
+// ServiceKeeper decides, for the framework, where the services' tasks run:
+// exactly one task of each ShuffleService on every agent that matches its
+// constraints, relaunched on the same agent with capped exponential backoff
+// when it fails, never moved elsewhere when its agent is lost; a changed
+// spec is rolled one agent at a time. It implements mesos.Scheduler; the
+// loop feeds it the desired services and the agents it observes.
+type ServiceKeeper struct {
+	Now func() time.Time
+	// BackoffBase and BackoffMax bound the relaunch delay after failures.
+	BackoffBase, BackoffMax time.Duration
+
+	mu       sync.Mutex
+	services map[string]*DesiredService // by Key
+	loaded   bool                       // SetDesired was called at least once
+	prune    bool
+	held     map[string]bool // keys of services whose file failed to load
+	agents   map[string]Agent
+	tasks    map[string]*serviceTask // by task id
+	failures map[string]*failure     // by service key + "@" + agent
+	noRoom   map[string]noRoom       // agents an offer showed unable to host a service
+	seq      int64
+	revive   bool // a service or an agent appeared since Revive was last asked
+}
+
+type serviceTask struct {
+	id, agent, key, hash, state string
+	killing                     bool
+	since                       time.Time
+}
+
+type failure struct {
+	count int
+	last  time.Time
+	why   string
+}
+
+type noRoom struct {
+	until time.Time
+	why   string
+}
+
+var _ mesos.Scheduler = (*ServiceKeeper)(nil)
+
+// task ids: sparkmesos.<kind>.<name>.<hash12>.<seq>; names are DNS labels,
+// so the dots separate the parts. A status update carries only the id.
+const taskPrefix = "sparkmesos."
+
+var kindIDs = map[string]string{v1.KindShuffleService: "shuffle", v1.KindDispatcher: "dispatcher"}
+
+func serviceTaskID(kind, name, hash string, seq int64) string {
+	return fmt.Sprintf("%s%s.%s.%s.%d", taskPrefix, kindIDs[kind], name, hash12(hash), seq)
+}
+
+func hash12(hash string) string { return hash[:min(12, len(hash))] }
+
+// parseTaskID returns the service key and spec hash prefix of one of our
+// task ids.
+func parseTaskID(id string) (key, hash string, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(id, taskPrefix), ".")
+	if !strings.HasPrefix(id, taskPrefix) || len(parts) != 4 {
+		return "", "", false
+	}
+	for kind, k := range kindIDs {
+		if k == parts[0] {
+			return kind + "/" + parts[1], parts[2], true
+		}
+	}
+	return "", "", false
+}
+
+func (k *ServiceKeeper) init() {
+	if k.tasks == nil {
+		k.tasks, k.failures, k.noRoom, k.agents = map[string]*serviceTask{}, map[string]*failure{}, map[string]noRoom{}, map[string]Agent{}
+		k.services, k.held = map[string]*DesiredService{}, map[string]bool{}
+	}
+	if k.Now == nil {
+		k.Now = time.Now
+	}
+	if k.BackoffBase == 0 {
+		k.BackoffBase = 10 * time.Second
+	}
+	if k.BackoffMax == 0 {
+		k.BackoffMax = 5 * time.Minute
+	}
+	if k.seq == 0 {
+		k.seq = k.Now().UnixMilli()
+	}
+}
+
+// SetDesired replaces the desired services. Services whose file failed to
+// load (held) keep their last spec; tasks of services no longer desired
+// are killed only with prune.
+func (k *ServiceKeeper) SetDesired(services []*DesiredService, broken map[string]bool, prune bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	next := map[string]*DesiredService{}
+	for _, s := range services {
+		next[s.Key()] = s
+	}
+	k.held = map[string]bool{}
+	for key, old := range k.services {
+		if _, ok := next[key]; !ok && broken[old.File] {
+			next[key] = old // the last good spec stays in force
+			k.held[key] = true
+		}
+	}
+	for key, s := range next {
+		if old, ok := k.services[key]; !ok || old.Rendered.SpecHash != s.Rendered.SpecHash {
+			k.revive = true
+		}
+	}
+	k.services, k.prune, k.loaded = next, prune, true
+}
+
+// Revive implements mesos.Scheduler.
+func (k *ServiceKeeper) Revive() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	r := k.revive
+	k.revive = false
+	return r
+}
+
+// SetAgents gives the agents the master reports, so that the keeper knows
+// which agents still lack a task even while offers are suppressed.
+func (k *ServiceKeeper) SetAgents(agents []Agent) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	next := map[string]Agent{}
+	for _, a := range agents {
+		if _, ok := k.agents[a.ID]; !ok {
+			k.revive = true
+		}
+		next[a.ID] = a
+	}
+	k.agents = next
+}
+
+func (k *ServiceKeeper) hostsOn(key, agent string) *serviceTask {
+	for _, t := range k.tasks {
+		if t.key == key && t.agent == agent && !t.killing {
+			return t
+		}
+	}
+	return nil
+}
+
+// due reports whether a launch of the service on the agent may happen now.
+func (k *ServiceKeeper) due(key, agent string, now time.Time) bool {
+	f := k.failures[key+"@"+agent]
+	return f == nil || !now.Before(f.last.Add(k.backoff(f.count)))
+}
+
+func (k *ServiceKeeper) backoff(n int) time.Duration {
+	d := k.BackoffBase
+	for i := 1; i < n && d < k.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, k.BackoffMax)
+}
+
+// needs reports whether the service should run on the agent and does not.
+func (k *ServiceKeeper) needs(s *DesiredService, a Agent, now time.Time) bool {
+	if !matches(s.Constraints, a) || k.hostsOn(s.Key(), a.ID) != nil {
+		return false
+	}
+	if r, ok := k.noRoom[s.Key()+"@"+a.ID]; ok && now.Before(r.until) {
+		return false
+	}
+	return k.due(s.Key(), a.ID, now)
+}
+
+// Wants implements mesos.Scheduler.
+func (k *ServiceKeeper) Wants() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	now := k.Now()
+	for _, s := range k.services {
+		for _, a := range k.agents {
+			if k.needs(s, a, now) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Offers implements mesos.Scheduler: each offer's agent gets the tasks of
+// the services it should run and lacks, as far as the offer holds them.
+func (k *ServiceKeeper) Offers(offers []mesos.Offer) map[string][]mesos.Launch {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	now := k.Now()
+	out := map[string][]mesos.Launch{}
+	keys := make([]string, 0, len(k.services))
+	for key := range k.services {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, o := range offers {
+		a := Agent{ID: o.AgentID, Hostname: o.Hostname, Attributes: map[string]Attribute{}}
+		for n, at := range o.Attributes {
+			a.Attributes[n] = Attribute{Text: at.Text, Scalar: at.Scalar}
+		}
+		if _, known := k.agents[a.ID]; !known {
+			k.agents[a.ID] = a
+		}
+		cpus, mem, ports := o.CPUs, o.MemMiB, o.Ports
+		for _, key := range keys {
+			s := k.services[key]
+			if !k.needs(s, a, now) {
+				continue
+			}
+			need := taskNeeds(s.Rendered)
+			avail := mesos.Offer{CPUs: cpus, MemMiB: mem, Ports: ports}
+			if why := lacks(avail, need); why != "" {
+				// Retried after a while: the agent's resources may change.
+				k.noRoom[key+"@"+a.ID] = noRoom{until: now.Add(5 * time.Minute), why: why}
+				continue
+			}
+			k.seq++
+			id := serviceTaskID(s.Kind, s.Name, s.Rendered.SpecHash, k.seq)
+			out[o.ID] = append(out[o.ID], mesos.Launch{Task: s.Rendered.Task, TaskID: id})
+			k.tasks[id] = &serviceTask{id: id, agent: a.ID, key: key, hash: hash12(s.Rendered.SpecHash), state: "TASK_STAGING", since: now}
+			cpus, mem = cpus-need.cpus, mem-need.mem
+			ports = removePorts(ports, need.ports)
+		}
+	}
+	return out
+}
+
+type needs struct {
+	cpus, mem float64
+	ports     []uint64
+}
+
+func taskNeeds(s *render.Service) needs {
+	var n needs
+	for _, r := range s.Task.Resources {
+		switch {
+		case r.Scalar != nil && r.Name == "cpus":
+			n.cpus += r.Scalar.Value
+		case r.Scalar != nil && r.Name == "mem":
+			n.mem += r.Scalar.Value
+		case r.Ranges != nil && r.Name == "ports":
+			for _, x := range r.Ranges.Range {
+				for p := x.Begin; p <= x.End; p++ {
+					n.ports = append(n.ports, p)
+				}
+			}
+		}
+	}
+	return n
+}
+
+func lacks(o mesos.Offer, n needs) string {
+	switch {
+	case o.CPUs+1e-9 < n.cpus:
+		return fmt.Sprintf("the agent offers %.2f cpus, the task needs %.2f", o.CPUs, n.cpus)
+	case o.MemMiB+1e-9 < n.mem:
+		return fmt.Sprintf("the agent offers %.0f MiB, the task needs %.0f", o.MemMiB, n.mem)
+	case !o.HasPorts(n.ports):
+		return fmt.Sprintf("the agent does not offer port(s) %v (add them to its ports resource)", n.ports)
+	}
+	return ""
+}
+
+func removePorts(ranges [][2]uint64, ports []uint64) [][2]uint64 {
+	out := ranges
+	for _, p := range ports {
+		var next [][2]uint64
+		for _, r := range out {
+			switch {
+			case p < r[0] || p > r[1]:
+				next = append(next, r)
+			default:
+				if r[0] < p {
+					next = append(next, [2]uint64{r[0], p - 1})
+				}
+				if p < r[1] {
+					next = append(next, [2]uint64{p + 1, r[1]})
+				}
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+func terminal(state string) bool {
+	switch state {
+	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_LOST", "TASK_UNKNOWN":
+		return true
+	}
+	return false
+}
+
+// Update implements mesos.Scheduler.
+func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	key, hash, ok := parseTaskID(st.TaskID)
+	if !ok {
+		return
+	}
+	now := k.Now()
+	t := k.tasks[st.TaskID]
+	if t == nil {
+		if terminal(st.State) {
+			return
+		}
+		// A task from before a restart, found by reconciliation.
+		t = &serviceTask{id: st.TaskID, agent: st.AgentID, key: key, hash: hash, since: now}
+		k.tasks[st.TaskID] = t
+	}
+	if t.state != st.State {
+		t.state, t.since = st.State, now
+	}
+	switch {
+	case st.State == "TASK_RUNNING":
+		delete(k.failures, key+"@"+t.agent)
+	case terminal(st.State):
+		delete(k.tasks, st.TaskID)
+		if !t.killing {
+			f := k.failures[key+"@"+t.agent]
+			if f == nil {
+				f = &failure{}
+				k.failures[key+"@"+t.agent] = f
+			}
+			f.count++
+			f.last = now
+			f.why = strings.TrimSpace(st.State + " " + st.Reason + " " + st.Message)
+		}
+	}
+}
+
+// Known implements mesos.Scheduler.
+func (k *ServiceKeeper) Known() []mesos.TaskRef {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []mesos.TaskRef
+	for _, t := range k.tasks {
+		out = append(out, mesos.TaskRef{TaskID: t.id, AgentID: t.agent})
+	}
+	return out
+}
+
+// Kills implements mesos.Scheduler: tasks of services no longer desired
+// (with prune), and, one at a time per service, tasks whose spec changed —
+// the rolling update waits for the replacement to run before the next.
+func (k *ServiceKeeper) Kills() []mesos.TaskRef {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	if !k.loaded {
+		return nil // nothing is known to be unwanted before the first load
+	}
+	var out []mesos.TaskRef
+	kill := func(t *serviceTask) {
+		t.killing = true
+		out = append(out, mesos.TaskRef{TaskID: t.id, AgentID: t.agent})
+	}
+	ids := make([]string, 0, len(k.tasks))
+	for id := range k.tasks {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	// A service is busy while a task of it starts or is being killed, or a
+	// matching agent has none running: a rolling update waits for it.
+	busy := map[string]bool{}
+	for _, id := range ids {
+		t := k.tasks[id]
+		if t.killing || t.state != "TASK_RUNNING" {
+			busy[t.key] = true
+		}
+	}
+	// (A replacement that keeps failing so stops the roll at one agent; an
+	// agent that cannot host the service at all does not hold it up.)
+	now := k.Now()
+	for key, s := range k.services {
+		for _, a := range k.agents {
+			r, full := k.noRoom[key+"@"+a.ID]
+			if matches(s.Constraints, a) && k.hostsOn(key, a.ID) == nil && !(full && now.Before(r.until)) {
+				busy[key] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		t := k.tasks[id]
+		if t.killing {
+			continue
+		}
+		s, desired := k.services[t.key]
+		switch {
+		case !desired:
+			if k.prune {
+				kill(t)
+			}
+		case t.hash != hash12(s.Rendered.SpecHash) && !busy[t.key] && !k.held[t.key]:
+			kill(t)
+			busy[t.key] = true
+		}
+	}
+	return out
+}
+
+// ServiceStatus is the state of a service on one agent.
+type ServiceStatus struct {
+	Service, Agent, Hostname string
+	TaskID, State            string
+	Current                  bool   // the task runs the current spec
+	Why                      string // why there is no running task
+}
+
+// Status lists, per service, every matching agent and what runs there.
+func (k *ServiceKeeper) Status() []ServiceStatus {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	now := k.Now()
+	var out []ServiceStatus
+	for key, s := range k.services {
+		for _, a := range k.agents {
+			if !matches(s.Constraints, a) {
+				continue
+			}
+			st := ServiceStatus{Service: key, Agent: a.ID, Hostname: a.Hostname}
+			if t := k.hostsOn(key, a.ID); t != nil {
+				st.TaskID, st.State, st.Current = t.id, t.state, t.hash == hash12(s.Rendered.SpecHash)
+			} else if r, ok := k.noRoom[key+"@"+a.ID]; ok && now.Before(r.until) {
+				st.Why = r.why
+			} else if f := k.failures[key+"@"+a.ID]; f != nil {
+				st.Why = fmt.Sprintf("failed %d time(s), last: %s; next launch in %s", f.count, f.why,
+					max(0, f.last.Add(k.backoff(f.count)).Sub(now)).Round(time.Second))
+			} else {
+				st.Why = "waiting for an offer"
+			}
+			out = append(out, st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].Agent < out[j].Agent
+	})
+	return out
+}
+
+// ServiceFrameworkID finds the framework that runs service tasks with our
+// ownership labels, for a reconciler whose store lost the framework id.
+func ServiceFrameworkID(ctx context.Context, cluster Cluster, owner string) (string, error) {
+	snap, err := cluster.Snapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range append(snap.Tasks, snap.UnreachableTasks...) {
+		if t.Labels[render.LabelOwner] == owner && kindIDs[t.Labels[render.LabelKind]] != "" && strings.HasPrefix(t.ID, taskPrefix) {
+			return t.FrameworkID, nil
+		}
+	}
+	return "", nil
+}
+
+// planServices says what the framework will do for each service: launch
+// where a matching agent has no task, roll a changed spec one agent at a
+// time, kill (with prune) what is no longer desired.
+func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
+	byKey := map[string][]ServiceTask{}
+	for _, t := range o.ServiceTasks {
+		byKey[t.Kind+"/"+t.Name] = append(byKey[t.Kind+"/"+t.Name], t)
+	}
+	var out []ServiceAction
+	desired := map[string]bool{}
+	for _, s := range d.Services {
+		desired[s.Key()] = true
+		a := ServiceAction{Kind: s.Kind, Name: s.Name}
+		on := map[string]ServiceTask{}
+		for _, t := range byKey[s.Key()] {
+			on[t.AgentID] = t
+		}
+		var missing, stale, matching []string
+		for _, ag := range o.Agents {
+			if !matches(s.Constraints, ag) {
+				continue
+			}
+			matching = append(matching, ag.Hostname)
+			t, ok := on[ag.ID]
+			switch {
+			case !ok:
+				missing = append(missing, ag.Hostname)
+			case t.SpecHash != s.Rendered.SpecHash:
+				stale = append(stale, ag.Hostname)
+			}
+		}
+		switch {
+		case len(matching) == 0:
+			a.Type, a.Reason = ActionBlocked, fmt.Sprintf("no agent matches the constraints %q", s.Constraints.String())
+		case len(missing) > 0:
+			a.Type, a.Agents = ActionLaunch, missing
+			a.Reason = fmt.Sprintf("launch on %d of %d matching agents", len(missing), len(matching))
+			if len(stale) > 0 {
+				a.Reason += fmt.Sprintf("; then roll %d changed task(s) one agent at a time", len(stale))
+			}
+		case len(stale) > 0:
+			a.Type, a.Agents = ActionRoll, stale
+			a.Reason = fmt.Sprintf("spec changed: replace %d task(s) one agent at a time", len(stale))
+		default:
+			a.Type, a.Reason = ActionUnchanged, fmt.Sprintf("running on all %d matching agents", len(matching))
+		}
+		out = append(out, a)
+	}
+	var gone []string
+	for key := range byKey {
+		if !desired[key] {
+			gone = append(gone, key)
+		}
+	}
+	sort.Strings(gone)
+	for _, key := range gone {
+		ts := byKey[key]
+		a := ServiceAction{Kind: ts[0].Kind, Name: ts[0].Name}
+		for _, t := range ts {
+			a.Agents = append(a.Agents, t.AgentID)
+		}
+		if opts.Prune {
+			a.Type, a.Reason = ActionKill, fmt.Sprintf("no longer in the manifests: kill its %d task(s)", len(ts))
+		} else {
+			a.Type, a.Reason = ActionUnchanged, fmt.Sprintf("no longer in the manifests; its %d task(s) keep running without --prune", len(ts))
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// shuffleUp is the set of agents where a shuffle service task runs.
+func shuffleUp(o *Observed) map[string]bool {
+	up := map[string]bool{}
+	for _, t := range o.ServiceTasks {
+		if t.Kind == v1.KindShuffleService && t.State == "TASK_RUNNING" {
+			up[t.AgentID] = true
+		}
+	}
+	return up
+}
+
+// shuffleNote says, for an application that uses the external shuffle
+// service, on which agents its executors could run without one up.
+func shuffleNote(app *DesiredApp, o *Observed, up map[string]bool) string {
+	props := app.Rendered.Request.SparkProperties
+	if props["spark.shuffle.service.enabled"] != "true" && props["spark.dynamicAllocation.enabled"] != "true" {
+		return ""
+	}
+	var without []string
+	for _, ag := range o.Agents {
+		if matches(app.App.Spec.Executor.Constraints, ag) && !up[ag.ID] {
+			without = append(without, ag.Hostname)
+		}
+	}
+	if len(without) == 0 {
+		return ""
+	}
+	sort.Strings(without)
+	if len(without) > 3 {
+		without = append(without[:3], fmt.Sprintf("and %d more", len(without)-3))
+	}
+	return fmt.Sprintf("; no shuffle service is up on %s, where its executors may run", strings.Join(without, ", "))
+}
