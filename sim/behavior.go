@@ -53,6 +53,9 @@ func behaviorOf(ti mesos.TaskInfo) behavior {
 		secs, _ := strconv.ParseFloat(m[1], 64)
 		return behavior{runFor: time.Duration(secs * float64(time.Second)), exitState: mesos.TASK_FINISHED, exitMessage: "Command exited with status 0"}
 	}
+	if strings.Contains(cmd, "org.apache.spark.deploy.mesos.MesosClusterDispatcher") {
+		return dispatcherBehavior(cmd)
+	}
 	if strings.Contains(cmd, "org.apache.spark.deploy.mesos.MesosExternalShuffleService") {
 		port := 7337
 		for _, v := range ti.GetCommand().GetEnvironment().GetVariables() {

@@ -128,7 +128,12 @@ type Cluster struct {
 	services map[string]*service // running service tasks (shuffle services)
 
 	dispatchers []*Dispatcher
-	zk          *zkRegistration
+	// dispatcherTasks are dispatchers running as tasks, by task key;
+	// recoverable holds the state of those that ended with ZooKeeper
+	// recovery, by ZooKeeper URL and dir, for the next one.
+	dispatcherTasks map[string]*Dispatcher
+	recoverable     map[string]*Dispatcher
+	zk              *zkRegistration
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -208,15 +213,17 @@ type offer struct {
 func New(cfg Config) *Cluster {
 	cfg.defaults()
 	c := &Cluster{
-		cfg:        cfg,
-		rnd:        rand.New(rand.NewSource(cfg.Seed)),
-		frameworks: map[string]*framework{},
-		tasks:      map[string]*task{},
-		offers:     map[string]*offer{},
-		seq:        map[string]int{},
-		faults:     &faults{},
-		services:   map[string]*service{},
-		stop:       make(chan struct{}),
+		cfg:             cfg,
+		rnd:             rand.New(rand.NewSource(cfg.Seed)),
+		frameworks:      map[string]*framework{},
+		tasks:           map[string]*task{},
+		offers:          map[string]*offer{},
+		seq:             map[string]int{},
+		faults:          &faults{},
+		services:        map[string]*service{},
+		dispatcherTasks: map[string]*Dispatcher{},
+		recoverable:     map[string]*Dispatcher{},
+		stop:            make(chan struct{}),
 	}
 	c.startTime = cfg.Clock.Now()
 	c.masterID = c.uuid()
@@ -240,7 +247,8 @@ func (c *Cluster) next(kind string) int {
 
 func (c *Cluster) addAgentLocked(i int, ac AgentConfig) *agent {
 	if ac.Hostname == "" {
-		ac.Hostname = fmt.Sprintf("agent-%d.sim", i+1)
+		// As an agent with --hostname_lookup=false: its address.
+		ac.Hostname = fmt.Sprintf("%s.%d", c.cfg.AgentIPPrefix, i+1)
 	}
 	if len(ac.Ports) == 0 {
 		ac.Ports = [][2]uint64{{31000, 32000}}

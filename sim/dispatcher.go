@@ -91,6 +91,12 @@ type driver struct {
 
 // StartDispatcher starts a dispatcher registered with the cluster.
 func (c *Cluster) StartDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.startDispatcherLocked(cfg)
+}
+
+func (c *Cluster) startDispatcherLocked(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
@@ -119,10 +125,8 @@ func (c *Cluster) StartDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if err := d.listen(); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
 	c.dispatchers = append(c.dispatchers, d)
 	d.registerLocked("")
-	c.mu.Unlock()
 	return d, nil
 }
 
@@ -196,29 +200,169 @@ func (d *Dispatcher) registerLocked(id string) {
 // and the new process registers a new framework with no drivers.
 func (d *Dispatcher) Restart(recover bool) error {
 	_ = d.server.Close()
-	c := d.c
-	c.mu.Lock()
+	d.c.mu.Lock()
+	d.stopLocked(recover)
+	d.startAgainLocked()
+	d.c.mu.Unlock()
+	return d.listen()
+}
+
+// stopLocked is the process ending: its framework disconnects (its failover
+// timeout is ~68 years: its drivers keep running). With recover the state
+// stays (it is in ZooKeeper) for the next process; without it is gone.
+func (d *Dispatcher) stopLocked(recover bool) {
 	old := d.fw
 	old.connected, old.active = false, false
 	d.registered = false
 	d.finished = nil
-	if recover {
-		d.registerLocked(old.id)
-		for _, drv := range d.launched {
-			if t := c.tasks[taskKey(old.id, drv.taskID)]; t != nil && len(t.statuses) > 0 {
-				st := t.statuses[len(t.statuses)-1]
-				drv.status = &st
-			}
-		}
-	} else {
+	if !recover {
 		old.internal = orphanScheduler{}
 		d.queued, d.retrying, d.launched = nil, nil, map[string]*driver{}
 		d.counter = 0
-		d.registerLocked("")
+		d.fw = nil
 	}
-	c.mu.Unlock()
-	d.cfg.Addr = d.addr
-	return d.listen()
+}
+
+// startAgainLocked is a new process: with recovered state it registers
+// with the old framework id and reconciles its drivers.
+func (d *Dispatcher) startAgainLocked() {
+	c := d.c
+	if d.fw == nil {
+		d.registerLocked("")
+		return
+	}
+	old := d.fw
+	d.registerLocked(old.id)
+	for _, drv := range d.launched {
+		if t := c.tasks[taskKey(old.id, drv.taskID)]; t != nil && len(t.statuses) > 0 {
+			st := t.statuses[len(t.statuses)-1]
+			drv.status = &st
+		}
+	}
+}
+
+// dispatcherBehavior runs "spark-class ...MesosClusterDispatcher" as a
+// task: a dispatcher on the agent's address and --port, named --name, with
+// the --conf queues and role. With ZooKeeper recovery
+// (spark.deploy.recoveryMode=ZOOKEEPER) its state outlives the task: the next
+// task with the same spark.deploy.zookeeper.url and dir recovers it.
+func dispatcherBehavior(cmd string) behavior {
+	words := shellWords(cmd)
+	cfg := DispatcherConfig{Queues: map[string]float64{}}
+	conf := map[string]string{}
+	port := "7077"
+	for i := 0; i+1 < len(words); i++ {
+		switch words[i] {
+		case "--port", "-p":
+			port = words[i+1]
+		case "--name":
+			cfg.Name = words[i+1]
+		case "--conf":
+			if k, v, ok := strings.Cut(words[i+1], "="); ok {
+				conf[k] = v
+			}
+		}
+	}
+	for k, v := range conf {
+		if q, ok := strings.CutPrefix(k, "spark.mesos.dispatcher.queue."); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				cfg.Queues[q] = f
+			}
+		}
+	}
+	cfg.Role = conf["spark.mesos.role"]
+	recovery := ""
+	if conf["spark.deploy.recoveryMode"] == "ZOOKEEPER" {
+		recovery = conf["spark.deploy.zookeeper.url"] + "|" + conf["spark.deploy.zookeeper.dir"]
+	}
+	return behavior{
+		start: func(c *Cluster, t *task) error {
+			a := c.agentLocked(t.info.AgentID.Value)
+			if a == nil {
+				return fmt.Errorf("agent %s is gone", t.info.AgentID.Value)
+			}
+			cfg.Addr = a.ip + ":" + port
+			key := taskKey(t.framework, t.info.TaskID.Value)
+			if d := c.recoverable[recovery]; recovery != "" && d != nil {
+				delete(c.recoverable, recovery)
+				d.cfg.Addr = cfg.Addr
+				if err := d.listen(); err != nil {
+					c.recoverable[recovery] = d
+					return fmt.Errorf("Failed to bind %s: %v", cfg.Addr, err)
+				}
+				d.startAgainLocked()
+				c.dispatcherTasks[key] = d
+				return nil
+			}
+			d, err := c.startDispatcherLocked(cfg)
+			if err != nil {
+				return err
+			}
+			c.dispatcherTasks[key] = d
+			return nil
+		},
+		stop: func(c *Cluster, t *task) {
+			key := taskKey(t.framework, t.info.TaskID.Value)
+			d := c.dispatcherTasks[key]
+			if d == nil {
+				return
+			}
+			delete(c.dispatcherTasks, key)
+			_ = d.server.Close()
+			d.stopLocked(recovery != "")
+			if recovery != "" {
+				c.recoverable[recovery] = d
+			}
+		},
+	}
+}
+
+// shellWords splits a shell command line into words, honouring single and
+// double quotes and backslashes (enough for the commands render writes).
+func shellWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote == '\'':
+			if ch == '\'' {
+				quote = 0
+			} else {
+				cur.WriteByte(ch)
+			}
+		case quote == '"':
+			switch {
+			case ch == '"':
+				quote = 0
+			case ch == '\\' && i+1 < len(s):
+				i++
+				cur.WriteByte(s[i])
+			default:
+				cur.WriteByte(ch)
+			}
+		case ch == '\'' || ch == '"':
+			quote, in = ch, true
+		case ch == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			in = true
+		case ch == ' ' || ch == '\t' || ch == '\n':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteByte(ch)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
 }
 
 // Finish ends a running driver with a task state (TASK_FINISHED,
