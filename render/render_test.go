@@ -2,6 +2,7 @@ package render
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	mesos "github.com/mesos/mesos-go/api/v1/lib"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 )
@@ -330,4 +332,35 @@ func perturb(v reflect.Value) bool {
 		return false
 	}
 	return true
+}
+
+// A managed dispatcher's framework secret reaches only the launched task.
+func TestResolveTaskPlacesSecretsInTheLaunchOnly(t *testing.T) {
+	m := loadDir(t, "../examples/manifests/*.yaml")
+	d := m.Get(v1.KindDispatcher, "main").(*v1.Dispatcher)
+	svc, err := Dispatcher(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ResolveTask(svc, func(v1.ValueSource) (string, error) { return "s3cr3t", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(ti *mesos.TaskInfo) string {
+		for _, v := range ti.Command.Environment.Variables {
+			if v.Name == "SPARK_MESOS_SECRET" {
+				return v.GetValue()
+			}
+		}
+		return ""
+	}
+	if got := env(task); got != "s3cr3t" {
+		t.Errorf("launched task's SPARK_MESOS_SECRET = %q", got)
+	}
+	if got := env(svc.Task); got != "<redacted:env:DISPATCHER_MESOS_SECRET>" {
+		t.Errorf("rendered task's SPARK_MESOS_SECRET = %q: the rendered task must keep the placeholder", got)
+	}
+	if _, err := ResolveTask(svc, func(v1.ValueSource) (string, error) { return "", errors.New("unset") }); err == nil || !strings.Contains(err.Error(), "env:DISPATCHER_MESOS_SECRET") {
+		t.Errorf("lookup failure: %v", err)
+	}
 }

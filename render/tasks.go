@@ -263,3 +263,50 @@ func hashOf(target string, v any) string {
 		Spec   any    `json:"spec"`
 	}{target, v})
 }
+
+// ResolveTask returns a copy of a service's task with its secrets' values
+// in place of their placeholders, for the launch only: the rendered task
+// (printed, hashed, stored) keeps the placeholders.
+func ResolveTask(s *Service, lookup Lookup) (*mesos.TaskInfo, error) {
+	if s.Task == nil {
+		return nil, fmt.Errorf("%s %s has no task", s.Kind, s.Name)
+	}
+	t := *s.Task
+	if s.Task.Command == nil || len(s.Secrets) == 0 {
+		return &t, nil
+	}
+	cmd := *s.Task.Command
+	t.Command = &cmd
+	value := cmd.GetValue()
+	var vars []mesos.Environment_Variable
+	if cmd.Environment != nil {
+		vars = append(vars, cmd.Environment.Variables...)
+	}
+	for _, ref := range s.Secrets {
+		secret := ref.inline
+		if !ref.Inline {
+			var err error
+			if secret, err = lookup(*ref.From); err != nil {
+				return nil, fmt.Errorf("secret for %s from %s: %w", ref.Property, ref.Source, err)
+			}
+		}
+		ph := ref.Placeholder()
+		if strings.Contains(value, ph) {
+			if strings.ContainsAny(secret, "'\n") {
+				return nil, fmt.Errorf("secret for %s from %s contains a quote or a newline; it cannot go on the command line", ref.Property, ref.Source)
+			}
+			value = strings.ReplaceAll(value, ph, secret)
+		}
+		for i := range vars {
+			if v := vars[i].GetValue(); strings.Contains(v, ph) {
+				resolved := strings.ReplaceAll(v, ph, secret)
+				vars[i].Value = &resolved
+			}
+		}
+	}
+	cmd.Value = &value
+	if cmd.Environment != nil {
+		cmd.Environment = &mesos.Environment{Variables: vars}
+	}
+	return &t, nil
+}
