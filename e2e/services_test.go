@@ -279,3 +279,84 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestManagedDispatcherIsLaunchedAndRecovers(t *testing.T) {
+	agent := func(attrs map[string]string) sim.AgentConfig {
+		return sim.AgentConfig{CPUs: 16, MemMiB: 65536, Ports: [][2]uint64{{7077, 7077}, {8081, 8081}, {31000, 32000}}, Attributes: attrs}
+	}
+	c := sim.New(sim.Config{Seed: 8, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond,
+		Agents: []sim.AgentConfig{agent(map[string]string{"role": "control"}), agent(nil), agent(nil)}})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	e := &env{t: t, c: c, dir: t.TempDir(), state: filepath.Join(t.TempDir(), "state.db")}
+	e.write("dispatcher.yaml", `apiVersion: sparkmesos.io/v1
+kind: Dispatcher
+metadata: {name: sim}
+spec:
+  managed:
+    master: mesos://127.0.0.1:5050
+    sparkHome: /opt/spark
+    constraints: "role:control"
+  recovery:
+    zookeeper: {url: "127.0.0.1:2181", dir: /spark_mesos_dispatcher}
+`)
+	e.write("a.yaml", appYAML("a", ""))
+	e.write("b.yaml", appYAML("b", ""))
+	if out, code := e.run("diff", e.dir); code != 1 || !strings.Contains(out, "+ launch    Dispatcher/sim") || !strings.Contains(out, `the managed dispatcher "sim" has no running task yet`) {
+		t.Fatalf("diff before the dispatcher runs (exit %d):\n%s", code, out)
+	}
+	e.startRun("--service-backoff", "300ms")
+	control := c.AgentIDs()[0]
+	dispatcherTask := func() (id, agent string) {
+		cl, _ := mesos.New(mesos.Options{Master: c.MasterURL()})
+		snap, err := cl.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, x := range snap.Tasks {
+			if x.Labels["sparkmesos.io/kind"] == "Dispatcher" && x.State == "TASK_RUNNING" {
+				id, agent = x.ID, x.AgentID
+				n++
+			}
+		}
+		if n > 1 {
+			t.Fatalf("%d dispatcher tasks running", n)
+		}
+		return id, agent
+	}
+	first := e.waitDrivers("both apps running through the managed dispatcher", func(d map[string][]mesos.Task) bool {
+		return len(d["a"]) == 1 && len(d["b"]) == 1 && d["a"][0].State == "TASK_RUNNING" && d["b"][0].State == "TASK_RUNNING"
+	})
+	id, where := dispatcherTask()
+	if id == "" || where != control {
+		t.Fatalf("dispatcher task %q on %s, want one on the control agent %s", id, where, control)
+	}
+
+	// The dispatcher's process dies: the framework relaunches it, it
+	// recovers its state (ZooKeeper), the drivers carry on, none is doubled.
+	if err := c.EndTask(id, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if nid, _ := dispatcherTask(); nid != "" && nid != id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher was not relaunched")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.write("c.yaml", appYAML("c", ""))
+	after := e.waitDrivers("a new app submitted to the relaunched dispatcher", func(d map[string][]mesos.Task) bool {
+		return len(d["c"]) == 1 && d["c"][0].State == "TASK_RUNNING"
+	})
+	for _, app := range []string{"a", "b"} {
+		if len(after[app]) != 1 || after[app][0].ID != first[app][0].ID {
+			t.Errorf("app %s: drivers %v, want the same one driver %s", app, after[app], first[app][0].ID)
+		}
+	}
+}

@@ -17,6 +17,15 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 		}
 	}
 	for _, o := range m.Objects {
+		if ds, ok := o.(*v1.Dispatcher); ok && ds.Spec.Managed != nil {
+			r, err := render.Dispatcher(ds, opts)
+			if err != nil {
+				return nil, fmt.Errorf("render %s: %w", ds.Metadata.Name, err)
+			}
+			d.Services = append(d.Services, &DesiredService{Kind: v1.KindDispatcher, Name: ds.Metadata.Name, Single: true,
+				Rendered: r, Constraints: ds.Spec.Managed.Constraints, File: ds.Origin().File})
+			continue
+		}
 		if ss, ok := o.(*v1.ShuffleService); ok {
 			r, err := render.ShuffleService(ss, render.AgentPlaceholder, opts)
 			if err != nil {
@@ -40,7 +49,7 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 		}
 		da := &DesiredApp{App: app, Rendered: r, File: app.Origin().File}
 		if disp != nil && disp.Spec.Managed != nil {
-			da.Unreachable = fmt.Sprintf("dispatcher %q is managed: the reconciler does not launch dispatchers yet; declare it external with its URL", disp.Metadata.Name)
+			da.ManagedDispatcher = disp.Metadata.Name
 		}
 		d.Apps[app.Metadata.Name] = da
 	}

@@ -3,8 +3,11 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/dispatcher"
@@ -35,13 +38,38 @@ var (
 	_ DispatcherClient = (*dispatcher.Client)(nil)
 )
 
-// DispatcherPool keeps one client per dispatcher URL.
+// DispatcherPool keeps one client per dispatcher URL, and resolves the
+// placeholder URL of a managed dispatcher (http://NAME.dispatcher:PORT) to
+// the host its task runs on.
 type DispatcherPool struct {
+	mu      sync.Mutex
 	clients map[string]*dispatcher.Client
+	managed map[string]string
 }
+
+// SetManaged gives the hosts of the managed dispatchers, by name.
+func (p *DispatcherPool) SetManaged(hosts map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.managed = hosts
+}
+
+// managedSuffix ends the host of a managed dispatcher's placeholder URL.
+const managedSuffix = ".dispatcher"
 
 // For implements Dispatchers.
 func (p *DispatcherPool) For(base string) DispatcherClient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u, err := url.Parse(base); err == nil && strings.HasSuffix(u.Hostname(), managedSuffix) {
+		name := strings.TrimSuffix(u.Hostname(), managedSuffix)
+		host, ok := p.managed[name]
+		if !ok {
+			return downDispatcher(name)
+		}
+		u.Host = net.JoinHostPort(host, u.Port())
+		base = u.String()
+	}
 	if p.clients == nil {
 		p.clients = map[string]*dispatcher.Client{}
 	}
@@ -51,6 +79,22 @@ func (p *DispatcherPool) For(base string) DispatcherClient {
 		p.clients[base] = c
 	}
 	return c
+}
+
+// downDispatcher is a managed dispatcher with no running task.
+type downDispatcher string
+
+func (d downDispatcher) err() error {
+	return fmt.Errorf("the managed dispatcher %q has no running task yet", string(d))
+}
+func (d downDispatcher) Create(context.Context, render.CreateSubmissionRequest) (string, error) {
+	return "", d.err()
+}
+func (d downDispatcher) Status(context.Context, string) (*dispatcher.Status, error) {
+	return nil, d.err()
+}
+func (d downDispatcher) Kill(context.Context, string) (*dispatcher.KillResult, error) {
+	return nil, d.err()
 }
 
 var retrySuffix = regexp.MustCompile(`-retry-\d+$`)
@@ -83,6 +127,19 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 			o.ServiceTasks = append(o.ServiceTasks, ServiceTask{Kind: l[render.LabelKind], Name: l[render.LabelName],
 				TaskID: t.ID, AgentID: t.AgentID, State: t.State, SpecHash: l[render.LabelSpecHash]})
 		}
+	}
+	hosts := map[string]string{}
+	for _, a := range state.Agents {
+		hosts[a.ID] = a.Hostname
+	}
+	o.ManagedDispatchers = map[string]string{}
+	for _, t := range o.ServiceTasks {
+		if t.Kind == v1.KindDispatcher && t.State == "TASK_RUNNING" && hosts[t.AgentID] != "" {
+			o.ManagedDispatchers[t.Name] = hosts[t.AgentID]
+		}
+	}
+	if m, ok := dispatchers.(interface{ SetManaged(map[string]string) }); ok {
+		m.SetManaged(o.ManagedDispatchers)
 	}
 	for _, t := range state.CompletedTasks {
 		if dr, ok := driverOf(t, owner); ok && !visible[dr.SubmissionID] {

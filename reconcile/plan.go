@@ -438,6 +438,10 @@ func (p *planner) infeasible() *Action {
 		a := p.act(ActionBlocked, PhaseBlocked, "no agent is registered with the master")
 		return &a
 	}
+	if m := p.app.ManagedDispatcher; m != "" && p.o.ManagedDispatchers[m] == "" {
+		a := p.act(ActionBlocked, PhaseBlocked, fmt.Sprintf("the managed dispatcher %q has no running task yet (run's framework launches it)", m))
+		return &a
+	}
 	spec := &p.app.App.Spec
 	eff := p.app.Rendered.Effective
 	driverFits, driverMatches := false, false

@@ -14,9 +14,11 @@ import (
 )
 
 // DesiredService is a long-running service the reconciler's framework
-// keeps up: a ShuffleService (one task on every matching agent).
+// keeps up: a ShuffleService (one task on every matching agent) or a
+// managed Dispatcher (Single: one task on some matching agent).
 type DesiredService struct {
 	Kind, Name  string
+	Single      bool
 	Rendered    *render.Service // Task has the agent placeholder
 	Constraints v1.Constraints
 	File        string
@@ -35,6 +37,8 @@ type ServiceKeeper struct {
 	Now func() time.Time
 	// BackoffBase and BackoffMax bound the relaunch delay after failures.
 	BackoffBase, BackoffMax time.Duration
+	// Lookup resolves the services' secrets at launch.
+	Lookup render.Lookup
 
 	mu       sync.Mutex
 	services map[string]*DesiredService // by Key
@@ -174,9 +178,31 @@ func (k *ServiceKeeper) hostsOn(key, agent string) *serviceTask {
 	return nil
 }
 
+// placed is the service's task on the agent, or for a single-instance
+// service its task anywhere.
+func (k *ServiceKeeper) placed(s *DesiredService, agent string) *serviceTask {
+	if !s.Single {
+		return k.hostsOn(s.Key(), agent)
+	}
+	for _, t := range k.tasks {
+		if t.key == s.Key() && !t.killing {
+			return t
+		}
+	}
+	return nil
+}
+
+// slot keys failures and backoff: per agent, or one for a single instance.
+func (k *ServiceKeeper) slot(key, agent string) string {
+	if s := k.services[key]; s != nil && s.Single {
+		return key + "@"
+	}
+	return key + "@" + agent
+}
+
 // due reports whether a launch of the service on the agent may happen now.
 func (k *ServiceKeeper) due(key, agent string, now time.Time) bool {
-	f := k.failures[key+"@"+agent]
+	f := k.failures[k.slot(key, agent)]
 	return f == nil || !now.Before(f.last.Add(k.backoff(f.count)))
 }
 
@@ -190,7 +216,7 @@ func (k *ServiceKeeper) backoff(n int) time.Duration {
 
 // needs reports whether the service should run on the agent and does not.
 func (k *ServiceKeeper) needs(s *DesiredService, a Agent, now time.Time) bool {
-	if !matches(s.Constraints, a) || k.hostsOn(s.Key(), a.ID) != nil {
+	if !matches(s.Constraints, a) || k.placed(s, a.ID) != nil {
 		return false
 	}
 	if r, ok := k.noRoom[s.Key()+"@"+a.ID]; ok && now.Before(r.until) {
@@ -249,9 +275,18 @@ func (k *ServiceKeeper) Offers(offers []mesos.Offer) map[string][]mesos.Launch {
 				k.noRoom[key+"@"+a.ID] = noRoom{until: now.Add(5 * time.Minute), why: why}
 				continue
 			}
+			lookup := k.Lookup
+			if lookup == nil {
+				lookup = func(v1.ValueSource) (string, error) { return "", fmt.Errorf("no secret lookup") }
+			}
+			task, err := render.ResolveTask(s.Rendered, lookup)
+			if err != nil {
+				k.noRoom[key+"@"+a.ID] = noRoom{until: now.Add(time.Minute), why: err.Error()}
+				continue
+			}
 			k.seq++
 			id := serviceTaskID(s.Kind, s.Name, s.Rendered.SpecHash, k.seq)
-			out[o.ID] = append(out[o.ID], mesos.Launch{Task: s.Rendered.Task, TaskID: id})
+			out[o.ID] = append(out[o.ID], mesos.Launch{Task: task, TaskID: id})
 			k.tasks[id] = &serviceTask{id: id, agent: a.ID, key: key, hash: hash12(s.Rendered.SpecHash), state: "TASK_STAGING", since: now}
 			cpus, mem = cpus-need.cpus, mem-need.mem
 			ports = removePorts(ports, need.ports)
@@ -348,16 +383,17 @@ func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
 	if t.state != st.State {
 		t.state, t.since = st.State, now
 	}
+	slot := k.slot(key, t.agent)
 	switch {
 	case st.State == "TASK_RUNNING":
-		delete(k.failures, key+"@"+t.agent)
+		delete(k.failures, slot)
 	case terminal(st.State):
 		delete(k.tasks, st.TaskID)
 		if !t.killing {
-			f := k.failures[key+"@"+t.agent]
+			f := k.failures[slot]
 			if f == nil {
 				f = &failure{}
-				k.failures[key+"@"+t.agent] = f
+				k.failures[slot] = f
 			}
 			f.count++
 			f.last = now
@@ -412,7 +448,7 @@ func (k *ServiceKeeper) Kills() []mesos.TaskRef {
 	for key, s := range k.services {
 		for _, a := range k.agents {
 			r, full := k.noRoom[key+"@"+a.ID]
-			if matches(s.Constraints, a) && k.hostsOn(key, a.ID) == nil && !(full && now.Before(r.until)) {
+			if matches(s.Constraints, a) && k.placed(s, a.ID) == nil && !(full && now.Before(r.until)) {
 				busy[key] = true
 			}
 		}
@@ -457,11 +493,16 @@ func (k *ServiceKeeper) Status() []ServiceStatus {
 				continue
 			}
 			st := ServiceStatus{Service: key, Agent: a.ID, Hostname: a.Hostname}
-			if t := k.hostsOn(key, a.ID); t != nil {
+			if s.Single {
+				if t := k.placed(s, a.ID); t != nil && t.agent != a.ID {
+					continue // it runs elsewhere: one row, for its agent
+				}
+			}
+			if t := k.placed(s, a.ID); t != nil {
 				st.TaskID, st.State, st.Current = t.id, t.state, t.hash == hash12(s.Rendered.SpecHash)
 			} else if r, ok := k.noRoom[key+"@"+a.ID]; ok && now.Before(r.until) {
 				st.Why = r.why
-			} else if f := k.failures[key+"@"+a.ID]; f != nil {
+			} else if f := k.failures[k.slot(key, a.ID)]; f != nil {
 				st.Why = fmt.Sprintf("failed %d time(s), last: %s; next launch in %s", f.count, f.why,
 					max(0, f.last.Add(k.backoff(f.count)).Sub(now)).Round(time.Second))
 			} else {
@@ -510,6 +551,10 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 		on := map[string]ServiceTask{}
 		for _, t := range byKey[s.Key()] {
 			on[t.AgentID] = t
+		}
+		if s.Single {
+			out = append(out, planSingle(s, byKey[s.Key()], o))
+			continue
 		}
 		var missing, stale, matching []string
 		for _, ag := range o.Agents {
@@ -563,6 +608,31 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 		out = append(out, a)
 	}
 	return out
+}
+
+// planSingle plans a single-instance service (a managed dispatcher).
+func planSingle(s *DesiredService, tasks []ServiceTask, o *Observed) ServiceAction {
+	a := ServiceAction{Kind: s.Kind, Name: s.Name}
+	host := map[string]string{}
+	matching := 0
+	for _, ag := range o.Agents {
+		host[ag.ID] = ag.Hostname
+		if matches(s.Constraints, ag) {
+			matching++
+		}
+	}
+	switch {
+	case len(tasks) == 0 && matching == 0:
+		a.Type, a.Reason = ActionBlocked, fmt.Sprintf("no agent matches the constraints %q", s.Constraints.String())
+	case len(tasks) == 0:
+		a.Type, a.Reason = ActionLaunch, fmt.Sprintf("launch on one of %d matching agents", matching)
+	case tasks[0].SpecHash != s.Rendered.SpecHash:
+		a.Type, a.Agents = ActionRoll, []string{host[tasks[0].AgentID]}
+		a.Reason = "spec changed: replace its task (with ZooKeeper recovery, queued and running drivers carry on)"
+	default:
+		a.Type, a.Reason = ActionUnchanged, "running on "+host[tasks[0].AgentID]
+	}
+	return a
 }
 
 // shuffleUp is the set of agents where a shuffle service task runs.

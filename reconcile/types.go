@@ -127,6 +127,9 @@ type DesiredApp struct {
 	File string
 	// Unreachable, when set, says why it cannot be submitted at all.
 	Unreachable string
+	// ManagedDispatcher names the managed Dispatcher it is submitted to, if
+	// any: submissions wait until its task runs.
+	ManagedDispatcher string
 }
 
 // Desired is what the manifests want.
@@ -185,8 +188,12 @@ type Observed struct {
 	Submissions map[string]SubmissionState
 	// Records are the store's SparkApplication records, by name.
 	Records map[string]*store.Record
-	// ServiceTasks are the live tasks of services we own (shuffle services).
+	// ServiceTasks are the live tasks of services we own (shuffle services,
+	// managed dispatchers).
 	ServiceTasks []ServiceTask
+	// ManagedDispatchers are the hosts where our managed dispatchers' tasks
+	// run, by Dispatcher name.
+	ManagedDispatchers map[string]string
 }
 
 // ServiceTask is a live task of a long-running service we own.

@@ -109,7 +109,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	}
 	pool := &reconcile.DispatcherPool{}
 	var leading atomic.Bool
-	keeper := &reconcile.ServiceKeeper{BackoffBase: o.framework.backoff}
+	keeper := &reconcile.ServiceKeeper{BackoffBase: o.framework.backoff, Lookup: lookupSecret}
 	var startFramework func()
 	var lastProblems string
 	// The desired state is read again only when the watcher saw a change,
