@@ -107,6 +107,17 @@ func TestShuffleServiceOnEveryMatchingAgent(t *testing.T) {
 	if out, code := e.run("diff", e.dir); code != 0 || strings.Contains(out, "launch") {
 		t.Fatalf("diff after convergence (exit %d):\n%s", code, out)
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := e.run("status", "shuffle", "-o", "yaml")
+		if strings.Contains(out, "running on all 3 matching agents") && strings.Count(out, "status: \"True\"") == 3 && strings.Contains(out, "Agent "+"127.0.1.1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status of the shuffle service:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// A new matching agent gets one.
 	added := e.c.AddAgent(sim.AgentConfig{CPUs: 8, MemMiB: 16384, Ports: [][2]uint64{{7337, 7337}}, Attributes: map[string]string{"zone": "a"}})

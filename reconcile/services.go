@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
 )
 
 // DesiredService is a long-running service the reconciler's framework
@@ -51,6 +53,17 @@ type ServiceKeeper struct {
 	noRoom   map[string]noRoom       // agents an offer showed unable to host a service
 	seq      int64
 	revive   bool // a service or an agent appeared since Revive was last asked
+	// prunable are the removed services the plan allows to kill.
+	prunable map[string]bool
+}
+
+// SetPrunable gives the removed services that may be killed (see
+// PrunableServices): a prune never takes a service running applications
+// depend on.
+func (k *ServiceKeeper) SetPrunable(keys map[string]bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.prunable = keys
 }
 
 type serviceTask struct {
@@ -461,7 +474,7 @@ func (k *ServiceKeeper) Kills() []mesos.TaskRef {
 		s, desired := k.services[t.key]
 		switch {
 		case !desired:
-			if k.prune {
+			if k.prune && k.prunable[t.key] {
 				kill(t)
 			}
 		case t.hash != hash12(s.Rendered.SpecHash) && !busy[t.key] && !k.held[t.key]:
@@ -600,12 +613,57 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 		for _, t := range ts {
 			a.Agents = append(a.Agents, t.AgentID)
 		}
-		if opts.Prune {
+		deps := dependents(a.Kind, a.Name, o)
+		switch {
+		case opts.Prune && len(deps) > 0 && !opts.Force:
+			a.Type = ActionBlocked
+			a.Reason = fmt.Sprintf("no longer in the manifests, but the running application(s) %s depend on it: not removed (--force removes it)", strings.Join(deps, ", "))
+		case opts.Prune:
 			a.Type, a.Reason = ActionKill, fmt.Sprintf("no longer in the manifests: kill its %d task(s)", len(ts))
-		} else {
+		default:
 			a.Type, a.Reason = ActionUnchanged, fmt.Sprintf("no longer in the manifests; its %d task(s) keep running without --prune", len(ts))
 		}
 		out = append(out, a)
+	}
+	return out
+}
+
+// dependents are the applications with a live driver that use a service:
+// any shuffle service (when their executors use one), or the managed
+// dispatcher they were submitted to.
+func dependents(kind, name string, o *Observed) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, dr := range o.Live {
+		r := o.Records[dr.App]
+		if r == nil || seen[dr.App] {
+			continue
+		}
+		uses := false
+		switch kind {
+		case v1.KindShuffleService:
+			uses = r.Properties["spark.shuffle.service.enabled"] == "true" || r.Properties["spark.dynamicAllocation.enabled"] == "true"
+		case v1.KindDispatcher:
+			uses = strings.HasPrefix(r.Properties["spark.master"], "mesos://"+name+managedSuffix+":")
+		}
+		if uses {
+			seen[dr.App] = true
+			out = append(out, dr.App)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PrunableServices are the services the plan would kill: removed from the
+// manifests, with prune, and not depended on (unless forced). The keeper
+// kills no other removed service.
+func PrunableServices(d *Desired, o *Observed, opts Options) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range planServices(d, o, opts) {
+		if a.Type == ActionKill {
+			out[a.Kind+"/"+a.Name] = true
+		}
 	}
 	return out
 }
@@ -667,4 +725,95 @@ func shuffleNote(app *DesiredApp, o *Observed, up map[string]bool) string {
 		without = append(without[:3], fmt.Sprintf("and %d more", len(without)-3))
 	}
 	return fmt.Sprintf("; no shuffle service is up on %s, where its executors may run", strings.Join(without, ", "))
+}
+
+// SyncServiceStatus records each service's state in the store (a record of
+// its kind), per agent, for `reconciler status`: written only when it
+// changed; the records of services no longer kept are removed.
+func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, now time.Time) error {
+	rows := k.Status()
+	k.mu.Lock()
+	keys := map[string]*DesiredService{}
+	for key, s := range k.services {
+		keys[key] = s
+	}
+	k.mu.Unlock()
+	byKey := map[string][]ServiceStatus{}
+	for _, r := range rows {
+		byKey[r.Service] = append(byKey[r.Service], r)
+	}
+	for key, s := range keys {
+		want := serviceStatus(s, byKey[key], now)
+		rec, err := st.Get(ctx, store.Key{Kind: s.Kind, Name: s.Name})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			rec = &store.Record{Key: store.Key{Kind: s.Kind, Name: s.Name}}
+		case err != nil:
+			return err
+		}
+		if sameStatus(rec.Status, want) {
+			continue
+		}
+		rec.Status, rec.SpecHash, rec.Origin = want, s.Rendered.SpecHash, s.File
+		if _, err := st.Put(ctx, rec); err != nil {
+			return err
+		}
+	}
+	for _, kind := range []string{v1.KindShuffleService, v1.KindDispatcher} {
+		recs, err := st.List(ctx, kind)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if keys[kind+"/"+r.Key.Name] == nil {
+				if err := st.Delete(ctx, r.Key, r.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func serviceStatus(s *DesiredService, rows []ServiceStatus, now time.Time) store.Status {
+	out := store.Status{ObservedAt: now}
+	running := 0
+	for _, r := range rows {
+		c := store.Condition{Type: "Agent " + r.Hostname, Status: "False", Reason: r.State, Message: r.Why}
+		if r.State == "TASK_RUNNING" {
+			running++
+			c.Status = "True"
+			c.Message = r.TaskID
+			if !r.Current {
+				c.Message += " (previous spec: rolling)"
+			}
+		}
+		out.Conditions = append(out.Conditions, c)
+	}
+	switch {
+	case s.Single && running == 1:
+		out.Phase, out.Message = PhaseRunning, "running on "+rows[0].Hostname
+	case s.Single:
+		out.Phase, out.Message = PhasePending, "no running task"
+	case len(rows) == 0:
+		out.Phase, out.Message = PhaseBlocked, fmt.Sprintf("no agent matches the constraints %q", s.Constraints.String())
+	case running == len(rows):
+		out.Phase, out.Message = PhaseRunning, fmt.Sprintf("running on all %d matching agents", running)
+	default:
+		out.Phase, out.Message = PhasePending, fmt.Sprintf("running on %d of %d matching agents", running, len(rows))
+	}
+	return out
+}
+
+func sameStatus(a, b store.Status) bool {
+	if a.Phase != b.Phase || a.Message != b.Message || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
 )
 
 func shuffleService(t *testing.T, name, constraints, memory string) *DesiredService {
@@ -205,6 +206,10 @@ func TestKeeperPrunesOnlyWithPruneAndNeverHeldServices(t *testing.T) {
 		t.Fatalf("killed %v without --prune", k)
 	}
 	f.k.SetDesired(nil, nil, true)
+	if k := f.k.Kills(); len(k) != 0 {
+		t.Fatalf("killed %v that the plan did not allow (running apps depend on it)", k)
+	}
+	f.k.SetPrunable(map[string]bool{"ShuffleService/shuffle": true})
 	if k := f.k.Kills(); len(k) != 1 || k[0].TaskID != id {
 		t.Fatalf("prune kills %v, want %s", k, id)
 	}
@@ -239,18 +244,27 @@ func TestPlanServices(t *testing.T) {
 		tasks    []ServiceTask
 		prune    bool
 		want     string
+		live     []Driver
+		force    bool
 	}{
-		{"none running", []*DesiredService{s}, nil, false, "launch shuffle [a1.host a2.host] launch on 2 of 2 matching agents"},
-		{"one missing, one stale", []*DesiredService{s}, []ServiceTask{task("a1", "old")}, false, "launch shuffle [a2.host] launch on 1 of 2 matching agents; then roll 1 changed task(s) one agent at a time"},
-		{"stale", []*DesiredService{s}, []ServiceTask{task("a1", "old"), task("a2", cur)}, false, "roll shuffle [a1.host] spec changed: replace 1 task(s) one agent at a time"},
-		{"converged", []*DesiredService{s}, []ServiceTask{task("a1", cur), task("a2", cur)}, false, "unchanged shuffle [] running on all 2 matching agents"},
-		{"removed, kept", nil, []ServiceTask{task("a1", cur)}, false, "unchanged shuffle [a1] no longer in the manifests; its 1 task(s) keep running without --prune"},
-		{"removed, pruned", nil, []ServiceTask{task("a1", cur)}, true, "kill shuffle [a1] no longer in the manifests: kill its 1 task(s)"},
-		{"no agent", []*DesiredService{shuffleService(t, "shuffle", "zone:c", "1g")}, nil, false, `blocked shuffle [] no agent matches the constraints "zone:c"`},
+		{"none running", []*DesiredService{s}, nil, false, "launch shuffle [a1.host a2.host] launch on 2 of 2 matching agents", nil, false},
+		{"one missing, one stale", []*DesiredService{s}, []ServiceTask{task("a1", "old")}, false, "launch shuffle [a2.host] launch on 1 of 2 matching agents; then roll 1 changed task(s) one agent at a time", nil, false},
+		{"stale", []*DesiredService{s}, []ServiceTask{task("a1", "old"), task("a2", cur)}, false, "roll shuffle [a1.host] spec changed: replace 1 task(s) one agent at a time", nil, false},
+		{"converged", []*DesiredService{s}, []ServiceTask{task("a1", cur), task("a2", cur)}, false, "unchanged shuffle [] running on all 2 matching agents", nil, false},
+		{"removed, kept", nil, []ServiceTask{task("a1", cur)}, false, "unchanged shuffle [a1] no longer in the manifests; its 1 task(s) keep running without --prune", nil, false},
+		{"removed, pruned", nil, []ServiceTask{task("a1", cur)}, true, "kill shuffle [a1] no longer in the manifests: kill its 1 task(s)", nil, false},
+		{"no agent", []*DesiredService{shuffleService(t, "shuffle", "zone:c", "1g")}, nil, false, `blocked shuffle [] no agent matches the constraints "zone:c"`, nil, false},
+		{"removed, in use", nil, []ServiceTask{task("a1", cur)}, true, "blocked shuffle [a1] no longer in the manifests, but the running application(s) dyn depend on it: not removed (--force removes it)",
+			[]Driver{{App: "dyn", State: "TASK_RUNNING"}, {App: "plain", State: "TASK_RUNNING"}}, false},
+		{"removed, in use, forced", nil, []ServiceTask{task("a1", cur)}, true, "kill shuffle [a1] no longer in the manifests: kill its 1 task(s)",
+			[]Driver{{App: "dyn", State: "TASK_RUNNING"}}, true},
 	} {
 		d := &Desired{Apps: map[string]*DesiredApp{}, Services: tc.services}
-		o := &Observed{Agents: agents, ServiceTasks: tc.tasks}
-		got := planServices(d, o, Options{Prune: tc.prune})
+		o := &Observed{Agents: agents, ServiceTasks: tc.tasks, Live: tc.live, Records: map[string]*store.Record{
+			"dyn":   {Properties: map[string]string{"spark.shuffle.service.enabled": "true"}},
+			"plain": {Properties: map[string]string{}},
+		}}
+		got := planServices(d, o, Options{Prune: tc.prune, Force: tc.force})
 		if len(got) != 1 {
 			t.Fatalf("%s: %+v", tc.name, got)
 		}
