@@ -116,7 +116,8 @@ func (e *env) mustApply(args ...string) string {
 }
 
 // drivers lists the live driver tasks per application name.
-func (e *env) drivers() map[string][]mesos.Task {
+// snapshot reads the master's state as the reconciler does.
+func (e *env) snapshot() *mesos.Snapshot {
 	e.t.Helper()
 	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
 	if err != nil {
@@ -126,6 +127,12 @@ func (e *env) drivers() map[string][]mesos.Task {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return snap
+}
+
+func (e *env) drivers() map[string][]mesos.Task {
+	e.t.Helper()
+	snap := e.snapshot()
 	out := map[string][]mesos.Task{}
 	for _, t := range snap.Tasks {
 		if t.Labels["sparkmesos.io/component"] == "driver" && t.Labels["sparkmesos.io/owner"] == "e2e" {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,14 +41,7 @@ spec:
 // but terminal), and returns the frameworks the master knows.
 func (e *env) shuffleTasks() (map[string][]mesos.Task, []mesos.RegisteredFramework) {
 	e.t.Helper()
-	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	snap, err := cl.Snapshot(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	snap := e.snapshot()
 	out := map[string][]mesos.Task{}
 	for _, t := range snap.Tasks {
 		if t.Labels["sparkmesos.io/kind"] == "ShuffleService" && t.Labels["sparkmesos.io/owner"] == "e2e" {
@@ -321,13 +313,8 @@ spec:
 	e.startRun("--service-backoff", "300ms")
 	control := c.AgentIDs()[0]
 	dispatcherTask := func() (id, agent string) {
-		cl, _ := mesos.New(mesos.Options{Master: c.MasterURL()})
-		snap, err := cl.Snapshot(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
 		n := 0
-		for _, x := range snap.Tasks {
+		for _, x := range e.snapshot().Tasks {
 			if x.Labels["sparkmesos.io/kind"] == "Dispatcher" && x.State == "TASK_RUNNING" {
 				id, agent = x.ID, x.AgentID
 				n++

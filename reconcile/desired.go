@@ -48,6 +48,8 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 			return nil, fmt.Errorf("render %s: %w", app.Metadata.Name, err)
 		}
 		da := &DesiredApp{App: app, Rendered: r, File: app.Origin().File}
+		props := r.Request.SparkProperties
+		da.UsesShuffle = props["spark.shuffle.service.enabled"] == "true" || props["spark.dynamicAllocation.enabled"] == "true"
 		if disp != nil && disp.Spec.Managed != nil {
 			da.ManagedDispatcher = disp.Metadata.Name
 		}

@@ -707,8 +707,7 @@ func shuffleUp(o *Observed) map[string]bool {
 // shuffleNote says, for an application that uses the external shuffle
 // service, on which agents its executors could run without one up.
 func shuffleNote(app *DesiredApp, o *Observed, up map[string]bool) string {
-	props := app.Rendered.Request.SparkProperties
-	if props["spark.shuffle.service.enabled"] != "true" && props["spark.dynamicAllocation.enabled"] != "true" {
+	if !app.UsesShuffle {
 		return ""
 	}
 	var without []string

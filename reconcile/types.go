@@ -127,6 +127,9 @@ type DesiredApp struct {
 	File string
 	// Unreachable, when set, says why it cannot be submitted at all.
 	Unreachable string
+	// UsesShuffle is true when its executors use the external shuffle
+	// service (spark.shuffle.service.enabled or dynamic allocation).
+	UsesShuffle bool
 	// ManagedDispatcher names the managed Dispatcher it is submitted to, if
 	// any: submissions wait until its task runs.
 	ManagedDispatcher string
