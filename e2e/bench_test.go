@@ -130,37 +130,21 @@ func BenchmarkLoopSteadyPass(b *testing.B) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		p := f.pass(b)
-		running := 0
-		for _, a := range p.Actions {
-			if a.Phase == reconcile.PhaseRunning && a.Type == reconcile.ActionUnchanged {
-				running++
-			}
-		}
-		if running == n {
+		if running(p) == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d running", running, n)
+			b.Fatalf("%d of %d running", running(p), n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	median := func(fn func()) time.Duration {
-		var ds []time.Duration
-		for i := 0; i < 9; i++ {
-			start := time.Now()
-			fn()
-			ds = append(ds, time.Since(start))
-		}
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return ds[len(ds)/2]
-	}
 	for b.Loop() {
-		state := median(func() {
+		state := medianOf(9, func() {
 			if _, err := f.mc.Snapshot(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 		})
-		steady := median(func() { f.pass(b) })
+		steady := medianOf(9, func() { f.pass(b) })
 		b.ReportMetric(float64(state.Microseconds())/1000, "getstate-ms")
 		b.ReportMetric(float64(steady.Microseconds())/1000, "pass-ms")
 		b.ReportMetric(float64(steady)/float64(state), "pass/getstate")

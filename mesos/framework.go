@@ -118,8 +118,6 @@ type Framework struct {
 	id     string
 	// suppressed is what Mesos was last told.
 	suppressed bool
-	// Subscribed is signalled (non-blocking) at each subscription; tests wait on it.
-	Subscribed chan string
 }
 
 // NewFramework returns a framework that reaches the master through c.
@@ -136,7 +134,7 @@ func NewFramework(c *Client, s Scheduler, opts FrameworkOptions) *Framework {
 	if opts.RefuseSeconds == 0 {
 		opts.RefuseSeconds = 30 * time.Second
 	}
-	return &Framework{client: c, opts: opts, sched: s, log: opts.Log, id: opts.FrameworkID, Subscribed: make(chan string, 1)}
+	return &Framework{client: c, opts: opts, sched: s, log: opts.Log, id: opts.FrameworkID}
 }
 
 // ID is the framework id (empty before the first subscription).
@@ -292,10 +290,6 @@ func (f *Framework) session(ctx context.Context) error {
 				subscribed = true
 				f.suppressed = false // a new subscription starts unsuppressed
 				f.log.Info("framework subscribed", "framework_id", id, "master", base)
-				select {
-				case f.Subscribed <- id:
-				default:
-				}
 				f.reconcile(call)
 				f.act(call)
 			case scheduler.Event_OFFERS:

@@ -366,13 +366,9 @@ func removePorts(ranges [][2]uint64, ports []uint64) [][2]uint64 {
 	return out
 }
 
-func terminal(state string) bool {
-	switch state {
-	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_LOST", "TASK_UNKNOWN":
-		return true
-	}
-	return false
-}
+// gone reports whether a service task has ended: a terminal state, or
+// TASK_UNKNOWN (the master's answer to reconciling a task it never saw).
+func gone(state string) bool { return isTerminalTask(state) || state == "TASK_UNKNOWN" }
 
 // Update implements mesos.Scheduler.
 func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
@@ -386,7 +382,7 @@ func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
 	now := k.Now()
 	t := k.tasks[st.TaskID]
 	if t == nil {
-		if terminal(st.State) {
+		if gone(st.State) {
 			return
 		}
 		// A task from before a restart, found by reconciliation.
@@ -400,7 +396,7 @@ func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
 	switch {
 	case st.State == "TASK_RUNNING":
 		delete(k.failures, slot)
-	case terminal(st.State):
+	case gone(st.State):
 		delete(k.tasks, st.TaskID)
 		if !t.killing {
 			f := k.failures[slot]
