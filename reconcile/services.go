@@ -55,6 +55,31 @@ type ServiceKeeper struct {
 	revive   bool // a service or an agent appeared since Revive was last asked
 	// prunable are the removed services the plan allows to kill.
 	prunable map[string]bool
+	// observed is set once the loop has shown the master's service tasks:
+	// nothing is launched before, so that tasks from before a restart are
+	// never doubled while their reconciliation is under way.
+	observed bool
+}
+
+// SetObserved gives the service tasks the master lists (GET_STATE): tasks
+// the keeper does not know yet (from before a restart) are taken as placed.
+func (k *ServiceKeeper) SetObserved(tasks []ServiceTask) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	if !k.observed {
+		k.observed, k.revive = true, true
+	}
+	for _, t := range tasks {
+		if _, known := k.tasks[t.TaskID]; known || gone(t.State) {
+			continue
+		}
+		key, hash, ok := parseTaskID(t.TaskID)
+		if !ok {
+			continue
+		}
+		k.tasks[t.TaskID] = &serviceTask{id: t.TaskID, agent: t.AgentID, key: key, hash: hash, state: t.State, since: k.Now()}
+	}
 }
 
 // SetPrunable gives the removed services that may be killed (see
@@ -243,6 +268,9 @@ func (k *ServiceKeeper) Wants() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.init()
+	if !k.observed {
+		return false
+	}
 	now := k.Now()
 	for _, s := range k.services {
 		for _, a := range k.agents {
@@ -262,6 +290,9 @@ func (k *ServiceKeeper) Offers(offers []mesos.Offer) map[string][]mesos.Launch {
 	k.init()
 	now := k.Now()
 	out := map[string][]mesos.Launch{}
+	if !k.observed {
+		return out
+	}
 	keys := make([]string, 0, len(k.services))
 	for key := range k.services {
 		keys = append(keys, key)

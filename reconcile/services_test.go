@@ -37,6 +37,7 @@ func newKeeper(t *testing.T, services ...*DesiredService) *keeperFixture {
 	f := &keeperFixture{t: t, now: time.Unix(1_700_000_000, 0)}
 	f.k = &ServiceKeeper{Now: func() time.Time { return f.now }, BackoffBase: 10 * time.Second, BackoffMax: time.Minute}
 	f.k.SetDesired(services, nil, false)
+	f.k.SetObserved(nil)
 	return f
 }
 
@@ -212,6 +213,27 @@ func TestKeeperPrunesOnlyWithPruneAndNeverHeldServices(t *testing.T) {
 	f.k.SetPrunable(map[string]bool{"ShuffleService/shuffle": true})
 	if k := f.k.Kills(); len(k) != 1 || k[0].TaskID != id {
 		t.Fatalf("prune kills %v, want %s", k, id)
+	}
+}
+
+func TestKeeperLaunchesNothingBeforeTheFirstObservation(t *testing.T) {
+	s := shuffleService(t, "shuffle", "zone:a", "1g")
+	k := &ServiceKeeper{}
+	k.SetDesired([]*DesiredService{s}, nil, false)
+	a1 := zone("a1", "a")
+	k.SetAgents([]Agent{a1})
+	f := &keeperFixture{t: t, k: k}
+	if got := f.launch(a1); len(got) != 0 || k.Wants() {
+		t.Fatalf("launched %v before seeing what the master runs", got)
+	}
+	// The master shows a task from before a restart: it is placed.
+	old := serviceTaskID(v1.KindShuffleService, "shuffle", s.Rendered.SpecHash, 3)
+	k.SetObserved([]ServiceTask{{Kind: v1.KindShuffleService, Name: "shuffle", TaskID: old, AgentID: "a1", State: "TASK_RUNNING"}})
+	if got := f.launch(a1); len(got) != 0 || k.Wants() || len(k.Kills()) != 0 {
+		t.Fatalf("a second task launched beside %s: %v", old, got)
+	}
+	if !k.Revive() {
+		t.Error("no revive after the first observation (offers declined before it stay filtered)")
 	}
 }
 

@@ -255,6 +255,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 				obs, err := reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
 				if err == nil {
 					keeper.SetAgents(obs.Agents)
+					keeper.SetObserved(obs.ServiceTasks)
 					if cached != nil {
 						keeper.SetPrunable(reconcile.PrunableServices(cached, obs, reconcile.Options{Prune: o.prune, Force: o.force}))
 						if err := reconcile.SyncServiceStatus(ctx, st, keeper, time.Now()); err != nil {
