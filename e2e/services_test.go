@@ -307,6 +307,11 @@ spec:
 `)
 	e.write("a.yaml", appYAML("a", ""))
 	e.write("b.yaml", appYAML("b", ""))
+	// Two drivers that only fit one at a time on the control agent: the
+	// second waits in the dispatcher's queue.
+	big := "  driver: {cores: 10, constraints: \"role:control\"}\n"
+	e.write("big1.yaml", appYAML("big1", big))
+	e.write("big2.yaml", appYAML("big2", big))
 	if out, code := e.run("diff", e.dir); code != 1 || !strings.Contains(out, "+ launch    Dispatcher/sim") || !strings.Contains(out, `the managed dispatcher "sim" has no running task yet`) {
 		t.Fatalf("diff before the dispatcher runs (exit %d):\n%s", code, out)
 	}
@@ -332,6 +337,11 @@ spec:
 	if id == "" || where != control {
 		t.Fatalf("dispatcher task %q on %s, want one on the control agent %s", id, where, control)
 	}
+	queued := e.waitStatus("big2", "phase: Queued")
+	if submissionIDs(queued) == "" {
+		t.Fatalf("big2 is queued but has no submission:\n%s", queued)
+	}
+	running := e.waitDrivers("big1 running", func(d map[string][]mesos.Task) bool { return len(d["big1"]) == 1 })["big1"][0].ID
 
 	// The dispatcher's process dies: the framework relaunches it, it
 	// recovers its state (ZooKeeper), the drivers carry on, none is doubled.
@@ -357,4 +367,40 @@ spec:
 			t.Errorf("app %s: drivers %v, want the same one driver %s", app, after[app], first[app][0].ID)
 		}
 	}
+	if len(after["big1"]) != 1 || after["big1"][0].ID != running {
+		t.Errorf("big1: drivers %v, want the same one driver %s", after["big1"], running)
+	}
+	// The queued submission is still queued in the recovered dispatcher:
+	// the same one, not submitted again.
+	if again := e.waitStatus("big2", "phase: Queued"); submissionIDs(again) != submissionIDs(queued) {
+		t.Errorf("big2's submissions changed across the dispatcher's relaunch:\n%s\nthen\n%s", queued, again)
+	}
+}
+
+// waitStatus waits until "reconciler status NAME -o yaml" contains want,
+// and returns it.
+func (e *env) waitStatus(name, want string) string {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := e.run("status", name, "-o", "yaml")
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("status of %s never showed %q:\n%s", name, want, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// submissionIDs lists the "id: driver-..." lines of a status.
+func submissionIDs(status string) string {
+	var ids []string
+	for _, l := range strings.Split(status, "\n") {
+		if strings.Contains(l, "id: driver-") {
+			ids = append(ids, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(ids, ",")
 }
