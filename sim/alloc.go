@@ -193,9 +193,53 @@ func (c *Cluster) allocate() {
 	for _, o := range c.offers {
 		add(o.framework, o.resources)
 	}
+	// Roles first, as Mesos' hierarchical allocator: the role with the
+	// smallest dominant share divided by its weight, then the framework with
+	// the smallest share within it.
+	roleUsed := map[string]*[2]float64{}
+	for _, fw := range fws {
+		if roleUsed[frameworkRole(fw)] == nil {
+			roleUsed[frameworkRole(fw)] = &[2]float64{}
+		}
+	}
+	fwRole := map[string]string{}
+	for _, fw := range c.frameworks {
+		fwRole[fw.id] = frameworkRole(fw)
+	}
+	addRole := func(fwID string, rs []mesos.Resource) {
+		if u := roleUsed[fwRole[fwID]]; u != nil {
+			for _, r := range rs {
+				if r.Scalar != nil && r.Name == "cpus" {
+					u[0] += r.Scalar.Value
+				} else if r.Scalar != nil && r.Name == "mem" {
+					u[1] += r.Scalar.Value
+				}
+			}
+		}
+	}
+	for _, t := range c.tasks {
+		addRole(t.framework, t.info.Resources)
+	}
+	for _, o := range c.offers {
+		addRole(o.framework, o.resources)
+	}
 	share := func(fw *framework) float64 {
 		u := used[fw.id]
 		return max(ratio(u[0], total[0]), ratio(u[1], total[1]))
+	}
+	roleShare := func(fw *framework) float64 {
+		role := frameworkRole(fw)
+		u, w := roleUsed[role], c.weights[role]
+		if w <= 0 {
+			w = 1
+		}
+		return max(ratio(u[0], total[0]), ratio(u[1], total[1])) / w
+	}
+	less := func(a, b *framework) bool {
+		if ra, rb := roleShare(a), roleShare(b); ra != rb {
+			return ra < rb
+		}
+		return share(a) < share(b)
 	}
 	made := map[*framework][]*offer{}
 	start := c.next("alloc-round") % len(c.agents)
@@ -210,7 +254,7 @@ func (c *Cluster) allocate() {
 			if f, ok := fw.filters[a.info.ID.Value]; ok && now.Before(f.until) && f.refused.covers(avail) {
 				continue
 			}
-			if best == nil || share(fw) < share(best) {
+			if best == nil || less(fw, best) {
 				best = fw
 			}
 		}
@@ -223,6 +267,7 @@ func (c *Cluster) allocate() {
 		c.offers[o.id] = o
 		made[best] = append(made[best], o)
 		add(best.id, o.resources)
+		addRole(best.id, o.resources)
 	}
 	// Offers go out in framework order, so a cycle is reproducible.
 	for _, fw := range fws {

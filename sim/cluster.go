@@ -131,6 +131,8 @@ type Cluster struct {
 	// dispatcherTasks are dispatchers running as tasks, by task key;
 	// recoverable holds the state of those that ended with ZooKeeper
 	// recovery, by ZooKeeper URL and dir, for the next one.
+	// weights are the roles' weights set by UPDATE_WEIGHTS (default 1).
+	weights         map[string]float64
 	dispatcherTasks map[string]*Dispatcher
 	recoverable     map[string]*Dispatcher
 	zk              *zkRegistration
@@ -222,6 +224,7 @@ func New(cfg Config) *Cluster {
 		faults:          &faults{},
 		services:        map[string]*service{},
 		dispatcherTasks: map[string]*Dispatcher{},
+		weights:         map[string]float64{},
 		recoverable:     map[string]*Dispatcher{},
 		stop:            make(chan struct{}),
 	}

@@ -708,3 +708,36 @@ func TestAllocationSpreadsAgentsByShare(t *testing.T) {
 		t.Errorf("both frameworks were offered agent %s; want one agent each", oa.agent)
 	}
 }
+
+// UPDATE_WEIGHTS and GET_WEIGHTS; weights shape offers as in Mesos'
+// hierarchical allocator: the role with the smallest dominant share over its
+// weight gets the next agent. With weights 1 and 3 and 40 equal agents
+// contended by one framework of each role, one cycle offers 10 and 30.
+func TestWeightsShapeOffers(t *testing.T) {
+	cfg := fastConfig()
+	cfg.AllocationInterval = 500 * time.Millisecond // both subscribe before the first cycle
+	for i := 0; i < 40; i++ {
+		cfg.Agents = append(cfg.Agents, AgentConfig{CPUs: 1, MemMiB: 1024})
+	}
+	c := startCluster(t, cfg)
+	if r := do(t, "POST", c.MasterURL()+"/api/v1", jsonHeaders, `{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"role":"etl","weight":-1}]}}`); r.code != 400 {
+		t.Errorf("negative weight: %d %s, want 400", r.code, r.body)
+	}
+	r := do(t, "POST", c.MasterURL()+"/api/v1", jsonHeaders, `{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"role":"adhoc","weight":1},{"role":"etl","weight":3}]}}`)
+	if r.code != 200 || len(r.body) != 0 {
+		t.Fatalf("UPDATE_WEIGHTS: %d %q, want 200 and no body", r.code, r.body)
+	}
+	got := operator(t, c, `{"type":"GET_WEIGHTS"}`).GetGetWeights().GetWeightInfos()
+	if len(got) != 2 || got[0].GetRole() != "adhoc" || got[0].Weight != 1 || got[1].GetRole() != "etl" || got[1].Weight != 3 {
+		t.Errorf("GET_WEIGHTS: %+v", got)
+	}
+	role := func(r string) string { return strings.Replace(fwInfo, `"roles":["*"]`, `"roles":["`+r+`"]`, 1) }
+	adhoc := subscribe(t, c.MasterURL(), role("adhoc"))
+	defer adhoc.close()
+	etl := subscribe(t, c.MasterURL(), role("etl"))
+	defer etl.close()
+	na, ne := len(adhoc.next(scheduler.Event_OFFERS).Offers.Offers), len(etl.next(scheduler.Event_OFFERS).Offers.Offers)
+	if na < 9 || na > 11 || na+ne != 40 {
+		t.Errorf("offers: adhoc (weight 1) %d, etl (weight 3) %d; want about 10 and 30", na, ne)
+	}
+}

@@ -105,6 +105,7 @@ var operatorCalls = map[master.Call_Type]bool{
 	master.Call_GET_MASTER: true, master.Call_GET_STATE: true, master.Call_GET_FRAMEWORKS: true,
 	master.Call_GET_TASKS: true, master.Call_GET_AGENTS: true, master.Call_TEARDOWN: true,
 	master.Call_SUBSCRIBE: true, master.Call_GET_VERSION: true, master.Call_GET_HEALTH: true,
+	master.Call_GET_WEIGHTS: true, master.Call_UPDATE_WEIGHTS: true,
 }
 
 func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *http.Request) {
@@ -142,6 +143,22 @@ func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *htt
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK) // empty body, no Content-Type
 		return
+	case master.Call_UPDATE_WEIGHTS:
+		infos := call.GetUpdateWeights().GetWeightInfos()
+		for _, wi := range infos {
+			if wi.GetRole() == "" || wi.GetRole() == "*" || wi.Weight <= 0 {
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("Invalid weight for role '%s': weights must be positive and roles named", wi.GetRole()))
+				return
+			}
+		}
+		c.mu.Lock()
+		for _, wi := range infos {
+			c.weights[wi.GetRole()] = wi.Weight
+		}
+		c.mu.Unlock()
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK) // empty body, no Content-Type
+		return
 	}
 	c.mu.Lock()
 	resp := c.operatorResponseLocked(m, call.Type)
@@ -169,6 +186,16 @@ func (c *Cluster) operatorResponseLocked(m *masterEndpoint, t master.Call_Type) 
 		resp.GetVersion = &master.Response_GetVersion{VersionInfo: mesos.VersionInfo{Version: Version}}
 	case master.Call_GET_HEALTH:
 		resp.GetHealth = &master.Response_GetHealth{Healthy: true}
+	case master.Call_GET_WEIGHTS:
+		roles := make([]string, 0, len(c.weights))
+		for r := range c.weights {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		resp.GetWeights = &master.Response_GetWeights{}
+		for _, r := range roles {
+			resp.GetWeights.WeightInfos = append(resp.GetWeights.WeightInfos, mesos.WeightInfo{Role: strPtr(r), Weight: c.weights[r]})
+		}
 	}
 	return resp
 }
