@@ -115,7 +115,6 @@ func (e *env) mustApply(args ...string) string {
 	return out
 }
 
-// drivers lists the live driver tasks per application name.
 // snapshot reads the master's state as the reconciler does.
 func (e *env) snapshot() *mesos.Snapshot {
 	e.t.Helper()
@@ -130,6 +129,7 @@ func (e *env) snapshot() *mesos.Snapshot {
 	return snap
 }
 
+// drivers lists the live driver tasks per application name.
 func (e *env) drivers() map[string][]mesos.Task {
 	e.t.Helper()
 	snap := e.snapshot()

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"time"
 
 	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
@@ -248,4 +249,35 @@ func retryable(err error) bool {
 		}
 	}
 	return true
+}
+
+// Weights returns the roles' weights the master has been given (roles not
+// listed weigh 1).
+func (c *Client) Weights(ctx context.Context) (map[string]float64, error) {
+	var resp master.Response
+	if err := c.call(ctx, calls.GetWeights(), &resp); err != nil {
+		return nil, fmt.Errorf("mesos GET_WEIGHTS: %w", err)
+	}
+	out := map[string]float64{}
+	for _, w := range resp.GetGetWeights().GetWeightInfos() {
+		out[w.GetRole()] = w.Weight
+	}
+	return out, nil
+}
+
+// UpdateWeights sets roles' weights.
+func (c *Client) UpdateWeights(ctx context.Context, weights map[string]float64) error {
+	roles := make([]string, 0, len(weights))
+	for r := range weights {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	var infos []mesoslib.WeightInfo
+	for _, r := range roles {
+		infos = append(infos, mesoslib.WeightInfo{Role: &r, Weight: weights[r]})
+	}
+	if err := c.call(ctx, calls.UpdateWeights(infos...), nil); err != nil {
+		return fmt.Errorf("mesos UPDATE_WEIGHTS: %w", err)
+	}
+	return nil
 }

@@ -177,3 +177,28 @@ func TestMasterURLs(t *testing.T) {
 		t.Fatalf("legacy ip decoding: %s %v", got, err)
 	}
 }
+
+func TestWeights(t *testing.T) {
+	c := startSim(t, sim.Config{NumAgents: 1})
+	mc := client(t, Options{Master: c.MasterURL()})
+	ctx := context.Background()
+	if err := mc.UpdateWeights(ctx, map[string]float64{"etl": 3, "adhoc": 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := mc.Weights(ctx)
+	if err != nil || len(got) != 2 || got["etl"] != 3 || got["adhoc"] != 0.5 {
+		t.Fatalf("weights %v, %v", got, err)
+	}
+	var sent string
+	for _, r := range c.Requests() {
+		if strings.Contains(string(r.Body), "UPDATE_WEIGHTS") {
+			sent = string(r.Body)
+		}
+	}
+	if sent != `{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"weight":0.5,"role":"adhoc"},{"weight":3,"role":"etl"}]}}` {
+		t.Errorf("sent %s", sent)
+	}
+	if err := mc.UpdateWeights(ctx, map[string]float64{"bad": -1}); err == nil {
+		t.Error("a negative weight was accepted")
+	}
+}

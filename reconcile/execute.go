@@ -29,6 +29,8 @@ type Executor struct {
 	// OnEnded, when set, is called once for each driver whose end a record
 	// first sees, with its final task state.
 	OnEnded func(state string)
+	// Roles sets role weights (plan.Roles); nil leaves roles alone.
+	Roles RoleUpdater
 }
 
 // Outcome is what became of one action.
@@ -65,6 +67,16 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 			e.Log.Info("action done", "action", string(a.Type), "app", a.App, "detail", detail, "reason", a.Reason)
 		}
 		out = append(out, Outcome{Action: a, Detail: detail, Err: err})
+	}
+	if e.Roles != nil && o.RoleRecords != nil {
+		if err := ExecuteRoles(ctx, e.Roles, e.Store, o, d, plan.Roles); err != nil {
+			e.Log.Warn("role weights not all set", "err", err)
+		}
+		for _, a := range plan.Roles {
+			if a.Type.Changes() {
+				e.Log.Info("role", "action", string(a.Type), "role", a.Role, "reason", a.Reason)
+			}
+		}
 	}
 	return out
 }

@@ -73,6 +73,7 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		guardPrune(&plan, len(names))
 	}
 	plan.Services = planServices(d, o, opts)
+	plan.Roles = planRoles(d, o, opts)
 	up := shuffleUp(o)
 	for i, a := range plan.Actions {
 		switch a.Type {

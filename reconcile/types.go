@@ -39,12 +39,13 @@ const (
 	ActionUnchanged ActionType = "unchanged" // nothing to do
 	ActionLaunch    ActionType = "launch"    // a service task is missing on agents: the framework launches it
 	ActionRoll      ActionType = "roll"      // a service's spec changed: its tasks are replaced one agent at a time
+	ActionUpdate    ActionType = "update"    // a role's weight differs: set it
 )
 
 // Changes reports whether the action changes the cluster.
 func (t ActionType) Changes() bool {
 	switch t {
-	case ActionSubmit, ActionResubmit, ActionRestart, ActionKill, ActionPrune, ActionLaunch, ActionRoll:
+	case ActionSubmit, ActionResubmit, ActionRestart, ActionKill, ActionPrune, ActionLaunch, ActionRoll, ActionUpdate:
 		return true
 	}
 	return false
@@ -85,6 +86,8 @@ type Plan struct {
 	Actions []Action
 	// Services are the long-running services' actions, by kind and name.
 	Services []ServiceAction
+	// Roles are the roles' actions (weights).
+	Roles []RoleAction
 	// RequeueAfter, when not zero, is when the next pass has work to do
 	// (a restart waiting for its backoff).
 	RequeueAfter time.Duration
@@ -94,6 +97,11 @@ type Plan struct {
 func (p Plan) Changes() int {
 	n := 0
 	for _, a := range p.Services {
+		if a.Type.Changes() {
+			n++
+		}
+	}
+	for _, a := range p.Roles {
 		if a.Type.Changes() {
 			n++
 		}
@@ -140,6 +148,8 @@ type Desired struct {
 	Apps map[string]*DesiredApp
 	// Services are the long-running services the framework keeps up.
 	Services []*DesiredService
+	// Roles are the roles whose weights the manifests set.
+	Roles []*DesiredRole
 	// BrokenFiles are files that failed to load: objects recorded as coming
 	// from them keep their last good spec (never killed, pruned or changed).
 	BrokenFiles map[string]bool
@@ -197,6 +207,10 @@ type Observed struct {
 	// ManagedDispatchers are the hosts where our managed dispatchers' tasks
 	// run, by Dispatcher name.
 	ManagedDispatchers map[string]string
+	// Weights are the master's role weights (ObserveRoles); RoleRecords the
+	// roles the store says we set, by MesosRole name.
+	Weights     map[string]float64
+	RoleRecords map[string]*store.Record
 }
 
 // ServiceTask is a live task of a long-running service we own.

@@ -169,7 +169,7 @@ var symbols = map[reconcile.ActionType]string{
 	reconcile.ActionSubmit: "+", reconcile.ActionRestart: "+", reconcile.ActionResubmit: "~",
 	reconcile.ActionKill: "-", reconcile.ActionPrune: "-", reconcile.ActionBlocked: "!",
 	reconcile.ActionHold: "?", reconcile.ActionAdopt: "=", reconcile.ActionUnchanged: " ",
-	reconcile.ActionLaunch: "+", reconcile.ActionRoll: "~",
+	reconcile.ActionLaunch: "+", reconcile.ActionRoll: "~", reconcile.ActionUpdate: "~",
 }
 
 // printPlan writes the plan Terraform-style, one line an action, changed
@@ -177,6 +177,12 @@ var symbols = map[reconcile.ActionType]string{
 // are listed only when verbose.
 func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	counts := map[reconcile.ActionType]int{}
+	for _, a := range p.Roles {
+		if a.Type == reconcile.ActionUnchanged && !verbose {
+			continue
+		}
+		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[a.Type], a.Type, "MesosRole/"+a.Name, a.Reason)
+	}
 	for _, a := range p.Services {
 		if a.Type == reconcile.ActionUnchanged && !verbose {
 			continue
@@ -202,7 +208,12 @@ func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 			counts[a.Type]++
 		}
 	}
-	for _, t := range []reconcile.ActionType{reconcile.ActionLaunch, reconcile.ActionRoll, reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
+	for _, a := range p.Roles {
+		if a.Type.Changes() {
+			counts[a.Type]++
+		}
+	}
+	for _, t := range []reconcile.ActionType{reconcile.ActionUpdate, reconcile.ActionLaunch, reconcile.ActionRoll, reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
 		if counts[t] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[t], t))
 		}
@@ -244,12 +255,16 @@ Exit codes: 0 no changes, 1 changes, 2 error.`,
 	return cmd
 }
 
-func observe(ctx context.Context, o clusterOptions, st store.Store) (*reconcile.Observed, error) {
+func observe(ctx context.Context, o clusterOptions, st store.Store, d *reconcile.Desired) (*reconcile.Observed, error) {
 	mc, err := o.mesosClient()
 	if err != nil {
 		return nil, err
 	}
-	return reconcile.Observe(ctx, mc, &reconcile.DispatcherPool{}, st, o.owner)
+	obs, err := reconcile.Observe(ctx, mc, &reconcile.DispatcherPool{}, st, o.owner)
+	if err != nil {
+		return nil, err
+	}
+	return obs, reconcile.ObserveRoles(ctx, mc, st, d, obs)
 }
 
 func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions) error {
@@ -263,7 +278,7 @@ func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions
 		return err
 	}
 	defer st.Close()
-	obs, err := observe(ctx, o.cluster, st)
+	obs, err := observe(ctx, o.cluster, st, d)
 	if err != nil {
 		return err
 	}
@@ -331,7 +346,7 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	exec := &reconcile.Executor{Store: st, Dispatchers: &reconcile.DispatcherPool{}, Lookup: lookupSecret, Now: time.Now, Log: log}
+	exec := &reconcile.Executor{Store: st, Dispatchers: &reconcile.DispatcherPool{}, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc}
 	opts := reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt}
 	deadline := time.Now().Add(o.timeout)
 	for pass := 0; ; pass++ {
@@ -344,6 +359,9 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		if err != nil {
 			return err
 		}
+		if err := reconcile.ObserveRoles(ctx, mc, st, d, obs); err != nil {
+			return err
+		}
 		plan := reconcile.Compute(d, obs, time.Now(), opts)
 		if pass == 0 {
 			printPlan(streams.Out, plan, o.verbose)
@@ -354,7 +372,7 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 				}
 			}
 		}
-		plan.Services = nil // apply acts on (and waits for) applications only
+		plan.Services = nil // apply acts on (and waits for) applications and roles
 		if pass > 0 && plan.Changes() > 0 {
 			printPlan(streams.Out, plan, false)
 		}

@@ -253,6 +253,9 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			Load: load,
 			Observe: func(ctx context.Context) (*reconcile.Observed, error) {
 				obs, err := reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
+				if err == nil && cached != nil {
+					err = reconcile.ObserveRoles(ctx, mc, st, cached, obs)
+				}
 				if err == nil {
 					keeper.SetAgents(obs.Agents)
 					keeper.SetObserved(obs.ServiceTasks)
@@ -265,7 +268,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 				}
 				return obs, err
 			},
-			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log},
+			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc},
 			Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
 			Resync:  o.resync,
 			Trigger: trigger,
