@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/sim"
@@ -61,5 +63,64 @@ spec: {weight: 1}
 	w, _ = mc.Weights(ctx)
 	if w["ETL"] != 1 || w["other"] != 2 {
 		t.Fatalf("weights after the prune: %v (want ETL reset to 1, other untouched at 2)", w)
+	}
+}
+
+// Two applications in roles weighted 1 and 3 contend for a cluster: the
+// allocator, shaped by the weights the reconciler set, gives their executors
+// the cluster in about that proportion.
+func TestRoleWeightsSplitExecutors(t *testing.T) {
+	var agents []sim.AgentConfig
+	for i := 0; i < 12; i++ {
+		agents = append(agents, sim.AgentConfig{CPUs: 4, MemMiB: 65536})
+	}
+	c := sim.New(sim.Config{Seed: 9, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: agents})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	d, err := c.StartDispatcher(sim.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, c: c, d: d, dir: t.TempDir(), state: filepath.Join(t.TempDir(), "state.db")}
+	e.write("dispatcher.yaml", fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: sim}\nspec:\n  external: {url: %q}\n", d.URL()))
+	e.write("roles.yaml", `apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: adhoc}
+spec: {weight: 1}
+---
+apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: etl}
+spec: {weight: 3}
+`)
+	// The roles are weighted before the applications exist.
+	e.mustApply()
+	for _, app := range []string{"adhoc", "etl"} {
+		e.write(app+".yaml", strings.Replace(appYAML(app, "  role: "+app+"\n"), "maxCores: 2", "maxCores: 100", 1))
+	}
+	e.mustApply()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cores := map[string]int{} // executors have one core each
+		for _, x := range e.snapshot().Tasks {
+			if x.Labels["sparkmesos.io/component"] == "executor" && x.State == "TASK_RUNNING" {
+				cores[x.Labels["sparkmesos.io/name"]]++
+			}
+		}
+		total := cores["adhoc"] + cores["etl"]
+		if total >= 40 { // the cluster is taken (48 cpus, 2 drivers, whole agents per offer)
+			ratio := float64(cores["etl"]) / float64(max(1, cores["adhoc"]))
+			t.Logf("executors: etl %d, adhoc %d", cores["etl"], cores["adhoc"])
+			if ratio < 2 || ratio > 4.5 {
+				t.Fatalf("executors: etl %d, adhoc %d (ratio %.2f), want about 3", cores["etl"], cores["adhoc"], ratio)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("executors never took the cluster: %v", cores)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
