@@ -250,12 +250,19 @@ func (c *Cluster) allocate() {
 			continue
 		}
 		var best *framework
+		var bestAvail amounts
 		for _, fw := range fws {
 			if f, ok := fw.filters[a.info.ID.Value]; ok && now.Before(f.until) && f.refused.covers(avail) {
 				continue
 			}
+			// A role's quota limit caps what it is offered: the offer is
+			// cut to the headroom, and a role at its limit gets nothing.
+			capped, ok := c.withinLimit(frameworkRole(fw), roleUsed[frameworkRole(fw)], avail)
+			if !ok {
+				continue
+			}
 			if best == nil || less(fw, best) {
-				best = fw
+				best, bestAvail = fw, capped
 			}
 		}
 		if best == nil {
@@ -263,7 +270,7 @@ func (c *Cluster) allocate() {
 		}
 		role := frameworkRole(best)
 		o := &offer{id: fmt.Sprintf("%s-O%d", c.masterID, c.next("offer")), framework: best.id, agent: a, role: role}
-		o.resources = avail.resources(role)
+		o.resources = bestAvail.resources(role)
 		c.offers[o.id] = o
 		made[best] = append(made[best], o)
 		add(best.id, o.resources)
@@ -281,6 +288,31 @@ func (c *Cluster) allocate() {
 			c.sendOffersLocked(fw, offers)
 		}
 	}
+}
+
+// withinLimit cuts avail to what the role's quota limits leave (used holds
+// its tasks' and offers' cpus and mem); false when nothing is left.
+func (c *Cluster) withinLimit(role string, used *[2]float64, avail amounts) (amounts, bool) {
+	q, ok := c.quotas[role]
+	if !ok || len(q.Limits) == 0 {
+		return avail, true
+	}
+	out := amounts{scalars: map[string]float64{}, ports: avail.ports}
+	for k, v := range avail.scalars {
+		out.scalars[k] = v
+	}
+	for i, name := range []string{"cpus", "mem"} {
+		l, limited := q.Limits[name]
+		if !limited {
+			continue
+		}
+		head := l.Value - used[i]
+		if head < 0.01 {
+			return amounts{}, false
+		}
+		out.scalars[name] = min(out.scalars[name], head)
+	}
+	return out, true
 }
 
 func ratio(a, b float64) float64 {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/quota"
 )
 
 // Version is the Mesos version the simulated master reports.
@@ -131,8 +132,10 @@ type Cluster struct {
 	// dispatcherTasks are dispatchers running as tasks, by task key;
 	// recoverable holds the state of those that ended with ZooKeeper
 	// recovery, by ZooKeeper URL and dir, for the next one.
-	// weights are the roles' weights set by UPDATE_WEIGHTS (default 1).
+	// weights are the roles' weights set by UPDATE_WEIGHTS (default 1);
+	// quotas their guarantees and limits set by UPDATE_QUOTA.
 	weights         map[string]float64
+	quotas          map[string]quota.QuotaConfig
 	dispatcherTasks map[string]*Dispatcher
 	recoverable     map[string]*Dispatcher
 	zk              *zkRegistration
@@ -225,6 +228,7 @@ func New(cfg Config) *Cluster {
 		services:        map[string]*service{},
 		dispatcherTasks: map[string]*Dispatcher{},
 		weights:         map[string]float64{},
+		quotas:          map[string]quota.QuotaConfig{},
 		recoverable:     map[string]*Dispatcher{},
 		stop:            make(chan struct{}),
 	}

@@ -741,3 +741,43 @@ func TestWeightsShapeOffers(t *testing.T) {
 		t.Errorf("offers: adhoc (weight 1) %d, etl (weight 3) %d; want about 10 and 30", na, ne)
 	}
 }
+
+// UPDATE_QUOTA and GET_QUOTA (Mesos 1.9+ quota configs); a limit caps what
+// a role is offered, cutting the last offer to the headroom.
+func TestQuotaLimitsCapOffers(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Agents = []AgentConfig{{CPUs: 2, MemMiB: 4096}, {CPUs: 2, MemMiB: 4096}, {CPUs: 2, MemMiB: 4096}}
+	c := startCluster(t, cfg)
+	bad := `{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[{"role":"capped","guarantees":{"cpus":{"value":4}},"limits":{"cpus":{"value":3}}}]}}`
+	if r := do(t, "POST", c.MasterURL()+"/api/v1", jsonHeaders, bad); r.code != 400 {
+		t.Errorf("guarantee above limit: %d %s, want 400", r.code, r.body)
+	}
+	set := `{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[{"role":"capped","guarantees":{"cpus":{"value":1}},"limits":{"cpus":{"value":3}}}]}}`
+	if r := do(t, "POST", c.MasterURL()+"/api/v1", jsonHeaders, set); r.code != 200 || len(r.body) != 0 {
+		t.Fatalf("UPDATE_QUOTA: %d %q", r.code, r.body)
+	}
+	q := operator(t, c, `{"type":"GET_QUOTA"}`).GetGetQuota().Status.Configs
+	if len(q) != 1 || q[0].Role != "capped" || q[0].Limits["cpus"].Value != 3 || q[0].Guarantees["cpus"].Value != 1 {
+		t.Fatalf("GET_QUOTA: %+v", q)
+	}
+	s := subscribe(t, c.MasterURL(), strings.Replace(fwInfo, `"roles":["*"]`, `"roles":["capped"]`, 1))
+	defer s.close()
+	cpus := 0.0
+	for _, o := range s.next(scheduler.Event_OFFERS).Offers.Offers {
+		for _, r := range o.Resources {
+			if r.Name == "cpus" {
+				cpus += r.GetScalar().Value
+			}
+		}
+	}
+	if cpus != 3 {
+		t.Errorf("role capped at 3 cpus was offered %v", cpus)
+	}
+	reset := `{"type":"UPDATE_QUOTA","update_quota":{"quota_configs":[{"role":"capped"}]}}`
+	if r := do(t, "POST", c.MasterURL()+"/api/v1", jsonHeaders, reset); r.code != 200 {
+		t.Fatalf("reset: %d %s", r.code, r.body)
+	}
+	if q := operator(t, c, `{"type":"GET_QUOTA"}`).GetGetQuota().Status.Configs; len(q) != 0 {
+		t.Errorf("after the reset GET_QUOTA lists %+v", q)
+	}
+}

@@ -106,6 +106,7 @@ var operatorCalls = map[master.Call_Type]bool{
 	master.Call_GET_TASKS: true, master.Call_GET_AGENTS: true, master.Call_TEARDOWN: true,
 	master.Call_SUBSCRIBE: true, master.Call_GET_VERSION: true, master.Call_GET_HEALTH: true,
 	master.Call_GET_WEIGHTS: true, master.Call_UPDATE_WEIGHTS: true,
+	master.Call_GET_QUOTA: true, master.Call_UPDATE_QUOTA: true,
 }
 
 func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *http.Request) {
@@ -139,6 +140,32 @@ func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *htt
 			return
 		}
 		c.removeFrameworkLocked(fw)
+		c.mu.Unlock()
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK) // empty body, no Content-Type
+		return
+	case master.Call_UPDATE_QUOTA:
+		configs := call.GetUpdateQuota().GetQuotaConfigs()
+		for _, qc := range configs {
+			if qc.Role == "" || qc.Role == "*" {
+				httpError(w, http.StatusBadRequest, "Invalid QuotaConfig: 'role' must be set and not '*'")
+				return
+			}
+			for name, g := range qc.Guarantees {
+				if l, ok := qc.Limits[name]; ok && g.Value > l.Value {
+					httpError(w, http.StatusBadRequest, fmt.Sprintf("Invalid QuotaConfig: guarantee '%s:%v' is greater than limit '%s:%v'", name, g.Value, name, l.Value))
+					return
+				}
+			}
+		}
+		c.mu.Lock()
+		for _, qc := range configs {
+			if len(qc.Guarantees) == 0 && len(qc.Limits) == 0 {
+				delete(c.quotas, qc.Role) // back to the default: no guarantee, no limit
+			} else {
+				c.quotas[qc.Role] = qc
+			}
+		}
 		c.mu.Unlock()
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK) // empty body, no Content-Type
@@ -186,6 +213,16 @@ func (c *Cluster) operatorResponseLocked(m *masterEndpoint, t master.Call_Type) 
 		resp.GetVersion = &master.Response_GetVersion{VersionInfo: mesos.VersionInfo{Version: Version}}
 	case master.Call_GET_HEALTH:
 		resp.GetHealth = &master.Response_GetHealth{Healthy: true}
+	case master.Call_GET_QUOTA:
+		roles := make([]string, 0, len(c.quotas))
+		for r := range c.quotas {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		resp.GetQuota = &master.Response_GetQuota{}
+		for _, r := range roles {
+			resp.GetQuota.Status.Configs = append(resp.GetQuota.Status.Configs, c.quotas[r])
+		}
 	case master.Call_GET_WEIGHTS:
 		roles := make([]string, 0, len(c.weights))
 		for r := range c.weights {
