@@ -27,7 +27,12 @@ func TestRoleWeightsConverge(t *testing.T) {
 	e.write("roles.yaml", `apiVersion: sparkmesos.io/v1
 kind: MesosRole
 metadata: {name: etl}
-spec: {role: ETL, weight: 3}
+spec:
+  role: ETL
+  weight: 3
+  quota:
+    guarantees: {cpus: 2}
+    limits: {cpus: 16, mem: 64g}
 ---
 apiVersion: sparkmesos.io/v1
 kind: MesosRole
@@ -35,13 +40,16 @@ metadata: {name: adhoc}
 spec: {weight: 1}
 `)
 	out, code := e.run("diff", e.dir)
-	if code != 1 || !strings.Contains(out, "~ update    MesosRole/etl            weight 1 -> 3") || strings.Contains(out, "MesosRole/adhoc") {
+	if code != 1 || !strings.Contains(out, "~ update    MesosRole/etl            weight 1 -> 3; quota none -> guarantees cpus 2; limits cpus 16, mem 65536") || strings.Contains(out, "MesosRole/adhoc") {
 		t.Fatalf("diff (exit %d):\n%s", code, out)
 	}
 	e.mustApply()
 	w, err := mc.Weights(ctx)
 	if err != nil || w["ETL"] != 3 || w["other"] != 2 {
 		t.Fatalf("weights after apply: %v %v", w, err)
+	}
+	if q, err := mc.Quotas(ctx); err != nil || q["ETL"].Limits["cpus"] != 16 || q["ETL"].Limits["mem"] != 65536 || q["ETL"].Guarantees["cpus"] != 2 {
+		t.Fatalf("quotas after apply: %+v %v", q, err)
 	}
 	if out, code := e.run("diff", e.dir); code != 0 {
 		t.Fatalf("diff after apply (exit %d):\n%s", code, out)
@@ -63,6 +71,9 @@ spec: {weight: 1}
 	w, _ = mc.Weights(ctx)
 	if w["ETL"] != 1 || w["other"] != 2 {
 		t.Fatalf("weights after the prune: %v (want ETL reset to 1, other untouched at 2)", w)
+	}
+	if q, _ := mc.Quotas(ctx); len(q) != 0 {
+		t.Fatalf("quotas after the prune: %+v (want ETL's reset)", q)
 	}
 }
 
@@ -122,5 +133,27 @@ spec: {weight: 3}
 			t.Fatalf("executors never took the cluster: %v", cores)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A role's quota limit caps its executors: two apps of the role, each within
+// the limit, together get no more than it.
+func TestQuotaLimitCapsRole(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("role.yaml", "apiVersion: sparkmesos.io/v1\nkind: MesosRole\nmetadata: {name: capped}\nspec:\n  quota:\n    limits: {cpus: 6}\n")
+	e.mustApply()
+	for _, app := range []string{"one", "two"} {
+		e.write(app+".yaml", strings.Replace(appYAML(app, "  role: capped\n"), "maxCores: 2", "maxCores: 5", 1))
+	}
+	e.mustApply()
+	time.Sleep(time.Second) // many offer cycles
+	cpus := 0
+	for _, x := range e.snapshot().Tasks {
+		if x.Labels["sparkmesos.io/component"] == "executor" && x.State == "TASK_RUNNING" {
+			cpus++ // one core each
+		}
+	}
+	if cpus != 6 {
+		t.Errorf("role limited to 6 cpus runs executors with %d", cpus)
 	}
 }

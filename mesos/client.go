@@ -30,6 +30,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+	"github.com/mesos/mesos-go/api/v1/lib/quota"
 )
 
 // Options configure a Client.
@@ -278,6 +279,49 @@ func (c *Client) UpdateWeights(ctx context.Context, weights map[string]float64) 
 	}
 	if err := c.call(ctx, calls.UpdateWeights(infos...), nil); err != nil {
 		return fmt.Errorf("mesos UPDATE_WEIGHTS: %w", err)
+	}
+	return nil
+}
+
+// RoleQuota is a role's quota: scalar guarantees and limits by resource
+// name (cpus, mem, disk, gpus).
+type RoleQuota struct {
+	Guarantees, Limits map[string]float64
+}
+
+// Quotas returns the roles' quotas (roles not listed have none).
+func (c *Client) Quotas(ctx context.Context) (map[string]RoleQuota, error) {
+	var resp master.Response
+	if err := c.call(ctx, calls.GetQuota(), &resp); err != nil {
+		return nil, fmt.Errorf("mesos GET_QUOTA: %w", err)
+	}
+	out := map[string]RoleQuota{}
+	for _, qc := range resp.GetGetQuota().Status.Configs {
+		q := RoleQuota{Guarantees: map[string]float64{}, Limits: map[string]float64{}}
+		for k, v := range qc.Guarantees {
+			q.Guarantees[k] = v.Value
+		}
+		for k, v := range qc.Limits {
+			q.Limits[k] = v.Value
+		}
+		out[qc.Role] = q
+	}
+	return out, nil
+}
+
+// UpdateQuota sets a role's quota (Mesos 1.9+ UPDATE_QUOTA); an empty
+// quota resets the role to no guarantee and no limit.
+func (c *Client) UpdateQuota(ctx context.Context, role string, q RoleQuota) error {
+	qc := quota.QuotaConfig{Role: role, Guarantees: map[string]mesoslib.Value_Scalar{}, Limits: map[string]mesoslib.Value_Scalar{}}
+	for k, v := range q.Guarantees {
+		qc.Guarantees[k] = mesoslib.Value_Scalar{Value: v}
+	}
+	for k, v := range q.Limits {
+		qc.Limits[k] = mesoslib.Value_Scalar{Value: v}
+	}
+	call := &master.Call{Type: master.Call_UPDATE_QUOTA, UpdateQuota: &master.Call_UpdateQuota{QuotaConfigs: []quota.QuotaConfig{qc}}}
+	if err := c.call(ctx, call, nil); err != nil {
+		return fmt.Errorf("mesos UPDATE_QUOTA %s: %w", role, err)
 	}
 	return nil
 }

@@ -202,3 +202,26 @@ func TestWeights(t *testing.T) {
 		t.Error("a negative weight was accepted")
 	}
 }
+
+func TestQuotas(t *testing.T) {
+	c := startSim(t, sim.Config{NumAgents: 1})
+	mc := client(t, Options{Master: c.MasterURL()})
+	ctx := context.Background()
+	want := RoleQuota{Guarantees: map[string]float64{"cpus": 2}, Limits: map[string]float64{"cpus": 8, "mem": 16384}}
+	if err := mc.UpdateQuota(ctx, "etl", want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := mc.Quotas(ctx)
+	if err != nil || got["etl"].Limits["cpus"] != 8 || got["etl"].Limits["mem"] != 16384 || got["etl"].Guarantees["cpus"] != 2 {
+		t.Fatalf("quotas %+v, %v", got, err)
+	}
+	if err := mc.UpdateQuota(ctx, "etl", RoleQuota{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := mc.Quotas(ctx); len(got) != 0 {
+		t.Errorf("after a reset: %+v", got)
+	}
+	if err := mc.UpdateQuota(ctx, "etl", RoleQuota{Guarantees: map[string]float64{"cpus": 9}, Limits: map[string]float64{"cpus": 8}}); err == nil {
+		t.Error("a guarantee above its limit was accepted")
+	}
+}

@@ -439,6 +439,10 @@ func (p *planner) infeasible() *Action {
 		a := p.act(ActionBlocked, PhaseBlocked, "no agent is registered with the master")
 		return &a
 	}
+	if why := p.overQuota(); why != "" {
+		a := p.act(ActionBlocked, PhaseBlocked, why)
+		return &a
+	}
 	if m := p.app.ManagedDispatcher; m != "" && p.o.ManagedDispatchers[m] == "" {
 		a := p.act(ActionBlocked, PhaseBlocked, fmt.Sprintf("the managed dispatcher %q has no running task yet (run's framework launches it)", m))
 		return &a
@@ -476,6 +480,35 @@ func (p *planner) infeasible() *Action {
 	}
 	a := p.act(ActionBlocked, PhaseBlocked, why)
 	return &a
+}
+
+// overQuota says why the app's executors could never get what they ask
+// within their role's cpus limit: the limit the manifests set for the role
+// if they do, else the master's.
+func (p *planner) overQuota() string {
+	props := p.app.Rendered.Request.SparkProperties
+	role := props["spark.mesos.role"]
+	if role == "" {
+		return ""
+	}
+	limits := p.o.Quotas[role].Limits
+	for _, r := range p.d.Roles {
+		if r.Role == role {
+			limits = r.Quota.Limits
+		}
+	}
+	limit, ok := limits["cpus"]
+	if !ok {
+		return ""
+	}
+	maxCores, err := strconv.ParseFloat(props["spark.cores.max"], 64)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("spark.cores.max is unset (all the cores offered) and role %q is limited to %s cpus: set executor.maxCores within it", role, fmtWeight(limit))
+	case maxCores > limit:
+		return fmt.Sprintf("spark.cores.max %s exceeds the cpus limit %s of role %q", fmtWeight(maxCores), fmtWeight(limit), role)
+	}
+	return ""
 }
 
 // matches applies Spark's constraint semantics to an agent.

@@ -6,37 +6,46 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/store"
 )
 
-// DesiredRole is a Mesos role whose weight the manifests set.
+// DesiredRole is a Mesos role whose weight and quota the manifests set.
 type DesiredRole struct {
 	Name   string // the MesosRole object's name
 	Role   string // the Mesos role
 	Weight float64
+	Quota  mesos.RoleQuota // empty: no guarantee, no limit
 	File   string
 }
 
 // RoleAction is the plan for one role: update its weight, reset it (prune),
 // or leave it.
 type RoleAction struct {
-	Type       ActionType // update, prune, unchanged
+	Type       ActionType // update, prune, unchanged, hold
 	Name, Role string
-	From, To   float64
+	From, To   float64 // weights
+	Quota      mesos.RoleQuota
+	SetQuota   bool // the quota differs: set Quota (empty on prune: reset)
 	Reason     string
 }
 
-// RoleObserver reads and sets the master's role weights.
+// RoleObserver reads the master's role weights and quotas.
 type RoleObserver interface {
 	Weights(ctx context.Context) (map[string]float64, error)
+	Quotas(ctx context.Context) (map[string]mesos.RoleQuota, error)
 }
 
-// RoleUpdater sets role weights.
+// RoleUpdater sets role weights and quotas.
 type RoleUpdater interface {
 	UpdateWeights(ctx context.Context, weights map[string]float64) error
+	UpdateQuota(ctx context.Context, role string, q mesos.RoleQuota) error
 }
+
+var _ RoleUpdater = (*mesos.Client)(nil)
 
 // desiredRoles lists the MesosRoles of a load.
 func desiredRoles(m *v1.Manifests) []*DesiredRole {
@@ -53,13 +62,17 @@ func desiredRoles(m *v1.Manifests) []*DesiredRole {
 		if r.Spec.Weight != nil {
 			dr.Weight = *r.Spec.Weight
 		}
+		if q := r.Spec.Quota; q != nil {
+			dr.Quota = mesos.RoleQuota{Guarantees: scalars(q.Guarantees), Limits: scalars(q.Limits)}
+		}
 		out = append(out, dr)
 	}
 	return out
 }
 
-// ObserveRoles adds the master's weights and the roles the store says we
-// own to o. It costs one call, made only when roles are desired or owned.
+// ObserveRoles adds the master's weights and quotas and the roles the store
+// says we own to o. It costs two calls, made only when roles are desired or
+// owned.
 func ObserveRoles(ctx context.Context, c RoleObserver, st store.Store, d *Desired, o *Observed) error {
 	recs, err := st.List(ctx, v1.KindMesosRole)
 	if err != nil {
@@ -76,8 +89,62 @@ func ObserveRoles(ctx context.Context, c RoleObserver, st store.Store, d *Desire
 	if err != nil {
 		return err
 	}
-	o.Weights = w
+	q, err := c.Quotas(ctx)
+	if err != nil {
+		return err
+	}
+	o.Weights, o.Quotas = w, q
 	return nil
+}
+
+// scalars are a quota's resources as Mesos names and units them (MiB).
+func scalars(r *v1.Resources) map[string]float64 {
+	out := map[string]float64{}
+	if r == nil {
+		return out
+	}
+	if r.CPUs != nil {
+		out["cpus"] = *r.CPUs
+	}
+	if r.Mem != nil {
+		out["mem"] = float64(r.Mem.MiB())
+	}
+	if r.Disk != nil {
+		out["disk"] = float64(r.Disk.MiB())
+	}
+	if r.GPUs != nil {
+		out["gpus"] = *r.GPUs
+	}
+	return out
+}
+
+// quotaText is a quota for people: "guarantees cpus 8, mem 32768; limits cpus 32".
+func quotaText(q mesos.RoleQuota) string {
+	part := func(name string, m map[string]float64) string {
+		if len(m) == 0 {
+			return ""
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, k+" "+fmtWeight(m[k]))
+		}
+		return name + " " + strings.Join(kv, ", ")
+	}
+	var parts []string
+	for _, p := range []string{part("guarantees", q.Guarantees), part("limits", q.Limits)} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func weightOf(o *Observed, role string) float64 {
@@ -96,11 +163,19 @@ func planRoles(d *Desired, o *Observed, opts Options) []RoleAction {
 	for _, r := range d.Roles {
 		desired[r.Name] = true
 		cur := weightOf(o, r.Role)
-		a := RoleAction{Name: r.Name, Role: r.Role, From: cur, To: r.Weight}
-		if cur == r.Weight {
-			a.Type, a.Reason = ActionUnchanged, fmt.Sprintf("weight %s", fmtWeight(cur))
+		a := RoleAction{Name: r.Name, Role: r.Role, From: cur, To: r.Weight, Quota: r.Quota}
+		var changes []string
+		if cur != r.Weight {
+			changes = append(changes, fmt.Sprintf("weight %s -> %s", fmtWeight(cur), fmtWeight(r.Weight)))
+		}
+		if oq, wq := quotaText(o.Quotas[r.Role]), quotaText(r.Quota); oq != wq {
+			changes = append(changes, fmt.Sprintf("quota %s -> %s", oq, wq))
+			a.SetQuota = true
+		}
+		if len(changes) == 0 {
+			a.Type, a.Reason = ActionUnchanged, fmt.Sprintf("weight %s, quota %s", fmtWeight(cur), quotaText(r.Quota))
 		} else {
-			a.Type, a.Reason = ActionUpdate, fmt.Sprintf("weight %s -> %s", fmtWeight(cur), fmtWeight(r.Weight))
+			a.Type, a.Reason = ActionUpdate, strings.Join(changes, "; ")
 		}
 		out = append(out, a)
 	}
@@ -121,6 +196,10 @@ func planRoles(d *Desired, o *Observed, opts Options) []RoleAction {
 			a.Type, a.Reason = ActionHold, "its manifest failed to load: left as it is"
 		case opts.Prune:
 			a.Type, a.Reason = ActionPrune, fmt.Sprintf("no longer in the manifests: weight %s -> 1 (the default)", fmtWeight(a.From))
+			if q := quotaText(o.Quotas[role]); q != "none" {
+				a.Reason += fmt.Sprintf(", quota %s -> none", q)
+			}
+			a.SetQuota = true
 		default:
 			a.Type, a.Reason = ActionUnchanged, "no longer in the manifests; left as it is without --prune"
 		}
@@ -143,8 +222,18 @@ func ExecuteRoles(ctx context.Context, u RoleUpdater, st store.Store, o *Observe
 				errs = append(errs, err)
 				continue
 			}
+			if a.SetQuota {
+				if err := u.UpdateQuota(ctx, a.Role, a.Quota); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
 		case ActionPrune:
 			if err := u.UpdateWeights(ctx, map[string]float64{a.Role: 1}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := u.UpdateQuota(ctx, a.Role, mesos.RoleQuota{}); err != nil {
 				errs = append(errs, err)
 				continue
 			}

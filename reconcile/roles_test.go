@@ -3,8 +3,11 @@ package reconcile
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -22,8 +25,10 @@ func TestPlanRoles(t *testing.T) {
 		want    string
 	}{
 		{"new weight", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 3}}, nil, nil, nil, false, "[update etl ETL weight 1 -> 3]"},
-		{"set already", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 3}}, map[string]float64{"ETL": 3}, nil, nil, false, "[unchanged etl ETL weight 3]"},
+		{"set already", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 3}}, map[string]float64{"ETL": 3}, nil, nil, false, "[unchanged etl ETL weight 3, quota none]"},
 		{"changed", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 0.5}}, map[string]float64{"ETL": 3}, nil, nil, false, "[update etl ETL weight 3 -> 0.5]"},
+		{"new quota", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 3, Quota: mesos.RoleQuota{Guarantees: map[string]float64{"cpus": 8}, Limits: map[string]float64{"cpus": 32, "mem": 131072}}}},
+			map[string]float64{"ETL": 3}, nil, nil, false, "[update etl ETL quota none -> guarantees cpus 8; limits cpus 32, mem 131072]"},
 		{"removed, kept", nil, map[string]float64{"ETL": 3}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, nil, false,
 			"[unchanged etl ETL no longer in the manifests; left as it is without --prune]"},
 		{"removed, pruned", nil, map[string]float64{"ETL": 3, "other": 2}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, nil, true,
@@ -40,5 +45,43 @@ func TestPlanRoles(t *testing.T) {
 		if fmt.Sprint(got) != tc.want {
 			t.Errorf("%s:\n got %v\nwant %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An application whose spark.cores.max exceeds its role's cpus limit is
+// blocked with the numbers; within the limit it is submitted.
+func TestQuotaLimitBlocksApps(t *testing.T) {
+	m, ps := v1.Load([]v1.File{{Name: "a.yaml", Data: []byte(`apiVersion: sparkmesos.io/v1
+kind: SparkApplication
+metadata: {name: big}
+spec:
+  dispatcher: {external: {url: "mesos://d:7077"}}
+  mainClass: a.Main
+  mainApplicationFile: https://r/a.jar
+  role: etl
+  executor: {cores: 2, maxCores: 40}
+---
+apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: etl}
+spec:
+  quota:
+    limits: {cpus: 16}
+`)}})
+	if err := ps.Err(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := BuildDesired(m, ps, render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Observed{Agents: []Agent{{ID: "a", CPUs: 64, MemMiB: 1 << 20}}}
+	p := Compute(d, o, time.Unix(0, 0), Options{})
+	if len(p.Actions) != 1 || p.Actions[0].Type != ActionBlocked || p.Actions[0].Reason != `spark.cores.max 40 exceeds the cpus limit 16 of role "etl"` {
+		t.Fatalf("plan %+v", p.Actions)
+	}
+	d.Roles[0].Quota.Limits["cpus"] = 64
+	if p := Compute(d, o, time.Unix(0, 0), Options{}); p.Actions[0].Type != ActionSubmit {
+		t.Fatalf("within the limit: %+v", p.Actions)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -210,6 +211,7 @@ type Observed struct {
 	// Weights are the master's role weights (ObserveRoles); RoleRecords the
 	// roles the store says we set, by MesosRole name.
 	Weights     map[string]float64
+	Quotas      map[string]mesos.RoleQuota
 	RoleRecords map[string]*store.Record
 }
 
