@@ -52,7 +52,7 @@ func desiredRoles(m *v1.Manifests) []*DesiredRole {
 	var out []*DesiredRole
 	for _, o := range m.Objects {
 		r, ok := o.(*v1.MesosRole)
-		if !ok {
+		if !ok || r.Spec.External {
 			continue
 		}
 		dr := &DesiredRole{Name: r.Metadata.Name, Role: r.Spec.Role, Weight: 1, File: r.Origin().File}

@@ -57,7 +57,7 @@ func TestBenchDataIsValid(t *testing.T) {
 		if err := yaml.Unmarshal(f.Data, &bare); err != nil {
 			t.Fatal(err)
 		}
-		ours := m.Objects[i+1].(*SparkApplication)
+		ours := m.Objects[len(m.Objects)-len(files)+1+i].(*SparkApplication) // after the dispatcher file's objects
 		if bare.Spec.Executor.Memory.String() != ours.Spec.Executor.Memory.String() || bare.Spec.Executor.Constraints.String() != ours.Spec.Executor.Constraints.String() {
 			t.Fatalf("bare decode and loader disagree on %s", f.Name)
 		}

@@ -48,6 +48,7 @@ var crossPaths = []Path{
 	Path{}.Field("spec").Field("dispatcher").Field("name"),
 	Path{}.Field("spec").Field("queue"),
 	Path{}.Field("spec").Field("shuffleService").Field("name"),
+	Path{}.Field("spec").Field("role"),
 }
 
 // release drops the YAML tree, keeping the positions of crossPaths.

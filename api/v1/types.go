@@ -533,6 +533,9 @@ type MesosRoleSpec struct {
 	Weight *float64 `json:"weight,omitempty"`
 	// Quota guarantees and limits resources of the role.
 	Quota *Quota `json:"quota,omitempty"`
+	// External declares a role managed outside the reconciler: applications
+	// may use it; its weight and quota are shown, never set or reset.
+	External bool `json:"external,omitempty"`
 }
 
 // Quota is a role's guaranteed and maximum resources.

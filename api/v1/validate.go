@@ -141,9 +141,15 @@ func checkSet(objs []Object) Problems {
 			ref.Kind, ref.Name, prev.Origin().Position(Path{}.Field("metadata").Field("name")))
 		add(o, ps)
 	}
+	roles := map[string]bool{}
+	for _, o := range objs {
+		if r, ok := o.(*MesosRole); ok {
+			roles[r.RoleName()] = true
+		}
+	}
 	for _, o := range objs {
 		var ps Problems
-		validateRefs(o, first, sinkFor(o, &ps))
+		validateRefs(o, first, roles, sinkFor(o, &ps))
 		add(o, ps)
 	}
 	return out
@@ -976,6 +982,9 @@ func validateRole(r *MesosRole, at Path, s problemSink) {
 	if w := r.Spec.Weight; w != nil && *w <= 0 {
 		s.errorf(at.Field("weight"), "must be more than 0")
 	}
+	if r.Spec.External && (r.Spec.Weight != nil || r.Spec.Quota != nil) {
+		s.errorf(at.Field("external"), "an external role's weight and quota are managed elsewhere: remove weight and quota, or external")
+	}
 	q := r.Spec.Quota
 	if q == nil {
 		return
@@ -1034,7 +1043,7 @@ func validateRoleName(role string, at Path, s problemSink) {
 	}
 }
 
-func validateRefs(o Object, objs map[Ref]Object, s problemSink) {
+func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s problemSink) {
 	app, ok := o.(*SparkApplication)
 	if !ok {
 		return
@@ -1060,6 +1069,18 @@ func validateRefs(o Object, objs map[Ref]Object, s problemSink) {
 		if objs[Ref{Kind: KindShuffleService, Name: ss.Name}] == nil {
 			s.errorf(p("spec", "shuffleService", "name"), "no ShuffleService %q among the loaded manifests", ss.Name)
 		}
+	}
+	// The role its executors use: its own, or its queue's.
+	role, at := spec.Role, p("spec", "role")
+	if role == "" && spec.Dispatcher.Name != "" {
+		if d, _ := objs[Ref{Kind: KindDispatcher, Name: spec.Dispatcher.Name}].(*Dispatcher); d != nil {
+			if q := d.Spec.QueueByName(queue); q != nil {
+				role, at = q.Role, p("spec", "queue")
+			}
+		}
+	}
+	if role != "" && role != "*" && !roles[role] {
+		s.errorf(at, "role %q is not declared: add a MesosRole for it (with external: true if it is managed outside the reconciler)", role)
 	}
 }
 

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// Dispatcher is the Dispatcher the generated applications are submitted to.
+// Dispatcher is the Dispatcher the generated applications are submitted to,
+// with the roles they use.
 const Dispatcher = `apiVersion: sparkmesos.io/v1
 kind: Dispatcher
 metadata:
@@ -19,6 +20,16 @@ spec:
     - {name: batch, priority: 0.5}
   driverDefaults:
     spark.eventLog.enabled: "true"
+---
+apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: analytics}
+spec: {external: true}
+---
+apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: urgent}
+spec: {weight: 3}
 `
 
 // Application returns the i-th generated SparkApplication document: a
