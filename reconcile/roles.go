@@ -205,6 +205,27 @@ func planRoles(d *Desired, o *Observed, opts Options) []RoleAction {
 		}
 		out = append(out, a)
 	}
+	// Roles someone else weighs or limits: shown, never touched.
+	known := map[string]bool{}
+	for _, a := range out {
+		known[a.Role] = true
+	}
+	var others []string
+	for r := range o.Weights {
+		others = append(others, r)
+	}
+	for r := range o.Quotas {
+		if _, dup := o.Weights[r]; !dup {
+			others = append(others, r)
+		}
+	}
+	sort.Strings(others)
+	for _, r := range others {
+		if !known[r] {
+			out = append(out, RoleAction{Type: ActionUnchanged, Name: r, Role: r,
+				Reason: fmt.Sprintf("not the reconciler's: weight %s, quota %s (left alone)", fmtWeight(weightOf(o, r)), quotaText(o.Quotas[r]))})
+		}
+	}
 	return out
 }
 

@@ -32,7 +32,7 @@ func TestPlanRoles(t *testing.T) {
 		{"removed, kept", nil, map[string]float64{"ETL": 3}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, nil, false,
 			"[unchanged etl ETL no longer in the manifests; left as it is without --prune]"},
 		{"removed, pruned", nil, map[string]float64{"ETL": 3, "other": 2}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, nil, true,
-			"[prune etl ETL no longer in the manifests: weight 3 -> 1 (the default)]"},
+			"[prune etl ETL no longer in the manifests: weight 3 -> 1 (the default) unchanged other other not the reconciler's: weight 2, quota none (left alone)]"},
 		{"broken file", nil, map[string]float64{"ETL": 3}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, map[string]bool{"r.yaml": true}, true,
 			"[hold etl ETL its manifest failed to load: left as it is]"},
 	} {
