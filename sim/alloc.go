@@ -172,32 +172,13 @@ func (c *Cluster) allocate() {
 		total[0] += t.scalars["cpus"]
 		total[1] += t.scalars["mem"]
 	}
-	used := map[string]*[2]float64{}
-	for _, fw := range fws {
-		used[fw.id] = &[2]float64{}
-	}
-	add := func(fwID string, rs []mesos.Resource) {
-		if u := used[fwID]; u != nil {
-			for _, r := range rs {
-				if r.Scalar != nil && r.Name == "cpus" {
-					u[0] += r.Scalar.Value
-				} else if r.Scalar != nil && r.Name == "mem" {
-					u[1] += r.Scalar.Value
-				}
-			}
-		}
-	}
-	for _, t := range c.tasks {
-		add(t.framework, t.info.Resources)
-	}
-	for _, o := range c.offers {
-		add(o.framework, o.resources)
-	}
 	// Roles first, as Mesos' hierarchical allocator: the role with the
 	// smallest dominant share divided by its weight, then the framework with
-	// the smallest share within it.
-	roleUsed := map[string]*[2]float64{}
+	// the smallest share within it. used and roleUsed hold cpus and mem of
+	// tasks and outstanding offers.
+	used, roleUsed := map[string]*[2]float64{}, map[string]*[2]float64{}
 	for _, fw := range fws {
+		used[fw.id] = &[2]float64{}
 		if roleUsed[frameworkRole(fw)] == nil {
 			roleUsed[frameworkRole(fw)] = &[2]float64{}
 		}
@@ -206,8 +187,11 @@ func (c *Cluster) allocate() {
 	for _, fw := range c.frameworks {
 		fwRole[fw.id] = frameworkRole(fw)
 	}
-	addRole := func(fwID string, rs []mesos.Resource) {
-		if u := roleUsed[fwRole[fwID]]; u != nil {
+	charge := func(fwID string, rs []mesos.Resource) {
+		for _, u := range []*[2]float64{used[fwID], roleUsed[fwRole[fwID]]} {
+			if u == nil {
+				continue
+			}
 			for _, r := range rs {
 				if r.Scalar != nil && r.Name == "cpus" {
 					u[0] += r.Scalar.Value
@@ -218,10 +202,10 @@ func (c *Cluster) allocate() {
 		}
 	}
 	for _, t := range c.tasks {
-		addRole(t.framework, t.info.Resources)
+		charge(t.framework, t.info.Resources)
 	}
 	for _, o := range c.offers {
-		addRole(o.framework, o.resources)
+		charge(o.framework, o.resources)
 	}
 	share := func(fw *framework) float64 {
 		u := used[fw.id]
@@ -273,8 +257,7 @@ func (c *Cluster) allocate() {
 		o.resources = bestAvail.resources(role)
 		c.offers[o.id] = o
 		made[best] = append(made[best], o)
-		add(best.id, o.resources)
-		addRole(best.id, o.resources)
+		charge(best.id, o.resources)
 	}
 	// Offers go out in framework order, so a cycle is reproducible.
 	for _, fw := range fws {
