@@ -27,7 +27,8 @@ func steadyState(b testing.TB, n int) (*Desired, *Observed) {
 		b.Fatal(err)
 	}
 	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: map[string]*store.Record{},
-		Agents: []Agent{{ID: "S0", CPUs: 64, MemMiB: 262144, Attributes: map[string]Attribute{"zone": {Text: "us-east-1a"}, "os": {Text: "ubuntu"}}}}}
+		Agents:  []Agent{{ID: "S0", CPUs: 64, MemMiB: 262144, Attributes: map[string]Attribute{"zone": {Text: "us-east-1a"}, "os": {Text: "ubuntu"}}}},
+		Weights: map[string]float64{"urgent": 3}} // the roles are set too
 	for name, a := range d.Apps {
 		id := "driver-" + name
 		o.Live = append(o.Live, Driver{SubmissionID: id, App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
