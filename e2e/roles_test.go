@@ -79,13 +79,13 @@ spec: {weight: 1}
 
 // Two applications in roles weighted 1 and 3 contend for a cluster: the
 // allocator, shaped by the weights the reconciler set, gives their executors
-// the cluster in about that proportion.
+// the cluster in about that proportion. The drivers start on two small
+// agents with no room for executors; the capacity both contend for comes
+// afterwards, at once, so the split does not depend on which driver started
+// first.
 func TestRoleWeightsSplitExecutors(t *testing.T) {
-	var agents []sim.AgentConfig
-	for i := 0; i < 12; i++ {
-		agents = append(agents, sim.AgentConfig{CPUs: 4, MemMiB: 65536})
-	}
-	c := sim.New(sim.Config{Seed: 9, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: agents})
+	small := sim.AgentConfig{CPUs: 2, MemMiB: 2048} // one driver (1792 MiB), no executor (1408 MiB)
+	c := sim.New(sim.Config{Seed: 9, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: []sim.AgentConfig{small, small}})
 	if err := c.Start(sim.ServeOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,12 +106,16 @@ kind: MesosRole
 metadata: {name: etl}
 spec: {weight: 3}
 `)
-	// The roles are weighted before the applications exist.
-	e.mustApply()
 	for _, app := range []string{"adhoc", "etl"} {
 		e.write(app+".yaml", strings.Replace(appYAML(app, "  role: "+app+"\n"), "maxCores: 2", "maxCores: 100", 1))
 	}
 	e.mustApply()
+	e.waitDrivers("both drivers running", func(d map[string][]mesos.Task) bool {
+		return len(d["adhoc"]) == 1 && len(d["etl"]) == 1 && d["adhoc"][0].State == "TASK_RUNNING" && d["etl"][0].State == "TASK_RUNNING"
+	})
+	for i := 0; i < 12; i++ {
+		c.AddAgent(sim.AgentConfig{CPUs: 4, MemMiB: 65536})
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		cores := map[string]int{} // executors have one core each
@@ -120,8 +124,7 @@ spec: {weight: 3}
 				cores[x.Labels["sparkmesos.io/name"]]++
 			}
 		}
-		total := cores["adhoc"] + cores["etl"]
-		if total >= 40 { // the cluster is taken (48 cpus, 2 drivers, whole agents per offer)
+		if total := cores["adhoc"] + cores["etl"]; total == 48 { // the 12 new agents are taken
 			ratio := float64(cores["etl"]) / float64(max(1, cores["adhoc"]))
 			t.Logf("executors: etl %d, adhoc %d", cores["etl"], cores["adhoc"])
 			if ratio < 2 || ratio > 4.5 {
@@ -130,7 +133,7 @@ spec: {weight: 3}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("executors never took the cluster: %v", cores)
+			t.Fatalf("executors never took the new agents: %v", cores)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -146,14 +149,24 @@ func TestQuotaLimitCapsRole(t *testing.T) {
 		e.write(app+".yaml", strings.Replace(appYAML(app, "  role: capped\n"), "maxCores: 2", "maxCores: 5", 1))
 	}
 	e.mustApply()
-	time.Sleep(time.Second) // many offer cycles
-	cpus := 0
-	for _, x := range e.snapshot().Tasks {
-		if x.Labels["sparkmesos.io/component"] == "executor" && x.State == "TASK_RUNNING" {
-			cpus++ // one core each
+	cpus := func() int {
+		n := 0
+		for _, x := range e.snapshot().Tasks {
+			if x.Labels["sparkmesos.io/component"] == "executor" && x.State == "TASK_RUNNING" {
+				n++ // one core each
+			}
 		}
+		return n
 	}
-	if cpus != 6 {
-		t.Errorf("role limited to 6 cpus runs executors with %d", cpus)
+	deadline := time.Now().Add(15 * time.Second)
+	for cpus() < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("executors reached only %d cpus of the role's 6", cpus())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // many more offer cycles: the apps still want 4 more
+	if n := cpus(); n != 6 {
+		t.Errorf("role limited to 6 cpus runs executors with %d", n)
 	}
 }
