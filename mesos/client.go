@@ -57,16 +57,6 @@ type Client struct {
 	leader   string // base URL of the last known leader
 }
 
-// State is one observation of the cluster.
-type State struct {
-	Tasks               []mesoslib.Task
-	CompletedTasks      []mesoslib.Task
-	UnreachableTasks    []mesoslib.Task
-	Frameworks          []master.Response_GetFrameworks_Framework
-	CompletedFrameworks []master.Response_GetFrameworks_Framework
-	Agents              []master.Response_GetAgents_Agent
-}
-
 // New builds a client; no connection is made until the first call.
 func New(opts Options) (*Client, error) {
 	if opts.Timeout == 0 {
@@ -99,26 +89,6 @@ func New(opts Options) (*Client, error) {
 
 // ErrNotLeader: the master asked is not the leader.
 var ErrNotLeader = errors.New("mesos master is not the leader")
-
-// State reads the whole cluster state with one GET_STATE call.
-func (c *Client) State(ctx context.Context) (*State, error) {
-	var resp master.Response
-	if err := c.call(ctx, calls.GetState(), &resp); err != nil {
-		return nil, fmt.Errorf("mesos GET_STATE: %w", err)
-	}
-	gs := resp.GetGetState()
-	st := &State{}
-	if t := gs.GetGetTasks(); t != nil {
-		st.Tasks, st.CompletedTasks, st.UnreachableTasks = t.Tasks, t.CompletedTasks, t.UnreachableTasks
-	}
-	if f := gs.GetGetFrameworks(); f != nil {
-		st.Frameworks, st.CompletedFrameworks = f.Frameworks, f.CompletedFrameworks
-	}
-	if a := gs.GetGetAgents(); a != nil {
-		st.Agents = a.Agents
-	}
-	return st, nil
-}
 
 // MasterInfo returns the leading master's description.
 func (c *Client) MasterInfo(ctx context.Context) (*mesoslib.MasterInfo, error) {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+
 	"github.com/sparkmesos/reconciler/sim"
 	"github.com/sparkmesos/reconciler/store/zk/zktest"
 )
@@ -39,7 +42,7 @@ func client(t *testing.T, opts Options) *Client {
 func TestStateSendsExactlyOneGetState(t *testing.T) {
 	c := startSim(t, sim.Config{NumAgents: 2})
 	c.ResetRequests()
-	st, err := client(t, Options{Master: "mesos://" + strings.TrimPrefix(c.MasterURL(), "http://")}).State(context.Background())
+	st, err := client(t, Options{Master: "mesos://" + strings.TrimPrefix(c.MasterURL(), "http://")}).Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +62,11 @@ func TestStateSendsExactlyOneGetState(t *testing.T) {
 
 func TestBasicAuthIsSent(t *testing.T) {
 	c := startSim(t, sim.Config{Principal: "ops", Secret: "s3cret"})
-	if _, err := client(t, Options{Master: c.MasterURL()}).State(context.Background()); err == nil {
+	if _, err := client(t, Options{Master: c.MasterURL()}).Snapshot(context.Background()); err == nil {
 		t.Fatal("no error without credentials")
 	}
 	c.ResetRequests()
-	if _, err := client(t, Options{Master: c.MasterURL(), Principal: "ops", Secret: "s3cret"}).State(context.Background()); err != nil {
+	if _, err := client(t, Options{Master: c.MasterURL(), Principal: "ops", Secret: "s3cret"}).Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:s3cret"))
@@ -78,14 +81,14 @@ func TestFollowsLeaderWithCredentials(t *testing.T) {
 	c := startSim(t, sim.Config{Masters: 2, Principal: "ops", Secret: "s3cret"})
 	standby := c.MasterURLs()[1]
 	cl := client(t, Options{Master: standby, Principal: "ops", Secret: "s3cret"})
-	if _, err := cl.State(context.Background()); err != nil {
+	if _, err := cl.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {
 		t.Fatalf("leader %s, want %s", l, c.MasterURL())
 	}
 	c.FailOver()
-	if _, err := cl.State(context.Background()); err != nil {
+	if _, err := cl.Snapshot(context.Background()); err != nil {
 		t.Fatalf("after a failover: %v", err)
 	}
 	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {
@@ -103,7 +106,7 @@ func TestRetriesTransientFailuresOnly(t *testing.T) {
 	cl := client(t, Options{Master: c.MasterURL(), Retries: 3})
 	c.AddFault(sim.Fault{PathPrefix: "/api/v1", Status: 503, Count: 2})
 	c.ResetRequests()
-	if _, err := cl.State(context.Background()); err != nil {
+	if _, err := cl.Snapshot(context.Background()); err != nil {
 		t.Fatalf("503 twice then success: %v", err)
 	}
 	if n := len(c.Requests()); n != 3 {
@@ -111,7 +114,7 @@ func TestRetriesTransientFailuresOnly(t *testing.T) {
 	}
 	c.AddFault(sim.Fault{PathPrefix: "/api/v1", Status: 400, Count: 5})
 	c.ResetRequests()
-	if _, err := cl.State(context.Background()); err == nil {
+	if _, err := cl.Snapshot(context.Background()); err == nil {
 		t.Fatal("a 400 succeeded")
 	}
 	if n := len(c.Requests()); n != 1 {
@@ -119,7 +122,7 @@ func TestRetriesTransientFailuresOnly(t *testing.T) {
 	}
 	c.ClearFaults()
 	c.AddFault(sim.Fault{PathPrefix: "/api/v1", Drop: true, Count: 1})
-	if _, err := cl.State(context.Background()); err != nil {
+	if _, err := cl.Snapshot(context.Background()); err != nil {
 		t.Fatalf("a dropped connection then success: %v", err)
 	}
 }
@@ -134,9 +137,12 @@ func TestTeardown(t *testing.T) {
 	if err := cl.Teardown(context.Background(), d.FrameworkID()); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := cl.State(context.Background())
-	if len(st.CompletedFrameworks) != 1 || st.CompletedFrameworks[0].FrameworkInfo.ID.Value != d.FrameworkID() {
-		t.Fatalf("completed frameworks %v", st.CompletedFrameworks)
+	var resp master.Response
+	if err := cl.call(context.Background(), calls.GetState(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if done := resp.GetState.GetFrameworks.CompletedFrameworks; len(done) != 1 || done[0].FrameworkInfo.ID.Value != d.FrameworkID() {
+		t.Fatalf("completed frameworks %v", done)
 	}
 	if err := cl.Teardown(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "No framework found") {
 		t.Fatalf("teardown of an unknown framework: %v", err)
@@ -158,7 +164,7 @@ func TestZooKeeperDetection(t *testing.T) {
 		t.Fatalf("detected %s, leader %s", l, c.MasterURL())
 	}
 	c.FailOver()
-	if _, err := cl.State(context.Background()); err != nil {
+	if _, err := cl.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+
 	"github.com/sparkmesos/reconciler/sim"
 )
 
@@ -55,10 +59,17 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	full, err := mc.State(ctx)
-	if err != nil {
+	// The same answer decoded whole into mesos-go's types.
+	var whole master.Response
+	if err := mc.call(ctx, calls.GetState(), &whole); err != nil {
 		t.Fatal(err)
 	}
+	gs := whole.GetState
+	full := struct {
+		Tasks      []mesoslib.Task
+		Agents     []master.Response_GetAgents_Agent
+		Frameworks []master.Response_GetFrameworks_Framework
+	}{gs.GetTasks.Tasks, gs.GetAgents.Agents, gs.GetFrameworks.Frameworks}
 	snap, err = mc.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -31,10 +31,10 @@ func TestTLSWithCAFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := strings.Replace(c.MasterURL(), "http://", "https://", 1)
-	if _, err := client(t, Options{Master: url, CAFile: ca}).State(context.Background()); err != nil {
+	if _, err := client(t, Options{Master: url, CAFile: ca}).Snapshot(context.Background()); err != nil {
 		t.Fatalf("with the CA file: %v", err)
 	}
-	if _, err := client(t, Options{Master: url, Retries: 1}).State(context.Background()); err == nil {
+	if _, err := client(t, Options{Master: url, Retries: 1}).Snapshot(context.Background()); err == nil {
 		t.Fatal("an unknown certificate was accepted without the CA file")
 	}
 }

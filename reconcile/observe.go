@@ -21,9 +21,14 @@ type Cluster interface {
 	Snapshot(ctx context.Context) (*mesos.Snapshot, error)
 }
 
-// Dispatchers gives the client of the dispatcher at a base URL.
+// Dispatchers gives the client of the dispatcher at a base URL. A managed
+// dispatcher's placeholder URL (http://NAME.dispatcher:PORT) resolves to the
+// host its task was last observed on: Observe reports those hosts through
+// SetManaged, so the same Dispatchers must serve the observation and the
+// execution that follows it.
 type Dispatchers interface {
 	For(baseURL string) DispatcherClient
+	SetManaged(hosts map[string]string)
 }
 
 // DispatcherClient is the part of the dispatcher client the loop uses.
@@ -85,7 +90,7 @@ func (p *DispatcherPool) For(base string) DispatcherClient {
 type downDispatcher string
 
 func (d downDispatcher) err() error {
-	return fmt.Errorf("the managed dispatcher %q has no running task yet", string(d))
+	return fmt.Errorf("the managed dispatcher %q has no running task (as last observed)", string(d))
 }
 func (d downDispatcher) Create(context.Context, render.CreateSubmissionRequest) (string, error) {
 	return "", d.err()
@@ -138,9 +143,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 			o.ManagedDispatchers[t.Name] = hosts[t.AgentID]
 		}
 	}
-	if m, ok := dispatchers.(interface{ SetManaged(map[string]string) }); ok {
-		m.SetManaged(o.ManagedDispatchers)
-	}
+	dispatchers.SetManaged(o.ManagedDispatchers)
 	for _, t := range state.CompletedTasks {
 		if dr, ok := driverOf(t, owner); ok && !visible[dr.SubmissionID] {
 			o.Ended[dr.SubmissionID] = dr

@@ -7,7 +7,6 @@ import (
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/mesos"
-	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -51,7 +50,7 @@ func TestPlanRoles(t *testing.T) {
 // An application whose spark.cores.max exceeds its role's cpus limit is
 // blocked with the numbers; within the limit it is submitted.
 func TestQuotaLimitBlocksApps(t *testing.T) {
-	m, ps := v1.Load([]v1.File{{Name: "a.yaml", Data: []byte(`apiVersion: sparkmesos.io/v1
+	d := desiredOf(t, "a.yaml", `apiVersion: sparkmesos.io/v1
 kind: SparkApplication
 metadata: {name: big}
 spec:
@@ -67,14 +66,7 @@ metadata: {name: etl}
 spec:
   quota:
     limits: {cpus: 16}
-`)}})
-	if err := ps.Err(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := BuildDesired(m, ps, render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	o := &Observed{Agents: []Agent{{ID: "a", CPUs: 64, MemMiB: 1 << 20}}}
 	p := Compute(d, o, time.Unix(0, 0), Options{})
 	if len(p.Actions) != 1 || p.Actions[0].Type != ActionBlocked || p.Actions[0].Reason != `spark.cores.max 40 exceeds the cpus limit 16 of role "etl"` {

@@ -12,16 +12,26 @@ import (
 	"github.com/sparkmesos/reconciler/store"
 )
 
-func shuffleService(t *testing.T, name, constraints, memory string) *DesiredService {
+// desiredOf loads valid manifests (one file) into a desired state.
+func desiredOf(t *testing.T, file, docs string) *Desired {
 	t.Helper()
-	m, ps := v1.Load([]v1.File{{Name: name + ".yaml", Data: []byte("apiVersion: sparkmesos.io/v1\nkind: ShuffleService\nmetadata: {name: " + name +
-		"}\nspec:\n  constraints: \"" + constraints + "\"\n  memory: " + memory + "\n  sparkHome: /opt/spark\n")}})
+	m, ps := v1.Load([]v1.File{{Name: file, Data: []byte(docs)}})
 	if err := ps.Err(); err != nil {
 		t.Fatal(err)
 	}
 	d, err := BuildDesired(m, ps, render.Options{Owner: "t"})
-	if err != nil || len(d.Services) != 1 {
-		t.Fatalf("%v %v", d, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func shuffleService(t *testing.T, name, constraints, memory string) *DesiredService {
+	t.Helper()
+	d := desiredOf(t, name+".yaml", "apiVersion: sparkmesos.io/v1\nkind: ShuffleService\nmetadata: {name: "+name+
+		"}\nspec:\n  constraints: \""+constraints+"\"\n  memory: "+memory+"\n  sparkHome: /opt/spark\n")
+	if len(d.Services) != 1 {
+		t.Fatalf("services %v", d.Services)
 	}
 	return d.Services[0]
 }
@@ -298,7 +308,7 @@ func TestPlanServices(t *testing.T) {
 }
 
 func TestShuffleNoteNamesAgentsWithoutTheService(t *testing.T) {
-	m, ps := v1.Load([]v1.File{{Name: "a.yaml", Data: []byte(`apiVersion: sparkmesos.io/v1
+	d := desiredOf(t, "a.yaml", `apiVersion: sparkmesos.io/v1
 kind: SparkApplication
 metadata: {name: dyn}
 spec:
@@ -313,14 +323,7 @@ apiVersion: sparkmesos.io/v1
 kind: ShuffleService
 metadata: {name: s}
 spec: {sparkHome: /opt/spark}
-`)}})
-	if err := ps.Err(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := BuildDesired(m, ps, render.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	agents := []Agent{zone("a1", "a"), zone("a2", "a"), zone("b1", "b")}
 	for i := range agents {
 		agents[i].CPUs, agents[i].MemMiB = 8, 16384

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -214,23 +215,13 @@ func (c *Cluster) operatorResponseLocked(m *masterEndpoint, t master.Call_Type) 
 	case master.Call_GET_HEALTH:
 		resp.GetHealth = &master.Response_GetHealth{Healthy: true}
 	case master.Call_GET_QUOTA:
-		roles := make([]string, 0, len(c.quotas))
-		for r := range c.quotas {
-			roles = append(roles, r)
-		}
-		sort.Strings(roles)
 		resp.GetQuota = &master.Response_GetQuota{}
-		for _, r := range roles {
+		for _, r := range slices.Sorted(maps.Keys(c.quotas)) {
 			resp.GetQuota.Status.Configs = append(resp.GetQuota.Status.Configs, c.quotas[r])
 		}
 	case master.Call_GET_WEIGHTS:
-		roles := make([]string, 0, len(c.weights))
-		for r := range c.weights {
-			roles = append(roles, r)
-		}
-		sort.Strings(roles)
 		resp.GetWeights = &master.Response_GetWeights{}
-		for _, r := range roles {
+		for _, r := range slices.Sorted(maps.Keys(c.weights)) {
 			resp.GetWeights.WeightInfos = append(resp.GetWeights.WeightInfos, mesos.WeightInfo{Role: strPtr(r), Weight: c.weights[r]})
 		}
 	}
@@ -307,12 +298,7 @@ func (c *Cluster) taskProtoLocked(t *task) mesos.Task {
 
 func (c *Cluster) tasksLocked() *master.Response_GetTasks {
 	resp := &master.Response_GetTasks{}
-	keys := make([]string, 0, len(c.tasks))
-	for k := range c.tasks {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(c.tasks)) {
 		resp.Tasks = append(resp.Tasks, c.taskProtoLocked(c.tasks[k]))
 	}
 	for _, t := range c.completed {
@@ -326,11 +312,7 @@ func (c *Cluster) tasksLocked() *master.Response_GetTasks {
 
 func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 	resp := &master.Response_GetFrameworks{}
-	ids := make([]string, 0, len(c.frameworks))
-	for id := range c.frameworks {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(c.frameworks))
 	alloc, offers := map[string][]mesos.Resource{}, map[string][]*offer{}
 	for _, t := range c.tasks {
 		alloc[t.framework] = append(alloc[t.framework], t.info.Resources...)

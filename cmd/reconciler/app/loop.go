@@ -346,7 +346,8 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	exec := &reconcile.Executor{Store: st, Dispatchers: &reconcile.DispatcherPool{}, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc}
+	pool := &reconcile.DispatcherPool{} // one for observing and executing: it resolves managed dispatchers
+	exec := &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc}
 	opts := reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt}
 	deadline := time.Now().Add(o.timeout)
 	for pass := 0; ; pass++ {
@@ -355,7 +356,7 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 			return errors.New("leadership lost: another reconciler acts now")
 		default:
 		}
-		obs, err := reconcile.Observe(ctx, mc, &reconcile.DispatcherPool{}, st, o.cluster.owner)
+		obs, err := reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
 		if err != nil {
 			return err
 		}

@@ -75,7 +75,15 @@ func runRequest(ctx context.Context, streams Streams, verb, name string, o reque
 		return fmt.Errorf("%w (if a reconciler run holds the store, pass --server)", err)
 	}
 	defer st.Close()
-	msg, err := applyRequest(ctx, st, &reconcile.DispatcherPool{}, verb, name)
+	pool := &reconcile.DispatcherPool{}
+	if verb == "delete" {
+		// Where managed dispatchers run is known from the master's state;
+		// without it, a driver of an external dispatcher can still be killed.
+		if mc, err := o.cluster.mesosClient(); err == nil {
+			_, _ = reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
+		}
+	}
+	msg, err := applyRequest(ctx, st, pool, verb, name)
 	if err != nil {
 		return err
 	}
