@@ -105,13 +105,15 @@ func (r *reader) readDir(dir string) {
 		switch {
 		case mode.IsDir():
 			r.readDir(full)
-		case mode.IsRegular() && isManifestName(name):
+		case mode.IsRegular() && IsManifestName(name):
 			r.readFile(full)
 		}
 	}
 }
 
-func isManifestName(name string) bool {
+// IsManifestName says whether a file of that name is read as a manifest
+// when its directory is: .yaml, .yml or .json, in any case.
+func IsManifestName(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".yaml", ".yml", ".json":
 		return true

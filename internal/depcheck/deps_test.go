@@ -44,7 +44,8 @@ var thirdParty = map[string][]string{
 	"github.com/invopop/jsonschema":         {"schemas"},
 	"github.com/santhosh-tekuri/jsonschema": {"schemas"},
 	"github.com/fsnotify/fsnotify":          {"source"},
-	"github.com/go-git/go-git":              {"source"},
+	"github.com/go-git/go-git":              {"source/git"},
+	"golang.org/x/crypto/ssh":               {"source/git"}, // known_hosts checking for go-git
 	"github.com/go-zookeeper/zk":            {"store", "mesos", "sim"},
 	"go.etcd.io/bbolt":                      {"store"},
 	"github.com/prometheus/client_golang":   {"reconcile", "cmd"},
