@@ -1,5 +1,6 @@
 // Package source finds the desired manifests: files and directory trees on
-// disk, or standard input. Later, a watched directory and a Git repository.
+// disk, or standard input, and watches directories (Watch); source/git
+// follows a Git repository.
 //
 // A directory is read recursively. Files ending in .yaml, .yml or .json are
 // manifests; hidden files and directories (names starting with '.') are
