@@ -116,6 +116,7 @@ type Framework struct {
 	sched  Scheduler
 	log    *slog.Logger
 	id     string
+	saved  string // the id SaveID last persisted
 	// suppressed is what Mesos was last told.
 	suppressed bool
 }
@@ -134,7 +135,7 @@ func NewFramework(c *Client, s Scheduler, opts FrameworkOptions) *Framework {
 	if opts.RefuseSeconds == 0 {
 		opts.RefuseSeconds = 30 * time.Second
 	}
-	return &Framework{client: c, opts: opts, sched: s, log: opts.Log, id: opts.FrameworkID}
+	return &Framework{client: c, opts: opts, sched: s, log: opts.Log, id: opts.FrameworkID, saved: opts.FrameworkID}
 }
 
 // ID is the framework id (empty before the first subscription).
@@ -277,12 +278,17 @@ func (f *Framework) session(ctx context.Context) error {
 			case scheduler.Event_SUBSCRIBED:
 				s := e.GetSubscribed()
 				id := s.GetFrameworkID().GetValue()
-				if f.opts.SaveID != nil && id != f.id {
+				// Kept before it is persisted: a subscription that ends
+				// because the store refused resubscribes as this same
+				// framework (and tries to persist it again), never as a
+				// new one beside it.
+				f.id = id
+				if f.opts.SaveID != nil && id != f.saved {
 					if err := f.opts.SaveID(id); err != nil {
 						return fmt.Errorf("persist framework id %s: %w", id, err)
 					}
+					f.saved = id
 				}
-				f.id = id
 				if hb := s.GetHeartbeatIntervalSeconds(); hb > 0 {
 					heartbeat = time.Duration(hb * float64(time.Second))
 					timeout.Reset(5 * heartbeat)
