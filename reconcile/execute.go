@@ -110,7 +110,7 @@ func (x *execution) put(ctx context.Context, r *store.Record) error {
 }
 
 func (x *execution) event(r *store.Record, typ, reason, msg string) {
-	r.AddEvent(store.Event{Time: x.now(), Type: typ, Reason: reason, Message: msg})
+	r.AddEvent(store.Event{Time: x.now(), Type: typ, Reason: reason, Message: msg, Revision: x.d.Revision})
 }
 
 // sync brings the record's latest submission up to date with the
@@ -220,10 +220,11 @@ func (x *execution) setStatus(r *store.Record, a Action) bool {
 	return true
 }
 
-// remember keeps what was applied: spec hash, origin file, and the
-// rendered (redacted) properties, for diffs.
+// remember keeps what was applied: spec hash, the revision and file it
+// came from, and the rendered (redacted) properties, for diffs.
 func (x *execution) remember(r *store.Record, da *DesiredApp) {
 	r.SpecHash = da.Rendered.SpecHash
+	r.Revision = x.d.Revision
 	r.Origin = da.File
 	r.Properties = da.Rendered.Request.SparkProperties
 }

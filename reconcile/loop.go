@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ type Metrics struct {
 	FailureCount  prometheus.Counter
 	SubmitFailure prometheus.Counter
 	Leader        prometheus.Gauge
+	GitSyncs      *prometheus.CounterVec
+	GitSynced     prometheus.Gauge
+	Webhooks      *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -39,10 +43,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FailureCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_failure_count", Help: "Drivers seen ending in failure."}),
 		SubmitFailure: prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_failure_submit_count", Help: "Submissions the dispatcher refused."}),
 		Leader:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_is_leader", Help: "1 while this replica leads and acts."}),
+		GitSyncs:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_syncs_total", Help: "Syncs of the Git repository, by result."}, []string{"result"}),
+		GitSynced:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_git_last_sync_timestamp_seconds", Help: "When the Git repository was last synced without error."}),
+		Webhooks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_webhooks_total", Help: "Git webhooks received, by result (accepted, refused)."}, []string{"result"}),
 	}
 	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
-		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.Leader)
+		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks)
 	return m
+}
+
+// CountGitSync counts a sync of the Git repository.
+func (m *Metrics) CountGitSync(err error) {
+	if err != nil {
+		m.GitSyncs.WithLabelValues("error").Inc()
+		return
+	}
+	m.GitSyncs.WithLabelValues("ok").Inc()
+	m.GitSynced.SetToCurrentTime()
+}
+
+// CountWebhook counts a webhook, accepted or refused.
+func (m *Metrics) CountWebhook(accepted bool) {
+	if accepted {
+		m.Webhooks.WithLabelValues("accepted").Inc()
+	} else {
+		m.Webhooks.WithLabelValues("refused").Inc()
+	}
 }
 
 // Loop runs passes: at start, when triggered (file changes), every Resync,
@@ -60,7 +86,8 @@ type Loop struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 
-	lastOK atomic.Int64 // unix nanos of the last successful pass
+	lastOK     atomic.Int64 // unix nanos of the last successful pass
+	lastSource string       // what RecordSource last recorded, to skip rewriting it
 }
 
 // LastSuccess is when the last pass completed without error.
@@ -120,15 +147,37 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 	plan := Compute(d, o, l.Now(), l.Options)
 	for _, a := range plan.Actions {
 		if a.Type != ActionUnchanged {
-			l.Log.Info("plan", "action", string(a.Type), "app", a.App, "reason", a.Reason)
+			attrs := []any{"action", string(a.Type), "app", a.App, "reason", a.Reason}
+			if d.Revision != "" {
+				attrs = append(attrs, "revision", d.Revision)
+			}
+			l.Log.Info("plan", attrs...)
 		}
 	}
 	outcomes := l.Exec.Execute(ctx, d, o, plan)
 	if l.Metrics != nil {
 		l.count(d, o, outcomes)
 	}
+	l.recordSource(ctx, d, outcomes)
 	l.lastOK.Store(l.Now().UnixNano())
 	return plan.RequeueAfter
+}
+
+// recordSource records the source's revision and problems in the store
+// when they changed since the last pass.
+func (l *Loop) recordSource(ctx context.Context, d *Desired, outcomes []Outcome) {
+	if d.Source == nil || l.Exec == nil || l.Exec.Store == nil {
+		return
+	}
+	key := fmt.Sprintf("%s\x00%s\x00%q\x00%s\x00%v\x00%v", d.Source.Location, d.Revision, d.Source.Problems, d.Source.SyncError, d.Source.Rewritten, Complete(outcomes))
+	if key == l.lastSource {
+		return
+	}
+	if err := RecordSource(ctx, l.Exec.Store, d, outcomes, l.Now()); err != nil {
+		l.Log.Warn("could not record the source's revision", "err", err)
+		return
+	}
+	l.lastSource = key
 }
 
 func (l *Loop) fail(what string, err error) {

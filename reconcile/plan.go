@@ -573,6 +573,9 @@ func (p *planner) changes() []Change {
 	return out
 }
 
+// PruneRefused says the action is a prune the guard refused.
+func (a Action) PruneRefused() bool { return a.Type == ActionBlocked && a.Phase == PhaseOrphaned }
+
 // guardPrune refuses a prune that would remove more than half of what we
 // own, or all of it, unless forced.
 func guardPrune(plan *Plan, owned int) {

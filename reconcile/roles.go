@@ -272,14 +272,14 @@ func ExecuteRoles(ctx context.Context, u RoleUpdater, st store.Store, o *Observe
 			continue
 		}
 		rec := o.RoleRecords[a.Name]
-		if rec != nil && rec.Properties["role"] == a.Role {
+		if rec != nil && rec.Properties["role"] == a.Role && a.Type != ActionUpdate {
 			continue
 		}
 		if rec == nil {
 			rec = &store.Record{Key: store.Key{Kind: v1.KindMesosRole, Name: a.Name}}
 		}
 		rec.Properties = map[string]string{"role": a.Role}
-		rec.Origin = roleFile(d, a.Name)
+		rec.Origin, rec.Revision = roleFile(d, a.Name), d.Revision
 		rec.Status = store.Status{Phase: PhaseRunning, Message: "weight " + fmtWeight(a.To)}
 		if _, err := st.Put(ctx, rec); err != nil {
 			errs = append(errs, err)

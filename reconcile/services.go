@@ -24,6 +24,7 @@ type DesiredService struct {
 	Rendered    *render.Service // Task has the agent placeholder
 	Constraints v1.Constraints
 	File        string
+	Revision    string // the source revision it was read at
 }
 
 // Key names the service among all kinds.
@@ -777,8 +778,11 @@ func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, no
 		case err != nil:
 			return err
 		}
-		if sameStatus(rec.Status, want) {
+		if sameStatus(rec.Status, want) && rec.SpecHash == s.Rendered.SpecHash {
 			continue
+		}
+		if rec.SpecHash != s.Rendered.SpecHash {
+			rec.Revision = s.Revision // the revision this spec came from
 		}
 		rec.Status, rec.SpecHash, rec.Origin = want, s.Rendered.SpecHash, s.File
 		if _, err := st.Put(ctx, rec); err != nil {

@@ -154,6 +154,36 @@ type Desired struct {
 	// BrokenFiles are files that failed to load: objects recorded as coming
 	// from them keep their last good spec (never killed, pruned or changed).
 	BrokenFiles map[string]bool
+	// Revision is the source revision the manifests were read at
+	// (main@sha1:HASH); empty for a directory. Records and events name it.
+	Revision string
+	// Source, when set, is recorded in the store after each pass (see
+	// RecordSource).
+	Source *Source
+}
+
+// Source says where the desired state came from and what went wrong
+// reading it, for status.
+type Source struct {
+	// Location is the repository (URL and path) or the directory.
+	Location string
+	// Problems are the manifest problems at this revision, each
+	// file:line:col: message.
+	Problems []string
+	// SyncError says why the last attempt to read a newer revision failed;
+	// the revision read stays in force.
+	SyncError string
+	// Rewritten: the revision does not descend from the previous one.
+	Rewritten bool
+}
+
+// SetRevision stamps the desired state and its services with the source
+// revision they were read at.
+func (d *Desired) SetRevision(rev string) {
+	d.Revision = rev
+	for _, s := range d.Services {
+		s.Revision = rev
+	}
 }
 
 // Driver is a Spark driver we own, seen as a Mesos task.

@@ -132,15 +132,36 @@ func (r *Record) AddSubmission(s Submission) {
 	}
 }
 
-// Meta is the reconciler's own state: its Mesos framework id and the
-// revisions of its source.
+// Meta is the reconciler's own state: its Mesos framework id and where
+// its desired state comes from.
 type Meta struct {
 	Version     int64  `json:"-"`
 	FrameworkID string `json:"frameworkID,omitempty"`
-	// LastAttemptedRevision and LastAppliedRevision are source revisions
-	// such as main@sha1:0a1b2c.
+	// Source is the repository (URL and path) or directory followed.
+	Source string `json:"source,omitempty"`
+	// LastAttemptedRevision is the source revision (main@sha1:HASH) of the
+	// latest pass; LastAppliedRevision the latest one applied whole: every
+	// manifest loaded and every action succeeded.
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 	LastAppliedRevision   string `json:"lastAppliedRevision,omitempty"`
+	// SourceProblems are the manifest problems at LastAttemptedRevision,
+	// each file:line:col: message; objects from those files keep their
+	// last good spec.
+	SourceProblems []string `json:"sourceProblems,omitempty"`
+	// SourceError says why the last sync of the source failed (the
+	// attempted revision stays in force); empty when it worked.
+	SourceError string `json:"sourceError,omitempty"`
+	// Events are the source's recent events (new revisions, failures),
+	// newest last.
+	Events []Event `json:"events,omitempty"`
+}
+
+// AddEvent appends an event, keeping the newest MaxEvents.
+func (m *Meta) AddEvent(e Event) {
+	m.Events = append(m.Events, e)
+	if n := len(m.Events) - MaxEvents; n > 0 {
+		m.Events = append([]Event(nil), m.Events[n:]...)
+	}
 }
 
 // Store is durable, versioned state. Every write is a compare-and-set
