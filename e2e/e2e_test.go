@@ -44,11 +44,20 @@ type env struct {
 	dir   string // manifests
 	state string // store file
 	procs []*exec.Cmd
+	// source is what run follows: --dir dir unless set (--git ...).
+	source []string
 }
 
 func setup(t *testing.T, dc sim.DispatcherConfig) *env {
 	t.Helper()
-	c := sim.New(sim.Config{Seed: 3, NumAgents: 3, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+	return setupCluster(t, sim.Config{Seed: 3, NumAgents: 3, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond}, dc)
+}
+
+// setupCluster starts the simulated cluster and dispatcher and writes the
+// dispatcher's manifest.
+func setupCluster(t *testing.T, cfg sim.Config, dc sim.DispatcherConfig) *env {
+	t.Helper()
+	c := sim.New(cfg)
 	if err := c.Start(sim.ServeOptions{}); err != nil {
 		t.Fatal(err)
 	}

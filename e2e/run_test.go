@@ -30,7 +30,12 @@ func freeAddr(t testing.TB) string {
 // start runs "reconciler run" in the background.
 func (e *env) start(listen string, extra ...string) (*exec.Cmd, *bytes.Buffer) {
 	e.t.Helper()
-	args := append([]string{"run", "--dir", e.dir, "--listen", listen, "--resync", "1s"}, extra...)
+	source := e.source
+	if source == nil {
+		source = []string{"--dir", e.dir}
+	}
+	args := append(append([]string{"run"}, source...), "--listen", listen, "--resync", "1s")
+	args = append(args, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e")
 	var log bytes.Buffer

@@ -27,6 +27,7 @@ var layers = []string{
 	"schemas",
 	"api/v1",
 	"internal/benchdata",
+	"internal/gittest",
 }
 
 // isolated packages may import no other project package: the simulator is a

@@ -32,8 +32,9 @@ type Follower struct {
 	// OnSync is called after every sync with its error (for metrics).
 	OnSync func(err error)
 
-	wake chan struct{}
-	once sync.Once
+	wake  chan struct{}
+	ready chan struct{} // closed after the first sync attempt
+	once  sync.Once
 
 	mu      sync.Mutex
 	snap    *Snapshot
@@ -45,6 +46,7 @@ type Follower struct {
 func (f *Follower) init() {
 	f.once.Do(func() {
 		f.wake = make(chan struct{}, 1)
+		f.ready = make(chan struct{})
 		if f.Log == nil {
 			f.Log = slog.New(slog.DiscardHandler)
 		}
@@ -63,6 +65,13 @@ func (f *Follower) Wake() {
 	}
 }
 
+// Ready is closed once the first sync was attempted (and, if it failed,
+// the cache consulted): from then on Current has what there is to follow.
+func (f *Follower) Ready() <-chan struct{} {
+	f.init()
+	return f.ready
+}
+
 // Current returns the last good snapshot (nil before the first), the
 // error of the last sync (nil when it succeeded) and when the last sync
 // succeeded.
@@ -79,6 +88,9 @@ func (f *Follower) Run(ctx context.Context) {
 	first := true
 	for {
 		f.syncOnce(ctx, first)
+		if first {
+			close(f.ready)
+		}
 		first = false
 		wait := time.Duration(float64(f.Interval) * (0.9 + 0.2*rand.Float64()))
 		timer := time.NewTimer(wait)

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sparkmesos/reconciler/internal/gittest"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -35,26 +37,26 @@ func currentHash(f *Follower) string {
 // A wake syncs at once, long before the poll interval; a poll interval
 // picks a commit up by itself.
 func TestFollowerWakeAndPoll(t *testing.T) {
-	o := newOrigin(t)
-	first := o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
+	o := gittest.New(t)
+	first := o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
 	var changes atomic.Int64
-	f := &Follower{Repo: open(t, Options{URL: o.fileURL()}), Interval: time.Hour, OnChange: func() { changes.Add(1) }}
+	f := &Follower{Repo: open(t, Options{URL: o.FileURL()}), Interval: time.Hour, OnChange: func() { changes.Add(1) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go f.Run(ctx)
 	waitFor(t, "the first sync", func() bool { return currentHash(f) == first })
 
-	second := o.commit("main", map[string]string{"a.yaml": "a: 2\n"})
+	second := o.Commit("main", map[string]string{"a.yaml": "a: 2\n"})
 	f.Wake()
 	waitFor(t, "the woken sync", func() bool { return currentHash(f) == second })
 	if n := changes.Load(); n != 2 {
 		t.Fatalf("OnChange called %d times for two revisions", n)
 	}
 
-	p := &Follower{Repo: open(t, Options{URL: o.fileURL()}), Interval: 20 * time.Millisecond}
+	p := &Follower{Repo: open(t, Options{URL: o.FileURL()}), Interval: 20 * time.Millisecond}
 	go p.Run(ctx)
 	waitFor(t, "the first poll", func() bool { return currentHash(p) == second })
-	third := o.commit("main", map[string]string{"a.yaml": "a: 3\n"})
+	third := o.Commit("main", map[string]string{"a.yaml": "a: 3\n"})
 	waitFor(t, "a later poll", func() bool { return currentHash(p) == third })
 }
 
@@ -62,15 +64,15 @@ func TestFollowerWakeAndPoll(t *testing.T) {
 // is followed, with the error beside it; when the remote answers again,
 // the error clears.
 func TestFollowerFallsBackToTheCache(t *testing.T) {
-	o := newOrigin(t)
-	head := o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
+	o := gittest.New(t)
+	head := o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
 	cache := t.TempDir()
-	mustSync(t, open(t, Options{URL: o.fileURL(), CacheDir: cache}))
-	moved := o.bare + ".away"
-	if err := os.Rename(o.bare, moved); err != nil {
+	mustSync(t, open(t, Options{URL: o.FileURL(), CacheDir: cache}))
+	moved := o.Bare + ".away"
+	if err := os.Rename(o.Bare, moved); err != nil {
 		t.Fatal(err)
 	}
-	f := &Follower{Repo: open(t, Options{URL: o.fileURL(), CacheDir: cache}), Interval: 20 * time.Millisecond}
+	f := &Follower{Repo: open(t, Options{URL: o.FileURL(), CacheDir: cache}), Interval: 20 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go f.Run(ctx)
@@ -78,7 +80,7 @@ func TestFollowerFallsBackToTheCache(t *testing.T) {
 	if _, err, _ := f.Current(); err == nil {
 		t.Fatal("following the cache, yet no sync error reported")
 	}
-	if err := os.Rename(moved, o.bare); err != nil {
+	if err := os.Rename(moved, o.Bare); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the error to clear", func() bool { _, err, _ := f.Current(); return err == nil })

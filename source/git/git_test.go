@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sparkmesos/reconciler/internal/gittest"
 )
 
 const app = "apiVersion: sparkmesos.io/v1\nkind: SparkApplication\nmetadata:\n  name: %s\n"
@@ -46,8 +48,8 @@ func open(t *testing.T, opts Options) *Repo {
 func TestSyncFollowsBranch(t *testing.T) {
 	for _, transport := range []string{"file", "http"} {
 		t.Run(transport, func(t *testing.T) {
-			o := newOrigin(t)
-			first := o.commit("main", map[string]string{
+			o := gittest.New(t)
+			first := o.Commit("main", map[string]string{
 				"apps/a.yaml":          "a: 1\n",
 				"apps/team/b.yml":      "b: 1\n",
 				"apps/notes.txt":       "not a manifest",
@@ -55,10 +57,10 @@ func TestSyncFollowsBranch(t *testing.T) {
 				"apps/.github/ci.yaml": "hidden: 1\n",
 				"other/c.yaml":         "c: 1\n",
 			})
-			url := o.fileURL()
-			var srv *httpServer
+			url := o.FileURL()
+			var srv *gittest.HTTPServer
 			if transport == "http" {
-				srv = o.serveHTTP(nil)
+				srv = o.ServeHTTP(nil)
 				url = srv.URL
 			}
 			r := open(t, Options{URL: url, Path: "/apps/", Depth: 1})
@@ -73,7 +75,7 @@ func TestSyncFollowsBranch(t *testing.T) {
 				t.Fatalf("content %q", s.Files[0].Data)
 			}
 
-			second := o.commit("main", map[string]string{"apps/a.yaml": "a: 2\n", "apps/team/b.yml": ""})
+			second := o.Commit("main", map[string]string{"apps/a.yaml": "a: 2\n", "apps/team/b.yml": ""})
 			s = mustSync(t, r)
 			if s.Revision.Hash != second || names(s) != "apps/a.yaml" || string(s.Files[0].Data) != "a: 2\n" {
 				t.Fatalf("after a commit: %s %s %q", s.Revision, names(s), s.Files[0].Data)
@@ -83,12 +85,12 @@ func TestSyncFollowsBranch(t *testing.T) {
 			}
 
 			if srv != nil {
-				fetches := srv.fetches.Load()
+				fetches := srv.Fetches.Load()
 				s = mustSync(t, r)
 				if s.Revision.Hash != second {
 					t.Fatalf("unchanged: %s", s.Revision)
 				}
-				if n := srv.fetches.Load() - fetches; n != 0 {
+				if n := srv.Fetches.Load() - fetches; n != 0 {
 					t.Fatalf("a sync of an unchanged branch fetched %d times; want only the ref listing", n)
 				}
 			}
@@ -98,11 +100,11 @@ func TestSyncFollowsBranch(t *testing.T) {
 
 // The default branch is whatever the remote's HEAD names.
 func TestSyncDefaultBranch(t *testing.T) {
-	o := newOrigin(t)
-	o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
-	trunk := o.commit("trunk", map[string]string{"a.yaml": "a: trunk\n"})
-	o.git(o.bare, "symbolic-ref", "HEAD", "refs/heads/trunk")
-	s := mustSync(t, open(t, Options{URL: o.fileURL()}))
+	o := gittest.New(t)
+	o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
+	trunk := o.Commit("trunk", map[string]string{"a.yaml": "a: trunk\n"})
+	o.Git(o.Bare, "symbolic-ref", "HEAD", "refs/heads/trunk")
+	s := mustSync(t, open(t, Options{URL: o.FileURL()}))
 	if s.Revision.String() != "trunk@sha1:"+trunk {
 		t.Fatalf("revision %s", s.Revision)
 	}
@@ -110,12 +112,12 @@ func TestSyncDefaultBranch(t *testing.T) {
 
 // Tags (lightweight and annotated) and pinned commits, full or abbreviated.
 func TestSyncTagsAndCommits(t *testing.T) {
-	o := newOrigin(t)
-	first := o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
-	o.git(o.work, "tag", "v1")
-	o.git(o.work, "tag", "-a", "-m", "release", "r1")
-	o.git(o.work, "push", "-q", "origin", "v1", "r1")
-	second := o.commit("main", map[string]string{"a.yaml": "a: 2\n"})
+	o := gittest.New(t)
+	first := o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
+	o.Git(o.Work, "tag", "v1")
+	o.Git(o.Work, "tag", "-a", "-m", "release", "r1")
+	o.Git(o.Work, "push", "-q", "origin", "v1", "r1")
+	second := o.Commit("main", map[string]string{"a.yaml": "a: 2\n"})
 
 	for _, tc := range []struct{ ref, want string }{
 		{"v1", "v1@sha1:" + first},
@@ -126,18 +128,18 @@ func TestSyncTagsAndCommits(t *testing.T) {
 		{first[:10], "sha1:" + first},
 	} {
 		t.Run(tc.ref, func(t *testing.T) {
-			s := mustSync(t, open(t, Options{URL: o.fileURL(), Ref: tc.ref, Depth: 1}))
+			s := mustSync(t, open(t, Options{URL: o.FileURL(), Ref: tc.ref, Depth: 1}))
 			if s.Revision.String() != tc.want {
 				t.Fatalf("revision %s, want %s", s.Revision, tc.want)
 			}
 		})
 	}
 
-	_, err := open(t, Options{URL: o.fileURL(), Ref: "nope"}).Sync(context.Background())
+	_, err := open(t, Options{URL: o.FileURL(), Ref: "nope"}).Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `no branch or tag "nope"`) {
 		t.Fatalf("unknown ref: %v", err)
 	}
-	_, err = open(t, Options{URL: o.fileURL(), Ref: "0123456789abcdef"}).Sync(context.Background())
+	_, err = open(t, Options{URL: o.FileURL(), Ref: "0123456789abcdef"}).Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "on no branch or tag") {
 		t.Fatalf("unknown commit: %v", err)
 	}
@@ -146,14 +148,14 @@ func TestSyncTagsAndCommits(t *testing.T) {
 // A path missing at a revision, an unknown or removed branch: an error
 // that says so, and the cache still has the last good revision.
 func TestSyncErrorsKeepTheCache(t *testing.T) {
-	o := newOrigin(t)
-	first := o.commit("main", map[string]string{"apps/a.yaml": "a: 1\n"})
-	o.commit("feature", map[string]string{"apps/a.yaml": "a: f\n"})
+	o := gittest.New(t)
+	first := o.Commit("main", map[string]string{"apps/a.yaml": "a: 1\n"})
+	o.Commit("feature", map[string]string{"apps/a.yaml": "a: f\n"})
 	cache := t.TempDir()
-	r := open(t, Options{URL: o.fileURL(), Ref: "feature", Path: "apps", CacheDir: cache})
+	r := open(t, Options{URL: o.FileURL(), Ref: "feature", Path: "apps", CacheDir: cache})
 	good := mustSync(t, r)
 
-	o.git(o.work, "push", "-q", "origin", ":feature")
+	o.Git(o.Work, "push", "-q", "origin", ":feature")
 	_, err := r.Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `no branch or tag "feature"`) {
 		t.Fatalf("removed branch: %v", err)
@@ -163,17 +165,17 @@ func TestSyncErrorsKeepTheCache(t *testing.T) {
 		t.Fatalf("cached after removal: %v %v", cached, err)
 	}
 	// A new process with the same cache and the remote unreachable.
-	reopened := open(t, Options{URL: o.fileURL(), Ref: "feature", Path: "apps", CacheDir: cache})
+	reopened := open(t, Options{URL: o.FileURL(), Ref: "feature", Path: "apps", CacheDir: cache})
 	if c, err := reopened.Cached(); err != nil || c.Revision != good.Revision {
 		t.Fatalf("cached from a new process: %v %v", c, err)
 	}
 
-	r = open(t, Options{URL: o.fileURL(), Path: "apps"})
+	r = open(t, Options{URL: o.FileURL(), Path: "apps"})
 	if _, err := r.Cached(); err == nil {
 		t.Fatal("cached before any sync of the default branch")
 	}
 	mustSync(t, r)
-	o.commit("main", map[string]string{"apps/a.yaml": "", "elsewhere/a.yaml": "a: 1\n"})
+	o.Commit("main", map[string]string{"apps/a.yaml": "", "elsewhere/a.yaml": "a: 1\n"})
 	_, err = r.Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "apps/ does not exist at main@sha1:") {
 		t.Fatalf("path removed: %v", err)
@@ -187,13 +189,13 @@ func TestSyncErrorsKeepTheCache(t *testing.T) {
 // snapshot says history was rewritten.
 func TestSyncForcePush(t *testing.T) {
 	for _, depth := range []int{0, 1} {
-		o := newOrigin(t)
-		o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
-		o.commit("main", map[string]string{"a.yaml": "a: 2\n"})
-		r := open(t, Options{URL: o.fileURL(), Depth: depth})
+		o := gittest.New(t)
+		o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
+		o.Commit("main", map[string]string{"a.yaml": "a: 2\n"})
+		r := open(t, Options{URL: o.FileURL(), Depth: depth})
 		mustSync(t, r)
-		o.git(o.work, "reset", "-q", "--hard", "HEAD~1")
-		rewritten := o.commit("main", map[string]string{"b.yaml": "b: 1\n"})
+		o.Git(o.Work, "reset", "-q", "--hard", "HEAD~1")
+		rewritten := o.Commit("main", map[string]string{"b.yaml": "b: 1\n"})
 		s := mustSync(t, r)
 		if s.Revision.Hash != rewritten || names(s) != "a.yaml,b.yaml" || string(s.Files[0].Data) != "a: 1\n" {
 			t.Fatalf("depth %d: after a force-push: %s %s", depth, s.Revision, names(s))
@@ -201,7 +203,7 @@ func TestSyncForcePush(t *testing.T) {
 		if depth == 0 && !s.Rewritten {
 			t.Fatal("full history: a force-push is not reported as rewritten")
 		}
-		next := o.commit("main", map[string]string{"c.yaml": "c: 1\n"})
+		next := o.Commit("main", map[string]string{"c.yaml": "c: 1\n"})
 		s = mustSync(t, r)
 		if s.Revision.Hash != next || s.Rewritten {
 			t.Fatalf("depth %d: a fast-forward after it: %s rewritten=%v", depth, s.Revision, s.Rewritten)
@@ -212,9 +214,9 @@ func TestSyncForcePush(t *testing.T) {
 // Credentials from files over HTTP: basic and bearer; a wrong one fails
 // without the secret in the error; a URL with a password is refused.
 func TestSyncHTTPAuth(t *testing.T) {
-	o := newOrigin(t)
-	o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
-	srv := o.serveHTTP(func(r *http.Request) bool {
+	o := gittest.New(t)
+	o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
+	srv := o.ServeHTTP(func(r *http.Request) bool {
 		if u, p, ok := r.BasicAuth(); ok {
 			return u == "deploy" && p == "s3cret-token"
 		}
@@ -245,7 +247,7 @@ func TestSyncHTTPAuth(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "--git-password-file") {
 		t.Fatalf("URL with a password: %v", err)
 	}
-	_, err = open(t, Options{URL: o.fileURL(), Auth: Auth{PasswordFile: good}}).Sync(context.Background())
+	_, err = open(t, Options{URL: o.FileURL(), Auth: Auth{PasswordFile: good}}).Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "for https URLs") {
 		t.Fatalf("password for a file URL: %v", err)
 	}
@@ -254,16 +256,16 @@ func TestSyncHTTPAuth(t *testing.T) {
 // Symbolic links to files in the repository are followed; links out of it
 // are problems of that file; oversized files too.
 func TestSnapshotLinksAndLimits(t *testing.T) {
-	o := newOrigin(t)
-	o.commit("main", map[string]string{"base/a.yaml": "a: 1\n", "apps/keep.yaml": "k: 1\n"})
+	o := gittest.New(t)
+	o.Commit("main", map[string]string{"base/a.yaml": "a: 1\n", "apps/keep.yaml": "k: 1\n"})
 	for link, dest := range map[string]string{"apps/a.yaml": "../base/a.yaml", "apps/out.yaml": "../../etc/passwd", "apps/abs.yaml": "/etc/passwd"} {
-		if err := os.Symlink(dest, filepath.Join(o.work, link)); err != nil {
+		if err := os.Symlink(dest, filepath.Join(o.Work, link)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	big := strings.Repeat("# padding\n", 1+(8<<20)/10)
-	o.commit("main", map[string]string{"apps/big.yaml": big})
-	s := mustSync(t, open(t, Options{URL: o.fileURL(), Path: "apps"}))
+	o.Commit("main", map[string]string{"apps/big.yaml": big})
+	s := mustSync(t, open(t, Options{URL: o.FileURL(), Path: "apps"}))
 	if names(s) != "apps/a.yaml,apps/keep.yaml" || string(s.Files[0].Data) != "a: 1\n" {
 		t.Fatalf("files %s", names(s))
 	}
@@ -282,10 +284,10 @@ func TestSnapshotLinksAndLimits(t *testing.T) {
 // A cache that cannot be opened is made again; one for another URL in the
 // same directory is left alone.
 func TestCacheRecreated(t *testing.T) {
-	o := newOrigin(t)
-	head := o.commit("main", map[string]string{"a.yaml": "a: 1\n"})
+	o := gittest.New(t)
+	head := o.Commit("main", map[string]string{"a.yaml": "a: 1\n"})
 	cache := t.TempDir()
-	r := open(t, Options{URL: o.fileURL(), CacheDir: cache})
+	r := open(t, Options{URL: o.FileURL(), CacheDir: cache})
 	mustSync(t, r)
 	if err := os.RemoveAll(filepath.Join(r.dir, "objects")); err != nil {
 		t.Fatal(err)
@@ -293,7 +295,7 @@ func TestCacheRecreated(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(r.dir, "config"), []byte("not a git config [[["), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := mustSync(t, open(t, Options{URL: o.fileURL(), CacheDir: cache}))
+	s := mustSync(t, open(t, Options{URL: o.FileURL(), CacheDir: cache}))
 	if s.Revision.Hash != head {
 		t.Fatalf("after a broken cache: %s", s.Revision)
 	}

@@ -108,3 +108,24 @@ func TestDefaultStore(t *testing.T) {
 		t.Errorf("flag: %s", got)
 	}
 }
+
+// Git flags: a source is required and one only; Git flags need --git.
+func TestSourceFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"diff"}, "give the manifests: one or more PATHs, or --git URL"},
+		{[]string{"diff", "dir", "--git", "file:///x"}, "give manifest paths (dir) or --git, not both"},
+		{[]string{"apply", "dir", "--rev", "main"}, "--rev needs --git URL"},
+		{[]string{"run"}, "give one of --dir PATH or --git URL"},
+		{[]string{"run", "--dir", "d", "--git", "file:///x"}, "give one of --dir PATH or --git URL"},
+		{[]string{"run", "--dir", "d", "--git-webhook-secret-file", "f"}, "--git-webhook-secret-file needs --git URL"},
+		{[]string{"diff", "--git", "https://u:tok@example.com/r.git", "--git-cache", t.TempDir()}, "carries a password"},
+	} {
+		_, errOut, code := run(t, "", tc.args...)
+		if code != ExitInvalid || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "tok@") {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}

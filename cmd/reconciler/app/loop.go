@@ -128,24 +128,25 @@ func openReader(ctx context.Context, spec string) (store.Store, error) {
 
 // loadDesired reads and renders the manifests, printing problems to w.
 // Files that fail to load are reported and become BrokenFiles.
-func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desired, int, error) {
+func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desired, error) {
 	files, readProblems := source.Read(paths, streams.In)
-	m, problems := v1.Load(files)
-	problems = append(readProblems, problems...)
-	problems.Sort()
+	d, problems, err := desiredFrom(files, readProblems, owner)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range problems.Errors() {
 		fmt.Fprintln(streams.Err, p.Error())
 	}
-	d, err := reconcile.BuildDesired(m, problems, render.Options{Owner: owner})
-	if err != nil {
-		return nil, 0, err
+	normalizeOrigins(d)
+	return d, nil
+}
+
+// load reads the manifests of the paths, or of the Git revision.
+func (o *diffOptions) load(ctx context.Context, streams Streams, paths []string) (*reconcile.Desired, error) {
+	if o.git.enabled() {
+		return loadGit(ctx, streams, o.git, o.cluster.owner)
 	}
-	for _, p := range readProblems {
-		if p.Pos.File != "" {
-			d.BrokenFiles[p.Pos.File] = true
-		}
-	}
-	return d, len(problems.Errors()), nil
+	return loadDesired(streams, paths, o.cluster.owner)
 }
 
 // normalizeOrigins makes file names comparable across runs from different
@@ -226,6 +227,7 @@ func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 
 type diffOptions struct {
 	cluster clusterOptions
+	git     gitOptions
 	prune   bool
 	force   bool
 	verbose bool
@@ -234,21 +236,28 @@ type diffOptions struct {
 func newDiffCommand(streams Streams) *cobra.Command {
 	var o diffOptions
 	cmd := &cobra.Command{
-		Use:   "diff PATH...",
+		Use:   "diff PATH... | diff --git URL [--rev REV] [--git-path DIR]",
 		Short: "Show what apply would do to the cluster",
 		Long: `diff reads the manifests, observes the Mesos master, the dispatcher and the
 store, and prints the plan: + submit or restart, ~ resubmit (with the changed
 properties), - kill or prune, ! blocked (with why), ? held, = adopt. Nothing is
 changed. Secrets are never shown.
 
+With --git it reads the manifests of a revision of a Git repository (the
+branch, tag or commit --rev, under --git-path): what syncing that revision
+would do.
+
 Exit codes: 0 no changes, 1 changes, 2 error.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pathsOrGit(&o.git, cmd, args); err != nil {
+				return err
+			}
 			o.cluster.resolve()
 			return runDiff(cmd.Context(), streams, args, o)
 		},
 	}
 	o.cluster.register(cmd)
+	o.git.register(cmd)
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "plan the removal of applications no longer in the manifests")
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list unchanged applications too")
@@ -268,11 +277,10 @@ func observe(ctx context.Context, o clusterOptions, st store.Store, d *reconcile
 }
 
 func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions) error {
-	d, _, err := loadDesired(streams, paths, o.cluster.owner)
+	d, err := o.load(ctx, streams, paths)
 	if err != nil {
 		return err
 	}
-	normalizeOrigins(d)
 	st, err := openReader(ctx, o.cluster.store)
 	if err != nil {
 		return err
@@ -301,22 +309,25 @@ type applyOptions struct {
 func newApplyCommand(streams Streams) *cobra.Command {
 	var o applyOptions
 	cmd := &cobra.Command{
-		Use:   "apply PATH...",
+		Use:   "apply PATH... | apply --git URL [--rev REV] [--git-path DIR]",
 		Short: "Make the cluster match the manifests",
 		Long: `apply plans as diff does, prints the plan, and carries it out: submissions,
 resubmissions, kills and (with --prune) removals, each recorded in the store
 before and after it happens. With --wait it keeps reconciling, printing
 progress, until every application runs, finished, or is blocked, or until
---timeout.
+--timeout. With --git it applies a revision of a Git repository (see diff).
 
 Exit codes: 0 done, 1 not converged within --timeout, 2 error.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pathsOrGit(&o.git, cmd, args); err != nil {
+				return err
+			}
 			o.cluster.resolve()
 			return runApply(cmd.Context(), streams, args, o)
 		},
 	}
 	o.cluster.register(cmd)
+	o.git.register(cmd)
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "remove applications no longer in the manifests (only what the reconciler owns)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list unchanged applications too")
@@ -331,11 +342,10 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 	if o.dryRun {
 		return runDiff(ctx, streams, paths, o.diffOptions)
 	}
-	d, _, err := loadDesired(streams, paths, o.cluster.owner)
+	d, err := o.load(ctx, streams, paths)
 	if err != nil {
 		return err
 	}
-	normalizeOrigins(d)
 	st, leadership, err := openWriter(ctx, o.cluster.store)
 	if err != nil {
 		return err
@@ -378,13 +388,17 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 			printPlan(streams.Out, plan, false)
 		}
 		failed := 0
-		for _, out := range exec.Execute(ctx, d, obs, plan) {
+		outcomes := exec.Execute(ctx, d, obs, plan)
+		for _, out := range outcomes {
 			if out.Err != nil {
 				failed++
 				fmt.Fprintf(streams.Out, "  error: %s %s: %v\n", out.Action.Type, out.Action.App, out.Err)
 			} else if out.Detail != "" {
 				fmt.Fprintf(streams.Out, "  done:  %s %s: %s\n", out.Action.Type, out.Action.App, out.Detail)
 			}
+		}
+		if err := reconcile.RecordSource(ctx, st, d, outcomes, time.Now()); err != nil {
+			log.Warn("could not record the source's revision", "err", err)
 		}
 		if !o.wait {
 			if failed > 0 {

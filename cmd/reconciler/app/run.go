@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -22,13 +23,16 @@ import (
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/reconcile"
-	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/source"
+	gitsource "github.com/sparkmesos/reconciler/source/git"
 	"github.com/sparkmesos/reconciler/store"
 )
 
 type runOptions struct {
 	cluster   clusterOptions
+	git       gitOptions
+	gitPoll   time.Duration
+	hookFile  string
 	dir       string
 	listen    string
 	resync    time.Duration
@@ -52,30 +56,49 @@ type frameworkOptions struct {
 func newRunCommand(streams Streams) *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{
-		Use:   "run --dir PATH",
-		Short: "Keep the cluster matching a directory of manifests, as a service",
-		Long: `run is the control loop as a long-running service. It watches the directory tree
-(changes are debounced), reconciles at once on a change and every --resync
-anyway, and when a restart's backoff ends. Only the leader acts: with a bolt
-store the file lock makes the one process the leader; with a ZooKeeper store
-(zk://...) replicas elect one, and a replica stops acting the moment it loses
-leadership.
+		Use:   "run --dir PATH | run --git URL [--rev REV] [--git-path DIR]",
+		Short: "Keep the cluster matching a directory or a Git repository, as a service",
+		Long: `run is the control loop as a long-running service. It follows a directory
+(--dir: watched, changes debounced) or a Git repository (--git: a branch, tag
+or commit, polled every --git-poll and synced at once on a signed webhook),
+reconciles at once on a change and every --resync anyway, and when a
+restart's backoff ends. Only the leader acts: with a bolt store the file lock
+makes the one process the leader; with a ZooKeeper store (zk://...) replicas
+elect one, and a replica stops acting the moment it loses leadership.
 
 A file that fails to load is logged with file:line:col; what the store says
-came from it keeps running unchanged.
+came from it keeps running unchanged. With --git, a sync that fails (the
+remote unreachable, the branch removed, --git-path gone at a revision) keeps
+the last good revision in force; "reconciler status" shows the revision
+attempted and the one applied, the problems and the sync error. A force-push
+is followed like any commit: pruning still needs --prune, and --force beyond
+half of what the reconciler owns.
 
 It serves on --listen: /metrics (Prometheus), /healthz (the process is up),
-/readyz (it leads and its last pass succeeded recently).
+/readyz (it leads and its last pass succeeded recently), and with --git and
+--git-webhook-secret-file, POST /hooks/git: a push webhook signed with that
+secret the way GitHub signs (X-Hub-Signature-256, HMAC-SHA256 of the body)
+syncs at once; anything else is refused. Point webhooks at the replica that
+is ready (/readyz): only the leader acts on what it syncs.
 
 It runs the Go garbage collector at GOGC=50 unless GOGC or GOMEMLIMIT is set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.git.checkFlags(cmd); err != nil {
+				return err
+			}
+			if (o.dir == "") == (o.git.url == "") {
+				return errors.New("give one of --dir PATH or --git URL")
+			}
 			o.cluster.resolve()
 			return runLoop(cmd.Context(), streams, o)
 		},
 	}
 	o.cluster.register(cmd)
-	cmd.Flags().StringVar(&o.dir, "dir", "", "directory of manifests to follow (required)")
+	o.git.register(cmd)
+	cmd.Flags().DurationVar(&o.gitPoll, "git-poll", 30*time.Second, "with --git: how often to ask the repository for new commits (jittered by 10%)")
+	cmd.Flags().StringVar(&o.hookFile, "git-webhook-secret-file", "", "with --git: file holding the shared secret of POST /hooks/git (without it, webhooks are refused)")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "directory of manifests to follow")
 	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of /metrics, /healthz and /readyz")
 	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "reconcile at least this often")
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "remove applications no longer in the manifests (only what the reconciler owns)")
@@ -87,7 +110,6 @@ It runs the Go garbage collector at GOGC=50 unless GOGC or GOMEMLIMIT is set.`,
 	cmd.Flags().DurationVar(&o.framework.failoverTimeout, "framework-failover-timeout", 7*24*time.Hour, "how long Mesos keeps the framework's tasks while no reconciler is connected")
 	cmd.Flags().DurationVar(&o.framework.refuse, "framework-refuse", 30*time.Second, "decline filter for offers the framework does not use")
 	cmd.Flags().DurationVar(&o.framework.backoff, "service-backoff", 10*time.Second, "first relaunch delay of a failed service task (doubles up to 5 minutes)")
-	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
 
@@ -133,6 +155,23 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		fullReload = 5 * time.Minute
 	)
 	dirty.Store(true)
+	// File changes, a new Git revision and requests (rerun, delete) wake
+	// the loop through one coalescing channel.
+	trigger := make(chan struct{}, 1)
+	kick := func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	}
+	changed := func() {
+		dirty.Store(true)
+		kick()
+	}
+	read, hooks, err := o.follow(ctx, log, metrics, changed)
+	if err != nil {
+		return err
+	}
 	load := func() (*reconcile.Desired, error) {
 		if cached != nil && !dirty.Load() && time.Since(cachedAt) < fullReload {
 			if len(cached.Services) > 0 && startFramework != nil {
@@ -141,26 +180,17 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			return cached, nil
 		}
 		dirty.Store(false)
-		files, readProblems := source.Read([]string{o.dir}, nil)
-		m, problems := v1.Load(files)
-		problems = append(readProblems, problems...)
-		problems.Sort()
+		d, problems, err := read()
+		if err != nil {
+			dirty.Store(true)
+			return nil, err
+		}
 		if text := problemsText(problems.Errors()); text != lastProblems {
 			lastProblems = text
 			for _, p := range problems.Errors() {
-				log.Error("manifest problem; objects from this file keep their last good spec", "problem", p.Error())
+				log.Error("manifest problem; objects from this file keep their last good spec", "problem", p.Error(), "revision", d.Revision)
 			}
 		}
-		d, err := reconcile.BuildDesired(m, problems, render.Options{Owner: o.cluster.owner})
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range readProblems {
-			if p.Pos.File != "" {
-				d.BrokenFiles[p.Pos.File] = true
-			}
-		}
-		normalizeOrigins(d)
 		cached, cachedAt = d, time.Now()
 		keeper.SetDesired(d.Services, d.BrokenFiles, o.prune)
 		if len(d.Services) > 0 && startFramework != nil {
@@ -168,30 +198,6 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		}
 		return d, nil
 	}
-	changes, err := source.Watch(ctx, []string{o.dir}, 100*time.Millisecond)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", o.dir, err)
-	}
-	// File changes and requests (rerun, delete) wake the loop through one
-	// coalescing channel.
-	trigger := make(chan struct{}, 1)
-	kick := func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	}
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-changes:
-				dirty.Store(true)
-				kick()
-			}
-		}
-	}()
 	var current atomic.Pointer[store.Store]
 	requests := func(verb, name string) (string, error) {
 		stp := current.Load()
@@ -206,7 +212,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	}
 
 	var loop atomic.Pointer[reconcile.Loop]
-	srv, addr, err := serveHTTP(o.listen, reg, requests, func() (bool, string) {
+	srv, addr, err := serveHTTP(o.listen, reg, hooks, requests, func() (bool, string) {
 		l := loop.Load()
 		switch {
 		case !leading.Load():
@@ -222,7 +228,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		return err
 	}
 	defer srv.Close()
-	log.Info("serving", "addr", addr, "dir", o.dir, "master", o.cluster.master, "store", o.cluster.store)
+	log.Info("serving", "addr", addr, "source", firstOf(o.dir, o.git.url), "master", o.cluster.master, "store", o.cluster.store)
 
 	for {
 		st, leadership, err := openWriter(ctx, o.cluster.store)
@@ -291,6 +297,75 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	}
 }
 
+// follow starts following the run's source: a watched directory or a
+// polled Git repository. read returns the desired state of its latest
+// content; changed is called when that content changes. hooks are the HTTP
+// handlers the source serves (the Git webhook).
+func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *reconcile.Metrics, changed func()) (read func() (*reconcile.Desired, v1.Problems, error), hooks map[string]http.Handler, err error) {
+	if !o.git.enabled() {
+		changes, err := source.Watch(ctx, []string{o.dir}, 100*time.Millisecond)
+		if err != nil {
+			return nil, nil, fmt.Errorf("watch %s: %w", o.dir, err)
+		}
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-changes:
+					changed()
+				}
+			}
+		}()
+		where := o.dir
+		if abs, err := filepath.Abs(o.dir); err == nil {
+			where = abs
+		}
+		return func() (*reconcile.Desired, v1.Problems, error) {
+			files, readProblems := source.Read([]string{o.dir}, nil)
+			d, problems, err := desiredFrom(files, readProblems, o.cluster.owner)
+			if err != nil {
+				return nil, nil, err
+			}
+			normalizeOrigins(d)
+			d.Source = &reconcile.Source{Location: where, Problems: problemStrings(problems)}
+			return d, problems, nil
+		}, nil, nil
+	}
+	repo, err := o.git.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	var secret []byte
+	if o.hookFile != "" {
+		b, err := os.ReadFile(o.hookFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--git-webhook-secret-file: %w", err)
+		}
+		if secret = []byte(strings.TrimRight(string(b), "\r\n")); len(secret) == 0 {
+			return nil, nil, errors.New("--git-webhook-secret-file is empty")
+		}
+	}
+	f := &gitsource.Follower{Repo: repo, Interval: o.gitPoll, Log: log, OnChange: changed, OnSync: metrics.CountGitSync}
+	go f.Run(ctx)
+	hooks = map[string]http.Handler{"/hooks/git": f.WebhookHandler(secret, metrics.CountWebhook)}
+	return func() (*reconcile.Desired, v1.Problems, error) {
+		select {
+		case <-f.Ready():
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		snap, syncErr, _ := f.Current()
+		if snap == nil {
+			if syncErr == nil {
+				return nil, nil, fmt.Errorf("%s: not synced yet", repo.URL())
+			}
+			return nil, nil, fmt.Errorf("nothing to follow yet: %w", syncErr)
+		}
+		return snapshotDesired(repo, snap, syncErr, o.cluster.owner)
+	}, hooks, nil
+}
+
 // runFramework runs the Mesos framework while this replica leads, under
 // the framework id kept in the store.
 func runFramework(ctx context.Context, log *slog.Logger, mc *mesos.Client, st store.Store, keeper *reconcile.ServiceKeeper, fo frameworkOptions, owner string) {
@@ -310,13 +385,18 @@ func runFramework(ctx context.Context, log *slog.Logger, mc *mesos.Client, st st
 		Name: fo.name, Role: fo.role, FailoverTimeout: fo.failoverTimeout, RefuseSeconds: fo.refuse,
 		FrameworkID: meta.FrameworkID, Log: log,
 		SaveID: func(id string) error {
-			m, err := st.GetMeta(ctx)
-			if err != nil {
-				return err
+			// The loop writes the same record (the source's revision):
+			// a conflict is retried on the fresh record.
+			for try := 0; ; try++ {
+				m, err := st.GetMeta(ctx)
+				if err != nil {
+					return err
+				}
+				m.FrameworkID = id
+				if _, err = st.PutMeta(ctx, m); err == nil || !errors.Is(err, store.ErrConflict) || try == 3 {
+					return err
+				}
 			}
-			m.FrameworkID = id
-			_, err = st.PutMeta(ctx, m)
-			return err
 		},
 	})
 	if err := fw.Run(ctx); err != nil {
@@ -333,14 +413,18 @@ func problemsText(ps v1.Problems) string {
 	return b.String()
 }
 
-// serveHTTP serves /metrics, /healthz, /readyz, and POST /rerun/NAME and
-// /delete/NAME; ready says whether the replica is ready and why not.
-func serveHTTP(addr string, reg *prometheus.Registry, request func(verb, name string) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
+// serveHTTP serves /metrics, /healthz, /readyz, POST /rerun/NAME and
+// /delete/NAME, and the extra handlers by pattern; ready says whether the
+// replica is ready and why not.
+func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

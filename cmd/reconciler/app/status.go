@@ -20,6 +20,7 @@ type statusOptions struct {
 	store  string
 	output string
 	kind   string
+	source bool
 }
 
 func newStatusCommand(streams Streams) *cobra.Command {
@@ -28,9 +29,13 @@ func newStatusCommand(streams Streams) *cobra.Command {
 		Use:   "status [NAME]",
 		Short: "Show what the reconciler recorded about its objects",
 		Long: `status reads the reconciler's store (it works while "reconciler run" runs) and
-prints each object's phase, last applied spec hash and revision, latest
-submission and message; with a NAME, the object's full record including its
-intent and recent events.
+prints where the manifests come from (the directory, or the Git repository
+with the revision last attempted and the one last applied, the files that
+failed to load and why, and a failing sync), then each object's phase, last
+applied spec hash and the revision it came from, latest submission and
+message; with a NAME, the object's full record including its intent and
+recent events (each naming its revision). --source prints the source's
+record alone, with its events.
 
 The store is --store, else $RECONCILER_STORE, else
 bolt:$XDG_STATE_HOME/sparkmesos-reconciler/state.db (bolt:.reconciler/state.db
@@ -48,6 +53,7 @@ a digest user:password comes from $RECONCILER_ZK_DIGEST.`,
 	cmd.Flags().StringVar(&o.store, "store", "", "the store: bolt:PATH or zk://hosts/path")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, yaml or json")
 	cmd.Flags().StringVar(&o.kind, "kind", "", "only objects of this kind")
+	cmd.Flags().BoolVar(&o.source, "source", false, "show the source's record (revisions, problems, events) instead of the objects")
 	return cmd
 }
 
@@ -57,6 +63,9 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 		return err
 	}
 	defer st.Close()
+	if o.source {
+		return printSource(ctx, streams, st, o.output)
+	}
 	recs, err := st.List(ctx, o.kind)
 	if err != nil {
 		return err
@@ -93,6 +102,9 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 			_, err = streams.Out.Write(b)
 			return err
 		}
+		if meta, err := st.GetMeta(ctx); err == nil && meta.Source != "" {
+			printSourceSummary(streams.Out, meta)
+		}
 		printStatusTable(streams.Out, recs, time.Now())
 		return nil
 	}
@@ -101,7 +113,7 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 
 func printStatusTable(w io.Writer, recs []*store.Record, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNAME\tPHASE\tSPEC\tSUBMISSION\tAGE\tMESSAGE")
+	fmt.Fprintln(tw, "KIND\tNAME\tPHASE\tSPEC\tREVISION\tSUBMISSION\tAGE\tMESSAGE")
 	for _, r := range recs {
 		sub, age := "-", "-"
 		if n := len(r.Submissions); n > 0 {
@@ -114,9 +126,87 @@ func printStatusTable(w io.Writer, recs []*store.Record, now time.Time) {
 			hash = hash[:8]
 		}
 		msg := strings.ReplaceAll(r.Status.Message, "\n", " ")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key.Kind, r.Key.Name, orDash(r.Status.Phase), orDash(hash), sub, age, msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key.Kind, r.Key.Name, orDash(r.Status.Phase), orDash(hash), orDash(shortRevision(r.Revision)), sub, age, msg)
 	}
 	tw.Flush()
+}
+
+// shortRevision abbreviates main@sha1:HASH to main@HASH[:7].
+func shortRevision(rev string) string {
+	name, hash, ok := strings.Cut(rev, "sha1:")
+	if !ok || len(hash) < 7 {
+		return rev
+	}
+	return strings.TrimSuffix(name, "@") + "@" + hash[:7]
+}
+
+// printSourceSummary writes the source's lines above the status table.
+func printSourceSummary(w io.Writer, m *store.Meta) {
+	fmt.Fprintf(w, "Source:    %s\n", m.Source)
+	if m.LastAttemptedRevision != "" {
+		applied := orDash(m.LastAppliedRevision)
+		if m.LastAppliedRevision == m.LastAttemptedRevision {
+			applied = "the same"
+		}
+		fmt.Fprintf(w, "Revision:  attempted %s, applied %s\n", m.LastAttemptedRevision, applied)
+	}
+	if m.SourceError != "" {
+		fmt.Fprintf(w, "Sync:      failing: %s\n", m.SourceError)
+	}
+	if len(m.SourceProblems) > 0 {
+		at := ""
+		if m.LastAttemptedRevision != "" {
+			at = " at " + m.LastAttemptedRevision
+		}
+		fmt.Fprintf(w, "Problems%s (objects from these files keep their last good spec):\n", at)
+		for _, p := range m.SourceProblems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// printSource writes the source's record: a summary and its events, or
+// the record as YAML or JSON.
+func printSource(ctx context.Context, streams Streams, st store.Store, output string) error {
+	m, err := st.GetMeta(ctx)
+	if err != nil {
+		return err
+	}
+	view := struct {
+		Source                string        `json:"source,omitempty"`
+		LastAttemptedRevision string        `json:"lastAttemptedRevision,omitempty"`
+		LastAppliedRevision   string        `json:"lastAppliedRevision,omitempty"`
+		SourceProblems        []string      `json:"sourceProblems,omitempty"`
+		SourceError           string        `json:"sourceError,omitempty"`
+		FrameworkID           string        `json:"frameworkID,omitempty"`
+		Events                []store.Event `json:"events,omitempty"`
+	}{m.Source, m.LastAttemptedRevision, m.LastAppliedRevision, m.SourceProblems, m.SourceError, m.FrameworkID, m.Events}
+	switch output {
+	case "json":
+		_, err = streams.Out.Write(render.MarshalJSON(view))
+		return err
+	case "yaml":
+		b, err := yaml.Marshal(view)
+		if err != nil {
+			return err
+		}
+		_, err = streams.Out.Write(b)
+		return err
+	case "table":
+		if m.Source == "" {
+			fmt.Fprintln(streams.Out, "No source recorded yet: reconciler run or apply records it.")
+			return nil
+		}
+		printSourceSummary(streams.Out, m)
+		tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tTYPE\tREASON\tREVISION\tMESSAGE")
+		for _, e := range m.Events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339), e.Type, e.Reason, orDash(shortRevision(e.Revision)), e.Message)
+		}
+		return tw.Flush()
+	}
+	return errors.New("--output must be table, yaml or json")
 }
 
 func orDash(s string) string {
