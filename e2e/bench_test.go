@@ -178,31 +178,38 @@ func BenchmarkLoopFileToSubmit(b *testing.B) {
 			c.ResetRequests()
 			start := time.Now()
 			os.WriteFile(filepath.Join(dir, fmt.Sprintf("a%02d.yaml", i)), []byte(smallApp(i)), 0o644)
-			for {
-				found := false
-				for _, r := range c.Requests() {
-					if r.Path == "/v1/submissions/create" && strings.Contains(string(r.Body), fmt.Sprintf("app-%05d", i)) {
-						found = true
-					}
-				}
-				if found {
-					break
-				}
-				if time.Since(start) > 10*time.Second {
-					b.Fatalf("no create request for file %d", i)
-				}
-				time.Sleep(time.Millisecond)
-			}
-			lat = append(lat, time.Since(start))
+			lat = append(lat, waitCreate(b, c, fmt.Sprintf("app-%05d", i), start))
 			time.Sleep(50 * time.Millisecond)
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		c.Stop()
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		reportLatency(b, lat)
 	}
+}
+
+// waitCreate waits for the dispatcher's create request of the named
+// application and returns the time since start.
+func waitCreate(b *testing.B, c *sim.Cluster, name string, start time.Time) time.Duration {
+	b.Helper()
+	for {
+		for _, r := range c.Requests() {
+			if r.Path == "/v1/submissions/create" && strings.Contains(string(r.Body), name) {
+				return time.Since(start)
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			b.Fatalf("no create request for %s", name)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// reportLatency reports the median and 99th percentile, in milliseconds.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkLoopRSS10k measures the peak resident memory of one diff over

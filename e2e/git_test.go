@@ -76,7 +76,7 @@ func (e *env) recordRevision(name string) string {
 }
 
 // hook posts a push webhook signed with secret, as GitHub does.
-func hook(t *testing.T, listen, secret string) int {
+func hook(t testing.TB, listen, secret string) int {
 	t.Helper()
 	body := []byte(`{"ref":"refs/heads/main"}`)
 	mac := hmac.New(sha256.New, []byte(secret))

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 
-echo "running benchmarks (about four minutes)..." >&2
+echo "running benchmarks (about five minutes)..." >&2
 go test -run '^$' -bench 'Plan10k' -benchtime 20x ./reconcile >> "$OUT"
 go test -run '^$' -bench 'Render10k' -benchtime 3x -benchmem ./render >> "$OUT"
 go test -run '^$' -bench . -benchtime 2000x ./store/bolt ./store/zk >> "$OUT"
@@ -30,6 +30,10 @@ row "steady pass / one GET_STATE (500 apps)" "$(metric BenchmarkLoopSteadyPass p
 row "steady pass / one GET_STATE (10,000 running apps)" "$(metric BenchmarkLoopRunning10k pass/getstate)x" "<= 2x"
 row "manifest write -> create POST, p50" "$(metric BenchmarkLoopFileToSubmit p50-ms) ms" "<= 150 ms"
 row "manifest write -> create POST, p99" "$(metric BenchmarkLoopFileToSubmit p99-ms) ms" "<= 500 ms"
+row "git commit -> create POST, webhook, p50 (500 apps)" "$(metric BenchmarkLoopGitCommitToSubmit/webhook p50-ms) ms" "-"
+row "git commit -> create POST, webhook, p99" "$(metric BenchmarkLoopGitCommitToSubmit/webhook p99-ms) ms" "<= 1000 ms"
+row "git commit -> create POST, polling 1s, p50" "$(metric BenchmarkLoopGitCommitToSubmit/poll-1s p50-ms) ms" "~ poll/2 + webhook"
+row "git commit -> create POST, polling 1s, p99" "$(metric BenchmarkLoopGitCommitToSubmit/poll-1s p99-ms) ms" "-"
 row "submissions per second to the dispatcher" "$(metric BenchmarkLoopSubmissions submissions/s)" "spark-operator: ~1.3/s"
 row "peak RSS, one pass over 10,000 manifests" "$(metric BenchmarkLoopRSS10k peak-rss-MB) MB" "<= 150 MB"
 row "peak RSS, run adopting + watching 10,000 running" "$(metric BenchmarkLoopRunning10k run-peak-rss-MB) MB" "<= 150 MB"
