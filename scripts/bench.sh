@@ -9,6 +9,7 @@ echo "running benchmarks (about five minutes)..." >&2
 go test -run '^$' -bench 'Plan10k' -benchtime 20x ./reconcile >> "$OUT"
 go test -run '^$' -bench 'Render10k' -benchtime 3x -benchmem ./render >> "$OUT"
 go test -run '^$' -bench . -benchtime 2000x ./store/bolt ./store/zk >> "$OUT"
+go test -run '^$' -bench SyncNewCommit -benchtime 20x ./source/git >> "$OUT"
 go test -run '^$' -bench Loop -benchtime 1x ./e2e >> "$OUT"
 go run ./cmd/bench | tee -a "$OUT" >&2
 
@@ -30,6 +31,7 @@ row "steady pass / one GET_STATE (500 apps)" "$(metric BenchmarkLoopSteadyPass p
 row "steady pass / one GET_STATE (10,000 running apps)" "$(metric BenchmarkLoopRunning10k pass/getstate)x" "<= 2x"
 row "manifest write -> create POST, p50" "$(metric BenchmarkLoopFileToSubmit p50-ms) ms" "<= 150 ms"
 row "manifest write -> create POST, p99" "$(metric BenchmarkLoopFileToSubmit p99-ms) ms" "<= 500 ms"
+row "git sync finding one new commit, 500 manifests" "$(awk '$1 ~ /^BenchmarkSyncNewCommit/ { printf "%.1f", $3/1e6 }' "$OUT") ms" "-"
 row "git commit -> create POST, webhook, p50 (500 apps)" "$(metric BenchmarkLoopGitCommitToSubmit/webhook p50-ms) ms" "-"
 row "git commit -> create POST, webhook, p99" "$(metric BenchmarkLoopGitCommitToSubmit/webhook p99-ms) ms" "<= 1000 ms"
 row "git commit -> create POST, polling 1s, p50" "$(metric BenchmarkLoopGitCommitToSubmit/poll-1s p50-ms) ms" "~ poll/2 + webhook"
