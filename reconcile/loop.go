@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -86,8 +85,11 @@ type Loop struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 
-	lastOK     atomic.Int64 // unix nanos of the last successful pass
-	lastSource string       // what RecordSource last recorded, to skip rewriting it
+	lastOK atomic.Int64 // unix nanos of the last successful pass
+	// What RecordSource last recorded: the desired state (reused between
+	// passes until its source changes) and whether its pass was whole.
+	recorded         *Desired
+	recordedComplete bool
 }
 
 // LastSuccess is when the last pass completed without error.
@@ -169,15 +171,15 @@ func (l *Loop) recordSource(ctx context.Context, d *Desired, outcomes []Outcome)
 	if d.Source == nil || l.Exec == nil || l.Exec.Store == nil {
 		return
 	}
-	key := fmt.Sprintf("%s\x00%s\x00%q\x00%s\x00%v\x00%v", d.Source.Location, d.Revision, d.Source.Problems, d.Source.SyncError, d.Source.Rewritten, Complete(outcomes))
-	if key == l.lastSource {
+	complete := Complete(outcomes)
+	if d == l.recorded && complete == l.recordedComplete {
 		return
 	}
 	if err := RecordSource(ctx, l.Exec.Store, d, outcomes, l.Now()); err != nil {
 		l.Log.Warn("could not record the source's revision", "err", err)
 		return
 	}
-	l.lastSource = key
+	l.recorded, l.recordedComplete = d, complete
 }
 
 func (l *Loop) fail(what string, err error) {

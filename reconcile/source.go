@@ -49,6 +49,19 @@ func Complete(outcomes []Outcome) bool {
 	return true
 }
 
+// MaxSourceProblems bounds the problems kept in the store (a ZooKeeper
+// node holds 1 MB); the log has them all.
+const MaxSourceProblems = 100
+
+// boundProblems keeps the first MaxSourceProblems and says how many more.
+func boundProblems(ps []string) []string {
+	if len(ps) <= MaxSourceProblems {
+		return ps
+	}
+	out := slices.Clone(ps[:MaxSourceProblems])
+	return append(out, fmt.Sprintf("... and %d more (the log has them all)", len(ps)-MaxSourceProblems))
+}
+
 func updateMeta(m *store.Meta, d *Desired, src *Source, failed bool, now time.Time) bool {
 	changed := false
 	event := func(typ, reason, msg string) {
@@ -69,14 +82,19 @@ func updateMeta(m *store.Meta, d *Desired, src *Source, failed bool, now time.Ti
 		}
 		m.LastAttemptedRevision = d.Revision
 	}
-	if !slices.Equal(m.SourceProblems, src.Problems) {
-		if len(src.Problems) > 0 {
-			event("Warning", "ManifestProblems", fmt.Sprintf("%d problem(s) at %s; objects from those files keep their last good spec: %s",
-				len(src.Problems), orDefault(d.Revision, src.Location), strings.Join(src.Problems, "; ")))
+	if problems := boundProblems(src.Problems); !slices.Equal(m.SourceProblems, problems) {
+		if len(problems) > 0 {
+			first := problems[:min(3, len(problems))]
+			more := ""
+			if len(src.Problems) > len(first) {
+				more = fmt.Sprintf("; and %d more", len(src.Problems)-len(first))
+			}
+			event("Warning", "ManifestProblems", fmt.Sprintf("%d problem(s) at %s; objects from those files keep their last good spec: %s%s",
+				len(src.Problems), orDefault(d.Revision, src.Location), strings.Join(first, "; "), more))
 		} else if len(m.SourceProblems) > 0 {
 			event("Normal", "ManifestsLoaded", "every manifest loads again")
 		}
-		m.SourceProblems = slices.Clone(src.Problems)
+		m.SourceProblems = slices.Clone(problems)
 	}
 	if src.SyncError != m.SourceError {
 		if src.SyncError != "" {

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +110,27 @@ func (s *racingStore) PutMeta(ctx context.Context, m *store.Meta) (*store.Meta, 
 		}
 	}
 	return s.Store.PutMeta(ctx, m)
+}
+
+// Thousands of broken files do not overflow the record: the first 100
+// are kept with a count of the rest, and the event names three.
+func TestRecordSourceBoundsProblems(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	var problems []string
+	for i := range 150 {
+		problems = append(problems, fmt.Sprintf("apps/a%03d.yaml:1:1: broken", i))
+	}
+	d := &Desired{Revision: "main@sha1:1", Source: &Source{Location: "x", Problems: problems}}
+	if err := RecordSource(ctx, st, d, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := st.GetMeta(ctx)
+	if len(m.SourceProblems) != MaxSourceProblems+1 || m.SourceProblems[MaxSourceProblems] != "... and 50 more (the log has them all)" {
+		t.Fatalf("%d problems kept, last %q", len(m.SourceProblems), m.SourceProblems[len(m.SourceProblems)-1])
+	}
+	ev := m.Events[len(m.Events)-1]
+	if ev.Reason != "ManifestProblems" || !strings.Contains(ev.Message, "150 problem(s)") || !strings.HasSuffix(ev.Message, "; and 147 more") {
+		t.Fatalf("event %+v", ev)
+	}
 }

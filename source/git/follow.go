@@ -182,6 +182,13 @@ func VerifySignature(secret, body []byte, header string) error {
 	if len(secret) == 0 {
 		return errors.New("no webhook secret configured")
 	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return checkMAC(mac.Sum(nil), header)
+}
+
+// checkMAC compares a computed MAC with the header's, in constant time.
+func checkMAC(sum []byte, header string) error {
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
 		return fmt.Errorf("missing or malformed %s header (want sha256=HEX)", SignatureHeader)
@@ -190,9 +197,7 @@ func VerifySignature(secret, body []byte, header string) error {
 	if err != nil {
 		return fmt.Errorf("malformed %s header", SignatureHeader)
 	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
+	if !hmac.Equal(got, sum) {
 		return errors.New("signature does not match the body")
 	}
 	return nil
@@ -230,12 +235,14 @@ func (f *Follower) WebhookHandler(secret []byte, onResult func(accepted bool)) h
 			refuse(w, r, http.StatusForbidden, "webhooks are off: start run with --git-webhook-secret-file")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-		if err != nil {
+		// The body is only signed, never read for content: it is hashed
+		// as it streams in, so a large one costs no memory.
+		mac := hmac.New(sha256.New, secret)
+		if _, err := io.Copy(mac, http.MaxBytesReader(w, r.Body, MaxWebhookBody)); err != nil {
 			refuse(w, r, http.StatusRequestEntityTooLarge, "body too large or unreadable")
 			return
 		}
-		if err := VerifySignature(secret, body, r.Header.Get(SignatureHeader)); err != nil {
+		if err := checkMAC(mac.Sum(nil), r.Header.Get(SignatureHeader)); err != nil {
 			refuse(w, r, http.StatusUnauthorized, err.Error())
 			return
 		}
