@@ -47,3 +47,29 @@ $BIN/reconciler apply "$WORK/manifests" --wait --timeout 30s || true
 
 step "reconciler status clickstream (record, events)"
 $BIN/reconciler status clickstream | sed -n '/events:/,$p'
+
+step "GitOps: the same manifests in a Git repository, followed by reconciler run --git"
+export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com
+git init -q --bare -b main "$WORK/repo.git"
+git init -q -b main "$WORK/clone"
+mkdir "$WORK/clone/spark" && cp "$WORK"/manifests/*.yaml "$WORK/clone/spark/"
+git -C "$WORK/clone" add -A && git -C "$WORK/clone" commit -qm "Spark applications" && git -C "$WORK/clone" push -q "$WORK/repo.git" HEAD:main
+printf 'demo-webhook-secret' > "$WORK/hook-secret"
+LISTEN=127.0.0.1:${DEMO_LISTEN_PORT:-18080}
+$BIN/reconciler run --git "file://$WORK/repo.git" --git-path spark --git-cache "$WORK/git-cache" \
+  --git-webhook-secret-file "$WORK/hook-secret" --git-poll 1h --listen "$LISTEN" > "$WORK/run.log" 2>&1 &
+RUN=$!
+trap 'kill $RUN $SIM 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.1; done
+$BIN/reconciler status --source | head -3
+
+step "commit: spark-pi arguments 1000 -> 2000; a signed push webhook syncs it at once"
+sed -i 's/arguments: \["1000"\]/arguments: ["2000"]/' "$WORK/clone/spark/spark-pi.yaml"
+git -C "$WORK/clone" commit -qam "spark-pi: 2000 slices" && git -C "$WORK/clone" push -q "$WORK/repo.git" HEAD:main
+HEAD_SHA=$(git -C "$WORK/clone" rev-parse HEAD)
+BODY='{"ref":"refs/heads/main"}'
+SIG=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac demo-webhook-secret | awk '{print $NF}')
+curl -sS -X POST -H "X-Hub-Signature-256: sha256=$SIG" -d "$BODY" "http://$LISTEN/hooks/git"
+for _ in $(seq 100); do $BIN/reconciler status --source -o json | jq -e --arg r "main@sha1:$HEAD_SHA" '.lastAppliedRevision == $r' >/dev/null && break; sleep 0.1; done
+$BIN/reconciler status
+grep -E 'git: new revision|action=resubmit' "$WORK/run.log" | cut -c1-200
