@@ -126,8 +126,8 @@ func openReader(ctx context.Context, spec string) (store.Store, error) {
 	return openStoreReadOnly(ctx, spec)
 }
 
-// loadDesired reads and renders the manifests, printing problems to w.
-// Files that fail to load are reported and become BrokenFiles.
+// loadDesired reads and renders the manifests, printing problems to
+// streams.Err. Files that fail to load are reported and become BrokenFiles.
 func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desired, error) {
 	files, readProblems := source.Read(paths, streams.In)
 	d, problems, err := desiredFrom(files, readProblems, owner)

@@ -83,24 +83,11 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 		recs = match
 	}
 	switch o.output {
-	case "json":
-		_, err = streams.Out.Write(render.MarshalJSON(recs))
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(recs)
-		if err != nil {
-			return err
-		}
-		_, err = streams.Out.Write(b)
-		return err
+	case "json", "yaml":
+		return writeAs(streams.Out, recs, o.output)
 	case "table":
 		if name != "" {
-			b, err := yaml.Marshal(recs)
-			if err != nil {
-				return err
-			}
-			_, err = streams.Out.Write(b)
-			return err
+			return writeAs(streams.Out, recs, "yaml")
 		}
 		if meta, err := st.GetMeta(ctx); err == nil && meta.Source != "" {
 			printSourceSummary(streams.Out, meta)
@@ -173,26 +160,9 @@ func printSource(ctx context.Context, streams Streams, st store.Store, output st
 	if err != nil {
 		return err
 	}
-	view := struct {
-		Source                string        `json:"source,omitempty"`
-		LastAttemptedRevision string        `json:"lastAttemptedRevision,omitempty"`
-		LastAppliedRevision   string        `json:"lastAppliedRevision,omitempty"`
-		SourceProblems        []string      `json:"sourceProblems,omitempty"`
-		SourceError           string        `json:"sourceError,omitempty"`
-		FrameworkID           string        `json:"frameworkID,omitempty"`
-		Events                []store.Event `json:"events,omitempty"`
-	}{m.Source, m.LastAttemptedRevision, m.LastAppliedRevision, m.SourceProblems, m.SourceError, m.FrameworkID, m.Events}
 	switch output {
-	case "json":
-		_, err = streams.Out.Write(render.MarshalJSON(view))
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(view)
-		if err != nil {
-			return err
-		}
-		_, err = streams.Out.Write(b)
-		return err
+	case "json", "yaml":
+		return writeAs(streams.Out, m, output)
 	case "table":
 		if m.Source == "" {
 			fmt.Fprintln(streams.Out, "No source recorded yet: reconciler run or apply records it.")
@@ -207,6 +177,19 @@ func printSource(ctx context.Context, streams Streams, st store.Store, output st
 		return tw.Flush()
 	}
 	return errors.New("--output must be table, yaml or json")
+}
+
+// writeAs writes v as JSON or YAML.
+func writeAs(w io.Writer, v any, format string) error {
+	b := render.MarshalJSON(v)
+	if format == "yaml" {
+		var err error
+		if b, err = yaml.Marshal(v); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(b)
+	return err
 }
 
 func orDash(s string) string {
