@@ -79,13 +79,16 @@ spec: {weight: 1}
 
 // Two applications in roles weighted 1 and 3 contend for a cluster: the
 // allocator, shaped by the weights the reconciler set, gives their executors
-// the cluster in about that proportion. The drivers start on two small
-// agents with no room for executors; the capacity both contend for comes
-// afterwards, at once, so the split does not depend on which driver started
-// first.
+// the cluster in about that proportion. The drivers run on two small agents
+// (pool:small) where executors may not (pool:big), so neither driver's
+// executors can take the other's agent; the first big agent, which the
+// applications need to be feasible at all, is lost once both drivers run;
+// the capacity both contend for comes afterwards, at once, so the split
+// does not depend on which driver started first.
 func TestRoleWeightsSplitExecutors(t *testing.T) {
-	small := sim.AgentConfig{CPUs: 2, MemMiB: 2048} // one driver (1792 MiB), no executor (1408 MiB)
-	c := sim.New(sim.Config{Seed: 9, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: []sim.AgentConfig{small, small}})
+	small := sim.AgentConfig{CPUs: 2, MemMiB: 2048, Attributes: map[string]string{"pool": "small"}} // one driver (1792 MiB)
+	big := sim.AgentConfig{CPUs: 4, MemMiB: 65536, Attributes: map[string]string{"pool": "big"}}
+	c := sim.New(sim.Config{Seed: 9, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond, Agents: []sim.AgentConfig{small, small, big}})
 	if err := c.Start(sim.ServeOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +110,18 @@ metadata: {name: etl}
 spec: {weight: 3}
 `)
 	for _, app := range []string{"adhoc", "etl"} {
-		e.write(app+".yaml", strings.Replace(appYAML(app, "  role: "+app+"\n"), "maxCores: 2", "maxCores: 100", 1))
+		spec := strings.Replace(appYAML(app, "  role: "+app+"\n  driver: {constraints: \"pool:small\"}\n"), "maxCores: 2, memory: 1g", `maxCores: 100, memory: 1g, constraints: "pool:big"`, 1)
+		e.write(app+".yaml", spec)
 	}
 	e.mustApply()
 	e.waitDrivers("both drivers running", func(d map[string][]mesos.Task) bool {
 		return len(d["adhoc"]) == 1 && len(d["etl"]) == 1 && d["adhoc"][0].State == "TASK_RUNNING" && d["etl"][0].State == "TASK_RUNNING"
 	})
+	if err := c.LoseAgent(c.AgentIDs()[2]); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 12; i++ {
-		c.AddAgent(sim.AgentConfig{CPUs: 4, MemMiB: 65536})
+		c.AddAgent(big)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
