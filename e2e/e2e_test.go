@@ -153,14 +153,21 @@ func (e *env) drivers() map[string][]mesos.Task {
 
 func (e *env) waitDrivers(what string, cond func(map[string][]mesos.Task) bool) map[string][]mesos.Task {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	return waitUntil(e.t, what, 10*time.Second, e.drivers, cond)
+}
+
+// waitUntil reads get every 50 ms until cond holds of what it read, and
+// returns that; after timeout it fails the test with the last reading.
+func waitUntil[T any](t testing.TB, what string, timeout time.Duration, get func() T, cond func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
-		d := e.drivers()
-		if cond(d) {
-			return d
+		v := get()
+		if cond(v) {
+			return v
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s; drivers: %v", what, d)
+			t.Fatalf("timed out waiting for %s; last seen: %+v", what, v)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

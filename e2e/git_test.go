@@ -51,17 +51,7 @@ func (e *env) sourceRecord() sourceRecord {
 
 func (e *env) waitSource(what string, cond func(sourceRecord) bool) sourceRecord {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := e.sourceRecord()
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s; source record: %+v", what, s)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitUntil(e.t, what, 15*time.Second, e.sourceRecord, cond)
 }
 
 // recordRevision is the revision the store says an application's spec came from.
@@ -273,13 +263,7 @@ func TestRunFollowsGit(t *testing.T) {
 // waitLog waits until the log holds text.
 func waitLog(t *testing.T, log interface{ String() string }, text string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(log.String(), text) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the log never said %q", text)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("the log to say %q", text), 10*time.Second, func() bool { return strings.Contains(log.String(), text) }, func(ok bool) bool { return ok })
 }
 
 // diff --git --rev shows what syncing a revision would do; apply --git

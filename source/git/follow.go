@@ -40,7 +40,6 @@ type Follower struct {
 	snap    *Snapshot
 	err     error
 	errText string
-	synced  time.Time
 }
 
 func (f *Follower) init() {
@@ -72,13 +71,12 @@ func (f *Follower) Ready() <-chan struct{} {
 	return f.ready
 }
 
-// Current returns the last good snapshot (nil before the first), the
-// error of the last sync (nil when it succeeded) and when the last sync
-// succeeded.
-func (f *Follower) Current() (*Snapshot, error, time.Time) {
+// Current returns the last good snapshot (nil before the first) and the
+// error of the last sync (nil when it succeeded).
+func (f *Follower) Current() (*Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.snap, f.err, f.synced
+	return f.snap, f.err
 }
 
 // Run syncs until ctx ends. When the first sync fails, the revision last
@@ -124,7 +122,7 @@ func (f *Follower) syncOnce(ctx context.Context, first bool) {
 		}
 	}
 	if err == nil {
-		f.snap, f.synced = snap, time.Now()
+		f.snap = snap
 		f.err, f.errText = nil, ""
 	} else {
 		f.err, f.errText = err, err.Error()
@@ -176,17 +174,6 @@ const MaxWebhookBody = 25 << 20
 // webhook bodies in: sha256=HEX of HMAC-SHA256(secret, body).
 const SignatureHeader = "X-Hub-Signature-256"
 
-// VerifySignature checks a webhook body against its X-Hub-Signature-256
-// value in constant time.
-func VerifySignature(secret, body []byte, header string) error {
-	if len(secret) == 0 {
-		return errors.New("no webhook secret configured")
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return checkMAC(mac.Sum(nil), header)
-}
-
 // checkMAC compares a computed MAC with the header's, in constant time.
 func checkMAC(sum []byte, header string) error {
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
@@ -203,15 +190,9 @@ func checkMAC(sum []byte, header string) error {
 	return nil
 }
 
-// Sign returns the X-Hub-Signature-256 value of body.
-func Sign(secret, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// WebhookHandler answers POST with a body signed by secret (see
-// VerifySignature) by waking the follower: 202 Accepted. Anything else
+// WebhookHandler answers POST with a body signed by secret (the header
+// SignatureHeader: sha256=HEX of HMAC-SHA256(secret, body)) by waking the
+// follower: 202 Accepted. Anything else
 // is refused: 405 for other methods, 413 for an oversized body, 401 for
 // a missing or wrong signature, 403 when no secret is configured. Every
 // push triggers a sync; the sync itself asks the remote where the ref

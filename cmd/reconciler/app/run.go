@@ -355,7 +355,7 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
-		snap, syncErr, _ := f.Current()
+		snap, syncErr := f.Current()
 		if snap == nil {
 			if syncErr == nil {
 				return nil, nil, fmt.Errorf("%s: not synced yet", repo.URL())
