@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,9 +53,7 @@ func BenchmarkLoopGitCommitToSubmit(b *testing.B) {
 					"--git-webhook-secret-file", secret, "--listen", listen, "--resync", "1h"}, mode.args...)
 				cmd := exec.Command(binary, args...)
 				cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+filepath.Join(b.TempDir(), "state.db"))
-				if err := cmd.Start(); err != nil {
-					b.Fatal(err)
-				}
+				startStopped(b, cmd)
 				waitDriversRunning(b, c, 500) // the first commit's applications run: a steady state
 				var lat []time.Duration
 				for i := 500; i < 500+mode.samples; i++ {
@@ -72,8 +69,6 @@ func BenchmarkLoopGitCommitToSubmit(b *testing.B) {
 					}
 					lat = append(lat, waitCreate(b, c, fmt.Sprintf("app-%05d", i), start))
 				}
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				_ = cmd.Wait()
 				c.Stop()
 				reportLatency(b, lat)
 			}

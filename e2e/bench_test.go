@@ -169,9 +169,7 @@ func BenchmarkLoopFileToSubmit(b *testing.B) {
 		os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL())), 0o644)
 		cmd := exec.Command(binary, "run", "--dir", dir, "--listen", "127.0.0.1:0", "--resync", "1h")
 		cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+state)
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
+		startStopped(b, cmd)
 		time.Sleep(500 * time.Millisecond) // started, watching, first pass done
 		var lat []time.Duration
 		for i := 0; i < samples; i++ {
@@ -181,11 +179,22 @@ func BenchmarkLoopFileToSubmit(b *testing.B) {
 			lat = append(lat, waitCreate(b, c, fmt.Sprintf("app-%05d", i), start))
 			time.Sleep(50 * time.Millisecond)
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
 		c.Stop()
 		reportLatency(b, lat)
 	}
+}
+
+// startStopped starts a reconciler process that is stopped (SIGTERM) when
+// the benchmark ends, also when it fails midway.
+func startStopped(b *testing.B, cmd *exec.Cmd) {
+	b.Helper()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
 }
 
 // waitCreate waits for the dispatcher's create request of the named
