@@ -109,6 +109,22 @@ func (c *Client) Teardown(ctx context.Context, frameworkID string) error {
 	return nil
 }
 
+// Frameworks lists the frameworks the master has registered and not yet
+// removed (GET_FRAMEWORKS: a small answer, unlike GET_STATE).
+func (c *Client) Frameworks(ctx context.Context) ([]RegisteredFramework, error) {
+	var resp master.Response
+	if err := c.call(ctx, calls.GetFrameworks(), &resp); err != nil {
+		return nil, fmt.Errorf("mesos GET_FRAMEWORKS: %w", err)
+	}
+	var out []RegisteredFramework
+	for _, f := range resp.GetGetFrameworks().GetFrameworks() {
+		out = append(out, RegisteredFramework{ID: f.FrameworkInfo.GetID().GetValue(), Name: f.FrameworkInfo.Name,
+			Principal: f.FrameworkInfo.GetPrincipal(), Active: f.Active, Connected: f.Connected,
+			Registered: time.Unix(0, f.GetRegisteredTime().GetNanoseconds())})
+	}
+	return out, nil
+}
+
 // Leader returns the base URL of the leading master (detecting it if needed).
 func (c *Client) Leader(ctx context.Context) (string, error) {
 	if c.leader != "" {
@@ -122,7 +138,17 @@ func (c *Client) Leader(ctx context.Context) (string, error) {
 	return l, nil
 }
 
-func (c *Client) httpClient(base string) *httpcli.Client {
+// The codecs: answers are decoded from protobuf, where mesos-go's gogo
+// decoders keep enum values and skip fields newer than its protos (a
+// Mesos 1.12 master advertises capabilities such as QUOTA_V2 that
+// mesos-go's JSON decoder refuses), except GET_STATE, which the lean JSON
+// decoder of Snapshot reads field by field and which tolerates the same.
+var (
+	protobufCodec = codecs.ByMediaType[codecs.MediaTypeProtobuf]
+	jsonCodec     = codecs.ByMediaType[codecs.MediaTypeJSON]
+)
+
+func (c *Client) httpClient(base string, codec encoding.Codec) *httpcli.Client {
 	opts := []httpcli.ConfigOpt{httpcli.Timeout(c.opts.Timeout)}
 	if c.opts.Principal != "" {
 		opts = append(opts, httpcli.BasicAuth(c.opts.Principal, c.opts.Secret))
@@ -132,10 +158,12 @@ func (c *Client) httpClient(base string) *httpcli.Client {
 	}
 	cli := httpcli.New(
 		httpcli.Endpoint(base+"/api/v1"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]),
+		httpcli.Codec(codec),
 		httpcli.Do(httpcli.With(opts...)),
 	)
-	cli.With(httpcli.HandleResponse(streamingResponses(cli)))
+	if codec.Type == codecs.MediaTypeJSON {
+		cli.With(httpcli.HandleResponse(streamingResponses(cli)))
+	}
 	return cli
 }
 
@@ -187,7 +215,11 @@ func (c *Client) redirectClient() *http.Client {
 }
 
 func (c *Client) send(ctx context.Context, base string, call *master.Call, out encoding.Unmarshaler) error {
-	sender := httpmaster.NewSender(c.httpClient(base).Send)
+	codec := protobufCodec
+	if _, lean := out.(streamUnmarshaler); lean {
+		codec = jsonCodec
+	}
+	sender := httpmaster.NewSender(c.httpClient(base, codec).Send)
 	resp, err := sender.Send(ctx, calls.NonStreaming(call))
 	if resp != nil {
 		defer resp.Close()

@@ -3,6 +3,7 @@ package mesos
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -195,14 +196,26 @@ func TestWeights(t *testing.T) {
 	if err != nil || len(got) != 2 || got["etl"] != 3 || got["adhoc"] != 0.5 {
 		t.Fatalf("weights %v, %v", got, err)
 	}
-	var sent string
+	// Sent as protobuf (answers are decoded from protobuf, see httpClient).
+	var sent []master.Call
 	for _, r := range c.Requests() {
-		if strings.Contains(string(r.Body), "UPDATE_WEIGHTS") {
-			sent = string(r.Body)
+		var call master.Call
+		if r.Header.Get("Content-Type") != "application/x-protobuf" || call.Unmarshal(r.Body) != nil {
+			t.Fatalf("request %s %q with Content-Type %q", r.Path, r.Body, r.Header.Get("Content-Type"))
+		}
+		if call.Type == master.Call_UPDATE_WEIGHTS {
+			sent = append(sent, call)
 		}
 	}
-	if sent != `{"type":"UPDATE_WEIGHTS","update_weights":{"weight_infos":[{"weight":0.5,"role":"adhoc"},{"weight":3,"role":"etl"}]}}` {
-		t.Errorf("sent %s", sent)
+	if len(sent) != 1 {
+		t.Fatalf("%d UPDATE_WEIGHTS calls", len(sent))
+	}
+	var roles []string
+	for _, wi := range sent[0].GetUpdateWeights().GetWeightInfos() {
+		roles = append(roles, fmt.Sprintf("%s=%v", wi.GetRole(), wi.Weight))
+	}
+	if strings.Join(roles, ",") != "adhoc=0.5,etl=3" {
+		t.Errorf("sent weights %v", roles)
 	}
 	if err := mc.UpdateWeights(ctx, map[string]float64{"bad": -1}); err == nil {
 		t.Error("a negative weight was accepted")

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
-	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpsched"
 	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
@@ -117,6 +116,10 @@ type Framework struct {
 	log    *slog.Logger
 	id     string
 	saved  string // the id SaveID last persisted
+	// unconfirmed is when a SUBSCRIBE without an id was accepted (200)
+	// but no SUBSCRIBED event was read: the master may have registered a
+	// framework whose id we never learnt.
+	unconfirmed time.Time
 	// suppressed is what Mesos was last told.
 	suppressed bool
 }
@@ -192,8 +195,45 @@ func (f *Framework) info() *mesoslib.FrameworkInfo {
 	return info
 }
 
+// orphanSlack allows for the master's clock being behind ours when
+// matching a framework's registration time to our SUBSCRIBE.
+const orphanSlack = 5 * time.Minute
+
+// adoptOrphan finds the framework that an accepted SUBSCRIBE registered
+// when its SUBSCRIBED event never arrived: ours by name and principal,
+// disconnected (we dropped that stream), registered since the attempt.
+// Subscribing as a new framework instead would leave that one holding its
+// failover timeout beside us, once per retry.
+func (f *Framework) adoptOrphan(ctx context.Context) error {
+	fws, err := f.client.Frameworks(ctx)
+	if err != nil {
+		return fmt.Errorf("look for the framework an earlier SUBSCRIBE registered: %w", err)
+	}
+	var found *RegisteredFramework
+	for i, fw := range fws {
+		if fw.Name != f.opts.Name || fw.Principal != f.opts.Principal || fw.Connected ||
+			fw.Registered.Before(f.unconfirmed.Add(-orphanSlack)) {
+			continue
+		}
+		if found == nil || fw.Registered.After(found.Registered) {
+			found = &fws[i]
+		}
+	}
+	f.unconfirmed = time.Time{}
+	if found != nil {
+		f.id = found.ID
+		f.log.Warn("resuming the framework registered by a SUBSCRIBE whose answer was lost", "framework_id", f.id)
+	}
+	return nil
+}
+
 // session is one subscription: from SUBSCRIBE to the end of its stream.
 func (f *Framework) session(ctx context.Context) error {
+	if f.id == "" && !f.unconfirmed.IsZero() {
+		if err := f.adoptOrphan(ctx); err != nil {
+			return err
+		}
+	}
 	base, err := f.client.Leader(ctx)
 	if err != nil {
 		return err
@@ -207,7 +247,10 @@ func (f *Framework) session(ctx context.Context) error {
 	}
 	cli := httpcli.New(
 		httpcli.Endpoint(base+"/api/v1/scheduler"),
-		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]),
+		// Protobuf: gogo's decoders tolerate what newer masters add
+		// (unknown enum values and fields); mesos-go's JSON decoder
+		// refuses a 1.12 master's SUBSCRIBED event.
+		httpcli.Codec(protobufCodec),
 		httpcli.Do(httpcli.With(opts...)),
 	)
 	caller := httpsched.NewCaller(cli, httpsched.AllowReconnection(true))
@@ -217,12 +260,16 @@ func (f *Framework) session(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	attempt := time.Now()
 	resp, err := caller.Call(sctx, sub)
 	if resp != nil {
 		defer resp.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("SUBSCRIBE at %s: %w", base, err)
+	}
+	if f.id == "" {
+		f.unconfirmed = attempt // until SUBSCRIBED names the id
 	}
 	events := make(chan *scheduler.Event)
 	errc := make(chan error, 1)
@@ -282,7 +329,7 @@ func (f *Framework) session(ctx context.Context) error {
 				// because the store refused resubscribes as this same
 				// framework (and tries to persist it again), never as a
 				// new one beside it.
-				f.id = id
+				f.id, f.unconfirmed = id, time.Time{}
 				if f.opts.SaveID != nil && id != f.saved {
 					if err := f.opts.SaveID(id); err != nil {
 						return fmt.Errorf("persist framework id %s: %w", id, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
 )
@@ -54,8 +55,11 @@ type Attribute struct {
 type RegisteredFramework struct {
 	ID        string
 	Name      string
+	Principal string
 	Active    bool
 	Connected bool
+	// Registered is when the master registered it (its clock).
+	Registered time.Time
 }
 
 // Snapshot reads the whole cluster with one GET_STATE call. The answer is
@@ -80,7 +84,8 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	for _, f := range gs.GetFrameworks.Frameworks {
-		s.Frameworks = append(s.Frameworks, RegisteredFramework{ID: f.Info.ID.Value, Name: f.Info.Name, Active: f.Active, Connected: f.Connected})
+		s.Frameworks = append(s.Frameworks, RegisteredFramework{ID: f.Info.ID.Value, Name: f.Info.Name, Principal: f.Info.Principal,
+			Active: f.Active, Connected: f.Connected, Registered: time.Unix(0, f.Registered.Nanoseconds)})
 	}
 	return s, nil
 }
@@ -100,11 +105,15 @@ type leanState struct {
 		GetFrameworks struct {
 			Frameworks []struct {
 				Info struct {
-					ID   leanID `json:"id"`
-					Name string `json:"name"`
+					ID        leanID `json:"id"`
+					Name      string `json:"name"`
+					Principal string `json:"principal"`
 				} `json:"framework_info"`
-				Active    bool `json:"active"`
-				Connected bool `json:"connected"`
+				Active     bool `json:"active"`
+				Connected  bool `json:"connected"`
+				Registered struct {
+					Nanoseconds int64 `json:"nanoseconds"`
+				} `json:"registered_time"`
 			} `json:"frameworks"`
 		} `json:"get_frameworks"`
 	} `json:"get_state"`

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,5 +170,54 @@ func TestLeanStateStreaming(t *testing.T) {
 		if err := st.unmarshalFrom(strings.NewReader(bad)); err == nil {
 			t.Errorf("no error for %.60q", bad)
 		}
+	}
+}
+
+// A real Mesos 1.12.0 master's GET_STATE (testdata: the get_state of its
+// operator SUBSCRIBED event, ../shared/fidelity): agents that advertise
+// capabilities newer than mesos-go's protos, fields mesos-go lacks
+// (agent_info.checkpoint, offer_constraints), deprecated roles on
+// resources. Snapshot reads it whole, through the client as a user runs it.
+func TestSnapshotDecodesARealMesos112State(t *testing.T) {
+	body, err := os.ReadFile("testdata/mesos-1.12-get-state.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	st, err := client(t, Options{Master: srv.URL}).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Agents) != 2 {
+		t.Fatalf("%d agents", len(st.Agents))
+	}
+	for _, a := range st.Agents {
+		if a.CPUs != 4 || a.MemMiB != 4096 || a.DiskMiB != 10000 || len(a.Ports) != 1 || a.Ports[0] != [2]uint64{31000, 32000} ||
+			a.Attributes["os"].Text != "ubuntu" || a.Attributes["zone"].Text == "" {
+			t.Errorf("agent %+v", a)
+		}
+	}
+	if len(st.Tasks) != 1 || st.Tasks[0].State != "TASK_RUNNING" || st.Tasks[0].Labels["sparkmesos.io/kind"] != "ShuffleService" ||
+		st.Tasks[0].FrameworkID != "1a8ec8e5-0efe-46b3-a2f8-dcb5e35f7216-0007" {
+		t.Errorf("tasks %+v", st.Tasks)
+	}
+	if len(st.CompletedTasks) != 2 || st.CompletedTasks[0].State != "TASK_FAILED" {
+		t.Errorf("completed tasks %+v", st.CompletedTasks)
+	}
+	connected := 0
+	for _, f := range st.Frameworks {
+		if f.Name != "spark-reconciler" || f.Registered.Year() != 2026 {
+			t.Errorf("framework %+v", f)
+		}
+		if f.Connected {
+			connected++
+		}
+	}
+	if len(st.Frameworks) != 8 || connected != 1 {
+		t.Errorf("%d frameworks, %d connected", len(st.Frameworks), connected)
 	}
 }
