@@ -61,7 +61,7 @@ func (e *env) waitShuffle(what string, cond func(map[string][]mesos.Task) bool) 
 		}
 		if time.Now().After(deadline) {
 			for _, r := range e.c.Requests() {
-				e.t.Logf("REQ %s %s %.300s", r.Method, r.Path, r.Body)
+				e.t.Logf("REQ %s %s %.300s", r.Method, r.Path, r.JSON())
 			}
 			e.t.Fatalf("timed out waiting for %s; shuffle tasks by agent: %v", what, tasks)
 		}
@@ -143,7 +143,7 @@ func TestShuffleServiceOnEveryMatchingAgent(t *testing.T) {
 	// Idle: the framework suppressed offers and declined with a filter.
 	var sawDecline, sawSuppress bool
 	for _, r := range e.c.Requests() {
-		body := string(r.Body)
+		body := r.JSON()
 		if r.Path == "/api/v1/scheduler" && strings.Contains(body, `"type":"DECLINE"`) && strings.Contains(body, `"refuse_seconds":30`) {
 			sawDecline = true
 		}
@@ -186,7 +186,7 @@ func TestShuffleServiceSurvivesRestartsAndFailover(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	var resubscribed, reconciled bool
 	for _, r := range e.c.Requests() {
-		body := string(r.Body)
+		body := r.JSON()
 		if strings.Contains(body, `"type":"SUBSCRIBE"`) && strings.Contains(body, `"framework_id":{"value":"`+id[0]+`"}`) && strings.Contains(body, `"failover_timeout":604800`) {
 			resubscribed = true
 		}

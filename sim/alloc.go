@@ -439,6 +439,9 @@ func hasCapability(info mesos.FrameworkInfo, cap mesos.FrameworkInfo_Capability_
 // launchLocked adds a task in TASK_STAGING and schedules its life.
 func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *task {
 	t := &task{info: ti, framework: fw.id, state: mesos.TASK_STAGING, behavior: b, startedAt: c.now()}
+	if a := c.agentLocked(ti.AgentID.Value); a != nil {
+		t.agentIP = a.ip
+	}
 	c.tasks[taskKey(fw.id, ti.TaskID.Value)] = t
 	c.notifyWatchersLocked(taskAddedEvent(t))
 	// Each step is scheduled when the previous one has happened: timers
@@ -540,6 +543,12 @@ func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.Task
 	if msg != "" {
 		st.Message = &msg
 	}
+	if source == mesos.SOURCE_EXECUTOR {
+		// From the command executor: its id is the task's, and it reports
+		// its container.
+		st.ExecutorID = &mesos.ExecutorID{Value: t.info.TaskID.Value}
+		st.ContainerStatus = c.containerStatusLocked(t)
+	}
 	if withUUID {
 		b := make([]byte, 16)
 		c.rnd.Read(b)
@@ -556,10 +565,7 @@ func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.Task
 		if c.tasks[key] == t {
 			delete(c.tasks, key)
 		}
-		c.completed = append(c.completed, t)
-		if len(c.completed) > 1000 {
-			c.completed = c.completed[1:]
-		}
+		c.retireLocked(t)
 	}
 	c.notifyWatchersLocked(taskUpdatedEvent(t, st))
 	if fw == nil {
@@ -570,6 +576,38 @@ func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.Task
 		return
 	}
 	c.sendUpdateLocked(fw, st)
+}
+
+// retireLocked keeps a terminal task among its framework's completed
+// ones, the oldest dropped past the master's limit.
+func (c *Cluster) retireLocked(t *task) {
+	ts := append(c.completed[t.framework], t)
+	if n := len(ts) - c.cfg.MaxCompletedTasksPerFramework; n > 0 {
+		ts = append(ts[:0:0], ts[n:]...)
+	}
+	c.completed[t.framework] = ts
+}
+
+// completedOfLocked are a framework's completed tasks, oldest first.
+func (c *Cluster) completedOfLocked(fwID string) []*task { return c.completed[fwID] }
+
+// containerStatusLocked is the container a task's command executor runs
+// in, as an agent with the Mesos containerizer and host networking reports
+// it: its id, the agent's address, the executor's pid.
+func (c *Cluster) containerStatusLocked(t *task) *mesos.ContainerStatus {
+	if t.containerID == "" {
+		b := make([]byte, 16)
+		c.rnd.Read(b)
+		t.containerID = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+		t.executorPID = uint32(1000 + c.rnd.Intn(60000))
+	}
+	ip, proto := t.agentIP, mesos.IPv4
+	pid := t.executorPID
+	return &mesos.ContainerStatus{
+		ContainerID:  &mesos.ContainerID{Value: t.containerID},
+		NetworkInfos: []mesos.NetworkInfo{{IPAddresses: []mesos.NetworkInfo_IPAddress{{Protocol: &proto, IPAddress: &ip}}}},
+		ExecutorPID:  &pid,
+	}
 }
 
 // loop runs offer cycles until Stop.

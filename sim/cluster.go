@@ -71,6 +71,14 @@ type Config struct {
 	// AgentIPPrefix is the loopback prefix agents' services bind to:
 	// agent i gets PREFIX.(i+1). Default 127.0.1.
 	AgentIPPrefix string
+	// MaxCompletedTasksPerFramework and MaxCompletedFrameworks are the
+	// master's --max_completed_tasks_per_framework (1000) and
+	// --max_completed_frameworks (50): older ones vanish from its state.
+	MaxCompletedTasksPerFramework int
+	MaxCompletedFrameworks        int
+	// AgentReregisterTimeout is how long a disconnected agent stays listed
+	// (inactive) before the master marks it unreachable (10m).
+	AgentReregisterTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -104,6 +112,15 @@ func (c *Config) defaults() {
 	if c.AgentIPPrefix == "" {
 		c.AgentIPPrefix = "127.0.1"
 	}
+	if c.MaxCompletedTasksPerFramework == 0 {
+		c.MaxCompletedTasksPerFramework = 1000
+	}
+	if c.MaxCompletedFrameworks == 0 {
+		c.MaxCompletedFrameworks = 50
+	}
+	if c.AgentReregisterTimeout == 0 {
+		c.AgentReregisterTimeout = 10 * time.Minute
+	}
 }
 
 // Cluster is the simulated cluster's state. All of it is guarded by mu.
@@ -117,10 +134,14 @@ type Cluster struct {
 	agents     []*agent
 	frameworks map[string]*framework
 	tasks      map[string]*task // by framework id + "/" + task id
-	completed  []*task
-	offers     map[string]*offer
-	seq        map[string]int
-	watchers   []*stream // operator API SUBSCRIBE streams
+	// completed are the terminal tasks kept, by framework, oldest first
+	// (--max_completed_tasks_per_framework); completedFrameworks the
+	// removed frameworks kept, oldest first (--max_completed_frameworks).
+	completed           map[string][]*task
+	completedFrameworks []string
+	offers              map[string]*offer
+	seq                 map[string]int
+	watchers            []*stream // operator API SUBSCRIBE streams
 
 	faults   *faults
 	log      requestLog
@@ -148,12 +169,15 @@ type Cluster struct {
 }
 
 type agent struct {
-	info     mesos.AgentInfo
-	ip       string
-	active   bool
-	regTime  time.Time
-	total    []mesos.Resource
-	goneTime time.Time
+	info   mesos.AgentInfo
+	ip     string
+	active bool
+	// disconnected: inactive but still listed, its tasks running, until
+	// it reregisters or its reregister timeout passes.
+	disconnected bool
+	regTime      time.Time
+	total        []mesos.Resource
+	goneTime     time.Time
 }
 
 type framework struct {
@@ -204,6 +228,11 @@ type task struct {
 	behavior  behavior
 	startedAt time.Time
 	killing   bool
+	// The container the command executor reports (set at its first
+	// update); agentIP is its agent's address.
+	containerID string
+	executorPID uint32
+	agentIP     string
 }
 
 type offer struct {
@@ -214,6 +243,10 @@ type offer struct {
 	role      string
 }
 
+// listed reports whether the master lists the agent: active, or
+// disconnected and not yet marked unreachable.
+func (a *agent) listed() bool { return a.active || a.disconnected }
+
 // New builds a cluster; Start serves it.
 func New(cfg Config) *Cluster {
 	cfg.defaults()
@@ -222,6 +255,7 @@ func New(cfg Config) *Cluster {
 		rnd:             rand.New(rand.NewSource(cfg.Seed)),
 		frameworks:      map[string]*framework{},
 		tasks:           map[string]*task{},
+		completed:       map[string][]*task{},
 		offers:          map[string]*offer{},
 		seq:             map[string]int{},
 		faults:          &faults{},

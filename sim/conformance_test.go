@@ -175,7 +175,7 @@ func TestOperatorSubscribeStream(t *testing.T) {
 	events := make(chan *master.Event, 100)
 	go readRecordIO(resp, func(b []byte) {
 		var ev master.Event
-		if json.Unmarshal(b, &ev) == nil {
+		if json.Unmarshal(knownEnums(b), &ev) == nil {
 			events <- &ev
 		}
 	})
@@ -292,7 +292,7 @@ func TestSchedulerSubscribe(t *testing.T) {
 	go func() {
 		readRecordIO(resp, func(b []byte) {
 			var ev scheduler.Event
-			if json.Unmarshal(b, &ev) != nil || offers != nil {
+			if json.Unmarshal(knownEnums(b), &ev) != nil || offers != nil {
 				return
 			}
 			types = append(types, ev.Type)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
@@ -211,7 +212,7 @@ func (c *Cluster) operatorResponseLocked(m *masterEndpoint, t master.Call_Type) 
 	case master.Call_GET_AGENTS:
 		resp.GetAgents = c.agentsLocked()
 	case master.Call_GET_VERSION:
-		resp.GetVersion = &master.Response_GetVersion{VersionInfo: mesos.VersionInfo{Version: Version}}
+		resp.GetVersion = &master.Response_GetVersion{VersionInfo: versionInfo()}
 	case master.Call_GET_HEALTH:
 		resp.GetHealth = &master.Response_GetHealth{Healthy: true}
 	case master.Call_GET_QUOTA:
@@ -264,7 +265,64 @@ func (c *Cluster) masterInfoLocked(m *masterEndpoint) *mesos.MasterInfo {
 		Hostname: &hostname,
 		Version:  strPtr(Version),
 		Address:  &mesos.Address{Hostname: &hostname, IP: &host, Port: int32(port)},
+		// AGENT_UPDATE, AGENT_DRAINING and QUOTA_V2 (3: newer than
+		// mesos-go's protos), as a 1.12 master advertises.
+		Capabilities: []mesos.MasterInfo_Capability{{Type: mesos.MasterInfo_Capability_AGENT_UPDATE},
+			{Type: mesos.MasterInfo_Capability_AGENT_DRAINING}, {Type: 3}},
 	}
+}
+
+// Build facts of the simulated master's "build" (GET_VERSION, /state).
+const (
+	buildDate = "2026-01-01 00:00:00"
+	buildUser = "sim"
+	gitSHA    = "0000000000000000000000000000000000000000"
+	gitBranch = "refs/tags/1.12.0"
+)
+
+var buildTime = float64(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
+
+func versionInfo() mesos.VersionInfo {
+	bt := buildTime
+	return mesos.VersionInfo{Version: Version, BuildDate: strPtr(buildDate), BuildTime: &bt, BuildUser: strPtr(buildUser),
+		GitSHA: strPtr(gitSHA), GitBranch: strPtr(gitBranch)}
+}
+
+// agentCapabilities are what a Mesos 1.12 agent reports.
+var agentCapabilities = []mesos.AgentInfo_Capability{
+	{Type: mesos.AgentInfo_Capability_MULTI_ROLE}, {Type: mesos.AgentInfo_Capability_HIERARCHICAL_ROLE},
+	{Type: mesos.AgentInfo_Capability_RESERVATION_REFINEMENT}, {Type: mesos.AgentInfo_Capability_RESOURCE_PROVIDER},
+	{Type: mesos.AgentInfo_Capability_RESIZE_VOLUME}, {Type: mesos.AgentInfo_Capability_AGENT_OPERATION_FEEDBACK},
+	{Type: mesos.AgentInfo_Capability_AGENT_DRAINING}, {Type: mesos.AgentInfo_Capability_TASK_RESOURCE_LIMITS},
+}
+
+// preRefinement writes unreserved resources in the pre-reservation-
+// refinement format, with the deprecated role "*", as a master does in an
+// agent's total, allocated and offered resources and a framework's
+// allocated and offered ones (not in agent_info, tasks or the offers
+// GET_FRAMEWORKS lists).
+func preRefinement(rs []mesos.Resource) []mesos.Resource {
+	out := make([]mesos.Resource, len(rs))
+	star := "*"
+	for i, r := range rs {
+		if r.Role == nil && len(r.Reservations) == 0 {
+			r.Role = &star
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// postRefinement drops the deprecated role of unreserved resources.
+func postRefinement(rs []mesos.Resource) []mesos.Resource {
+	out := make([]mesos.Resource, len(rs))
+	for i, r := range rs {
+		if r.Role != nil && *r.Role == "*" {
+			r.Role = nil
+		}
+		out[i] = r
+	}
+	return out
 }
 
 func (c *Cluster) taskProtoLocked(t *task) mesos.Task {
@@ -289,10 +347,6 @@ func (c *Cluster) taskProtoLocked(t *task) mesos.Task {
 		out.StatusUpdateState = last.State
 		out.StatusUpdateUUID = last.UUID
 	}
-	if u := c.frameworks[t.framework]; u != nil {
-		user := u.info.User
-		out.User = &user
-	}
 	return out
 }
 
@@ -301,13 +355,23 @@ func (c *Cluster) tasksLocked() *master.Response_GetTasks {
 	for _, k := range slices.Sorted(maps.Keys(c.tasks)) {
 		resp.Tasks = append(resp.Tasks, c.taskProtoLocked(c.tasks[k]))
 	}
-	for _, t := range c.completed {
+	for _, t := range c.allCompletedLocked() {
 		if t.state == mesos.TASK_ERROR || t.state == mesos.TASK_DROPPED {
 			continue // never launched: Mesos does not list them
 		}
 		resp.CompletedTasks = append(resp.CompletedTasks, c.taskProtoLocked(t))
 	}
 	return resp
+}
+
+// allCompletedLocked are the completed tasks of every framework kept,
+// by framework id, oldest first within one.
+func (c *Cluster) allCompletedLocked() []*task {
+	var out []*task
+	for _, id := range slices.Sorted(maps.Keys(c.completed)) {
+		out = append(out, c.completed[id]...)
+	}
+	return out
 }
 
 func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
@@ -331,10 +395,12 @@ func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 		}
 		var offered []mesos.Resource
 		for _, o := range offers[id] {
-			f.Offers = append(f.Offers, o.proto())
+			p := o.proto()
+			p.Resources = postRefinement(p.Resources)
+			f.Offers = append(f.Offers, p)
 			offered = append(offered, o.resources...)
 		}
-		f.AllocatedResources, f.OfferedResources = alloc[id], offered
+		f.AllocatedResources, f.OfferedResources = preRefinement(alloc[id]), preRefinement(offered)
 		if fw.removed {
 			f.UnregisteredTime = timeInfo(fw.unregTime)
 			resp.CompletedFrameworks = append(resp.CompletedFrameworks, f)
@@ -355,19 +421,22 @@ func (c *Cluster) agentsLocked() *master.Response_GetAgents {
 		offeredOn[o.agent] = append(offeredOn[o.agent], o.resources...)
 	}
 	for _, a := range c.agents {
-		if !a.active {
+		if !a.listed() {
 			continue // removed (unreachable) agents are not listed
 		}
 		alloc, offered := allocated[a.info.ID.Value], offeredOn[a]
+		deactivated := false
 		resp.Agents = append(resp.Agents, master.Response_GetAgents_Agent{
 			AgentInfo:          a.info,
-			Active:             true,
+			Active:             a.active,
+			Deactivated:        &deactivated,
 			Version:            Version,
 			PID:                strPtr("slave(1)@" + a.ip + ":5051"),
 			RegisteredTime:     timeInfo(a.regTime),
-			TotalResources:     a.total,
-			AllocatedResources: alloc,
-			OfferedResources:   offered,
+			TotalResources:     preRefinement(a.total),
+			AllocatedResources: preRefinement(alloc),
+			OfferedResources:   preRefinement(offered),
+			Capabilities:       agentCapabilities,
 		})
 	}
 	return resp

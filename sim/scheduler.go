@@ -139,6 +139,9 @@ func (c *Cluster) reconcileLocked(fw *framework, asked []scheduler.Call_Reconcil
 		now := float64(c.now().UnixNano()) / 1e9
 		src := mesos.SOURCE_MASTER
 		st := mesos.TaskStatus{TaskID: t.info.TaskID, State: &state, Source: &src, Reason: &reason, Message: &msg, AgentID: &t.info.AgentID, Timestamp: &now}
+		if n := len(t.statuses); n > 0 {
+			st.ContainerStatus = t.statuses[n-1].ContainerStatus // the latest known, as Mesos keeps it
+		}
 		if fw.internal != nil {
 			return
 		}
@@ -298,6 +301,14 @@ func (c *Cluster) removeFrameworkLocked(fw *framework) {
 	}
 	fw.removed, fw.active, fw.connected = true, false, false
 	fw.unregTime = c.now()
+	c.completedFrameworks = append(c.completedFrameworks, fw.id)
+	if len(c.completedFrameworks) > c.cfg.MaxCompletedFrameworks {
+		// The oldest completed framework is forgotten, with its tasks.
+		old := c.completedFrameworks[0]
+		c.completedFrameworks = c.completedFrameworks[1:]
+		delete(c.frameworks, old)
+		delete(c.completed, old)
+	}
 	c.rescindLocked(fw, false)
 	for _, t := range c.tasks {
 		if t.framework == fw.id {

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	mesos "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/scheduler"
 )
 
 // masterEndpoint is one master process: its own listener and HTTP server.
@@ -34,6 +37,34 @@ type Request struct {
 	Path   string
 	Header http.Header
 	Body   []byte
+}
+
+// JSON is the request's call as JSON whatever its encoding: a protobuf
+// call to /api/v1 or /api/v1/scheduler written as mesos-go writes JSON,
+// any other body as it came.
+func (r Request) JSON() string {
+	if r.Header.Get("Content-Type") != "application/x-protobuf" {
+		return string(r.Body)
+	}
+	var m interface {
+		Unmarshal([]byte) error
+	}
+	switch r.Path {
+	case "/api/v1":
+		m = &master.Call{}
+	case "/api/v1/scheduler":
+		m = &scheduler.Call{}
+	default:
+		return string(r.Body)
+	}
+	if err := m.Unmarshal(r.Body); err != nil {
+		return string(r.Body)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return string(r.Body)
+	}
+	return string(b)
 }
 
 // ServeOptions say where and how to serve.
@@ -150,13 +181,17 @@ func (c *Cluster) masterHandler(m *masterEndpoint) http.Handler {
 		}
 		c.serveScheduler(m, w, r)
 	})
-	mux.HandleFunc("/master/redirect", func(w http.ResponseWriter, r *http.Request) {
+	// GET /master/redirect and /redirect: 307 to the leading master,
+	// from any master.
+	redirect := func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		leader := c.masters[c.leader].addr
 		c.mu.Unlock()
 		w.Header().Set("Location", "//"+leader)
 		w.WriteHeader(http.StatusTemporaryRedirect)
-	})
+	}
+	mux.HandleFunc("/master/redirect", redirect)
+	mux.HandleFunc("/redirect", redirect)
 	state := func(w http.ResponseWriter, r *http.Request) {
 		if c.redirectToLeader(m, w, r) || !c.authorized(w, r, "mesos-master-readonly") {
 			return
@@ -165,6 +200,7 @@ func (c *Cluster) masterHandler(m *masterEndpoint) http.Handler {
 		b, _ := json.Marshal(c.legacyStateLocked(m))
 		c.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		_, _ = w.Write(b)
 	}
 	mux.HandleFunc("/master/state", state)
@@ -407,10 +443,52 @@ func (c *Cluster) LoseAgent(id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.agentLocked(id)
+	if a == nil || !a.listed() {
+		return fmt.Errorf("no listed agent %s", id)
+	}
+	c.loseAgentLocked(a)
+	return nil
+}
+
+// DisconnectAgent breaks an agent's connection to the master (the agent
+// process restarts, or its link drops): the master deactivates it (listed
+// with active false, no offers from it, its tasks left running) and, if
+// it has not reregistered within AgentReregisterTimeout, marks it
+// unreachable as LoseAgent does.
+func (c *Cluster) DisconnectAgent(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.agentLocked(id)
 	if a == nil || !a.active {
 		return fmt.Errorf("no active agent %s", id)
 	}
-	a.active, a.goneTime = false, c.now()
+	a.active, a.disconnected = false, true
+	c.rescindAgentOffersLocked(a)
+	since := c.now()
+	a.goneTime = since
+	c.after(c.cfg.AgentReregisterTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.disconnected && a.goneTime.Equal(since) {
+			c.loseAgentLocked(a)
+		}
+	})
+	return nil
+}
+
+// ReconnectAgent reregisters a disconnected agent with its tasks.
+func (c *Cluster) ReconnectAgent(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.agentLocked(id)
+	if a == nil || !a.disconnected {
+		return fmt.Errorf("no disconnected agent %s", id)
+	}
+	a.active, a.disconnected = true, false
+	return nil
+}
+
+func (c *Cluster) rescindAgentOffersLocked(a *agent) {
 	for oid, o := range c.offers {
 		if o.agent == a {
 			delete(c.offers, oid)
@@ -419,6 +497,12 @@ func (c *Cluster) LoseAgent(id string) error {
 			}
 		}
 	}
+}
+
+func (c *Cluster) loseAgentLocked(a *agent) {
+	id := a.info.ID.Value
+	a.active, a.disconnected, a.goneTime = false, false, c.now()
+	c.rescindAgentOffersLocked(a)
 	reason := mesos.REASON_AGENT_REMOVED
 	for _, t := range c.sortedTasksLocked() {
 		if t.info.AgentID.Value != id {
@@ -436,10 +520,9 @@ func (c *Cluster) LoseAgent(id string) error {
 				t.behavior.stop(c, t)
 			}
 			delete(c.tasks, key)
-			c.completed = append(c.completed, t)
+			c.retireLocked(t)
 		}
 	}
-	return nil
 }
 
 // ReturnAgent brings a lost agent back, empty (its tasks did not survive).
@@ -447,7 +530,7 @@ func (c *Cluster) ReturnAgent(id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.agentLocked(id)
-	if a == nil || a.active {
+	if a == nil || a.listed() {
 		return fmt.Errorf("no lost agent %s", id)
 	}
 	a.active, a.regTime = true, c.now()

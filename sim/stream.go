@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -29,7 +28,7 @@ func (e encoding) marshal(m message) ([]byte, error) {
 	if e.proto {
 		return m.Marshal()
 	}
-	return json.Marshal(m)
+	return masterJSON(m)
 }
 
 // stream is one RecordIO event stream (an operator or scheduler SUBSCRIBE).
