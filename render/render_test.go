@@ -2,6 +2,8 @@ package render
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -362,5 +364,36 @@ func TestResolveTaskPlacesSecretsInTheLaunchOnly(t *testing.T) {
 	}
 	if _, err := ResolveTask(svc, func(v1.ValueSource) (string, error) { return "", errors.New("unset") }); err == nil || !strings.Contains(err.Error(), "env:DISPATCHER_MESOS_SECRET") {
 		t.Errorf("lookup failure: %v", err)
+	}
+}
+
+// The rendered TaskInfo reads back as the same TaskInfo (it can be sent in
+// a Mesos call as printed) and holds no null or empty list, as a master's
+// own JSON does not.
+func TestRenderedTaskIsMesosJSON(t *testing.T) {
+	m := loadDir(t, "../examples/manifests/*.yaml")
+	svc, err := ShuffleService(m.Get(v1.KindShuffleService, "shuffle").(*v1.ShuffleService), AgentPlaceholder, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Task json.RawMessage `json:"task"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(doc.Task, []byte("null")) || bytes.Contains(doc.Task, []byte("[]")) {
+		t.Errorf("rendered task has unset fields: %s", doc.Task)
+	}
+	var back mesos.TaskInfo
+	if err := json.Unmarshal(doc.Task, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.Equal(svc.Task) {
+		t.Errorf("read back:\n%+v\nwant\n%+v", back, *svc.Task)
 	}
 }

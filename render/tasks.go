@@ -1,6 +1,8 @@
 package render
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -25,6 +27,113 @@ type Service struct {
 	Secrets    []SecretRef       `json:"secrets,omitempty"`
 	// Task is the Mesos task that runs the service; nil for an external dispatcher.
 	Task *mesos.TaskInfo `json:"task,omitempty"`
+}
+
+// MarshalJSON writes the task as Mesos itself writes a TaskInfo: fields
+// that are unset or empty are left out (mesos-go writes them as null), in
+// the protobuf's field order, so that the output can be sent in a Mesos
+// call or compared with the master's state.
+func (s Service) MarshalJSON() ([]byte, error) {
+	type plain Service
+	out := struct {
+		plain
+		Task json.RawMessage `json:"task,omitempty"`
+	}{plain: plain(s)}
+	if s.Task != nil {
+		b, err := json.Marshal(s.Task)
+		if err != nil {
+			return nil, err
+		}
+		if out.Task, err = withoutUnset(b); err != nil {
+			return nil, err
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(out)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
+}
+
+// withoutUnset copies JSON without its null members and empty lists,
+// keeping the members' order.
+func withoutUnset(in []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(in))
+	dec.UseNumber()
+	var out bytes.Buffer
+	var copyValue func(first json.Token) error
+	copyValue = func(t json.Token) error {
+		switch t {
+		case json.Delim('{'):
+			out.WriteByte('{')
+			n := 0
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				v, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				if v == nil {
+					continue
+				}
+				if v == json.Delim('[') && !dec.More() {
+					if _, err := dec.Token(); err != nil { // ]
+						return err
+					}
+					continue
+				}
+				if n > 0 {
+					out.WriteByte(',')
+				}
+				n++
+				key, _ := json.Marshal(k)
+				out.Write(key)
+				out.WriteByte(':')
+				if err := copyValue(v); err != nil {
+					return err
+				}
+			}
+			_, err := dec.Token() // }
+			out.WriteByte('}')
+			return err
+		case json.Delim('['):
+			out.WriteByte('[')
+			for n := 0; dec.More(); n++ {
+				v, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					out.WriteByte(',')
+				}
+				if err := copyValue(v); err != nil {
+					return err
+				}
+			}
+			_, err := dec.Token() // ]
+			out.WriteByte(']')
+			return err
+		}
+		var enc bytes.Buffer
+		e := json.NewEncoder(&enc)
+		e.SetEscapeHTML(false)
+		if err := e.Encode(t); err != nil {
+			return err
+		}
+		out.Write(bytes.TrimSuffix(enc.Bytes(), []byte("\n")))
+		return nil
+	}
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if err := copyValue(t); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // AgentPlaceholder stands for the agent a task is launched on, which only an
