@@ -221,3 +221,21 @@ func TestSnapshotDecodesARealMesos112State(t *testing.T) {
 		t.Errorf("%d frameworks, %d connected", len(st.Frameworks), connected)
 	}
 }
+
+// An agent whose connection dropped is listed by the master, inactive:
+// Snapshot leaves it out of the agents anything is placed on, and keeps
+// its tasks.
+func TestSnapshotLeavesOutInactiveAgents(t *testing.T) {
+	c := startSim(t, sim.Config{NumAgents: 2, AgentReregisterTimeout: time.Hour})
+	ids := c.AgentIDs()
+	if err := c.DisconnectAgent(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := client(t, Options{Master: c.MasterURL()}).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Agents) != 1 || st.Agents[0].ID != ids[1] {
+		t.Fatalf("agents %+v, want only %s", st.Agents, ids[1])
+	}
+}

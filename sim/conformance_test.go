@@ -9,9 +9,13 @@ package sim
 import (
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -779,5 +783,145 @@ func TestQuotaLimitsCapOffers(t *testing.T) {
 	}
 	if q := operator(t, c, `{"type":"GET_QUOTA"}`).GetGetQuota().Status.Configs; len(q) != 0 {
 		t.Errorf("after the reset GET_QUOTA lists %+v", q)
+	}
+}
+
+// jsonShape is a JSON value's structure: objects with their keys, lists
+// with their elements' shapes, scalars as their types, except the values
+// of keys that say what happened (state, source, reason, message, type).
+func jsonShape(v any, key string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = jsonShape(e, k)
+		}
+		return out
+	case []any:
+		var out []any
+		for _, e := range x {
+			out = append(out, jsonShape(e, key))
+		}
+		return out
+	case string:
+		switch key {
+		case "state", "source", "reason", "message", "type", "protocol":
+			return x
+		}
+		return "<string>"
+	default:
+		return fmt.Sprintf("<%T>", x)
+	}
+}
+
+// A task's process killed outside Mesos: the operator stream's TASK_UPDATED
+// has the shape and words of the one a real Mesos 1.12.0 master sent for a
+// shuffle service task killed with SIGKILL (../shared/fidelity).
+func TestKilledTaskProcessIsReportedAsARealMasterDoes(t *testing.T) {
+	lines, err := os.ReadFile(filepath.Join(fidelityDir, "real-mesos-1.12-operator-subscribe.jsonl"))
+	if err != nil {
+		t.Fatalf("the real master's operator stream: %v", err)
+	}
+	var real any
+	for _, l := range strings.Split(string(lines), "\n") {
+		if strings.Contains(l, `"TASK_UPDATED"`) {
+			if err := json.Unmarshal([]byte(l), &real); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if real == nil {
+		t.Fatal("no TASK_UPDATED in the real stream")
+	}
+
+	c := startCluster(t, fastConfig())
+	req, _ := http.NewRequest("POST", c.MasterURL()+"/api/v1", strings.NewReader(`{"type":"SUBSCRIBE"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan map[string]any, 100)
+	go readRecordIO(resp, func(b []byte) {
+		var ev map[string]any
+		if json.Unmarshal(b, &ev) == nil {
+			events <- ev
+		}
+	})
+	s := subscribe(t, c.MasterURL(), fwInfo)
+	defer s.close()
+	s.launchOn(s.nextOffer(), "t1", "sleep 100", 1, 128)
+	for s.nextUpdate("t1").Status.GetState() != mesos.TASK_RUNNING {
+	}
+	if err := c.KillTaskProcess("t1"); err != nil {
+		t.Fatal(err)
+	}
+	u := s.nextUpdate("t1").Status
+	if u.GetState() != mesos.TASK_FAILED || u.GetSource() != mesos.SOURCE_EXECUTOR || u.Reason != nil ||
+		u.GetMessage() != "Command terminated with signal Killed" {
+		t.Errorf("scheduler update: %s from %s, reason %v, %q", u.GetState(), u.GetSource(), u.Reason, u.GetMessage())
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev["type"] != "TASK_UPDATED" || jsonShape(ev, "").(map[string]any)["task_updated"].(map[string]any)["state"] != "TASK_FAILED" {
+				continue
+			}
+			if got, want := jsonShape(ev, ""), jsonShape(real, ""); !reflect.DeepEqual(got, want) {
+				t.Fatalf("TASK_UPDATED of a killed process:\n got %v\nwant %v", got, want)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no TASK_UPDATED with TASK_FAILED on the operator stream")
+		}
+	}
+}
+
+// An agent whose connection drops stays listed, inactive, with its tasks
+// running, and is offered to nobody, until it reregisters or its
+// reregister timeout passes (then it is unreachable and its tasks lost).
+func TestDisconnectedAgentStaysListedInactive(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Agents = []AgentConfig{{CPUs: 2, MemMiB: 2048}}
+	cfg.AgentReregisterTimeout = 400 * time.Millisecond
+	c := startCluster(t, cfg)
+	s := subscribe(t, c.MasterURL(), fwInfo)
+	defer s.close()
+	o := s.nextOffer()
+	s.launchOn(o, "t1", "sleep 100", 1, 128)
+	for s.nextUpdate("t1").Status.GetState() != mesos.TASK_RUNNING {
+	}
+	if err := c.DisconnectAgent(o.agent); err != nil {
+		t.Fatal(err)
+	}
+	agents := operator(t, c, `{"type":"GET_AGENTS"}`).GetAgents.Agents
+	if len(agents) != 1 || agents[0].Active {
+		t.Fatalf("agents after a disconnection: %+v", agents)
+	}
+	tasks := operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks
+	if len(tasks) != 1 || tasks[0].GetState() != mesos.TASK_RUNNING {
+		t.Fatalf("tasks of a disconnected agent: %+v", tasks)
+	}
+	time.Sleep(10 * cfg.AllocationInterval)
+	if fws := operator(t, c, `{"type":"GET_FRAMEWORKS"}`).GetFrameworks.Frameworks; len(fws) != 1 || len(fws[0].Offers) != 0 {
+		t.Fatalf("offers of a disconnected agent: %+v", fws)
+	}
+	if err := c.ReconnectAgent(o.agent); err != nil {
+		t.Fatal(err)
+	}
+	if agents := operator(t, c, `{"type":"GET_AGENTS"}`).GetAgents.Agents; len(agents) != 1 || !agents[0].Active {
+		t.Fatalf("agents after reregistering: %+v", agents)
+	}
+	// Disconnected past the timeout: unreachable.
+	if err := c.DisconnectAgent(o.agent); err != nil {
+		t.Fatal(err)
+	}
+	if u := s.nextUpdate("t1").Status; u.GetState() != mesos.TASK_LOST || u.GetReason() != mesos.REASON_AGENT_REMOVED {
+		t.Errorf("after the reregister timeout: %s %s", u.GetState(), u.GetReason())
+	}
+	if n := len(operator(t, c, `{"type":"GET_AGENTS"}`).GetAgents.Agents); n != 0 {
+		t.Errorf("%d agents listed after the reregister timeout", n)
 	}
 }

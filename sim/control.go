@@ -19,8 +19,11 @@ import (
 //	POST   /sim/agents                        add an agent (AgentConfig JSON)
 //	POST   /sim/agents/{id}/lose              make an agent unreachable
 //	POST   /sim/agents/{id}/return            bring it back
+//	POST   /sim/agents/{id}/disconnect        drop its connection (listed inactive)
+//	POST   /sim/agents/{id}/reconnect         it reregisters with its tasks
 //	POST   /sim/master/failover               the next master leads
 //	POST   /sim/tasks/{id}/end?state=TASK_FAILED&message=...  a task's process exits
+//	POST   /sim/tasks/{id}/kill               its process is killed (SIGKILL)
 //	POST   /sim/dispatcher/restart?recover=1  restart the (first) dispatcher
 //	POST   /sim/drivers/{id}/finish?state=TASK_FAILED&message=...
 func (c *Cluster) controlHandler() http.Handler {
@@ -67,11 +70,21 @@ func (c *Cluster) controlHandler() http.Handler {
 				err = c.LoseAgent(parts[1])
 			case "return":
 				err = c.ReturnAgent(parts[1])
+			case "disconnect":
+				err = c.DisconnectAgent(parts[1])
+			case "reconnect":
+				err = c.ReconnectAgent(parts[1])
 			default:
 				http.NotFound(w, r)
 				return
 			}
 			if err != nil {
+				fail(http.StatusNotFound, err)
+				return
+			}
+			ok()
+		case parts[0] == "tasks" && len(parts) == 3 && parts[2] == "kill" && r.Method == http.MethodPost:
+			if err := c.KillTaskProcess(parts[1]); err != nil {
 				fail(http.StatusNotFound, err)
 				return
 			}

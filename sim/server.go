@@ -405,6 +405,14 @@ func (c *Cluster) EndTask(taskID string, state mesos.TaskState, message string) 
 	return fmt.Errorf("no task %s: %w", taskID, errNotFound)
 }
 
+// KillTaskProcess kills a task's process from outside Mesos (the OOM
+// killer, an operator's kill -9): the command executor reports it as a
+// Mesos 1.12 agent does, TASK_FAILED from SOURCE_EXECUTOR with no reason
+// and "Command terminated with signal Killed".
+func (c *Cluster) KillTaskProcess(taskID string) error {
+	return c.EndTask(taskID, mesos.TASK_FAILED, "Command terminated with signal Killed")
+}
+
 // StopMaster stops master i's listener (connections are refused) until
 // StartMaster.
 func (c *Cluster) StopMaster(i int) {
