@@ -177,3 +177,58 @@ func TestQuotaLimitCapsRole(t *testing.T) {
 		t.Errorf("role limited to 6 cpus runs executors with %d", n)
 	}
 }
+
+// Quota guarantees beyond the cluster's capacity: diff shows the role
+// blocked with the numbers Mesos would give, apply fails naming the role
+// and the reason (nothing is sent to Mesos), status shows it, and
+// quota.force passes Mesos' flag.
+func TestQuotaBeyondCapacityIsBlockedUnlessForced(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	mc, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func(force bool) string {
+		return fmt.Sprintf(`apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: etl}
+spec:
+  weight: 2
+  quota:
+    guarantees: {cpus: 100, mem: 1g}
+    force: %v
+`, force)
+	}
+	e.write("roles.yaml", role(false))
+	why := "total quota guarantees 'cpus:100; mem:1024' exceed cluster capacity 'cpus:24; disk:300000; mem:98304'"
+	out, _ := e.run("diff", e.dir)
+	if !strings.Contains(out, "! blocked   MesosRole/etl") || !strings.Contains(out, why) || !strings.Contains(out, "force: true") {
+		t.Fatalf("diff:\n%s", out)
+	}
+	e.c.ResetRequests()
+	out, code := e.run("apply", e.dir, "--wait", "--timeout", "10s")
+	if code == 0 || !strings.Contains(out, "error: blocked MesosRole/etl") || !strings.Contains(out, why) {
+		t.Fatalf("apply (exit %d):\n%s", code, out)
+	}
+	for _, r := range e.c.Requests() {
+		if body := r.JSON(); strings.Contains(body, "UPDATE_QUOTA") || strings.Contains(body, "UPDATE_WEIGHTS") {
+			t.Errorf("a blocked role was sent to Mesos: %s", body)
+		}
+	}
+	if out, _ := e.run("status", "etl"); !strings.Contains(out, "Failed") || !strings.Contains(out, "exceed cluster capacity") {
+		t.Errorf("status of the blocked role:\n%s", out)
+	}
+
+	e.write("roles.yaml", role(true))
+	e.mustApply()
+	q, err := mc.Quotas(context.Background())
+	if err != nil || q["etl"].Guarantees["cpus"] != 100 {
+		t.Fatalf("quotas after a forced apply: %+v %v", q, err)
+	}
+	if out, code := e.run("diff", e.dir); code != 0 {
+		t.Fatalf("diff after the forced apply (exit %d):\n%s", code, out)
+	}
+	if out, _ := e.run("status", "etl"); strings.Contains(out, "Failed") {
+		t.Errorf("status after the forced apply:\n%s", out)
+	}
+}

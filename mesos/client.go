@@ -312,8 +312,9 @@ func (c *Client) Quotas(ctx context.Context) (map[string]RoleQuota, error) {
 }
 
 // UpdateQuota sets a role's quota (Mesos 1.9+ UPDATE_QUOTA); an empty
-// quota resets the role to no guarantee and no limit.
-func (c *Client) UpdateQuota(ctx context.Context, role string, q RoleQuota) error {
+// quota resets the role to no guarantee and no limit. force skips Mesos'
+// check that the guarantees of all roles fit the cluster's capacity.
+func (c *Client) UpdateQuota(ctx context.Context, role string, q RoleQuota, force bool) error {
 	qc := quota.QuotaConfig{Role: role, Guarantees: map[string]mesoslib.Value_Scalar{}, Limits: map[string]mesoslib.Value_Scalar{}}
 	for k, v := range q.Guarantees {
 		qc.Guarantees[k] = mesoslib.Value_Scalar{Value: v}
@@ -322,6 +323,9 @@ func (c *Client) UpdateQuota(ctx context.Context, role string, q RoleQuota) erro
 		qc.Limits[k] = mesoslib.Value_Scalar{Value: v}
 	}
 	call := &master.Call{Type: master.Call_UPDATE_QUOTA, UpdateQuota: &master.Call_UpdateQuota{QuotaConfigs: []quota.QuotaConfig{qc}}}
+	if force {
+		call.UpdateQuota.Force = &force
+	}
 	if err := c.call(ctx, call, nil); err != nil {
 		return fmt.Errorf("mesos UPDATE_QUOTA %s: %w", role, err)
 	}

@@ -227,20 +227,44 @@ func TestQuotas(t *testing.T) {
 	mc := client(t, Options{Master: c.MasterURL()})
 	ctx := context.Background()
 	want := RoleQuota{Guarantees: map[string]float64{"cpus": 2}, Limits: map[string]float64{"cpus": 8, "mem": 16384}}
-	if err := mc.UpdateQuota(ctx, "etl", want); err != nil {
+	if err := mc.UpdateQuota(ctx, "etl", want, false); err != nil {
 		t.Fatal(err)
 	}
 	got, err := mc.Quotas(ctx)
 	if err != nil || got["etl"].Limits["cpus"] != 8 || got["etl"].Limits["mem"] != 16384 || got["etl"].Guarantees["cpus"] != 2 {
 		t.Fatalf("quotas %+v, %v", got, err)
 	}
-	if err := mc.UpdateQuota(ctx, "etl", RoleQuota{}); err != nil {
+	if err := mc.UpdateQuota(ctx, "etl", RoleQuota{}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := mc.Quotas(ctx); len(got) != 0 {
 		t.Errorf("after a reset: %+v", got)
 	}
-	if err := mc.UpdateQuota(ctx, "etl", RoleQuota{Guarantees: map[string]float64{"cpus": 9}, Limits: map[string]float64{"cpus": 8}}); err == nil {
+	if err := mc.UpdateQuota(ctx, "etl", RoleQuota{Guarantees: map[string]float64{"cpus": 9}, Limits: map[string]float64{"cpus": 8}}, false); err == nil {
 		t.Error("a guarantee above its limit was accepted")
+	}
+}
+
+// Mesos refuses guarantees beyond the cluster's capacity unless forced,
+// with its own message; force passes its flag.
+func TestQuotaGuaranteesBeyondCapacity(t *testing.T) {
+	c := startSim(t, sim.Config{Agents: []sim.AgentConfig{{CPUs: 4, MemMiB: 8192, DiskMiB: 1000}}})
+	mc := client(t, Options{Master: c.MasterURL()})
+	ctx := context.Background()
+	q := RoleQuota{Guarantees: map[string]float64{"cpus": 6, "mem": 1024}}
+	c.ResetRequests()
+	err := mc.UpdateQuota(ctx, "etl", q, false)
+	want := "Invalid QuotaConfig: total quota guarantees 'cpus:6; mem:1024' exceed cluster capacity 'cpus:4; disk:1000; mem:8192' (use 'force' flag to bypass this check)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want the master's %q", err, want)
+	}
+	if n := len(c.Requests()); n != 1 {
+		t.Errorf("%d requests: a refusal is not retried", n)
+	}
+	if err := mc.UpdateQuota(ctx, "etl", q, true); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
+	if got, _ := mc.Quotas(ctx); got["etl"].Guarantees["cpus"] != 6 {
+		t.Errorf("quotas after a forced update: %+v", got)
 	}
 }

@@ -19,6 +19,9 @@ type Snapshot struct {
 	UnreachableTasks []Task
 	Agents           []Agent
 	Frameworks       []RegisteredFramework
+	// Capacity is the scalar resources of every agent the master lists,
+	// active or not (what Mesos checks quota guarantees against).
+	Capacity map[string]float64
 }
 
 // Task is a Mesos task.
@@ -78,9 +81,16 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 		CompletedTasks:   tasksOf(gs.GetTasks.CompletedTasks),
 		UnreachableTasks: tasksOf(gs.GetTasks.UnreachableTasks),
 	}
+	s.Capacity = map[string]float64{}
 	for _, a := range gs.GetAgents.Agents {
+		ag := a.agent()
+		for name, v := range map[string]float64{"cpus": ag.CPUs, "mem": ag.MemMiB, "disk": ag.DiskMiB, "gpus": ag.GPUs} {
+			if v > 0 {
+				s.Capacity[name] += v
+			}
+		}
 		if a.Active {
-			s.Agents = append(s.Agents, a.agent())
+			s.Agents = append(s.Agents, ag)
 		}
 	}
 	for _, f := range gs.GetFrameworks.Frameworks {

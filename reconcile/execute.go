@@ -33,9 +33,11 @@ type Executor struct {
 	Roles RoleUpdater
 }
 
-// Outcome is what became of one action.
+// Outcome is what became of one action: an application's (Action) or,
+// when Role is set, a role's.
 type Outcome struct {
 	Action Action
+	Role   *RoleAction
 	// Detail says what was done, such as the submission id.
 	Detail string
 	Err    error
@@ -69,16 +71,34 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		out = append(out, Outcome{Action: a, Detail: detail, Err: err})
 	}
 	if e.Roles != nil && o.RoleRecords != nil {
-		if err := ExecuteRoles(ctx, e.Roles, e.Store, o, d, plan.Roles); err != nil {
-			e.Log.Warn("role weights not all set", "err", err)
-		}
-		for _, a := range plan.Roles {
-			if a.Type.Changes() {
+		for _, ro := range ExecuteRoles(ctx, e.Roles, e.Store, o, d, plan.Roles) {
+			switch a := ro.Role; {
+			case ro.Err != nil:
+				e.Log.Warn("role action failed", "action", string(a.Type), "role", a.Role, "err", ro.Err)
+			case a.Type.Changes():
 				e.Log.Info("role", "action", string(a.Type), "role", a.Role, "reason", a.Reason)
 			}
+			out = append(out, ro)
 		}
 	}
 	return out
+}
+
+// Type is the outcome's action type.
+func (o Outcome) Type() ActionType {
+	if o.Role != nil {
+		return o.Role.Type
+	}
+	return o.Action.Type
+}
+
+// Target names what the action is for: an application's name, or
+// MesosRole/NAME.
+func (o Outcome) Target() string {
+	if o.Role != nil {
+		return v1.KindMesosRole + "/" + o.Role.Name
+	}
+	return o.Action.App
 }
 
 type execution struct {

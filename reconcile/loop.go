@@ -204,8 +204,8 @@ func (l *Loop) count(d *Desired, o *Observed, outcomes []Outcome) {
 		if out.Err != nil {
 			result = "error"
 		}
-		if out.Action.Type != ActionUnchanged {
-			m.Actions.WithLabelValues(string(out.Action.Type), result).Inc()
+		if out.Type() != ActionUnchanged {
+			m.Actions.WithLabelValues(string(out.Type()), result).Inc()
 		}
 		switch out.Action.Type {
 		case ActionSubmit, ActionResubmit, ActionRestart:

@@ -149,6 +149,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 			o.Ended[dr.SubmissionID] = dr
 		}
 	}
+	o.Capacity = state.Capacity
 	for _, a := range state.Agents {
 		ag := Agent{ID: a.ID, Hostname: a.Hostname, CPUs: a.CPUs, MemMiB: a.MemMiB, Attributes: map[string]Attribute{}}
 		for k, v := range a.Attributes {

@@ -19,7 +19,10 @@ type DesiredRole struct {
 	Role   string // the Mesos role
 	Weight float64
 	Quota  mesos.RoleQuota // empty: no guarantee, no limit
-	File   string
+	// Force passes Mesos' force flag: the quota is set even when the
+	// guarantees exceed the cluster's capacity.
+	Force bool
+	File  string
 }
 
 // RoleAction is the plan for one role: update its weight, reset it (prune),
@@ -30,6 +33,7 @@ type RoleAction struct {
 	From, To   float64 // weights
 	Quota      mesos.RoleQuota
 	SetQuota   bool // the quota differs: set Quota (empty on prune: reset)
+	Force      bool // set the quota with Mesos' force flag
 	Reason     string
 }
 
@@ -42,7 +46,7 @@ type RoleObserver interface {
 // RoleUpdater sets role weights and quotas.
 type RoleUpdater interface {
 	UpdateWeights(ctx context.Context, weights map[string]float64) error
-	UpdateQuota(ctx context.Context, role string, q mesos.RoleQuota) error
+	UpdateQuota(ctx context.Context, role string, q mesos.RoleQuota, force bool) error
 }
 
 var _ RoleUpdater = (*mesos.Client)(nil)
@@ -64,6 +68,7 @@ func desiredRoles(m *v1.Manifests) []*DesiredRole {
 		}
 		if q := r.Spec.Quota; q != nil {
 			dr.Quota = mesos.RoleQuota{Guarantees: scalars(q.Guarantees), Limits: scalars(q.Limits)}
+			dr.Force = q.Force
 		}
 		out = append(out, dr)
 	}
@@ -158,12 +163,93 @@ func weightOf(o *Observed, role string) float64 {
 // store records as ours are reset when their manifest is gone (with prune);
 // a role from a file that failed to load is left as it is.
 func planRoles(d *Desired, o *Observed, opts Options) []RoleAction {
+	out := roleActions(d, o, opts)
+	checkCapacity(out, o)
+	return out
+}
+
+// checkCapacity blocks the quota updates Mesos would refuse: UPDATE_QUOTA
+// fails (400) when, with the update applied, the guarantees of all roles
+// exceed the capacity of the agents the master lists, unless it is forced.
+// Updates are checked in plan order, each against the quotas the ones
+// before it leave. Without an observed capacity nothing is checked.
+func checkCapacity(actions []RoleAction, o *Observed) {
+	quotas := map[string]mesos.RoleQuota{}
+	for r, q := range o.Quotas {
+		quotas[r] = q
+	}
+	for i := range actions {
+		a := &actions[i]
+		if !a.SetQuota || (a.Type != ActionUpdate && a.Type != ActionPrune) {
+			continue
+		}
+		next := map[string]mesos.RoleQuota{}
+		for r, q := range quotas {
+			next[r] = q
+		}
+		next[a.Role] = a.Quota
+		total := totalGuarantees(next)
+		if o.Capacity != nil && !a.Force && !covers(o.Capacity, total) {
+			a.Type = ActionBlocked
+			a.Reason = fmt.Sprintf("Mesos would refuse the quota (%s): total quota guarantees '%s' exceed cluster capacity '%s'; "+
+				"set spec.quota.force: true to pass Mesos' force flag", quotaText(a.Quota), quantities(total), quantities(o.Capacity))
+			continue
+		}
+		quotas = next
+	}
+}
+
+// totalGuarantees sums the guarantees of top-level roles (a nested role's
+// are contained in its parent's, as Mesos counts them).
+func totalGuarantees(quotas map[string]mesos.RoleQuota) map[string]float64 {
+	total := map[string]float64{}
+	for role, q := range quotas {
+		if strings.Contains(role, "/") {
+			continue
+		}
+		for name, v := range q.Guarantees {
+			total[name] += v
+		}
+	}
+	return total
+}
+
+func covers(capacity, want map[string]float64) bool {
+	for name, v := range want {
+		if v > capacity[name]+1e-9 {
+			return false
+		}
+	}
+	return true
+}
+
+// quantities writes amounts as Mesos does: "cpus:1; mem:1024", "{}" for none.
+func quantities(m map[string]float64) string {
+	var names []string
+	for n, v := range m {
+		if v != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "{}"
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ":" + fmtWeight(m[n])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// roleActions compares the desired weights and quotas with the master's.
+func roleActions(d *Desired, o *Observed, opts Options) []RoleAction {
 	var out []RoleAction
 	desired := map[string]bool{}
 	for _, r := range d.Roles {
 		desired[r.Name] = true
 		cur := weightOf(o, r.Role)
-		a := RoleAction{Name: r.Name, Role: r.Role, From: cur, To: r.Weight, Quota: r.Quota}
+		a := RoleAction{Name: r.Name, Role: r.Role, From: cur, To: r.Weight, Quota: r.Quota, Force: r.Force}
 		var changes []string
 		if cur != r.Weight {
 			changes = append(changes, fmt.Sprintf("weight %s -> %s", fmtWeight(cur), fmtWeight(r.Weight)))
@@ -231,61 +317,70 @@ func planRoles(d *Desired, o *Observed, opts Options) []RoleAction {
 
 func fmtWeight(w float64) string { return strconv.FormatFloat(w, 'g', -1, 64) }
 
-// ExecuteRoles carries out the role actions: the weight first, then the
-// record that makes the role ours (so a crash in between only leaves a
-// weight that the next pass finds already set).
-func ExecuteRoles(ctx context.Context, u RoleUpdater, st store.Store, o *Observed, d *Desired, actions []RoleAction) error {
-	var errs []error
-	for _, a := range actions {
-		switch a.Type {
-		case ActionUpdate:
-			if err := u.UpdateWeights(ctx, map[string]float64{a.Role: a.To}); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if a.SetQuota {
-				if err := u.UpdateQuota(ctx, a.Role, a.Quota); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-			}
-		case ActionPrune:
-			if err := u.UpdateWeights(ctx, map[string]float64{a.Role: 1}); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if err := u.UpdateQuota(ctx, a.Role, mesos.RoleQuota{}); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if rec := o.RoleRecords[a.Name]; rec != nil {
-				if err := st.Delete(ctx, rec.Key, rec.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
-					errs = append(errs, err)
-				}
-			}
-			continue
-		case ActionUnchanged:
-		default:
-			continue
-		}
-		if !hasRole(d, a.Name) {
-			continue
-		}
-		rec := o.RoleRecords[a.Name]
-		if rec != nil && rec.Properties["role"] == a.Role && a.Type != ActionUpdate {
-			continue
-		}
-		if rec == nil {
-			rec = &store.Record{Key: store.Key{Kind: v1.KindMesosRole, Name: a.Name}}
-		}
-		rec.Properties = map[string]string{"role": a.Role}
-		rec.Origin, rec.Revision = roleFile(d, a.Name), d.Revision
-		rec.Status = store.Status{Phase: PhaseRunning, Message: "weight " + fmtWeight(a.To)}
-		if _, err := st.Put(ctx, rec); err != nil {
-			errs = append(errs, err)
-		}
+// ExecuteRoles carries out the role actions, one outcome each (unchanged
+// roles included, so that a failure is never mistaken for "applied"): the
+// weight first, then the quota, then the record that makes the role ours
+// (so a crash in between only leaves a weight that the next pass finds
+// already set). A failed update is recorded on the role's record.
+func ExecuteRoles(ctx context.Context, u RoleUpdater, st store.Store, o *Observed, d *Desired, actions []RoleAction) []Outcome {
+	var out []Outcome
+	for i := range actions {
+		a := &actions[i]
+		err := executeRole(ctx, u, st, o, d, a)
+		out = append(out, Outcome{Role: a, Err: err})
 	}
-	return errors.Join(errs...)
+	return out
+}
+
+func executeRole(ctx context.Context, u RoleUpdater, st store.Store, o *Observed, d *Desired, a *RoleAction) error {
+	var err error
+	switch a.Type {
+	case ActionUpdate:
+		if err = u.UpdateWeights(ctx, map[string]float64{a.Role: a.To}); err == nil && a.SetQuota {
+			err = u.UpdateQuota(ctx, a.Role, a.Quota, a.Force)
+		}
+	case ActionPrune:
+		if err = u.UpdateWeights(ctx, map[string]float64{a.Role: 1}); err == nil {
+			err = u.UpdateQuota(ctx, a.Role, mesos.RoleQuota{}, false)
+		}
+		if err != nil {
+			return err
+		}
+		if rec := o.RoleRecords[a.Name]; rec != nil {
+			if err := st.Delete(ctx, rec.Key, rec.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	case ActionBlocked:
+		// An outcome that keeps the source's revision unapplied.
+		err = errors.New(a.Reason)
+	case ActionUnchanged:
+	default:
+		return nil
+	}
+	if !hasRole(d, a.Name) {
+		return err
+	}
+	rec := o.RoleRecords[a.Name]
+	status := store.Status{Phase: PhaseRunning, Message: "weight " + fmtWeight(a.To)}
+	if err != nil {
+		status = store.Status{Phase: PhaseFailed, Message: err.Error()}
+	}
+	if rec != nil && rec.Properties["role"] == a.Role && a.Type != ActionUpdate &&
+		rec.Status.Phase == status.Phase && rec.Status.Message == status.Message {
+		return err
+	}
+	if rec == nil {
+		rec = &store.Record{Key: store.Key{Kind: v1.KindMesosRole, Name: a.Name}}
+	}
+	rec.Properties = map[string]string{"role": a.Role}
+	rec.Origin, rec.Revision = roleFile(d, a.Name), d.Revision
+	rec.Status = status
+	if _, perr := st.Put(ctx, rec); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
 }
 
 func hasRole(d *Desired, name string) bool {

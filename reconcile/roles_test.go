@@ -77,3 +77,47 @@ spec:
 		t.Fatalf("within the limit: %+v", p.Actions)
 	}
 }
+
+// Quota updates Mesos would refuse for capacity are blocked, each checked
+// against what the ones before it leave; force, a reset that brings the
+// total within capacity, and an unobserved capacity are not blocked.
+func TestPlanRolesQuotaCapacity(t *testing.T) {
+	g := func(cpus float64) mesos.RoleQuota {
+		return mesos.RoleQuota{Guarantees: map[string]float64{"cpus": cpus}}
+	}
+	capacity := map[string]float64{"cpus": 10, "mem": 4096}
+	for _, tc := range []struct {
+		name     string
+		roles    []*DesiredRole
+		quotas   map[string]mesos.RoleQuota
+		capacity map[string]float64
+		want     string
+	}{
+		{"fits", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(10)}}, nil, capacity, "[update]"},
+		{"too much", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(11)}}, nil, capacity,
+			"[blocked: Mesos would refuse the quota (guarantees cpus 11): total quota guarantees 'cpus:11' exceed cluster capacity 'cpus:10; mem:4096'; set spec.quota.force: true to pass Mesos' force flag]"},
+		{"others count", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(6)}}, map[string]mesos.RoleQuota{"other": g(5)}, capacity,
+			"[blocked: Mesos would refuse the quota (guarantees cpus 6): total quota guarantees 'cpus:11' exceed cluster capacity 'cpus:10; mem:4096'; set spec.quota.force: true to pass Mesos' force flag unchanged]"},
+		{"nested roles are in their parent's", []*DesiredRole{{Name: "a", Role: "a/b", Weight: 1, Quota: g(6)}}, map[string]mesos.RoleQuota{"a": g(8)}, capacity, "[update unchanged]"},
+		{"in order", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(6)}, {Name: "b", Role: "b", Weight: 1, Quota: g(6)}}, nil, capacity,
+			"[update blocked: Mesos would refuse the quota (guarantees cpus 6): total quota guarantees 'cpus:12' exceed cluster capacity 'cpus:10; mem:4096'; set spec.quota.force: true to pass Mesos' force flag]"},
+		{"forced", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(11), Force: true}}, nil, capacity, "[update]"},
+		{"a decrease that fits", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(4)}}, map[string]mesos.RoleQuota{"a": g(12)}, capacity, "[update]"},
+		{"no agents", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(1)}}, nil, map[string]float64{},
+			"[blocked: Mesos would refuse the quota (guarantees cpus 1): total quota guarantees 'cpus:1' exceed cluster capacity '{}'; set spec.quota.force: true to pass Mesos' force flag]"},
+		{"capacity not observed", []*DesiredRole{{Name: "a", Role: "a", Weight: 1, Quota: g(100)}}, nil, nil, "[update]"},
+	} {
+		o := &Observed{Quotas: tc.quotas, Capacity: tc.capacity}
+		var got []string
+		for _, a := range planRoles(&Desired{Roles: tc.roles}, o, Options{}) {
+			if a.Type == ActionBlocked {
+				got = append(got, "blocked: "+a.Reason)
+			} else {
+				got = append(got, string(a.Type))
+			}
+		}
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -243,6 +243,9 @@ type Observed struct {
 	Weights     map[string]float64
 	Quotas      map[string]mesos.RoleQuota
 	RoleRecords map[string]*store.Record
+	// Capacity is the cluster's scalar resources as Mesos counts them for
+	// quota guarantees (every listed agent); nil when not observed.
+	Capacity map[string]float64
 }
 
 // ServiceTask is a live task of a long-running service we own.

@@ -161,6 +161,36 @@ func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *htt
 			}
 		}
 		c.mu.Lock()
+		// The overcommit check of Mesos 1.12's quota handler: with the
+		// configs applied, the guarantees of top-level roles must fit the
+		// total of every registered agent, unless the call forces.
+		next := maps.Clone(c.quotas)
+		for _, qc := range configs {
+			next[qc.Role] = qc
+		}
+		total, capacity := map[string]float64{}, map[string]float64{}
+		for role, qc := range next {
+			if !strings.Contains(role, "/") {
+				for name, g := range qc.Guarantees {
+					total[name] += g.Value
+				}
+			}
+		}
+		for _, a := range c.agents {
+			if a.listed() {
+				for name, v := range sumResources(a.total).scalars {
+					capacity[name] += v
+				}
+			}
+		}
+		for name, v := range total {
+			if v > capacity[name]+1e-9 && !call.GetUpdateQuota().GetForce() {
+				c.mu.Unlock()
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("Invalid QuotaConfig: total quota guarantees '%s' exceed cluster capacity '%s' (use 'force' flag to bypass this check)",
+					resourceQuantities(total), resourceQuantities(capacity)))
+				return
+			}
+		}
 		for _, qc := range configs {
 			if len(qc.Guarantees) == 0 && len(qc.Limits) == 0 {
 				delete(c.quotas, qc.Role) // back to the default: no guarantee, no limit
@@ -193,6 +223,21 @@ func (c *Cluster) serveOperator(m *masterEndpoint, w http.ResponseWriter, r *htt
 	resp := c.operatorResponseLocked(m, call.Type)
 	c.mu.Unlock()
 	writeMessage(w, out, resp)
+}
+
+// resourceQuantities writes amounts as Mesos' ResourceQuantities do:
+// "cpus:1; mem:1024" in name order, zeros left out, "{}" for none.
+func resourceQuantities(m map[string]float64) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if m[name] > 0 {
+			parts = append(parts, name+":"+strconv.FormatFloat(m[name], 'f', -1, 64))
+		}
+	}
+	if len(parts) == 0 {
+		return "{}"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (c *Cluster) operatorResponseLocked(m *masterEndpoint, t master.Call_Type) *master.Response {

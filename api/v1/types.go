@@ -544,6 +544,10 @@ type Quota struct {
 	Guarantees *Resources `json:"guarantees,omitempty"`
 	// Limits are resources the role is never offered more of.
 	Limits *Resources `json:"limits,omitempty"`
+	// Force sets the quota even when the guarantees of all roles exceed
+	// the cluster's capacity, which Mesos otherwise refuses (UPDATE_QUOTA's
+	// force flag): for guarantees meant for agents still to join.
+	Force bool `json:"force,omitempty"`
 }
 
 // Resources is an amount of Mesos scalar resources.

@@ -205,12 +205,12 @@ func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	}
 	var parts []string
 	for _, a := range p.Services {
-		if a.Type.Changes() {
+		if a.Type.Changes() || a.Type == reconcile.ActionBlocked {
 			counts[a.Type]++
 		}
 	}
 	for _, a := range p.Roles {
-		if a.Type.Changes() {
+		if a.Type.Changes() || a.Type == reconcile.ActionBlocked {
 			counts[a.Type]++
 		}
 	}
@@ -392,9 +392,9 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		for _, out := range outcomes {
 			if out.Err != nil {
 				failed++
-				fmt.Fprintf(streams.Out, "  error: %s %s: %v\n", out.Action.Type, out.Action.App, out.Err)
+				fmt.Fprintf(streams.Out, "  error: %s %s: %v\n", out.Type(), out.Target(), out.Err)
 			} else if out.Detail != "" {
-				fmt.Fprintf(streams.Out, "  done:  %s %s: %s\n", out.Action.Type, out.Action.App, out.Detail)
+				fmt.Fprintf(streams.Out, "  done:  %s %s: %s\n", out.Type(), out.Target(), out.Detail)
 			}
 		}
 		if err := reconcile.RecordSource(ctx, st, d, outcomes, time.Now()); err != nil {
@@ -408,6 +408,9 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		}
 		if settled(plan) {
 			printPhases(streams.Out, plan)
+			if failed > 0 {
+				return &exitError{code: ExitInvalid, msg: "some actions failed"}
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
