@@ -341,3 +341,60 @@ func TestMasterFailover(t *testing.T) {
 		t.Fatalf("%d drivers after the failover", n)
 	}
 }
+
+// A master keeps only the last few completed tasks of a framework (here 5;
+// 1,000 by default), and every driver is a task of the dispatcher's: batch
+// drivers that finish while the reconciler is stopped vanish from the
+// master's state. On restart the reconciler learns their end from the
+// dispatcher and records them finished; it submits none of them again.
+func TestFinishedDriversGoneFromTheMasterAreNotResubmitted(t *testing.T) {
+	e := setupCluster(t, sim.Config{Seed: 13, NumAgents: 3, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond,
+		MaxCompletedTasksPerFramework: 5}, sim.DispatcherConfig{})
+	const n = 20
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("batch-%02d", i)
+		e.write(name+".yaml", appYAML(name, `  arguments: ["--sim-duration=1s"]
+`))
+	}
+	e.startRun()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := e.run("status", "-o", "json")
+		if c := strings.Count(out, `"id": "driver-`); c == n {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%d of %d submitted:\n%s", c, n, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.stopAll()
+	for deadline := time.Now().Add(30 * time.Second); e.d.Finished() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d drivers finished", e.d.Finished(), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	completed := 0
+	for _, task := range e.snapshot().CompletedTasks {
+		if task.FrameworkID == e.d.FrameworkID() {
+			completed++
+		}
+	}
+	if completed > 5 {
+		t.Fatalf("the master lists %d completed drivers, want at most 5", completed)
+	}
+
+	e.c.ResetRequests()
+	e.startRun()
+	for i := 0; i < n; i++ {
+		e.waitStatus(fmt.Sprintf("batch-%02d", i), "phase: Succeeded")
+	}
+	for _, r := range e.c.Requests() {
+		if r.Path == "/v1/submissions/create" {
+			t.Errorf("submitted again after the restart: %s", r.Body)
+		}
+	}
+	if d := e.drivers(); len(d) != 0 {
+		t.Errorf("drivers running after the restart: %v", d)
+	}
+}

@@ -152,7 +152,7 @@ func (x *execution) sync(r *store.Record) bool {
 		case dispatcher.StateFinished:
 			state = orDefault(st.TaskState, "TASK_LOST")
 		case dispatcher.StateNotFound:
-			state = "TASK_LOST"
+			state = forgottenEnd(s)
 		case dispatcher.StateQueued, dispatcher.StateRetrying:
 			state = st.DriverState
 		}

@@ -256,6 +256,10 @@ func (p *planner) plan() []Action {
 		return append(out, p.restart(latest, failures, "the driver finished; restartPolicy Always"))
 	case succeeded:
 		return append(out, p.act(ActionUnchanged, PhaseSucceeded, fmt.Sprintf("submission %s finished successfully", latest.ID)))
+	case taskState == TaskUnknown && policy.Type != v1.RestartAlways:
+		// It may have succeeded: a batch run is never repeated on a guess.
+		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ran, then Mesos and the dispatcher both forgot it: "+
+			"its outcome is unknown, so it is not run again (restartPolicy %s); rerun %s to run it again", latest.ID, policy.Type, p.name)))
 	case policy.Type == v1.RestartOnFailure || policy.Type == v1.RestartAlways:
 		limit := -1
 		if policy.MaxRetries != nil {
@@ -352,14 +356,33 @@ func (p *planner) stateOf(s *store.Submission) (string, string) {
 	case st.DriverState == "FINISHED":
 		return "FINISHED", orDefault(st.TaskState, "TASK_LOST")
 	case st.DriverState == "NOT_FOUND":
-		return "FINISHED", "TASK_LOST"
+		return "FINISHED", forgottenEnd(s)
 	}
 	return st.DriverState, ""
 }
 
+// TaskUnknown is the end of a submission that ran and was then forgotten
+// by both Mesos (a master keeps the last 1,000 completed tasks of a
+// framework, none across a failover) and the dispatcher (it keeps
+// spark.mesos.retainedDrivers): it may have succeeded or failed. Mesos
+// uses the same name for a task it has no knowledge of.
+const TaskUnknown = "TASK_UNKNOWN"
+
+// forgottenEnd is how a submission the dispatcher answers NOT_FOUND for
+// (and Mesos no longer lists) ended: lost if it was never seen launched (a
+// dispatcher that restarted without recovery forgot its queue), unknown if
+// it was seen running.
+func forgottenEnd(s *store.Submission) string {
+	switch s.State {
+	case "TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING":
+		return TaskUnknown
+	}
+	return "TASK_LOST"
+}
+
 func isTerminalTask(s string) bool {
 	switch s {
-	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
+	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", TaskUnknown:
 		return true
 	}
 	return false

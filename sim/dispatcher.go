@@ -365,6 +365,14 @@ func shellWords(s string) []string {
 	return words
 }
 
+// Finished counts the drivers the dispatcher has seen end (at most
+// RetainedDrivers are kept, as Spark keeps them).
+func (d *Dispatcher) Finished() int {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	return len(d.finished)
+}
+
 // Finish ends a running driver with a task state (TASK_FINISHED,
 // TASK_FAILED, TASK_KILLED, TASK_LOST...), as if its process exited.
 func (d *Dispatcher) Finish(submissionID string, state mesos.TaskState, message string) error {
