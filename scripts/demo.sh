@@ -61,7 +61,7 @@ $BIN/reconciler run --git "file://$WORK/repo.git" --git-path spark --git-cache "
 RUN=$!
 trap 'kill $RUN $SIM 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.1; done
-$BIN/reconciler status --source | head -3
+$BIN/reconciler status --source | sed -n 1,3p   # sed reads it all: no SIGPIPE under pipefail
 
 step "commit: spark-pi arguments 1000 -> 2000; a signed push webhook syncs it at once"
 sed -i 's/arguments: \["1000"\]/arguments: ["2000"]/' "$WORK/clone/spark/spark-pi.yaml"
