@@ -64,9 +64,18 @@ spec: {weight: 1}
 	if w, _ := mc.Weights(ctx); w["ETL"] != 3 {
 		t.Fatalf("weight changed without --prune: %v", w)
 	}
+	// Both roles are all the reconciler owns: the prune guard counts roles
+	// as it counts applications.
 	out = e.mustApply("--prune")
+	if !strings.Contains(out, "prune refused: it would remove 2 of the 2 objects the reconciler owns") {
+		t.Errorf("apply --prune of everything owned was not refused:\n%s", out)
+	}
+	if w, _ := mc.Weights(ctx); w["ETL"] != 3 {
+		t.Fatalf("weight reset by a refused prune: %v", w)
+	}
+	out = e.mustApply("--prune", "--force")
 	if !strings.Contains(out, "MesosRole/etl") {
-		t.Errorf("apply --prune did not show the role:\n%s", out)
+		t.Errorf("apply --prune --force did not show the role:\n%s", out)
 	}
 	w, _ = mc.Weights(ctx)
 	if w["ETL"] != 1 || w["other"] != 2 {

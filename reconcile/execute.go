@@ -38,6 +38,9 @@ type Executor struct {
 type Outcome struct {
 	Action Action
 	Role   *RoleAction
+	// Service is set for a service action the framework will not carry out
+	// (a prune the guard refused), so that the pass is not taken as whole.
+	Service *ServiceAction
 	// Detail says what was done, such as the submission id.
 	Detail string
 	Err    error
@@ -70,6 +73,11 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		}
 		out = append(out, Outcome{Action: a, Detail: detail, Err: err})
 	}
+	for i := range plan.Services {
+		if plan.Services[i].PruneRefused() {
+			out = append(out, Outcome{Service: &plan.Services[i]})
+		}
+	}
 	if e.Roles != nil && o.RoleRecords != nil {
 		for _, ro := range ExecuteRoles(ctx, e.Roles, e.Store, o, d, plan.Roles) {
 			switch a := ro.Role; {
@@ -86,19 +94,36 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 
 // Type is the outcome's action type.
 func (o Outcome) Type() ActionType {
-	if o.Role != nil {
+	switch {
+	case o.Role != nil:
 		return o.Role.Type
+	case o.Service != nil:
+		return o.Service.Type
 	}
 	return o.Action.Type
 }
 
 // Target names what the action is for: an application's name, or
-// MesosRole/NAME.
+// KIND/NAME for a role or a service.
 func (o Outcome) Target() string {
-	if o.Role != nil {
+	switch {
+	case o.Role != nil:
 		return v1.KindMesosRole + "/" + o.Role.Name
+	case o.Service != nil:
+		return o.Service.Kind + "/" + o.Service.Name
 	}
 	return o.Action.App
+}
+
+// PruneRefused says the outcome is of a prune the guard refused.
+func (o Outcome) PruneRefused() bool {
+	switch {
+	case o.Role != nil:
+		return o.Role.PruneRefused()
+	case o.Service != nil:
+		return o.Service.PruneRefused()
+	}
+	return o.Action.PruneRefused()
 }
 
 type execution struct {

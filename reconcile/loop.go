@@ -77,6 +77,9 @@ type Loop struct {
 	// and make those files BrokenFiles, never a reason to stop.
 	Load    func() (*Desired, error)
 	Observe func(ctx context.Context) (*Observed, error)
+	// Planned, when set, is given each pass's plan before it is executed
+	// (the service keeper takes the services the plan prunes from it).
+	Planned func(Plan)
 	Exec    *Executor
 	Options Options
 	Resync  time.Duration
@@ -147,6 +150,9 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		return 0
 	}
 	plan := Compute(d, o, l.Now(), l.Options)
+	if l.Planned != nil {
+		l.Planned(plan)
+	}
 	for _, a := range plan.Actions {
 		if a.Type != ActionUnchanged {
 			attrs := []any{"action", string(a.Type), "app", a.App, "reason", a.Reason}

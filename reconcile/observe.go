@@ -115,9 +115,19 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	if err != nil {
 		return nil, fmt.Errorf("read the store: %w", err)
 	}
-	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: map[string]*store.Record{}}
+	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: map[string]*store.Record{},
+		ServiceRecords: map[string]*store.Record{}}
 	for _, r := range recs {
 		o.Records[r.Key.Name] = r
+	}
+	for _, kind := range []string{v1.KindShuffleService, v1.KindDispatcher} {
+		srecs, err := st.List(ctx, kind)
+		if err != nil {
+			return nil, fmt.Errorf("read the store: %w", err)
+		}
+		for _, r := range srecs {
+			o.ServiceRecords[kind+"/"+r.Key.Name] = r
+		}
 	}
 	visible := map[string]bool{}
 	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {

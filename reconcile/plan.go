@@ -78,11 +78,11 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		plan.Actions = p.plan()
 		j = k
 	}
-	if !opts.Force {
-		guardPrune(&plan, len(names))
-	}
 	plan.Services = planServices(d, o, opts)
 	plan.Roles = planRoles(d, o, opts)
+	if !opts.Force {
+		guardPrune(&plan, len(names)+ownedServices(d, o)+ownedRoles(d, o))
+	}
 	up := shuffleUp(o)
 	for i, a := range plan.Actions {
 		switch a.Type {
@@ -278,8 +278,15 @@ func (p *planner) plan() []Action {
 // planUndesired handles an application we own that the manifests no longer
 // describe.
 func (p *planner) planUndesired() []Action {
-	if p.rec != nil && p.rec.Origin != "" && p.d.BrokenFiles[p.rec.Origin] {
-		return append(p.dst, p.act(ActionHold, PhaseHeld, fmt.Sprintf("%s failed to load: the last good spec stays in force", p.rec.Origin)))
+	origin := ""
+	if p.rec != nil {
+		origin = p.rec.Origin
+	}
+	if p.d.Holds(origin) {
+		if origin == "" {
+			return append(p.dst, p.act(ActionHold, PhaseHeld, "not recorded, and some manifest failed to load: it may come from that file, so it is left as it is"))
+		}
+		return append(p.dst, p.act(ActionHold, PhaseHeld, fmt.Sprintf("%s failed to load: the last good spec stays in force", origin)))
 	}
 	var kill []string
 	for _, dr := range p.live {
@@ -599,11 +606,30 @@ func (p *planner) changes() []Change {
 // PruneRefused says the action is a prune the guard refused.
 func (a Action) PruneRefused() bool { return a.Type == ActionBlocked && a.Phase == PhaseOrphaned }
 
-// guardPrune refuses a prune that would remove more than half of what we
-// own, or all of it, unless forced.
+// PruneRefused says the action is a prune the guard refused.
+func (a RoleAction) PruneRefused() bool { return a.pruneRefused }
+
+// PruneRefused says the action is a kill of a removed service the guard
+// refused.
+func (a ServiceAction) PruneRefused() bool { return a.pruneRefused }
+
+// guardPrune refuses every prune of a plan that would remove more than
+// half of what we own, or all of it, unless forced: applications, services
+// and roles count alike (a mistyped directory must not reset the roles nor
+// kill the shuffle services either).
 func guardPrune(plan *Plan, owned int) {
 	prunes := 0
 	for _, a := range plan.Actions {
+		if a.Type == ActionPrune {
+			prunes++
+		}
+	}
+	for _, a := range plan.Services {
+		if a.Type == ActionKill {
+			prunes++
+		}
+	}
+	for _, a := range plan.Roles {
 		if a.Type == ActionPrune {
 			prunes++
 		}
@@ -614,12 +640,48 @@ func guardPrune(plan *Plan, owned int) {
 	if prunes*2 <= owned && prunes < owned {
 		return
 	}
+	why := fmt.Sprintf("prune refused: it would remove %d of the %d objects the reconciler owns; use --force if that is intended", prunes, owned)
 	for i, a := range plan.Actions {
 		if a.Type == ActionPrune {
-			plan.Actions[i] = Action{Type: ActionBlocked, App: a.App, Phase: PhaseOrphaned,
-				Reason: fmt.Sprintf("prune refused: it would remove %d of the %d applications the reconciler owns; use --force if that is intended", prunes, owned)}
+			plan.Actions[i] = Action{Type: ActionBlocked, App: a.App, Phase: PhaseOrphaned, Reason: why}
 		}
 	}
+	for i, a := range plan.Services {
+		if a.Type == ActionKill {
+			plan.Services[i].Type, plan.Services[i].Reason, plan.Services[i].Agents = ActionBlocked, why, nil
+			plan.Services[i].pruneRefused = true
+		}
+	}
+	for i, a := range plan.Roles {
+		if a.Type == ActionPrune {
+			plan.Roles[i].Type, plan.Roles[i].Reason, plan.Roles[i].SetQuota = ActionBlocked, why, false
+			plan.Roles[i].pruneRefused = true
+		}
+	}
+}
+
+// ownedServices counts the services desired or running under our labels.
+func ownedServices(d *Desired, o *Observed) int {
+	keys := map[string]bool{}
+	for _, s := range d.Services {
+		keys[s.Key()] = true
+	}
+	for _, t := range o.ServiceTasks {
+		keys[t.Kind+"/"+t.Name] = true
+	}
+	return len(keys)
+}
+
+// ownedRoles counts the roles desired or recorded as ours.
+func ownedRoles(d *Desired, o *Observed) int {
+	names := map[string]bool{}
+	for _, r := range d.Roles {
+		names[r.Name] = true
+	}
+	for n := range o.RoleRecords {
+		names[n] = true
+	}
+	return len(names)
 }
 
 func short(h string) string {

@@ -35,6 +35,8 @@ type RoleAction struct {
 	SetQuota   bool // the quota differs: set Quota (empty on prune: reset)
 	Force      bool // set the quota with Mesos' force flag
 	Reason     string
+	// pruneRefused: a prune the guard turned into blocked.
+	pruneRefused bool
 }
 
 // RoleObserver reads the master's role weights and quotas.
@@ -278,7 +280,7 @@ func roleActions(d *Desired, o *Observed, opts Options) []RoleAction {
 		role := rec.Properties["role"]
 		a := RoleAction{Name: n, Role: role, From: weightOf(o, role), To: 1}
 		switch {
-		case d.BrokenFiles[rec.Origin]:
+		case d.Holds(rec.Origin):
 			a.Type, a.Reason = ActionHold, "its manifest failed to load: left as it is"
 		case opts.Prune:
 			a.Type, a.Reason = ActionPrune, fmt.Sprintf("no longer in the manifests: weight %s -> 1 (the default)", fmtWeight(a.From))
@@ -353,6 +355,9 @@ func executeRole(ctx context.Context, u RoleUpdater, st store.Store, o *Observed
 		}
 		return nil
 	case ActionBlocked:
+		if a.pruneRefused {
+			return nil // not an error: the revision stays unapplied (Complete)
+		}
 		// An outcome that keeps the source's revision unapplied.
 		err = errors.New(a.Reason)
 	case ActionUnchanged:

@@ -169,8 +169,9 @@ func (k *ServiceKeeper) SetDesired(services []*DesiredService, broken map[string
 		next[s.Key()] = s
 	}
 	k.held = map[string]bool{}
+	held := &Desired{BrokenFiles: broken}
 	for key, old := range k.services {
-		if _, ok := next[key]; !ok && broken[old.File] {
+		if _, ok := next[key]; !ok && held.Holds(old.File) {
 			next[key] = old // the last good spec stays in force
 			k.held[key] = true
 		}
@@ -642,7 +643,15 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 			a.Agents = append(a.Agents, t.AgentID)
 		}
 		deps := dependents(a.Kind, a.Name, o)
+		origin := ""
+		if r := o.ServiceRecords[key]; r != nil {
+			origin = r.Origin
+		}
 		switch {
+		case d.Holds(origin) && origin != "":
+			a.Type, a.Reason = ActionHold, fmt.Sprintf("%s failed to load: the last good spec stays in force; its %d task(s) keep running", origin, len(ts))
+		case d.Holds(origin):
+			a.Type, a.Reason = ActionHold, fmt.Sprintf("not recorded, and some manifest failed to load: it may come from that file; its %d task(s) keep running", len(ts))
 		case opts.Prune && len(deps) > 0 && !opts.Force:
 			a.Type = ActionBlocked
 			a.Reason = fmt.Sprintf("no longer in the manifests, but the running application(s) %s depend on it: not removed (--force removes it)", strings.Join(deps, ", "))
@@ -683,12 +692,12 @@ func dependents(kind, name string, o *Observed) []string {
 	return out
 }
 
-// PrunableServices are the services the plan would kill: removed from the
-// manifests, with prune, and not depended on (unless forced). The keeper
-// kills no other removed service.
-func PrunableServices(d *Desired, o *Observed, opts Options) map[string]bool {
+// PrunableServices are the removed services a plan kills (prune, not
+// depended on, not refused by the prune guard): the keeper kills no other
+// removed service, so what diff prints is what run does.
+func PrunableServices(plan Plan) map[string]bool {
 	out := map[string]bool{}
-	for _, a := range planServices(d, o, opts) {
+	for _, a := range plan.Services {
 		if a.Type == ActionKill {
 			out[a.Kind+"/"+a.Name] = true
 		}

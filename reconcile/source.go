@@ -42,7 +42,7 @@ func RecordSource(ctx context.Context, st store.Store, d *Desired, outcomes []Ou
 // no prune was refused.
 func Complete(outcomes []Outcome) bool {
 	for _, out := range outcomes {
-		if out.Err != nil || out.Action.PruneRefused() {
+		if out.Err != nil || out.PruneRefused() {
 			return false
 		}
 	}

@@ -15,6 +15,7 @@
 package reconcile
 
 import (
+	"path/filepath"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -162,6 +163,44 @@ type Desired struct {
 	Source *Source
 }
 
+// Holds is the one rule for objects whose manifest failed to load: an
+// object we own from a broken file (origin), or of an unknown origin while
+// any file is broken (a lost store: it may come from the broken one), is
+// held — its last good spec stays in force, it is never killed, pruned,
+// rolled or reset.
+func (d *Desired) Holds(origin string) bool {
+	if origin == "" {
+		return len(d.BrokenFiles) > 0
+	}
+	return d.BrokenFiles[origin]
+}
+
+// AbsoluteOrigins makes the file names of a directory's objects (and of
+// its broken files) absolute, so that records written by runs from
+// different working directories compare.
+func (d *Desired) AbsoluteOrigins() {
+	abs := func(f string) string {
+		if a, err := filepath.Abs(f); err == nil {
+			return a
+		}
+		return f
+	}
+	for _, a := range d.Apps {
+		a.File = abs(a.File)
+	}
+	for _, s := range d.Services {
+		s.File = abs(s.File)
+	}
+	for _, r := range d.Roles {
+		r.File = abs(r.File)
+	}
+	broken := make(map[string]bool, len(d.BrokenFiles))
+	for f := range d.BrokenFiles {
+		broken[abs(f)] = true
+	}
+	d.BrokenFiles = broken
+}
+
 // Source says where the desired state came from and what went wrong
 // reading it, for status.
 type Source struct {
@@ -233,8 +272,10 @@ type Observed struct {
 	// Records are the store's SparkApplication records, by name.
 	Records map[string]*store.Record
 	// ServiceTasks are the live tasks of services we own (shuffle services,
-	// managed dispatchers).
-	ServiceTasks []ServiceTask
+	// managed dispatchers); ServiceRecords the store's records of services
+	// (their origin), by kind/name.
+	ServiceTasks   []ServiceTask
+	ServiceRecords map[string]*store.Record
 	// ManagedDispatchers are the hosts where our managed dispatchers' tasks
 	// run, by Dispatcher name.
 	ManagedDispatchers map[string]string
@@ -260,6 +301,9 @@ type ServiceAction struct {
 	Reason     string
 	// Agents are the agents concerned (where to launch, roll or kill).
 	Agents []string
+	// pruneRefused: a kill of a removed service the guard turned into
+	// blocked.
+	pruneRefused bool
 }
 
 // Options of a plan.

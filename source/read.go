@@ -28,33 +28,67 @@ const Stdin = "-"
 // Read collects the manifest files under paths. Problems name the paths that
 // could not be read; the files that could are returned all the same.
 func Read(paths []string, stdin io.Reader) ([]v1.File, v1.Problems) {
+	files, problems, _ := ReadSource(paths, stdin)
+	return files, problems
+}
+
+// ReadSource is Read for a source that is acted on: it also returns an
+// *UnreadableError when a path given, standard input, or a directory
+// under them could not be read. Then what the source declares is not
+// known, and nothing in it may be taken as deleted. (A single file that
+// cannot be read is only a problem: its objects are held, as a file that
+// fails to load.)
+func ReadSource(paths []string, stdin io.Reader) ([]v1.File, v1.Problems, error) {
 	r := &reader{stdin: stdin, seen: map[string]bool{}}
 	for _, p := range paths {
 		r.readPath(p)
 	}
-	return r.files, r.problems
+	if len(r.unreadable) > 0 {
+		return r.files, r.problems, &UnreadableError{Problems: r.unreadable}
+	}
+	return r.files, r.problems, nil
+}
+
+// UnreadableError says the source could not be read whole.
+type UnreadableError struct {
+	Problems v1.Problems
+}
+
+func (e *UnreadableError) Error() string {
+	var parts []string
+	for _, p := range e.Problems {
+		parts = append(parts, p.Error())
+	}
+	return "the manifests could not be read (" + strings.Join(parts, "; ") + "): nothing is planned from them; check the path and its permissions"
 }
 
 type reader struct {
-	stdin    io.Reader
-	files    []v1.File
-	problems v1.Problems
-	seen     map[string]bool // real paths of directories and files already read
+	stdin      io.Reader
+	files      []v1.File
+	problems   v1.Problems
+	unreadable v1.Problems     // the paths given and directories that could not be read
+	seen       map[string]bool // real paths of directories and files already read
 }
 
 func (r *reader) fail(name, format string, args ...any) {
 	r.problems = append(r.problems, v1.Problem{Pos: v1.Position{File: name}, Message: fmt.Sprintf(format, args...)})
 }
 
+// failAll records a problem that leaves the source's content unknown.
+func (r *reader) failAll(name, format string, args ...any) {
+	r.fail(name, format, args...)
+	r.unreadable = append(r.unreadable, r.problems[len(r.problems)-1])
+}
+
 func (r *reader) readPath(p string) {
 	if p == Stdin {
 		if r.stdin == nil {
-			r.fail("<stdin>", "standard input is not available")
+			r.failAll("<stdin>", "standard input is not available")
 			return
 		}
 		data, err := readLimited(r.stdin)
 		if err != nil {
-			r.fail("<stdin>", "%v", err)
+			r.failAll("<stdin>", "%v", err)
 			return
 		}
 		r.files = append(r.files, v1.File{Name: "<stdin>", Data: data})
@@ -62,7 +96,7 @@ func (r *reader) readPath(p string) {
 	}
 	info, err := os.Stat(p)
 	if err != nil {
-		r.fail(p, "cannot read: %v", unwrapPathError(err))
+		r.failAll(p, "cannot read: %v", unwrapPathError(err))
 		return
 	}
 	if info.IsDir() {
@@ -75,7 +109,7 @@ func (r *reader) readPath(p string) {
 func (r *reader) readDir(dir string) {
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		r.fail(dir, "cannot read: %v", unwrapPathError(err))
+		r.failAll(dir, "cannot read: %v", unwrapPathError(err))
 		return
 	}
 	if r.seen[real] {
@@ -84,7 +118,7 @@ func (r *reader) readDir(dir string) {
 	r.seen[real] = true
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		r.fail(dir, "cannot read directory: %v", unwrapPathError(err))
+		r.failAll(dir, "cannot read directory: %v", unwrapPathError(err))
 		return
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -95,5 +96,26 @@ func TestReadSameFileOnce(t *testing.T) {
 	files, _ := Read([]string{root, filepath.Join(root, "a.yaml")}, nil)
 	if len(files) != 1 {
 		t.Fatalf("read %d files, want the file once", len(files))
+	}
+}
+
+// A source acted on must be read whole: a missing path or an unreadable
+// directory (anywhere under it) or standard input is an UnreadableError, a file that cannot
+// be read or is too large is only a problem of that file.
+func TestReadSourceUnreadable(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	write(t, filepath.Join(root, "a.yaml"), "a")
+	write(t, filepath.Join(root, "huge.yaml"), strings.Repeat("#", v1.MaxFileSize+1))
+	if _, problems, err := ReadSource([]string{root}, nil); err != nil || len(problems) != 1 {
+		t.Fatalf("readable tree: %v, problems %v", err, problems)
+	}
+	var ue *UnreadableError
+	_, _, err := ReadSource([]string{filepath.Join(root, "livx")}, nil)
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "livx: cannot read: no such file or directory") {
+		t.Fatalf("missing path: %v", err)
+	}
+	if _, _, err := ReadSource([]string{Stdin}, nil); !errors.As(err, &ue) {
+		t.Fatalf("no standard input: %v", err)
 	}
 }

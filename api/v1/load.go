@@ -114,7 +114,8 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Decode parses one file's documents into objects. Problems are returned for
 // everything wrong with the file. An object whose fields did not all decode is
 // returned too, marked Broken, so that validation can still report the rest of
-// its problems; Validate never accepts it. Empty documents are skipped.
+// its problems; Validate never accepts it. Empty documents are skipped; a
+// file with no document at all is a problem.
 func Decode(f File) ([]Object, Problems) {
 	var problems Problems
 	fail := func(line int, format string, args ...any) ([]Object, Problems) {
@@ -159,6 +160,11 @@ func Decode(f File) ([]Object, Problems) {
 		if obj != nil {
 			objects = append(objects, obj)
 		}
+	}
+	if len(objects) == 0 && len(problems) == 0 {
+		// A file truncated to nothing is far more often an accident (a
+		// failed write, a bad merge) than a deletion: it is not taken as one.
+		return fail(0, "holds no manifest (empty, or only comments): whatever it declared before keeps its last good spec; to remove those objects, delete the file")
 	}
 	return objects, problems
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -129,7 +128,12 @@ func openReader(ctx context.Context, spec string) (store.Store, error) {
 // loadDesired reads and renders the manifests, printing problems to
 // streams.Err. Files that fail to load are reported and become BrokenFiles.
 func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desired, error) {
-	files, readProblems := source.Read(paths, streams.In)
+	files, readProblems, err := source.ReadSource(paths, streams.In)
+	if err != nil {
+		// Not knowing what the source declares, nothing may be planned from
+		// it: an absent object would be taken for a deleted one.
+		return nil, &exitError{code: ExitInvalid, msg: err.Error()}
+	}
 	d, problems, err := desiredFrom(files, readProblems, owner)
 	if err != nil {
 		return nil, err
@@ -137,7 +141,7 @@ func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desi
 	for _, p := range problems.Errors() {
 		fmt.Fprintln(streams.Err, p.Error())
 	}
-	normalizeOrigins(d)
+	d.AbsoluteOrigins()
 	return d, nil
 }
 
@@ -147,23 +151,6 @@ func (o *diffOptions) load(ctx context.Context, streams Streams, paths []string)
 		return loadGit(ctx, streams, o.git, o.cluster.owner)
 	}
 	return loadDesired(streams, paths, o.cluster.owner)
-}
-
-// normalizeOrigins makes file names comparable across runs from different
-// working directories.
-func normalizeOrigins(d *reconcile.Desired) {
-	for _, a := range d.Apps {
-		if abs, err := filepath.Abs(a.File); err == nil {
-			a.File = abs
-		}
-	}
-	broken := map[string]bool{}
-	for f := range d.BrokenFiles {
-		if abs, err := filepath.Abs(f); err == nil {
-			broken[abs] = true
-		}
-	}
-	d.BrokenFiles = broken
 }
 
 var symbols = map[reconcile.ActionType]string{

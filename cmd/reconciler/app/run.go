@@ -145,6 +145,8 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	keeper := &reconcile.ServiceKeeper{BackoffBase: o.framework.backoff, Lookup: lookupSecret}
 	var startFramework func()
 	var lastProblems string
+	var sourceErr atomic.Value // why the source could not be read, "" when it could
+	sourceErr.Store("")
 	// The desired state is read again only when the watcher saw a change,
 	// and in full every fullReload in case an event was missed (NFS, a
 	// watch limit): 10,000 manifests need not be parsed on every pass.
@@ -181,10 +183,30 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		}
 		dirty.Store(false)
 		d, problems, err := read()
+		var unreadable *source.UnreadableError
+		if errors.As(err, &unreadable) && cached != nil {
+			// The last good desired state stays in force, the failure
+			// shown beside it (status, /readyz), as for a failing Git sync.
+			dirty.Store(true)
+			sourceErr.Store(err.Error())
+			held := *cached
+			if cached.Source != nil {
+				src := *cached.Source
+				src.SyncError = err.Error()
+				held.Source = &src
+			}
+			if lastProblems != err.Error() {
+				lastProblems = err.Error()
+				log.Error("source unreadable; the last good desired state stays in force", "err", err)
+			}
+			return &held, nil
+		}
 		if err != nil {
 			dirty.Store(true)
+			sourceErr.Store(err.Error())
 			return nil, err
 		}
+		sourceErr.Store("")
 		if text := problemsText(problems.Errors()); text != lastProblems {
 			lastProblems = text
 			for _, p := range problems.Errors() {
@@ -217,10 +239,14 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		switch {
 		case !leading.Load():
 			return false, "not the leader"
+		case (l == nil || l.LastSuccess().IsZero()) && sourceErr.Load() != "":
+			return false, "nothing to act on: " + sourceErr.Load().(string)
 		case l == nil || l.LastSuccess().IsZero():
 			return false, "no pass completed yet"
 		case time.Since(l.LastSuccess()) > 3*o.resync:
 			return false, fmt.Sprintf("last successful pass %s ago", time.Since(l.LastSuccess()).Round(time.Second))
+		case sourceErr.Load() != "":
+			return true, "ok; the last good desired state is in force: " + sourceErr.Load().(string)
 		}
 		return true, "ok"
 	})
@@ -266,7 +292,6 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 					keeper.SetAgents(obs.Agents)
 					keeper.SetObserved(obs.ServiceTasks)
 					if cached != nil {
-						keeper.SetPrunable(reconcile.PrunableServices(cached, obs, reconcile.Options{Prune: o.prune, Force: o.force}))
 						if err := reconcile.SyncServiceStatus(ctx, st, keeper, time.Now()); err != nil {
 							log.Warn("could not record the services' status", "err", err)
 						}
@@ -274,6 +299,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 				}
 				return obs, err
 			},
+			Planned: func(p reconcile.Plan) { keeper.SetPrunable(reconcile.PrunableServices(p)) },
 			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc},
 			Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
 			Resync:  o.resync,
@@ -322,12 +348,15 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 			where = abs
 		}
 		return func() (*reconcile.Desired, v1.Problems, error) {
-			files, readProblems := source.Read([]string{o.dir}, nil)
+			files, readProblems, err := source.ReadSource([]string{o.dir}, nil)
+			if err != nil {
+				return nil, nil, err
+			}
 			d, problems, err := desiredFrom(files, readProblems, o.cluster.owner)
 			if err != nil {
 				return nil, nil, err
 			}
-			normalizeOrigins(d)
+			d.AbsoluteOrigins()
 			d.Source = &reconcile.Source{Location: where, Problems: problemStrings(problems)}
 			return d, problems, nil
 		}, nil, nil
