@@ -131,8 +131,8 @@ func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desi
 	files, readProblems, err := source.ReadSource(paths, streams.In)
 	if err != nil {
 		// Not knowing what the source declares, nothing may be planned from
-		// it: an absent object would be taken for a deleted one.
-		return nil, &exitError{code: ExitInvalid, msg: err.Error()}
+		// it: an absent object would be taken for a deleted one (exit 2).
+		return nil, err
 	}
 	d, problems, err := desiredFrom(files, readProblems, owner)
 	if err != nil {
