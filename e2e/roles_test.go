@@ -241,3 +241,44 @@ spec:
 		t.Errorf("status after the forced apply:\n%s", out)
 	}
 }
+
+// The master refuses a role's update: apply exits non-zero naming the
+// role and the master's message, status shows the role failed, and run's
+// next pass, once the master accepts, sets it.
+func TestRefusedRoleUpdateFailsAndIsRetried(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("etl.yaml", `apiVersion: sparkmesos.io/v1
+kind: MesosRole
+metadata: {name: etl}
+spec: {weight: 3}
+`)
+	const refusal = "Not authorized to update weight for role 'etl'"
+	e.c.AddFault(sim.Fault{Call: "UPDATE_WEIGHTS", Status: 403, Message: refusal})
+	out, code := e.run("apply", e.dir)
+	if code == 0 || !strings.Contains(out, "error: update MesosRole/etl") || !strings.Contains(out, refusal) {
+		t.Fatalf("apply refused by the master (exit %d):\n%s", code, out)
+	}
+	if out, _ := e.run("status", "etl", "-o", "json"); !strings.Contains(out, `"phase": "Failed"`) || !strings.Contains(out, "403 Forbidden: "+refusal) {
+		t.Errorf("status of the refused role:\n%s", out)
+	}
+	_, log := e.startRun()
+	time.Sleep(1500 * time.Millisecond) // a pass or two, still refused
+	if !strings.Contains(log.String(), refusal) {
+		t.Errorf("run did not log the refusal:\n%s", log)
+	}
+	e.c.ClearFaults()
+	mc, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if w, _ := mc.Weights(context.Background()); w["etl"] == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run never set the weight once the master accepted it")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.waitStatus("etl", "phase: Running")
+}

@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
@@ -228,7 +230,7 @@ func (c *Client) send(ctx context.Context, base string, call *master.Call, out e
 		if apierrors.CodeNotLeader.Matches(err) {
 			return fmt.Errorf("%s: %w", base, ErrNotLeader)
 		}
-		return err
+		return masterError(err)
 	}
 	if out == nil {
 		return nil
@@ -239,6 +241,32 @@ func (c *Client) send(ctx context.Context, base string, call *master.Call, out e
 	return nil
 }
 
+// MasterError is an error answer of the master: its status and its text
+// (mesos-go prefixes the scheduler API's meaning of the code, such as "no
+// subscription established" for any 403, which misleads on operator calls).
+type MasterError struct {
+	Code int
+	Text string
+}
+
+func (e *MasterError) Error() string {
+	if e.Text == "" {
+		return fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
+	}
+	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), e.Text)
+}
+
+// masterError turns mesos-go's status errors into MasterErrors.
+func masterError(err error) error {
+	for code := 300; code < 600; code++ {
+		if c := apierrors.Code(code); c.Matches(err) {
+			text := strings.TrimPrefix(strings.TrimPrefix(err.Error(), apierrors.ErrorTable[c]), ": ")
+			return &MasterError{Code: code, Text: strings.TrimSpace(text)}
+		}
+	}
+	return err
+}
+
 // permanent are the answers that retrying cannot change.
 var permanent = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusMethodNotAllowed,
 	http.StatusNotAcceptable, http.StatusConflict, http.StatusUnsupportedMediaType, http.StatusNotImplemented}
@@ -246,12 +274,11 @@ var permanent = []int{http.StatusBadRequest, http.StatusUnauthorized, http.Statu
 // retryable: network errors, 5xx, 429 and 404 (a master still starting) are;
 // bad requests, authentication and media-type refusals are not.
 func retryable(err error) bool {
-	for _, code := range permanent {
-		if apierrors.Code(code).Matches(err) {
-			return false
-		}
+	var me *MasterError
+	if !errors.As(err, &me) {
+		return true
 	}
-	return true
+	return !slices.Contains(permanent, me.Code)
 }
 
 // Weights returns the roles' weights the master has been given (roles not

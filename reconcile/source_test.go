@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -59,6 +60,15 @@ func TestRecordSource(t *testing.T) {
 	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Action: Action{Type: ActionBlocked, Phase: PhaseOrphaned, App: "b"}})
 	if m.LastAppliedRevision != "main@sha1:1" {
 		t.Fatalf("refused prune counted as applied: %+v", m)
+	}
+	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Role: &RoleAction{Type: ActionUpdate, Name: "etl"}, Err: errors.New("403 Forbidden")})
+	if m.LastAppliedRevision != "main@sha1:1" {
+		t.Fatalf("failed role update counted as applied: %+v", m)
+	}
+	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Role: &RoleAction{Type: ActionBlocked, Name: "etl", pruneRefused: true}},
+		Outcome{Service: &ServiceAction{Type: ActionBlocked, Kind: v1.KindShuffleService, Name: "s", pruneRefused: true}})
+	if m.LastAppliedRevision != "main@sha1:1" {
+		t.Fatalf("refused role and service prunes counted as applied: %+v", m)
 	}
 	m = pass("main@sha1:3", Source{Location: loc, SyncError: "list refs: connection refused"}, Outcome{Action: Action{Type: ActionBlocked, Phase: PhaseBlocked, App: "c"}})
 	if m.LastAppliedRevision != "main@sha1:3" || m.SourceError == "" {

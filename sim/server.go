@@ -67,6 +67,17 @@ func (r Request) JSON() string {
 	return string(b)
 }
 
+// CallType is the type of the request's v1 API call ("" for other requests).
+func (r Request) CallType() string {
+	var call struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal([]byte(r.JSON()), &call) != nil {
+		return ""
+	}
+	return call.Type
+}
+
 // ServeOptions say where and how to serve.
 type ServeOptions struct {
 	// MasterAddrs are the masters' listen addresses (default one 127.0.0.1:0
@@ -292,6 +303,10 @@ type Fault struct {
 	Drop bool `json:"drop,omitempty"`
 	// Count limits how many requests the fault applies to; 0 means all.
 	Count int `json:"count,omitempty"`
+	// Call selects v1 API calls by type (UPDATE_WEIGHTS, ACCEPT, ...),
+	// whatever their encoding; Message is the text answered with Status.
+	Call    string `json:"call,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 type faults struct {
@@ -313,11 +328,11 @@ func (c *Cluster) ClearFaults() {
 	c.faults.rules = nil
 }
 
-func (fs *faults) match(server, path string) *Fault {
+func (fs *faults) match(server string, r Request) *Fault {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for i, f := range fs.rules {
-		if (f.Server == "" || f.Server == server) && strings.HasPrefix(path, f.PathPrefix) {
+		if (f.Server == "" || f.Server == server) && strings.HasPrefix(r.Path, f.PathPrefix) && (f.Call == "" || r.CallType() == f.Call) {
 			applied := *f
 			if f.Count > 0 {
 				f.Count--
@@ -341,7 +356,13 @@ func (c *Cluster) faultyAs(server string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		f := c.faults.match(server, r.URL.Path)
+		req := Request{Path: r.URL.Path, Header: r.Header}
+		if r.Body != nil && r.Method == http.MethodPost {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			req.Body = body
+		}
+		f := c.faults.match(server, req)
 		if f == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -363,7 +384,11 @@ func (c *Cluster) faultyAs(server string, next http.Handler) http.Handler {
 			}
 			panic(http.ErrAbortHandler)
 		case f.Status != 0:
-			httpError(w, f.Status, fmt.Sprintf("injected fault: %d", f.Status))
+			msg := f.Message
+			if msg == "" {
+				msg = fmt.Sprintf("injected fault: %d", f.Status)
+			}
+			httpError(w, f.Status, msg)
 		default:
 			next.ServeHTTP(w, r)
 		}
