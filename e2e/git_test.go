@@ -223,7 +223,13 @@ func TestRunFollowsGit(t *testing.T) {
 	o.Git(o.Work, "rm", "-q", "-r", "--cached", ".")
 	rewrite := map[string]string{"spark/dispatcher.yaml": string(dispatcher)}
 	for i := range 5 {
-		rewrite[fmt.Sprintf("spark/apps/app-%02d.yaml", i)] = gitApp(i, partitions)
+		// Each keeps its running spec (0-2 got partitions in commit 1), so
+		// that nothing is resubmitted while the drivers are counted.
+		extra := ""
+		if i < 3 {
+			extra = partitions
+		}
+		rewrite[fmt.Sprintf("spark/apps/app-%02d.yaml", i)] = gitApp(i, extra)
 	}
 	for _, name := range []string{"spark", "other", "README.md"} {
 		if err := os.RemoveAll(filepath.Join(o.Work, name)); err != nil {
