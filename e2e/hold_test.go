@@ -177,3 +177,40 @@ func TestEmptyManifestHoldsItsObjects(t *testing.T) {
 		t.Errorf("validate of an empty file (exit %d):\n%s", code, out)
 	}
 }
+
+// A restart of run in the middle of a failed shuffle service task's
+// backoff keeps the backoff: the task is relaunched no earlier than it
+// would have been without the restart (failures are kept in the store).
+func TestServiceBackoffSurvivesRestart(t *testing.T) {
+	e := servicesEnv(t)
+	zoneA := e.c.AgentIDs()[:3]
+	const backoff = 4 * time.Second
+	cmd, _ := e.start(freeAddr(t), "--service-backoff", backoff.String())
+	first := e.waitShuffle("one task per zone-a agent", runningOn(zoneA...))
+	victim := first[zoneA[0]][0]
+	failedAt := time.Now()
+	if err := e.c.EndTask(victim.ID, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
+		t.Fatal(err)
+	}
+	// The failure is recorded by the next pass (resync 1s), then run dies.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := e.run("status", "shuffle", "-o", "json")
+		if strings.Contains(out, `"failures"`) && strings.Contains(out, "Command exited with status 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failure was never recorded:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	e.startRun("--service-backoff", backoff.String())
+	relaunched := e.waitShuffle("the failed task relaunched after the restart", func(m map[string][]mesos.Task) bool {
+		return runningOn(zoneA...)(m) && m[zoneA[0]][0].ID != victim.ID
+	})
+	if took := time.Since(failedAt); took < backoff-200*time.Millisecond {
+		t.Errorf("relaunched %s after the failure (task %s): the restart reset the %s backoff", took, relaunched[zoneA[0]][0].ID, backoff)
+	}
+}

@@ -56,6 +56,8 @@ type ServiceKeeper struct {
 	revive   bool // a service or an agent appeared since Revive was last asked
 	// prunable are the removed services the plan allows to kill.
 	prunable map[string]bool
+	// restored is set once the recorded failures were taken.
+	restored bool
 	// observed is set once the loop has shown the master's service tasks:
 	// nothing is launched before, so that tasks from before a restart are
 	// never doubled while their reconciliation is under way.
@@ -81,6 +83,39 @@ func (k *ServiceKeeper) SetObserved(tasks []ServiceTask) {
 		}
 		k.tasks[t.TaskID] = &serviceTask{id: t.TaskID, agent: t.AgentID, key: key, hash: hash, state: t.State, since: k.Now()}
 	}
+}
+
+// RestoreFailures takes the task failures the store recorded for services
+// (by kind/name) the first time it is given them, so that a restart keeps
+// each relaunch backoff where it was; failures seen since take precedence.
+func (k *ServiceKeeper) RestoreFailures(records map[string]*store.Record) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.init()
+	if k.restored {
+		return
+	}
+	k.restored = true
+	for key, r := range records {
+		for _, f := range r.Failures {
+			slot := key + "@" + f.Agent
+			if _, seen := k.failures[slot]; !seen {
+				k.failures[slot] = &failure{count: f.Count, last: f.Last, why: f.Why}
+			}
+		}
+	}
+}
+
+// failuresOf lists a service's failures for its record, by agent.
+func (k *ServiceKeeper) failuresOf(key string) []store.Failure {
+	var out []store.Failure
+	for slot, f := range k.failures {
+		if agent, ok := strings.CutPrefix(slot, key+"@"); ok {
+			out = append(out, store.Failure{Agent: agent, Count: f.count, Last: f.last, Why: f.why})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Agent < out[j].Agent })
+	return out
 }
 
 // SetPrunable gives the removed services that may be killed (see
@@ -770,8 +805,10 @@ func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, no
 	rows := k.Status()
 	k.mu.Lock()
 	keys := map[string]*DesiredService{}
+	failures := map[string][]store.Failure{}
 	for key, s := range k.services {
 		keys[key] = s
+		failures[key] = k.failuresOf(key)
 	}
 	k.mu.Unlock()
 	byKey := map[string][]ServiceStatus{}
@@ -787,13 +824,13 @@ func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, no
 		case err != nil:
 			return err
 		}
-		if sameStatus(rec.Status, want) && rec.SpecHash == s.Rendered.SpecHash {
+		if sameStatus(rec.Status, want) && rec.SpecHash == s.Rendered.SpecHash && sameFailures(rec.Failures, failures[key]) {
 			continue
 		}
 		if rec.SpecHash != s.Rendered.SpecHash {
 			rec.Revision = s.Revision // the revision this spec came from
 		}
-		rec.Status, rec.SpecHash, rec.Origin = want, s.Rendered.SpecHash, s.File
+		rec.Status, rec.SpecHash, rec.Origin, rec.Failures = want, s.Rendered.SpecHash, s.File, failures[key]
 		if _, err := st.Put(ctx, rec); err != nil {
 			return err
 		}
@@ -842,6 +879,20 @@ func serviceStatus(s *DesiredService, rows []ServiceStatus, now time.Time) store
 		out.Phase, out.Message = PhasePending, fmt.Sprintf("running on %d of %d matching agents", running, len(rows))
 	}
 	return out
+}
+
+// sameFailures compares failures as stored (times by instant: a stored
+// time has no monotonic reading).
+func sameFailures(a, b []store.Failure) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Agent != b[i].Agent || a[i].Count != b[i].Count || !a[i].Last.Equal(b[i].Last) || a[i].Why != b[i].Why {
+			return false
+		}
+	}
+	return true
 }
 
 func sameStatus(a, b store.Status) bool {

@@ -69,6 +69,19 @@ type Record struct {
 	Status Status  `json:"status"`
 	// Events are the most recent events, newest last.
 	Events []Event `json:"events,omitempty"`
+	// Failures are a long-running service's consecutive task failures per
+	// agent, so that its relaunch backoff survives a restart.
+	Failures []Failure `json:"failures,omitempty"`
+}
+
+// Failure counts the consecutive failures of a service's task on one
+// agent ("" for a single-instance service) and says when and why the last
+// one happened.
+type Failure struct {
+	Agent string    `json:"agent,omitempty"`
+	Count int       `json:"count"`
+	Last  time.Time `json:"last"`
+	Why   string    `json:"why,omitempty"`
 }
 
 // Submission is one submission of an application to a dispatcher.

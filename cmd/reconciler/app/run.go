@@ -289,6 +289,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 					err = reconcile.ObserveRoles(ctx, mc, st, cached, obs)
 				}
 				if err == nil {
+					keeper.RestoreFailures(obs.ServiceRecords)
 					keeper.SetAgents(obs.Agents)
 					keeper.SetObserved(obs.ServiceTasks)
 					if cached != nil {
