@@ -92,25 +92,6 @@ func New(opts Options) (*Client, error) {
 // ErrNotLeader: the master asked is not the leader.
 var ErrNotLeader = errors.New("mesos master is not the leader")
 
-// MasterInfo returns the leading master's description.
-func (c *Client) MasterInfo(ctx context.Context) (*mesoslib.MasterInfo, error) {
-	var resp master.Response
-	err := c.call(ctx, calls.GetMaster(), &resp)
-	if err != nil {
-		return nil, fmt.Errorf("mesos GET_MASTER: %w", err)
-	}
-	return resp.GetGetMaster().GetMasterInfo(), nil
-}
-
-// Teardown removes a framework and kills its tasks; its id can never
-// subscribe again.
-func (c *Client) Teardown(ctx context.Context, frameworkID string) error {
-	if err := c.call(ctx, calls.Teardown(mesoslib.FrameworkID{Value: frameworkID}), nil); err != nil {
-		return fmt.Errorf("mesos TEARDOWN %s: %w", frameworkID, err)
-	}
-	return nil
-}
-
 // Frameworks lists the frameworks the master has registered and not yet
 // removed (GET_FRAMEWORKS: a small answer, unlike GET_STATE).
 func (c *Client) Frameworks(ctx context.Context) ([]RegisteredFramework, error) {

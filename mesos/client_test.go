@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/master"
-	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
 
 	"github.com/sparkmesos/reconciler/sim"
 	"github.com/sparkmesos/reconciler/store/zk/zktest"
@@ -128,28 +127,6 @@ func TestRetriesTransientFailuresOnly(t *testing.T) {
 	}
 }
 
-func TestTeardown(t *testing.T) {
-	c := startSim(t, sim.Config{})
-	d, err := c.StartDispatcher(sim.DispatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := client(t, Options{Master: c.MasterURL()})
-	if err := cl.Teardown(context.Background(), d.FrameworkID()); err != nil {
-		t.Fatal(err)
-	}
-	var resp master.Response
-	if err := cl.call(context.Background(), calls.GetState(), &resp); err != nil {
-		t.Fatal(err)
-	}
-	if done := resp.GetState.GetFrameworks.CompletedFrameworks; len(done) != 1 || done[0].FrameworkInfo.ID.Value != d.FrameworkID() {
-		t.Fatalf("completed frameworks %v", done)
-	}
-	if err := cl.Teardown(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "No framework found") {
-		t.Fatalf("teardown of an unknown framework: %v", err)
-	}
-}
-
 func TestZooKeeperDetection(t *testing.T) {
 	zkc := zktest.Start(t, 1)
 	c := startSim(t, sim.Config{Masters: 2})
@@ -157,11 +134,10 @@ func TestZooKeeperDetection(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := client(t, Options{Master: "mesos://zk://" + zkc.Addrs()[0] + "/mesos"})
-	info, err := cl.MasterInfo(context.Background())
-	if err != nil {
+	if _, err := cl.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() || info.GetPID() == "" {
+	if l, _ := cl.Leader(context.Background()); l != c.MasterURL() {
 		t.Fatalf("detected %s, leader %s", l, c.MasterURL())
 	}
 	c.FailOver()

@@ -36,3 +36,29 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Validate (a test helper) checks each object and the references between them. It returns the
+// objects that have no errors (warnings are fine) and all problems.
+func Validate(objs []Object) ([]Object, Problems) {
+	var problems Problems
+	bad := map[Object]bool{}
+	for _, o := range objs {
+		ps := checkObject(o)
+		if len(ps.Errors()) > 0 || o.Origin().Broken() {
+			bad[o] = true
+		}
+		problems = append(problems, ps...)
+	}
+	setProblems := checkSet(objs)
+	for _, p := range setProblems.Errors() {
+		bad[p.object] = true
+	}
+	problems = append(problems, setProblems...)
+	var valid []Object
+	for _, o := range objs {
+		if !bad[o] {
+			valid = append(valid, o)
+		}
+	}
+	return valid, problems
+}

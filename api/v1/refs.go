@@ -1,0 +1,84 @@
+package v1
+
+import (
+	"sort"
+	"strings"
+)
+
+func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s problemSink) {
+	app, ok := o.(*SparkApplication)
+	if !ok {
+		return
+	}
+	spec := &app.Spec
+	queue := spec.Queue
+	switch {
+	case spec.Dispatcher.Name != "":
+		d, _ := objs[Ref{Kind: KindDispatcher, Name: spec.Dispatcher.Name}].(*Dispatcher)
+		if d == nil {
+			s.errorf(p("spec", "dispatcher", "name"), "no Dispatcher %q among the loaded manifests; load the file that defines it too, or use dispatcher.external", spec.Dispatcher.Name)
+			return
+		}
+		if queue != "" && queue != "default" && d.Spec.QueueByName(queue) == nil {
+			s.errorf(p("spec", "queue"), "dispatcher %q has no queue %q; its queues are %s", d.Metadata.Name, queue, strings.Join(d.Spec.QueueNames(), ", "))
+		}
+	case spec.Dispatcher.External != nil && len(spec.Dispatcher.External.Queues) > 0:
+		if queue != "" && queue != "default" && !contains(spec.Dispatcher.External.Queues, queue) {
+			s.errorf(p("spec", "queue"), "queue %q is not among the external dispatcher's queues (%s)", queue, strings.Join(spec.Dispatcher.External.Queues, ", "))
+		}
+	}
+	if ss := spec.ShuffleService; ss != nil && ss.Name != "" {
+		if objs[Ref{Kind: KindShuffleService, Name: ss.Name}] == nil {
+			s.errorf(p("spec", "shuffleService", "name"), "no ShuffleService %q among the loaded manifests", ss.Name)
+		}
+	}
+	// The role its executors use: its own, or its queue's.
+	role, at := spec.Role, p("spec", "role")
+	if role == "" && spec.Dispatcher.Name != "" {
+		if d, _ := objs[Ref{Kind: KindDispatcher, Name: spec.Dispatcher.Name}].(*Dispatcher); d != nil {
+			if q := d.Spec.QueueByName(queue); q != nil {
+				role, at = q.Role, p("spec", "queue")
+			}
+		}
+	}
+	if role != "" && role != "*" && !roles[role] {
+		s.errorf(at, "role %q is not declared: add a MesosRole for it (with external: true if it is managed outside the reconciler)", role)
+	}
+}
+
+// QueueByName returns the named queue, or nil.
+func (d *DispatcherSpec) QueueByName(name string) *Queue {
+	for i := range d.Queues {
+		if d.Queues[i].Name == name {
+			return &d.Queues[i]
+		}
+	}
+	return nil
+}
+
+// QueueNames lists "default" and the dispatcher's queues.
+func (d *DispatcherSpec) QueueNames() []string {
+	out := []string{"default"}
+	for _, q := range d.Queues {
+		out = append(out, q.Name)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
