@@ -331,10 +331,13 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 		return "", err // nothing was sent
 	}
 	r = x.recs[a.App]
-	fail := func(err error, record bool) (string, error) {
+	// fail records a submission that did not happen: prefix says why
+	// ("rejected-": the dispatcher refused it for good; "unresolved-": a
+	// secret could not be read), "" records nothing (worth retrying).
+	fail := func(err error, prefix string) (string, error) {
 		r.Intent = nil
-		if record {
-			r.AddSubmission(store.Submission{ID: "rejected-" + intent.ID, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(),
+		if prefix != "" {
+			r.AddSubmission(store.Submission{ID: prefix + intent.ID, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(),
 				FinishedAt: x.now(), State: "TASK_ERROR", Message: err.Error()})
 			r.Status = store.Status{Phase: PhaseFailed, Message: err.Error(), ObservedAt: x.now()}
 		}
@@ -346,7 +349,7 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 	}
 	req, err := render.Resolve(da.Rendered, x.e.Lookup)
 	if err != nil {
-		return fail(err, true)
+		return fail(err, "unresolved-")
 	}
 	req.SparkProperties["spark.mesos.driver.labels"] += "," + v1.EscapeLabel(render.LabelIntent) + ":" + intent.ID
 	id, err := c.Create(ctx, req)
@@ -359,7 +362,10 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 			_ = x.put(ctx, r)
 			return "", err
 		}
-		return fail(err, dispatcher.IsPermanent(err))
+		if dispatcher.IsPermanent(err) {
+			return fail(err, rejectedPrefix)
+		}
+		return fail(err, "")
 	}
 	r.Intent = nil
 	r.AddSubmission(store.Submission{ID: id, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(), State: dispatcher.StateQueued})

@@ -256,6 +256,10 @@ func (p *planner) plan() []Action {
 		return append(out, p.restart(latest, failures, "the driver finished; restartPolicy Always"))
 	case succeeded:
 		return append(out, p.act(ActionUnchanged, PhaseSucceeded, fmt.Sprintf("submission %s finished successfully", latest.ID)))
+	case strings.HasPrefix(latest.ID, rejectedPrefix):
+		// The dispatcher refused the request itself (permanently): sending
+		// the same spec again cannot succeed, whatever the restart policy.
+		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("the dispatcher rejected this spec: %s; change the spec, or rerun %s", latest.Message, p.name)))
 	case taskState == TaskUnknown && policy.Type != v1.RestartAlways:
 		// It may have succeeded: a batch run is never repeated on a guess.
 		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ran, then Mesos and the dispatcher both forgot it: "+
@@ -367,6 +371,10 @@ func (p *planner) stateOf(s *store.Submission) (string, string) {
 	}
 	return st.DriverState, ""
 }
+
+// rejectedPrefix marks a recorded submission the dispatcher refused
+// permanently (no driver exists): rejected-<intent id>.
+const rejectedPrefix = "rejected-"
 
 // TaskUnknown is the end of a submission that ran and was then forgotten
 // by both Mesos (a master keeps the last 1,000 completed tasks of a

@@ -1,0 +1,222 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/dispatcher"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// journal records, in order, every store write and every call to the
+// dispatcher and the master, so that tests can assert what came first.
+type journal struct{ entries []string }
+
+func (j *journal) add(format string, args ...any) {
+	j.entries = append(j.entries, fmt.Sprintf(format, args...))
+}
+
+func (j *journal) String() string { return strings.Join(j.entries, "\n") }
+
+// loggedStore is a memory store that journals its writes: the record's key,
+// whether it holds an intent, and its latest submission.
+type loggedStore struct {
+	*store.Memory
+	j *journal
+}
+
+func (s loggedStore) Put(ctx context.Context, r *store.Record) (*store.Record, error) {
+	intent, latest := "-", "-"
+	if r.Intent != nil {
+		intent = r.Intent.Action
+	}
+	if n := len(r.Submissions); n > 0 {
+		latest = r.Submissions[n-1].ID
+	}
+	s.j.add("put %s intent=%s latest=%s", r.Key, intent, latest)
+	return s.Memory.Put(ctx, r)
+}
+
+func (s loggedStore) Delete(ctx context.Context, key store.Key, version int64) error {
+	s.j.add("delete %s", key)
+	return s.Memory.Delete(ctx, key, version)
+}
+
+// fakeDispatcher journals its calls and answers with createErr, if set.
+type fakeDispatcher struct {
+	j         *journal
+	createErr error
+	creates   int
+}
+
+func (d *fakeDispatcher) For(string) DispatcherClient  { return d }
+func (d *fakeDispatcher) SetManaged(map[string]string) {}
+func (d *fakeDispatcher) Status(context.Context, string) (*dispatcher.Status, error) {
+	return &dispatcher.Status{DriverState: "RUNNING"}, nil
+}
+
+func (d *fakeDispatcher) Create(_ context.Context, req render.CreateSubmissionRequest) (string, error) {
+	d.creates++
+	d.j.add("create %s", req.SparkProperties["spark.app.name"])
+	if d.createErr != nil {
+		return "", d.createErr
+	}
+	return fmt.Sprintf("driver-%d", d.creates), nil
+}
+
+func (d *fakeDispatcher) Kill(_ context.Context, id string) (*dispatcher.KillResult, error) {
+	d.j.add("kill %s", id)
+	return &dispatcher.KillResult{Killed: true, Message: "Killing running driver"}, nil
+}
+
+// fakeRoles journals role updates and refuses those named in refuse.
+type fakeRoles struct {
+	j      *journal
+	refuse map[string]error
+}
+
+func (r *fakeRoles) UpdateWeights(_ context.Context, w map[string]float64) error {
+	for role, weight := range w {
+		r.j.add("UPDATE_WEIGHTS %s=%v", role, weight)
+		if err := r.refuse["UPDATE_WEIGHTS "+role]; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *fakeRoles) UpdateQuota(_ context.Context, role string, _ mesos.RoleQuota, force bool) error {
+	r.j.add("UPDATE_QUOTA %s force=%v", role, force)
+	return r.refuse["UPDATE_QUOTA "+role]
+}
+
+func executor(j *journal, d *fakeDispatcher) (*Executor, loggedStore) {
+	st := loggedStore{Memory: store.NewMemory(), j: j}
+	return &Executor{Store: st, Dispatchers: d, Lookup: func(v1.ValueSource) (string, error) { return "", nil },
+		Now: func() time.Time { return t0 }}, st
+}
+
+// The intent is written before the dispatcher is asked; the result after.
+func TestExecuteWritesTheIntentBeforeTheSubmission(t *testing.T) {
+	j := &journal{}
+	d := &fakeDispatcher{j: j}
+	e, _ := executor(j, d)
+	pi := app(t, "pi", "")
+	des, obs := desired(pi), observed()
+	plan := Compute(des, obs, t0, Options{})
+	out := e.Execute(context.Background(), des, obs, plan)
+	if len(out) != 1 || out[0].Err != nil || out[0].Detail != "driver-1" {
+		t.Fatalf("outcomes %+v", out)
+	}
+	want := "put SparkApplication/pi intent=submit latest=-\ncreate pi\nput SparkApplication/pi intent=- latest=driver-1"
+	if j.String() != want {
+		t.Fatalf("order:\n%s\nwant\n%s", j, want)
+	}
+}
+
+// A resubmission kills the old driver, then records the intent, then
+// submits.
+func TestExecuteResubmitKillsThenIntendsThenSubmits(t *testing.T) {
+	j := &journal{}
+	d := &fakeDispatcher{j: j}
+	e, _ := executor(j, d)
+	pi := app(t, "pi", "")
+	old := Driver{SubmissionID: "driver-0", App: "pi", SpecHash: "oldhash", State: "TASK_RUNNING"}
+	obs := withLive(observed(record("pi", store.Submission{ID: "driver-0", SpecHash: "oldhash", State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)})), old)
+	des := desired(pi)
+	out := e.Execute(context.Background(), des, obs, Compute(des, obs, t0, Options{}))
+	if len(out) != 1 || out[0].Err != nil || out[0].Action.Type != ActionResubmit {
+		t.Fatalf("outcomes %+v", out)
+	}
+	want := "kill driver-0\nput SparkApplication/pi intent=resubmit latest=driver-0\ncreate pi\nput SparkApplication/pi intent=- latest=driver-1"
+	if j.String() != want {
+		t.Fatalf("order:\n%s\nwant\n%s", j, want)
+	}
+}
+
+// No answer from the dispatcher: the intent stays, and the next plan holds
+// the application instead of submitting it again.
+func TestExecuteInDoubtCreateHoldsTheApp(t *testing.T) {
+	j := &journal{}
+	d := &fakeDispatcher{j: j, createErr: &dispatcher.Error{Op: "create", Message: "connection reset"}}
+	e, st := executor(j, d)
+	pi := app(t, "pi", "")
+	des, obs := desired(pi), observed()
+	out := e.Execute(context.Background(), des, obs, Compute(des, obs, t0, Options{}))
+	if len(out) != 1 || out[0].Err == nil {
+		t.Fatalf("outcomes %+v", out)
+	}
+	rec, err := st.Get(context.Background(), store.Key{Kind: v1.KindSparkApplication, Name: "pi"})
+	if err != nil || rec.Intent == nil {
+		t.Fatalf("record after an unanswered create: %+v %v", rec, err)
+	}
+	next := Compute(des, observed(rec), t0.Add(10*time.Second), Options{})
+	if types(next) != "pi:hold" {
+		t.Fatalf("next plan %q, want a hold", types(next))
+	}
+}
+
+// A permanent refusal is recorded once and not retried: the next plans,
+// whatever the restart policy, do not send the same spec again.
+func TestExecutePermanentRefusalIsNotRetried(t *testing.T) {
+	j := &journal{}
+	d := &fakeDispatcher{j: j, createErr: &dispatcher.Error{Op: "create", StatusCode: 400, Message: "Malformed request", Permanent: true}}
+	e, st := executor(j, d)
+	pi := app(t, "pi", "  restartPolicy: {type: OnFailure, maxRetries: 5, backoff: {initial: 1s, max: 1s}}\n")
+	des := desired(pi)
+	out := e.Execute(context.Background(), des, observed(), Compute(des, observed(), t0, Options{}))
+	if len(out) != 1 || out[0].Err == nil || !dispatcher.IsPermanent(out[0].Err) {
+		t.Fatalf("outcomes %+v", out)
+	}
+	rec, _ := st.Get(context.Background(), store.Key{Kind: v1.KindSparkApplication, Name: "pi"})
+	for _, later := range []time.Duration{time.Minute, time.Hour} {
+		p := Compute(des, observed(rec), t0.Add(later), Options{})
+		if types(p) != "pi:unchanged" || !strings.Contains(p.Actions[0].Reason, "the dispatcher rejected this spec") || p.Actions[0].Phase != PhaseFailed {
+			t.Fatalf("plan %s later: %+v", later, p.Actions)
+		}
+	}
+	if d.creates != 1 {
+		t.Errorf("%d creates, want 1", d.creates)
+	}
+}
+
+// Roles: the weight, then the quota, then the record that makes the role
+// ours. A refused update is an error outcome, recorded on the role, that
+// keeps the revision unapplied; a blocked role sends nothing.
+func TestExecuteRoles(t *testing.T) {
+	j := &journal{}
+	st := loggedStore{Memory: store.NewMemory(), j: j}
+	roles := &fakeRoles{j: j, refuse: map[string]error{"UPDATE_WEIGHTS adhoc": errors.New("403 Forbidden: not authorized")}}
+	g := mesos.RoleQuota{Guarantees: map[string]float64{"cpus": 2}}
+	d := &Desired{Roles: []*DesiredRole{
+		{Name: "etl", Role: "etl", Weight: 3, Quota: g, Force: true, File: "r.yaml"},
+		{Name: "adhoc", Role: "adhoc", Weight: 2, File: "r.yaml"},
+		{Name: "big", Role: "big", Weight: 1, Quota: mesos.RoleQuota{Guarantees: map[string]float64{"cpus": 100}}, File: "r.yaml"},
+	}}
+	o := &Observed{RoleRecords: map[string]*store.Record{}, Capacity: map[string]float64{"cpus": 8}}
+	plan := Plan{Roles: planRoles(d, o, Options{})}
+	out := ExecuteRoles(context.Background(), roles, st, o, d, plan.Roles)
+	want := "UPDATE_WEIGHTS etl=3\nUPDATE_QUOTA etl force=true\nput MesosRole/etl intent=- latest=-\n" +
+		"UPDATE_WEIGHTS adhoc=2\nput MesosRole/adhoc intent=- latest=-\n" +
+		"put MesosRole/big intent=- latest=-"
+	if j.String() != want {
+		t.Fatalf("order:\n%s\nwant\n%s", j, want)
+	}
+	if len(out) != 3 || out[0].Err != nil || out[1].Err == nil || out[2].Err == nil || !strings.Contains(out[2].Err.Error(), "exceed cluster capacity") {
+		t.Fatalf("outcomes %+v", out)
+	}
+	if Complete(out) {
+		t.Error("a pass with a refused role update counts as complete")
+	}
+	rec, _ := st.Get(context.Background(), store.Key{Kind: v1.KindMesosRole, Name: "adhoc"})
+	if rec.Status.Phase != PhaseFailed || !strings.Contains(rec.Status.Message, "403 Forbidden") {
+		t.Errorf("adhoc's record: %+v", rec.Status)
+	}
+}
