@@ -205,7 +205,50 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("%s has %d drivers", n, len(d))
 		}
 	}
-	t.Logf("%d SIGKILLs, then converged: one driver per application, each running its current spec", kills)
+	// The whole history, not only the end state: no two drivers of one
+	// application were ever alive at once, and no spec ran twice (a late
+	// duplicate killed afterwards still ran a batch job twice).
+	drivers, overlaps, twice := driverHistoryViolations(e.c.TaskHistory(), e.d.FrameworkID())
+	for _, v := range append(overlaps, twice...) {
+		t.Error(v)
+	}
+	t.Logf("%d SIGKILLs, then converged: one driver per application, each running its current spec; %d drivers in the history, %d overlapping, %d specs run twice",
+		kills, drivers, len(overlaps), len(twice))
+}
+
+// driverHistoryViolations finds, among the driver tasks of a dispatcher's
+// framework, two of one application alive at the same time, and specs
+// launched more than once.
+func driverHistoryViolations(history []sim.TaskRun, dispatcherFramework string) (drivers int, overlaps, twice []string) {
+	byApp := map[string][]sim.TaskRun{}
+	runs := map[string][]string{}
+	for _, r := range history {
+		if r.FrameworkID != dispatcherFramework || r.Labels["sparkmesos.io/owner"] != "e2e" {
+			continue
+		}
+		drivers++
+		app := r.Labels["sparkmesos.io/name"]
+		byApp[app] = append(byApp[app], r)
+		key := app + "@" + r.Labels["sparkmesos.io/spec-hash"]
+		runs[key] = append(runs[key], r.ID)
+	}
+	for app, rs := range byApp {
+		for i := range rs {
+			for j := i + 1; j < len(rs); j++ {
+				a, b := rs[i], rs[j]
+				aEnd, bEnd := a.Ended, b.Ended
+				if (aEnd.IsZero() || b.Launched.Before(aEnd)) && (bEnd.IsZero() || a.Launched.Before(bEnd)) {
+					overlaps = append(overlaps, fmt.Sprintf("%s: drivers %s and %s were alive at the same time", app, a.ID, b.ID))
+				}
+			}
+		}
+	}
+	for key, ids := range runs {
+		if len(ids) > 1 {
+			twice = append(twice, fmt.Sprintf("%s was launched %d times: %v", key, len(ids), ids))
+		}
+	}
+	return drivers, overlaps, twice
 }
 
 func TestRerunAndDelete(t *testing.T) {
@@ -243,5 +286,25 @@ func TestRerunAndDelete(t *testing.T) {
 	e.waitDrivers("pi gone", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 0 })
 	if out, code := e.run("delete", "pi", "--server", listen); code == 0 || !strings.Contains(out, "no such application") {
 		t.Fatalf("deleting twice: %d %s", code, out)
+	}
+}
+
+// The history check finds what it looks for.
+func TestDriverHistoryViolations(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	run := func(id, app, hash string, from, to int) sim.TaskRun {
+		r := sim.TaskRun{ID: id, FrameworkID: "d", Labels: map[string]string{"sparkmesos.io/owner": "e2e", "sparkmesos.io/name": app, "sparkmesos.io/spec-hash": hash}, Launched: at(from)}
+		if to > 0 {
+			r.Ended = at(to)
+		}
+		return r
+	}
+	n, overlaps, twice := driverHistoryViolations([]sim.TaskRun{
+		run("1", "a", "h1", 1, 3), run("2", "a", "h2", 3, 0), // one after the other
+		run("3", "b", "h1", 1, 5), run("4", "b", "h2", 4, 0), // alive together
+		run("5", "c", "h1", 1, 2), run("6", "c", "h1", 3, 0), // the same spec twice
+	}, "d")
+	if n != 6 || len(overlaps) != 1 || !strings.Contains(overlaps[0], "drivers 3 and 4") || len(twice) != 1 || !strings.Contains(twice[0], "c@h1") {
+		t.Fatalf("%d drivers, overlaps %v, twice %v", n, overlaps, twice)
 	}
 }

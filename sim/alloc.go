@@ -442,6 +442,7 @@ func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *ta
 	if a := c.agentLocked(ti.AgentID.Value); a != nil {
 		t.agentIP = a.ip
 	}
+	c.history = append(c.history, t)
 	c.tasks[taskKey(fw.id, ti.TaskID.Value)] = t
 	c.notifyWatchersLocked(taskAddedEvent(t))
 	// Each step is scheduled when the previous one has happened: timers
@@ -558,6 +559,7 @@ func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.Task
 	t.statuses = append(t.statuses, st)
 	fw := c.frameworks[t.framework]
 	if isTerminal(state) {
+		t.endedAt = c.now()
 		if t.behavior.stop != nil {
 			t.behavior.stop(c, t)
 		}

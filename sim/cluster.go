@@ -139,9 +139,11 @@ type Cluster struct {
 	// removed frameworks kept, oldest first (--max_completed_frameworks).
 	completed           map[string][]*task
 	completedFrameworks []string
-	offers              map[string]*offer
-	seq                 map[string]int
-	watchers            []*stream // operator API SUBSCRIBE streams
+	// history is every task ever launched, for tests (TaskHistory).
+	history  []*task
+	offers   map[string]*offer
+	seq      map[string]int
+	watchers []*stream // operator API SUBSCRIBE streams
 
 	faults   *faults
 	log      requestLog
@@ -228,6 +230,8 @@ type task struct {
 	behavior  behavior
 	startedAt time.Time
 	killing   bool
+	// endedAt is when it reached a terminal state.
+	endedAt time.Time
 	// The container the command executor reports (set at its first
 	// update); agentIP is its agent's address.
 	containerID string

@@ -430,6 +430,31 @@ func (c *Cluster) EndTask(taskID string, state mesos.TaskState, message string) 
 	return fmt.Errorf("no task %s: %w", taskID, errNotFound)
 }
 
+// TaskRun is one task the master ever launched, for tests that check
+// a whole history (no two drivers of an application at once).
+type TaskRun struct {
+	ID, FrameworkID, State string
+	Labels                 map[string]string
+	Launched, Ended        time.Time // Ended is zero while it runs
+}
+
+// TaskHistory lists every task launched so far, in launch order, however
+// long ago it ended.
+func (c *Cluster) TaskHistory() []TaskRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]TaskRun, 0, len(c.history))
+	for _, t := range c.history {
+		r := TaskRun{ID: t.info.TaskID.Value, FrameworkID: t.framework, State: t.state.String(), Labels: map[string]string{},
+			Launched: t.startedAt, Ended: t.endedAt}
+		for _, l := range t.info.GetLabels().GetLabels() {
+			r.Labels[l.Key] = l.GetValue()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // KillTaskProcess kills a task's process from outside Mesos (the OOM
 // killer, an operator's kill -9): the command executor reports it as a
 // Mesos 1.12 agent does, TASK_FAILED from SOURCE_EXECUTOR with no reason
