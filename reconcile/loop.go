@@ -75,24 +75,15 @@ func (m *Metrics) CountWebhook(accepted bool) {
 type Loop struct {
 	// Load returns the desired state; errors in files are reported by it
 	// and make those files BrokenFiles, never a reason to stop.
-	Load    func() (*Desired, error)
-	Observe func(ctx context.Context) (*Observed, error)
-	// Planned, when set, is given each pass's plan before it is executed
-	// (the service keeper takes the services the plan prunes from it).
-	Planned func(Plan)
-	Exec    *Executor
-	Options Options
-	Resync  time.Duration
-	Trigger <-chan struct{}
-	Metrics *Metrics
-	Now     func() time.Time
-	Log     *slog.Logger
+	Load       func() (*Desired, error)
+	Reconciler *Reconciler
+	Resync     time.Duration
+	Trigger    <-chan struct{}
+	Metrics    *Metrics
+	Now        func() time.Time
+	Log        *slog.Logger
 
 	lastOK atomic.Int64 // unix nanos of the last successful pass
-	// What RecordSource last recorded: the desired state (reused between
-	// passes until its source changes) and whether its pass was whole.
-	recorded         *Desired
-	recordedComplete bool
 }
 
 // LastSuccess is when the last pass completed without error.
@@ -110,8 +101,8 @@ func (l *Loop) Run(ctx context.Context) error {
 	if l.Resync == 0 {
 		l.Resync = 30 * time.Second
 	}
-	if l.Metrics != nil && l.Exec.OnEnded == nil {
-		l.Exec.OnEnded = l.Metrics.countEnded
+	if l.Metrics != nil && l.Reconciler.OnEnded == nil {
+		l.Reconciler.OnEnded = l.Metrics.countEnded
 	}
 	for {
 		requeue := l.Pass(ctx)
@@ -144,16 +135,12 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		l.fail("load the manifests", err)
 		return 0
 	}
-	o, err := l.Observe(ctx)
+	res, err := l.Reconciler.Pass(ctx, d)
 	if err != nil {
 		l.fail("observe the cluster", err)
 		return 0
 	}
-	plan := Compute(d, o, l.Now(), l.Options)
-	if l.Planned != nil {
-		l.Planned(plan)
-	}
-	for _, a := range plan.Actions {
+	for _, a := range res.Plan.Actions {
 		if a.Type != ActionUnchanged {
 			attrs := []any{"action", string(a.Type), "app", a.App, "reason", a.Reason}
 			if d.Revision != "" {
@@ -162,30 +149,11 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 			l.Log.Info("plan", attrs...)
 		}
 	}
-	outcomes := l.Exec.Execute(ctx, d, o, plan)
 	if l.Metrics != nil {
-		l.count(d, o, outcomes)
+		l.count(d, res.Observed, res.Outcomes)
 	}
-	l.recordSource(ctx, d, outcomes)
 	l.lastOK.Store(l.Now().UnixNano())
-	return plan.RequeueAfter
-}
-
-// recordSource records the source's revision and problems in the store
-// when they changed since the last pass.
-func (l *Loop) recordSource(ctx context.Context, d *Desired, outcomes []Outcome) {
-	if d.Source == nil || l.Exec == nil || l.Exec.Store == nil {
-		return
-	}
-	complete := Complete(outcomes)
-	if d == l.recorded && complete == l.recordedComplete {
-		return
-	}
-	if err := RecordSource(ctx, l.Exec.Store, d, outcomes, l.Now()); err != nil {
-		l.Log.Warn("could not record the source's revision", "err", err)
-		return
-	}
-	l.recorded, l.recordedComplete = d, complete
+	return res.Plan.RequeueAfter
 }
 
 func (l *Loop) fail(what string, err error) {

@@ -251,16 +251,15 @@ Exit codes: 0 no changes, 1 changes, 2 error.`,
 	return cmd
 }
 
-func observe(ctx context.Context, o clusterOptions, st store.Store, d *reconcile.Desired) (*reconcile.Observed, error) {
+// reconciler wires a Reconciler to the cluster and store of the options.
+func (o clusterOptions) reconciler(st store.Store, opts reconcile.Options, log *slog.Logger) (*reconcile.Reconciler, error) {
 	mc, err := o.mesosClient()
 	if err != nil {
 		return nil, err
 	}
-	obs, err := reconcile.Observe(ctx, mc, &reconcile.DispatcherPool{}, st, o.owner)
-	if err != nil {
-		return nil, err
-	}
-	return obs, reconcile.ObserveRoles(ctx, mc, st, d, obs)
+	// One pool for observing and executing: it resolves managed dispatchers.
+	return &reconcile.Reconciler{Master: mc, Dispatchers: &reconcile.DispatcherPool{}, Store: st, Owner: o.owner,
+		Options: opts, Lookup: lookupSecret, Log: log}, nil
 }
 
 func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions) error {
@@ -273,11 +272,14 @@ func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions
 		return err
 	}
 	defer st.Close()
-	obs, err := observe(ctx, o.cluster, st, d)
+	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force}, nil)
 	if err != nil {
 		return err
 	}
-	plan := reconcile.Compute(d, obs, time.Now(), reconcile.Options{Prune: o.prune, Force: o.force})
+	plan, _, err := r.Plan(ctx, d)
+	if err != nil {
+		return err
+	}
 	printPlan(streams.Out, plan, o.verbose)
 	if plan.Changes() > 0 {
 		return &exitError{code: ExitChanges}
@@ -338,93 +340,57 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		return err
 	}
 	defer st.Close()
-	mc, err := o.cluster.mesosClient()
+	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt}, log)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pool := &reconcile.DispatcherPool{} // one for observing and executing: it resolves managed dispatchers
-	exec := &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc}
-	opts := reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt}
-	deadline := time.Now().Add(o.timeout)
-	for pass := 0; ; pass++ {
-		select {
-		case <-leadership.Lost():
-			return errors.New("leadership lost: another reconciler acts now")
-		default:
-		}
-		obs, err := reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
-		if err != nil {
-			return err
-		}
-		if err := reconcile.ObserveRoles(ctx, mc, st, d, obs); err != nil {
-			return err
-		}
-		plan := reconcile.Compute(d, obs, time.Now(), opts)
-		if pass == 0 {
-			printPlan(streams.Out, plan, o.verbose)
-			for _, a := range plan.Services {
-				if a.Type.Changes() {
-					fmt.Fprintln(streams.Out, "note: service tasks (ShuffleService) are launched, rolled and killed by the Mesos framework of `reconciler run`; apply does not change them.")
-					break
-				}
-			}
-		}
-		plan.Services = nil // apply acts on (and waits for) applications and roles
-		if pass > 0 && plan.Changes() > 0 {
-			printPlan(streams.Out, plan, false)
-		}
-		failed := 0
-		outcomes := exec.Execute(ctx, d, obs, plan)
-		for _, out := range outcomes {
-			if out.Err != nil {
-				failed++
-				fmt.Fprintf(streams.Out, "  error: %s %s: %v\n", out.Type(), out.Target(), out.Err)
-			} else if out.Detail != "" {
-				fmt.Fprintf(streams.Out, "  done:  %s %s: %s\n", out.Type(), out.Target(), out.Detail)
-			}
-		}
-		if err := reconcile.RecordSource(ctx, st, d, outcomes, time.Now()); err != nil {
-			log.Warn("could not record the source's revision", "err", err)
-		}
-		if !o.wait {
-			if failed > 0 {
-				return &exitError{code: ExitInvalid, msg: "some actions failed"}
-			}
-			return nil
-		}
-		if settled(plan) {
-			printPhases(streams.Out, plan)
-			if failed > 0 {
-				return &exitError{code: ExitInvalid, msg: "some actions failed"}
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			printPhases(streams.Out, plan)
-			return &exitError{code: ExitChanges, msg: "not converged"}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+	res, err := r.Apply(ctx, d, reconcile.ApplyOptions{Wait: o.wait, Timeout: o.timeout, Lost: leadership.Lost(),
+		Report: func(pass int, res reconcile.PassResult) { printPass(streams.Out, pass, res) }})
+	if o.wait && (err == nil || errors.Is(err, reconcile.ErrActionsFailed) || errors.Is(err, reconcile.ErrNotSettled)) {
+		printPhases(streams.Out, res.Plan)
 	}
+	switch {
+	case errors.Is(err, reconcile.ErrNotSettled):
+		return &exitError{code: ExitChanges, msg: err.Error()}
+	case errors.Is(err, reconcile.ErrActionsFailed):
+		return &exitError{code: ExitInvalid, msg: err.Error()}
+	}
+	return err
 }
 
-// settled: nothing to change, no restart waiting for its backoff, and no
-// application on its way.
-func settled(p reconcile.Plan) bool {
-	if p.Changes() > 0 || p.RequeueAfter > 0 {
-		return false
-	}
-	for _, a := range p.Actions {
-		switch a.Phase {
-		case reconcile.PhaseSubmitted, reconcile.PhaseQueued, reconcile.PhaseHeld:
-			return false
+// printPass prints apply's progress: the plan of the first pass (and of a
+// later one that changes something), then what became of each action.
+func printPass(w io.Writer, pass int, res reconcile.PassResult) {
+	changes := 0 // of applications and roles: apply leaves services to run
+	for _, a := range res.Plan.Actions {
+		if a.Type.Changes() {
+			changes++
 		}
 	}
-	return true
+	for _, a := range res.Plan.Roles {
+		if a.Type.Changes() {
+			changes++
+		}
+	}
+	if pass == 0 || changes > 0 {
+		printPlan(w, res.Plan, false)
+	}
+	if pass == 0 {
+		for _, a := range res.Plan.Services {
+			if a.Type.Changes() {
+				fmt.Fprintln(w, "note: service tasks (ShuffleService) are launched, rolled and killed by the Mesos framework of `reconciler run`; apply does not change them.")
+				break
+			}
+		}
+	}
+	for _, out := range res.Outcomes {
+		if out.Err != nil {
+			fmt.Fprintf(w, "  error: %s %s: %v\n", out.Type(), out.Target(), out.Err)
+		} else if out.Detail != "" {
+			fmt.Fprintf(w, "  done:  %s %s: %s\n", out.Type(), out.Target(), out.Detail)
+		}
+	}
 }
 
 func printPhases(w io.Writer, p reconcile.Plan) {

@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
-	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/source"
 	gitsource "github.com/sparkmesos/reconciler/source/git"
@@ -144,19 +143,6 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	var leading atomic.Bool
 	keeper := &reconcile.ServiceKeeper{BackoffBase: o.framework.backoff, Lookup: lookupSecret}
 	var startFramework func()
-	var lastProblems string
-	var sourceErr atomic.Value // why the source could not be read, "" when it could
-	sourceErr.Store("")
-	// The desired state is read again only when the watcher saw a change,
-	// and in full every fullReload in case an event was missed (NFS, a
-	// watch limit): 10,000 manifests need not be parsed on every pass.
-	var (
-		dirty      atomic.Bool
-		cached     *reconcile.Desired
-		cachedAt   time.Time
-		fullReload = 5 * time.Minute
-	)
-	dirty.Store(true)
 	// File changes, a new Git revision and requests (rerun, delete) wake
 	// the loop through one coalescing channel.
 	trigger := make(chan struct{}, 1)
@@ -166,59 +152,19 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		default:
 		}
 	}
-	changed := func() {
-		dirty.Store(true)
-		kick()
-	}
-	read, hooks, err := o.follow(ctx, log, metrics, changed)
+	cache := &reconcile.DesiredCache{Log: log, Loaded: func(d *reconcile.Desired) { keeper.SetDesired(d.Services, d.BrokenFiles, o.prune) }}
+	cache.Changed()
+	read, hooks, err := o.follow(ctx, log, metrics, func() { cache.Changed(); kick() })
 	if err != nil {
 		return err
 	}
+	cache.Read = read
 	load := func() (*reconcile.Desired, error) {
-		if cached != nil && !dirty.Load() && time.Since(cachedAt) < fullReload {
-			if len(cached.Services) > 0 && startFramework != nil {
-				startFramework()
-			}
-			return cached, nil
-		}
-		dirty.Store(false)
-		d, problems, err := read()
-		var unreadable *source.UnreadableError
-		if errors.As(err, &unreadable) && cached != nil {
-			// The last good desired state stays in force, the failure
-			// shown beside it (status, /readyz), as for a failing Git sync.
-			dirty.Store(true)
-			sourceErr.Store(err.Error())
-			held := *cached
-			if cached.Source != nil {
-				src := *cached.Source
-				src.SyncError = err.Error()
-				held.Source = &src
-			}
-			if lastProblems != err.Error() {
-				lastProblems = err.Error()
-				log.Error("source unreadable; the last good desired state stays in force", "err", err)
-			}
-			return &held, nil
-		}
-		if err != nil {
-			dirty.Store(true)
-			sourceErr.Store(err.Error())
-			return nil, err
-		}
-		sourceErr.Store("")
-		if text := problemsText(problems.Errors()); text != lastProblems {
-			lastProblems = text
-			for _, p := range problems.Errors() {
-				log.Error("manifest problem; objects from this file keep their last good spec", "problem", p.Error(), "revision", d.Revision)
-			}
-		}
-		cached, cachedAt = d, time.Now()
-		keeper.SetDesired(d.Services, d.BrokenFiles, o.prune)
-		if len(d.Services) > 0 && startFramework != nil {
+		d, err := cache.Load()
+		if err == nil && len(d.Services) > 0 && startFramework != nil {
 			startFramework()
 		}
-		return d, nil
+		return d, err
 	}
 	var current atomic.Pointer[store.Store]
 	requests := func(verb, name string) (string, error) {
@@ -239,14 +185,14 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		switch {
 		case !leading.Load():
 			return false, "not the leader"
-		case (l == nil || l.LastSuccess().IsZero()) && sourceErr.Load() != "":
-			return false, "nothing to act on: " + sourceErr.Load().(string)
+		case (l == nil || l.LastSuccess().IsZero()) && cache.SourceError() != "":
+			return false, "nothing to act on: " + cache.SourceError()
 		case l == nil || l.LastSuccess().IsZero():
 			return false, "no pass completed yet"
 		case time.Since(l.LastSuccess()) > 3*o.resync:
 			return false, fmt.Sprintf("last successful pass %s ago", time.Since(l.LastSuccess()).Round(time.Second))
-		case sourceErr.Load() != "":
-			return true, "ok; the last good desired state is in force: " + sourceErr.Load().(string)
+		case cache.SourceError() != "":
+			return true, "ok; the last good desired state is in force: " + cache.SourceError()
 		}
 		return true, "ok"
 	})
@@ -279,30 +225,25 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		}()
 		var once sync.Once
 		startFramework = func() {
-			once.Do(func() { go runFramework(lctx, log, mc, st, keeper, o.framework, o.cluster.owner) })
+			once.Do(func() {
+				go reconcile.RunFramework(lctx, log, mc, st, keeper, reconcile.FrameworkConfig{Name: o.framework.name, Role: o.framework.role,
+					FailoverTimeout: o.framework.failoverTimeout, RefuseSeconds: o.framework.refuse}, o.cluster.owner)
+			})
 		}
 		l := &reconcile.Loop{
 			Load: load,
-			Observe: func(ctx context.Context) (*reconcile.Observed, error) {
-				obs, err := reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
-				if err == nil && cached != nil {
-					err = reconcile.ObserveRoles(ctx, mc, st, cached, obs)
-				}
-				if err == nil {
+			Reconciler: &reconcile.Reconciler{Master: mc, Dispatchers: pool, Store: st, Owner: o.cluster.owner, Lookup: lookupSecret, Log: log,
+				Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
+				Observed: func(ctx context.Context, _ *reconcile.Desired, obs *reconcile.Observed) {
 					keeper.RestoreFailures(obs.ServiceRecords)
 					keeper.SetAgents(obs.Agents)
 					keeper.SetObserved(obs.ServiceTasks)
-					if cached != nil {
-						if err := reconcile.SyncServiceStatus(ctx, st, keeper, time.Now()); err != nil {
-							log.Warn("could not record the services' status", "err", err)
-						}
+					if err := reconcile.SyncServiceStatus(ctx, st, keeper, time.Now()); err != nil {
+						log.Warn("could not record the services' status", "err", err)
 					}
-				}
-				return obs, err
+				},
+				Planned: func(p reconcile.Plan) { keeper.SetPrunable(reconcile.PrunableServices(p)) },
 			},
-			Planned: func(p reconcile.Plan) { keeper.SetPrunable(reconcile.PrunableServices(p)) },
-			Exec:    &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: lookupSecret, Now: time.Now, Log: log, Roles: mc},
-			Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
 			Resync:  o.resync,
 			Trigger: trigger,
 			Metrics: metrics,
@@ -394,53 +335,6 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 		}
 		return snapshotDesired(repo, snap, syncErr, o.cluster.owner)
 	}, hooks, nil
-}
-
-// runFramework runs the Mesos framework while this replica leads, under
-// the framework id kept in the store.
-func runFramework(ctx context.Context, log *slog.Logger, mc *mesos.Client, st store.Store, keeper *reconcile.ServiceKeeper, fo frameworkOptions, owner string) {
-	meta, err := st.GetMeta(ctx)
-	if err != nil {
-		log.Error("framework not started: cannot read its id from the store", "err", err)
-		return
-	}
-	if meta.FrameworkID == "" {
-		// A lost store: our service tasks name the framework to resume.
-		if id, err := reconcile.ServiceFrameworkID(ctx, mc, owner); err == nil && id != "" {
-			log.Warn("no framework id in the store; resuming the framework that runs our services", "framework_id", id)
-			meta.FrameworkID = id
-		}
-	}
-	fw := mesos.NewFramework(mc, keeper, mesos.FrameworkOptions{
-		Name: fo.name, Role: fo.role, FailoverTimeout: fo.failoverTimeout, RefuseSeconds: fo.refuse,
-		FrameworkID: meta.FrameworkID, Log: log,
-		SaveID: func(id string) error {
-			// The loop writes the same record (the source's revision):
-			// a conflict is retried on the fresh record.
-			for try := 0; ; try++ {
-				m, err := st.GetMeta(ctx)
-				if err != nil {
-					return err
-				}
-				m.FrameworkID = id
-				if _, err = st.PutMeta(ctx, m); err == nil || !errors.Is(err, store.ErrConflict) || try == 3 {
-					return err
-				}
-			}
-		},
-	})
-	if err := fw.Run(ctx); err != nil {
-		log.Error("framework stopped", "err", err)
-	}
-}
-
-func problemsText(ps v1.Problems) string {
-	var b strings.Builder
-	for _, p := range ps {
-		b.WriteString(p.Error())
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // serveHTTP serves /metrics, /healthz, /readyz, POST /rerun/NAME and

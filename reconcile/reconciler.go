@@ -1,0 +1,225 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// Master is what a pass asks of the Mesos master: the state, role weights
+// and quotas, and their updates.
+type Master interface {
+	Cluster
+	RoleObserver
+	RoleUpdater
+}
+
+// Reconciler owns one pass for every kind — applications, services and
+// roles: observe the master, the dispatcher and the store; plan (Compute,
+// pure); execute (an intent before every side effect); record the
+// source's revision. diff calls Plan, apply calls Apply (passes until the
+// plan is settled), run's Loop calls Pass when woken. What diff prints is
+// therefore what apply and run do.
+type Reconciler struct {
+	Master      Master
+	Dispatchers Dispatchers
+	Store       store.Store
+	Owner       string
+	Options     Options
+	// Lookup resolves secret sources at submission.
+	Lookup render.Lookup
+	Now    func() time.Time
+	Log    *slog.Logger
+	// Observed, when set, sees each observation before it is planned on
+	// (run feeds the service keeper); Planned each plan before it is
+	// executed (the keeper takes the services it prunes).
+	Observed func(ctx context.Context, d *Desired, o *Observed)
+	Planned  func(Plan)
+	// OnEnded is called once for each driver whose end a record first sees.
+	OnEnded func(state string)
+
+	// What RecordSource last recorded: the desired state (reused between
+	// passes until its source changes) and whether its pass was whole.
+	recorded         *Desired
+	recordedComplete bool
+}
+
+// PassResult is what one pass saw, planned and did.
+type PassResult struct {
+	Observed *Observed
+	Plan     Plan
+	Outcomes []Outcome
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Reconciler) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+// Observe reads the cluster and the store for d: one GET_STATE, the
+// dispatcher for submissions Mesos does not show, the roles' weights and
+// quotas when roles are desired or owned.
+func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error) {
+	o, err := Observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner)
+	if err != nil {
+		return nil, err
+	}
+	if err := ObserveRoles(ctx, r.Master, r.Store, d, o); err != nil {
+		return nil, err
+	}
+	if r.Observed != nil {
+		r.Observed(ctx, d, o)
+	}
+	return o, nil
+}
+
+// Plan observes and plans, changing nothing.
+func (r *Reconciler) Plan(ctx context.Context, d *Desired) (Plan, *Observed, error) {
+	o, err := r.Observe(ctx, d)
+	if err != nil {
+		return Plan{}, nil, err
+	}
+	return Compute(d, o, r.now(), r.Options), o, nil
+}
+
+// Pass runs one observe-plan-execute pass and records the source's
+// revision (applied only when the pass was whole).
+func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
+	plan, o, err := r.Plan(ctx, d)
+	if err != nil {
+		return PassResult{}, err
+	}
+	if r.Planned != nil {
+		r.Planned(plan)
+	}
+	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded}
+	outcomes := exec.Execute(ctx, d, o, plan)
+	r.recordSource(ctx, d, outcomes)
+	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes}, nil
+}
+
+// recordSource records the source's revision and problems in the store
+// when they changed since the last pass.
+func (r *Reconciler) recordSource(ctx context.Context, d *Desired, outcomes []Outcome) {
+	if d.Source == nil {
+		return
+	}
+	complete := Complete(outcomes)
+	if d == r.recorded && complete == r.recordedComplete {
+		return
+	}
+	if err := RecordSource(ctx, r.Store, d, outcomes, r.now()); err != nil {
+		r.log().Warn("could not record the source's revision", "err", err)
+		return
+	}
+	r.recorded, r.recordedComplete = d, complete
+}
+
+// ApplyOptions say how long Apply keeps passing.
+type ApplyOptions struct {
+	// Wait keeps passing until the plan is settled or Timeout passes;
+	// without it Apply makes one pass.
+	Wait     bool
+	Timeout  time.Duration
+	Interval time.Duration // between passes; default 500ms
+	// Lost, when it closes, stops Apply: another replica acts now.
+	Lost <-chan struct{}
+	// Report sees each pass.
+	Report func(pass int, res PassResult)
+}
+
+// ErrNotSettled: Apply's Timeout passed before the plan settled.
+var ErrNotSettled = errors.New("not converged")
+
+// ErrActionsFailed: the last pass had actions that failed.
+var ErrActionsFailed = errors.New("some actions failed")
+
+// ErrLeadershipLost: another reconciler acts now.
+var ErrLeadershipLost = errors.New("leadership lost: another reconciler acts now")
+
+// Apply carries the plan out: one pass, or with Wait passes until the plan
+// is settled (Settled). It returns the last pass, and ErrActionsFailed
+// when its actions did not all succeed, ErrNotSettled on timeout.
+func (r *Reconciler) Apply(ctx context.Context, d *Desired, opts ApplyOptions) (PassResult, error) {
+	if opts.Interval == 0 {
+		opts.Interval = 500 * time.Millisecond
+	}
+	deadline := r.now().Add(opts.Timeout)
+	for pass := 0; ; pass++ {
+		select {
+		case <-opts.Lost:
+			return PassResult{}, ErrLeadershipLost
+		default:
+		}
+		res, err := r.Pass(ctx, d)
+		if err != nil {
+			return res, err
+		}
+		if opts.Report != nil {
+			opts.Report(pass, res)
+		}
+		failed := !allSucceeded(res.Outcomes)
+		switch {
+		case !opts.Wait || Settled(res.Plan):
+			if failed {
+				return res, ErrActionsFailed
+			}
+			return res, nil
+		case r.now().After(deadline):
+			return res, fmt.Errorf("%w within %s", ErrNotSettled, opts.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(opts.Interval):
+		}
+	}
+}
+
+func allSucceeded(outcomes []Outcome) bool {
+	for _, o := range outcomes {
+		if o.Err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Settled says a plan has nothing left for apply: no application or role
+// to change, no restart waiting for its backoff, and no application on its
+// way. (Services are carried out by run's framework; apply does not wait
+// for them.)
+func Settled(p Plan) bool {
+	if p.RequeueAfter > 0 {
+		return false
+	}
+	for _, a := range p.Roles {
+		if a.Type.Changes() {
+			return false
+		}
+	}
+	for _, a := range p.Actions {
+		if a.Type.Changes() {
+			return false
+		}
+		switch a.Phase {
+		case PhaseSubmitted, PhaseQueued, PhaseHeld:
+			return false
+		}
+	}
+	return true
+}
