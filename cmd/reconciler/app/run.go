@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -335,40 +333,4 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 		}
 		return snapshotDesired(repo, snap, syncErr, o.cluster.owner)
 	}, hooks, nil
-}
-
-// serveHTTP serves /metrics, /healthz, /readyz, POST /rerun/NAME and
-// /delete/NAME, and the extra handlers by pattern; ready says whether the
-// replica is ready and why not.
-func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	for pattern, h := range extra {
-		mux.Handle(pattern, h)
-	}
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, why := ready()
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		fmt.Fprintln(w, why)
-	})
-	for _, verb := range []string{"rerun", "delete"} {
-		mux.HandleFunc("POST /"+verb+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-			msg, err := request(verb, r.PathValue("name"))
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusConflict)
-				return
-			}
-			fmt.Fprintln(w, msg)
-		})
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return srv, l.Addr().String(), nil
 }
