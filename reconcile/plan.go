@@ -14,13 +14,8 @@ import (
 	"github.com/sparkmesos/reconciler/store"
 )
 
-// Defaults of the restart backoff.
-const (
-	defaultBackoffInitial = 10 * time.Second
-	defaultBackoffMax     = 5 * time.Minute
-	defaultOnFailureTries = 3
-	defaultInDoubt        = 2 * time.Minute
-)
+// defaultInDoubt is how long an unrecorded submission holds its application.
+const defaultInDoubt = 2 * time.Minute
 
 // Compute plans one pass. It is pure: no I/O, no clock (now is given), no
 // randomness (backoff jitter is derived from the application and attempt),
@@ -269,7 +264,7 @@ func (p *planner) plan() []Action {
 		if policy.MaxRetries != nil {
 			limit = *policy.MaxRetries
 		} else if policy.Type == v1.RestartOnFailure {
-			limit = defaultOnFailureTries
+			limit = v1.DefaultOnFailureRetries
 		}
 		if limit >= 0 && failures > limit {
 			return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("gave up: %d failed runs of this spec (maxRetries %d); change the spec or rerun", failures, limit)))
@@ -449,19 +444,27 @@ func phaseAfter(s *store.Submission) string {
 
 // Backoff is the delay before restart attempt n (1-based) of an application.
 func Backoff(b *v1.Backoff, app string, attempt int) time.Duration {
-	initial, maxDelay := defaultBackoffInitial, defaultBackoffMax
+	initial, maxDelay := v1.DefaultBackoffInitial, v1.DefaultBackoffMax
 	if b != nil && b.Initial != nil {
 		initial = time.Duration(b.Initial.Micros) * time.Microsecond
 	}
 	if b != nil && b.Max != nil {
 		maxDelay = time.Duration(b.Max.Micros) * time.Microsecond
 	}
-	d := float64(initial) * math.Pow(2, float64(attempt-1))
+	return backoff(initial, maxDelay, app, attempt)
+}
+
+// backoff is the one capped exponential backoff of applications and
+// services: initial doubled per attempt (1-based), with up to 20% jitter
+// derived from key and attempt (so a plan stays a pure function, and
+// objects failing together do not retry in step), never above maxDelay.
+func backoff(initial, maxDelay time.Duration, key string, attempt int) time.Duration {
+	d := float64(initial) * math.Pow(2, float64(max(attempt, 1)-1))
 	if d > float64(maxDelay) {
 		d = float64(maxDelay)
 	}
 	h := fnv.New32a()
-	fmt.Fprintf(h, "%s/%d", app, attempt)
+	fmt.Fprintf(h, "%s/%d", key, attempt)
 	jitter := 1 + 0.2*float64(h.Sum32()%1000)/1000
 	return time.Duration(math.Min(d*jitter, float64(maxDelay)))
 }

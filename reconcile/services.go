@@ -182,10 +182,10 @@ func (k *ServiceKeeper) init() {
 		k.Now = time.Now
 	}
 	if k.BackoffBase == 0 {
-		k.BackoffBase = 10 * time.Second
+		k.BackoffBase = v1.DefaultBackoffInitial
 	}
 	if k.BackoffMax == 0 {
-		k.BackoffMax = 5 * time.Minute
+		k.BackoffMax = v1.DefaultBackoffMax
 	}
 	if k.seq == 0 {
 		k.seq = k.Now().UnixMilli()
@@ -278,15 +278,13 @@ func (k *ServiceKeeper) slot(key, agent string) string {
 // due reports whether a launch of the service on the agent may happen now.
 func (k *ServiceKeeper) due(key, agent string, now time.Time) bool {
 	f := k.failures[k.slot(key, agent)]
-	return f == nil || !now.Before(f.last.Add(k.backoff(f.count)))
+	return f == nil || !now.Before(f.last.Add(k.backoff(k.slot(key, agent), f.count)))
 }
 
-func (k *ServiceKeeper) backoff(n int) time.Duration {
-	d := k.BackoffBase
-	for i := 1; i < n && d < k.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, k.BackoffMax)
+// backoff is the delay after n failures of a slot's task: the one backoff
+// of applications and services, from BackoffBase up to BackoffMax.
+func (k *ServiceKeeper) backoff(slot string, n int) time.Duration {
+	return backoff(k.BackoffBase, k.BackoffMax, slot, n)
 }
 
 // needs reports whether the service should run on the agent and does not.
@@ -581,7 +579,7 @@ func (k *ServiceKeeper) Status() []ServiceStatus {
 				st.Why = r.why
 			} else if f := k.failures[k.slot(key, a.ID)]; f != nil {
 				st.Why = fmt.Sprintf("failed %d time(s), last: %s; next launch in %s", f.count, f.why,
-					max(0, f.last.Add(k.backoff(f.count)).Sub(now)).Round(time.Second))
+					max(0, f.last.Add(k.backoff(k.slot(key, a.ID), f.count)).Sub(now)).Round(time.Second))
 			} else {
 				st.Why = "waiting for an offer"
 			}

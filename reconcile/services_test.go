@@ -137,23 +137,26 @@ func TestKeeperRelaunchesWithBackoffOnTheSameAgent(t *testing.T) {
 	f.k.SetAgents([]Agent{a1})
 	id := f.launch(a1)["a1"][0]
 	f.update(id, "a1", "TASK_RUNNING")
+	// Doubling from 10s, capped at the keeper's 1m, with the shared
+	// backoff's jitter of up to 20% (never beyond the cap).
 	for i, wait := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute, time.Minute} {
 		f.update(id, "a1", "TASK_FAILED")
-		f.now = f.now.Add(wait - time.Second)
+		failed := f.now
+		f.now = failed.Add(wait - time.Second)
 		if got := f.launch(a1); len(got) != 0 || f.k.Wants() {
 			t.Fatalf("failure %d: relaunched before the %s backoff", i+1, wait)
 		}
-		f.now = f.now.Add(time.Second)
+		f.now = failed.Add(min(wait*6/5, time.Minute))
 		got := f.launch(a1)
 		if len(got["a1"]) != 1 {
-			t.Fatalf("failure %d: not relaunched after %s", i+1, wait)
+			t.Fatalf("failure %d: not relaunched after %s and its jitter", i+1, wait)
 		}
 		id = got["a1"][0]
 	}
 	// Running again resets the backoff.
 	f.update(id, "a1", "TASK_RUNNING")
 	f.update(id, "a1", "TASK_FAILED")
-	f.now = f.now.Add(10 * time.Second)
+	f.now = f.now.Add(12 * time.Second)
 	if got := f.launch(a1); len(got["a1"]) != 1 {
 		t.Fatal("backoff not reset by a run")
 	}

@@ -22,6 +22,8 @@
 // The package imports nothing else of the project.
 package v1
 
+import "time"
+
 // APIVersion is the only apiVersion this package reads.
 const APIVersion = "sparkmesos.io/v1"
 
@@ -375,6 +377,14 @@ type RestartPolicy struct {
 	// Backoff spaces restarts: initial, doubled after each failure, capped at max.
 	Backoff *Backoff `json:"backoff,omitempty"`
 }
+
+// The restart defaults, of applications (restartPolicy) and of the
+// reconciler's long-running services alike.
+const (
+	DefaultBackoffInitial   = 10 * time.Second
+	DefaultBackoffMax       = 5 * time.Minute
+	DefaultOnFailureRetries = 3
+)
 
 // Backoff is a capped exponential backoff.
 type Backoff struct {

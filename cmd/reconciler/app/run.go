@@ -106,7 +106,7 @@ It runs the Go garbage collector at GOGC=50 unless GOGC or GOMEMLIMIT is set.`,
 	cmd.Flags().StringVar(&o.framework.role, "framework-role", "*", "Mesos role of that framework")
 	cmd.Flags().DurationVar(&o.framework.failoverTimeout, "framework-failover-timeout", 7*24*time.Hour, "how long Mesos keeps the framework's tasks while no reconciler is connected")
 	cmd.Flags().DurationVar(&o.framework.refuse, "framework-refuse", 30*time.Second, "decline filter for offers the framework does not use")
-	cmd.Flags().DurationVar(&o.framework.backoff, "service-backoff", 10*time.Second, "first relaunch delay of a failed service task (doubles up to 5 minutes)")
+	cmd.Flags().DurationVar(&o.framework.backoff, "service-backoff", v1.DefaultBackoffInitial, "first relaunch delay of a failed service task (doubles up to 5 minutes)")
 	return cmd
 }
 
