@@ -11,6 +11,7 @@ import (
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/dispatcher"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -165,7 +166,7 @@ func (p *planner) plan() []Action {
 			kill = append(kill, dr.SubmissionID)
 		}
 		if latest != nil {
-			if state, _ := p.stateOf(latest); state == "QUEUED" || state == "RETRYING" {
+			if state, _ := p.stateOf(latest); state == dispatcher.StateQueued || state == dispatcher.StateRetrying {
 				kill = append(kill, latest.ID)
 			}
 		}
@@ -225,9 +226,9 @@ func (p *planner) plan() []Action {
 	}
 	state, taskState := p.stateOf(latest)
 	switch state {
-	case "QUEUED", "RETRYING", "RUNNING", "":
+	case dispatcher.StateQueued, dispatcher.StateRetrying, dispatcher.StateRunning, "":
 		phase := PhaseQueued
-		if state == "RUNNING" {
+		if state == dispatcher.StateRunning {
 			phase = PhaseSubmitted
 		}
 		if latest.SpecHash != hash && p.app.App.Spec.ChangePolicy != v1.ChangeNextRun {
@@ -292,7 +293,7 @@ func (p *planner) planUndesired() []Action {
 		kill = append(kill, dr.SubmissionID)
 	}
 	if latest := p.latest(); latest != nil {
-		if state, _ := p.stateOf(latest); state == "QUEUED" || state == "RETRYING" {
+		if state, _ := p.stateOf(latest); state == dispatcher.StateQueued || state == dispatcher.StateRetrying {
 			kill = append(kill, latest.ID)
 		}
 	}
@@ -350,19 +351,19 @@ func (p *planner) latest() *store.Submission {
 // no longer knows and Mesos no longer runs is taken as lost.
 func (p *planner) stateOf(s *store.Submission) (string, string) {
 	if dr, ok := p.o.Ended[s.ID]; ok {
-		return "FINISHED", dr.State
+		return dispatcher.StateFinished, dr.State
 	}
 	if isTerminalTask(s.State) {
-		return "FINISHED", s.State
+		return dispatcher.StateFinished, s.State
 	}
 	st, ok := p.o.Submissions[s.ID]
 	switch {
 	case !ok:
 		return "", ""
-	case st.DriverState == "FINISHED":
-		return "FINISHED", orDefault(st.TaskState, "TASK_LOST")
-	case st.DriverState == "NOT_FOUND":
-		return "FINISHED", forgottenEnd(s)
+	case st.DriverState == dispatcher.StateFinished:
+		return dispatcher.StateFinished, orDefault(st.TaskState, "TASK_LOST")
+	case st.DriverState == dispatcher.StateNotFound:
+		return dispatcher.StateFinished, forgottenEnd(s)
 	}
 	return st.DriverState, ""
 }
