@@ -47,6 +47,7 @@ var crossPaths = []Path{
 	Path{}.Field("metadata").Field("name"),
 	Path{}.Field("spec").Field("dispatcher").Field("name"),
 	Path{}.Field("spec").Field("queue"),
+	Path{}.Field("spec").Field("sparkConf").Key("spark.mesos.dispatcher.queue"),
 	Path{}.Field("spec").Field("shuffleService").Field("name"),
 	Path{}.Field("spec").Field("role"),
 }

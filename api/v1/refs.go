@@ -11,7 +11,14 @@ func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s proble
 		return
 	}
 	spec := &app.Spec
-	queue := spec.Queue
+	queue, qat := spec.Queue, p("spec", "queue")
+	if q, ok := spec.SparkConf["spark.mesos.dispatcher.queue"]; ok && queue == "" {
+		queue, qat = q, p("spec", "sparkConf").Key("spark.mesos.dispatcher.queue")
+	}
+	if queue == "" && qat.String() != "spec.queue" {
+		// Spark looks an empty queue name up too, and fails.
+		s.errorf(qat, "an empty queue name is no queue; remove it for the default queue (MesosClusterScheduler.scala fails the lookup)")
+	}
 	switch {
 	case spec.Dispatcher.Name != "":
 		d, _ := objs[Ref{Kind: KindDispatcher, Name: spec.Dispatcher.Name}].(*Dispatcher)
@@ -20,12 +27,15 @@ func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s proble
 			return
 		}
 		if queue != "" && queue != "default" && d.Spec.QueueByName(queue) == nil {
-			s.errorf(p("spec", "queue"), "dispatcher %q has no queue %q; its queues are %s", d.Metadata.Name, queue, strings.Join(d.Spec.QueueNames(), ", "))
+			s.errorf(qat, "dispatcher %q has no queue %q; its queues are %s (an unknown queue is accepted, then stops the dispatcher from launching any driver)",
+				d.Metadata.Name, queue, strings.Join(d.Spec.QueueNames(), ", "))
 		}
 	case spec.Dispatcher.External != nil && len(spec.Dispatcher.External.Queues) > 0:
 		if queue != "" && queue != "default" && !contains(spec.Dispatcher.External.Queues, queue) {
-			s.errorf(p("spec", "queue"), "queue %q is not among the external dispatcher's queues (%s)", queue, strings.Join(spec.Dispatcher.External.Queues, ", "))
+			s.errorf(qat, "queue %q is not among the external dispatcher's queues (%s)", queue, strings.Join(spec.Dispatcher.External.Queues, ", "))
 		}
+	case spec.Dispatcher.External != nil && queue != "" && queue != "default":
+		s.warnf(qat, "the external dispatcher's queues are not declared, so queue %q cannot be checked: a queue the dispatcher lacks is accepted, then stops it from launching any driver; list its queues in dispatcher.external.queues", queue)
 	}
 	if ss := spec.ShuffleService; ss != nil && ss.Name != "" {
 		if objs[Ref{Kind: KindShuffleService, Name: ss.Name}] == nil {

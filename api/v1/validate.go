@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -144,7 +145,7 @@ func validateApplication(a *SparkApplicationSpec, at Path, s problemSink) {
 			s.warnf(at.Field("blockManagerPort"), "a fixed block manager port must be in the agents' ports resource and allows only one executor per agent")
 		}
 	}
-	validateSparkConf(a.SparkConf, SparkFields(a, at), at.Field("sparkConf"), appReserved, s)
+	validateSparkConf(a.SparkConf, a, SparkFields(a, at), at.Field("sparkConf"), appReserved, s)
 	validateRestart(&a.RestartPolicy, a.Driver.Supervise, at.Field("restartPolicy"), s)
 	switch a.ChangePolicy {
 	case "", ChangeRestart, ChangeNextRun:
@@ -527,7 +528,8 @@ var mesosTraps = map[string]struct {
 	"spark.io.encryption.enabled":   {true, "Spark refuses I/O encryption on Mesos"},
 }
 
-func validateSparkConf(conf map[string]string, typed []SparkField, at Path, reserved reservedKeys, s problemSink) {
+func validateSparkConf(conf map[string]string, spec any, typed []SparkField, at Path, reserved reservedKeys, s problemSink) {
+	grammar := typedKeys(reflect.TypeOf(spec))
 	owner := make(map[string]Path, len(typed))
 	for _, f := range typed {
 		owner[f.Key] = f.Path
@@ -556,6 +558,22 @@ func validateSparkConf(conf map[string]string, typed []SparkField, at Path, rese
 			} else if !trap.err {
 				s.warnf(kp, "%s", trap.msg)
 			}
+			continue
+		}
+		// The same grammar as the typed field that could set it.
+		why := checkUntypedValue(k, conf[k])
+		if tk, ok := grammar[k]; ok && why == "" {
+			why = checkTypedValue(k, conf[k], tk)
+			if why != "" {
+				field := append(append(Path{}, at[:len(at)-1]...), tk.path...)
+				why += fmt.Sprintf(" (the grammar of %s, which sets %s: prefer that field)", field, k)
+			}
+		}
+		if why != "" {
+			if offerCallbackKeys[k] {
+				why += "; Spark parses it when it launches the driver, and this would stop the dispatcher from launching any driver, of every user"
+			}
+			s.errorf(kp, "%s", why)
 			continue
 		}
 		if !strings.HasPrefix(k, "spark.") {

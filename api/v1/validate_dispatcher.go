@@ -69,7 +69,7 @@ func validateDispatcher(d *DispatcherSpec, at Path, s problemSink) {
 	}
 	validateCredentials(d.Credentials, at.Field("credentials"), s)
 	validateURIs(d.URIs, at.Field("uris"), s)
-	validateSparkConf(d.SparkConf, SparkFields(d, at), at.Field("sparkConf"), reservedKeys{
+	validateSparkConf(d.SparkConf, d, SparkFields(d, at), at.Field("sparkConf"), reservedKeys{
 		"spark.mesos.secret":        "set spec.credentials.secret so that it is never printed",
 		"spark.deploy.recoveryMode": "set spec.recovery",
 	}, s)
@@ -174,7 +174,7 @@ func validateShuffleService(sp *ShuffleServiceSpec, at Path, s problemSink) {
 	if sp.CleanerInterval != nil && sp.CleanerInterval.Micros <= 0 {
 		s.errorf(at.Field("cleanerInterval"), "must be more than 0s")
 	}
-	validateSparkConf(sp.SparkConf, SparkFields(sp, at), at.Field("sparkConf"), reservedKeys{
+	validateSparkConf(sp.SparkConf, sp, SparkFields(sp, at), at.Field("sparkConf"), reservedKeys{
 		"spark.shuffle.service.enabled": "the external shuffle service always runs with it enabled",
 	}, s)
 }
