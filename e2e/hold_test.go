@@ -70,23 +70,10 @@ func TestBrokenServiceFileIsHeld(t *testing.T) {
 		}
 	}
 
-	servicesEnvShuffle(e)
+	e.write("shuffle.yaml", shuffleManifest)
 	if out, code := e.run("diff", "--prune", e.dir); code != 0 || strings.Contains(out, "hold") {
 		t.Fatalf("diff once the file is fixed (exit %d):\n%s", code, out)
 	}
-}
-
-// servicesEnvShuffle writes servicesEnv's ShuffleService manifest again.
-func servicesEnvShuffle(e *env) {
-	e.write("shuffle.yaml", `apiVersion: sparkmesos.io/v1
-kind: ShuffleService
-metadata: {name: shuffle}
-spec:
-  constraints: "zone:a"
-  cpus: 0.5
-  memory: 1g
-  sparkHome: /opt/spark
-`)
 }
 
 const weightedRole = `apiVersion: sparkmesos.io/v1

@@ -25,7 +25,12 @@ func servicesEnv(t *testing.T) *env {
 	}
 	t.Cleanup(c.Stop)
 	e := &env{t: t, c: c, dir: t.TempDir(), state: filepath.Join(t.TempDir(), "state.db")}
-	e.write("shuffle.yaml", `apiVersion: sparkmesos.io/v1
+	e.write("shuffle.yaml", shuffleManifest)
+	return e
+}
+
+// shuffleManifest is servicesEnv's ShuffleService: one task on each zone-a agent.
+const shuffleManifest = `apiVersion: sparkmesos.io/v1
 kind: ShuffleService
 metadata: {name: shuffle}
 spec:
@@ -33,9 +38,7 @@ spec:
   cpus: 0.5
   memory: 1g
   sparkHome: /opt/spark
-`)
-	return e
-}
+`
 
 // shuffleTasks maps agent id -> our shuffle service tasks on it (any state
 // but terminal), and returns the frameworks the master knows.

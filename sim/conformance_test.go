@@ -502,16 +502,23 @@ func TestResubscribeAndFailoverTimeout(t *testing.T) {
 	}
 }
 
-func TestAgentLoss(t *testing.T) {
-	cfg := fastConfig()
+// oneRunningTask starts a one-agent cluster with a framework running task
+// t1 on it.
+func oneRunningTask(t *testing.T, cfg Config) (*Cluster, *schedClient, *mesosOffer) {
+	t.Helper()
 	cfg.Agents = []AgentConfig{{CPUs: 2, MemMiB: 2048}}
 	c := startCluster(t, cfg)
 	s := subscribe(t, c.MasterURL(), fwInfo)
-	defer s.close()
+	t.Cleanup(s.close)
 	o := s.nextOffer()
 	s.launchOn(o, "t1", "sleep 100", 1, 128)
 	for s.nextUpdate("t1").Status.GetState() != mesos.TASK_RUNNING {
 	}
+	return c, s, o
+}
+
+func TestAgentLoss(t *testing.T) {
+	c, s, o := oneRunningTask(t, fastConfig())
 	if err := c.LoseAgent(o.agent); err != nil {
 		t.Fatal(err)
 	}
@@ -884,15 +891,8 @@ func TestKilledTaskProcessIsReportedAsARealMasterDoes(t *testing.T) {
 // reregister timeout passes (then it is unreachable and its tasks lost).
 func TestDisconnectedAgentStaysListedInactive(t *testing.T) {
 	cfg := fastConfig()
-	cfg.Agents = []AgentConfig{{CPUs: 2, MemMiB: 2048}}
 	cfg.AgentReregisterTimeout = 400 * time.Millisecond
-	c := startCluster(t, cfg)
-	s := subscribe(t, c.MasterURL(), fwInfo)
-	defer s.close()
-	o := s.nextOffer()
-	s.launchOn(o, "t1", "sleep 100", 1, 128)
-	for s.nextUpdate("t1").Status.GetState() != mesos.TASK_RUNNING {
-	}
+	c, s, o := oneRunningTask(t, cfg)
 	if err := c.DisconnectAgent(o.agent); err != nil {
 		t.Fatal(err)
 	}
