@@ -120,7 +120,43 @@ func shellQuote(s string) string {
 func PropertiesText(props map[string]string) string {
 	var b strings.Builder
 	for _, k := range sortedKeys(props) {
-		fmt.Fprintf(&b, "%s=%s\n", k, props[k])
+		fmt.Fprintf(&b, "%s=%s\n", propertiesEscape(k, true), propertiesEscape(props[k], false))
+	}
+	return b.String()
+}
+
+// propertiesEscape writes a key or value so that java.util.Properties.load
+// (how Spark reads --properties-file and spark-defaults.conf, as UTF-8)
+// reads it back unchanged: a backslash is itself escaped (else Spark's
+// label escapes \: and \, would be eaten, "note:a\,b" becoming
+// "Malformed label: b"), line breaks and tabs are escaped, a leading space
+// or a leading # or ! is protected, and in a key the separators = : and
+// white space are escaped.
+func propertiesEscape(s string, key bool) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r == ' ' && (key || i == 0):
+			b.WriteString(`\ `)
+		case (r == '#' || r == '!') && i == 0:
+			b.WriteRune('\\')
+			b.WriteRune(r)
+		case key && (r == '=' || r == ':'):
+			b.WriteRune('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
 	}
 	return b.String()
 }
@@ -134,7 +170,7 @@ func DefaultsConf(props map[string]string) string {
 	}
 	var b strings.Builder
 	for _, k := range sortedKeys(props) {
-		fmt.Fprintf(&b, "%-*s  %s\n", width, k, props[k])
+		fmt.Fprintf(&b, "%-*s  %s\n", width, propertiesEscape(k, true), propertiesEscape(props[k], false))
 	}
 	return b.String()
 }
