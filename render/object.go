@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"sigs.k8s.io/yaml"
@@ -66,11 +67,19 @@ func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 	return r, nil
 }
 
+// ErrNotSubmitted: the object is not submitted to a dispatcher, so it has
+// no submission request (-o request) or spark-submit command (-o submit).
+var ErrNotSubmitted = errors.New("not submitted to a dispatcher: it has no submission request (see -o yaml)")
+
 // Format prints the rendered object in one of Formats, preceded (except for
-// json) by a comment line naming the object and its file.
+// json and request, which are pure JSON for jq and curl -d @-) by a comment
+// line naming the object and its file.
 func (r *Rendered) Format(format string) ([]byte, error) {
 	var b bytes.Buffer
-	if format != "json" {
+	if format == "request" && r.Req == nil {
+		return nil, ErrNotSubmitted
+	}
+	if format != "json" && format != "request" {
 		fmt.Fprintf(&b, "# %s (%s)\n", r.Ref, r.File)
 	}
 	switch format {
@@ -83,11 +92,7 @@ func (r *Rendered) Format(format string) ([]byte, error) {
 		}
 		b.Write(y)
 	case "request":
-		if r.Req == nil {
-			fmt.Fprintf(&b, "# nothing to submit: a %s is not submitted to a dispatcher (see -o yaml)\n", r.Ref.Kind)
-		} else {
-			b.Write(MarshalJSON(r.Req))
-		}
+		b.Write(MarshalJSON(r.Req))
 	case "submit":
 		submit := r.Submit()
 		if submit == "" {

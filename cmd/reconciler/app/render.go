@@ -68,7 +68,11 @@ func runRender(streams Streams, paths []string, o renderOptions) error {
 		return &exitError{code: ExitInvalid, msg: "bad output"}
 	}
 	m, _, loadErr := loadManifests(streams, streams.Err, paths, false)
-	objs := selectObjects(m.Objects, o.kind, o.name)
+	kind := o.kind
+	if o.output == "request" && kind == "" && o.name == "" {
+		kind = v1.KindSparkApplication // only applications have one
+	}
+	objs := selectObjects(m.Objects, kind, o.name)
 	if len(objs) == 0 && loadErr == nil {
 		fmt.Fprintln(streams.Err, "reconciler: no object matches")
 		return &exitError{code: ExitInvalid}
