@@ -158,7 +158,11 @@ func TestEmptyManifestHoldsItsObjects(t *testing.T) {
 	if d := e.drivers()["pi"]; len(d) != 1 || d[0].ID != before["pi"][0].ID {
 		t.Fatalf("pi's drivers after its file was emptied: %v", d)
 	}
+	// Its last good spec stays in force, and status says why.
 	e.waitStatus("pi", "phase: Held")
+	if out, _ := e.run("status", "pi", "-o", "json"); !strings.Contains(out, "pi.yaml failed to load: the last good spec stays in force") {
+		t.Errorf("status of pi does not say why it is held:\n%s", out)
+	}
 	out, code := e.run("validate", filepath.Join(e.dir, "pi.yaml"))
 	if code != 2 || !strings.Contains(out, "holds no manifest") {
 		t.Errorf("validate of an empty file (exit %d):\n%s", code, out)

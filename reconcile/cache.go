@@ -89,6 +89,9 @@ func (c *DesiredCache) Load() (*Desired, error) {
 			c.log().Error("manifest problem; objects from this file keep their last good spec", "problem", p.Error(), "revision", d.Revision)
 		}
 	})
+	if c.cached != nil {
+		carryHeld(d, c.cached)
+	}
 	c.cached, c.cachedAt = d, c.Now()
 	if c.Loaded != nil {
 		c.Loaded(d)
@@ -109,4 +112,38 @@ func (c *DesiredCache) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return c.Log
+}
+
+// carryHeld puts back into d the objects that a file, broken in d, declared
+// in the last good state prev: their last good spec stays in force (a held
+// application's restart policy applies, a held service's failed task is
+// relaunched, a held role keeps its weight), and nothing about them
+// changes until the file loads again. Objects d declares elsewhere win.
+func carryHeld(d, prev *Desired) {
+	if len(d.BrokenFiles) == 0 {
+		return
+	}
+	for name, a := range prev.Apps {
+		if _, ok := d.Apps[name]; !ok && d.BrokenFiles[a.File] {
+			d.Apps[name] = a
+		}
+	}
+	services := map[string]bool{}
+	for _, s := range d.Services {
+		services[s.Key()] = true
+	}
+	for _, s := range prev.Services {
+		if !services[s.Key()] && d.BrokenFiles[s.File] {
+			d.Services = append(d.Services, s)
+		}
+	}
+	roles := map[string]bool{}
+	for _, r := range d.Roles {
+		roles[r.Name] = true
+	}
+	for _, r := range prev.Roles {
+		if !roles[r.Name] && d.BrokenFiles[r.File] {
+			d.Roles = append(d.Roles, r)
+		}
+	}
 }

@@ -60,3 +60,33 @@ func TestDesiredCache(t *testing.T) {
 		t.Fatal("another error was hidden behind the last good state")
 	}
 }
+
+// What a file declared stays desired, at its last good spec, while the
+// file is broken; it goes when the file loads again without it.
+func TestDesiredCacheCarriesWhatABrokenFileDeclared(t *testing.T) {
+	pi := app(t, "pi", "")
+	shuffle := shuffleService(t, "shuffle", "", "1g")
+	role := &DesiredRole{Name: "etl", Role: "etl", Weight: 3, File: "etl.yaml"}
+	next := []*Desired{
+		{Apps: map[string]*DesiredApp{"pi": pi}, Services: []*DesiredService{shuffle}, Roles: []*DesiredRole{role}, BrokenFiles: map[string]bool{}},
+		{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{pi.File: true, shuffle.File: true, "etl.yaml": true}},
+		{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{pi.File: true, shuffle.File: true, "etl.yaml": true}},
+		{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{}},
+	}
+	i := 0
+	c := &DesiredCache{Read: func() (*Desired, v1.Problems, error) { d := next[i]; i++; return d, nil, nil }}
+	for pass := 0; pass < len(next); pass++ {
+		c.Changed()
+		d, err := c.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := pass == 1 || pass == 2
+		if got := d.Apps["pi"] != nil && len(d.Services) == 1 && len(d.Roles) == 1; got != (pass < 3) {
+			t.Fatalf("pass %d (file broken: %v): apps %v, services %d, roles %d", pass, held, d.Apps, len(d.Services), len(d.Roles))
+		}
+		if held && d.Apps["pi"] != pi {
+			t.Fatalf("pass %d: not the last good spec", pass)
+		}
+	}
+}

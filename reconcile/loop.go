@@ -153,7 +153,11 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		l.count(d, res.Observed, res.Outcomes)
 	}
 	l.lastOK.Store(l.Now().UnixNano())
-	return res.Plan.RequeueAfter
+	next := res.Plan.RequeueAfter
+	if w := res.Plan.ServicesRequeueAfter; w > 0 && (next == 0 || w < next) {
+		next = w
+	}
+	return next
 }
 
 func (l *Loop) fail(what string, err error) {

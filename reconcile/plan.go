@@ -74,10 +74,27 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		plan.Actions = p.plan()
 		j = k
 	}
-	plan.Services = planServices(d, o, opts)
+	services, requeue := planServices(d, o, now, opts)
+	plan.Services = services
 	plan.Roles = planRoles(d, o, opts)
 	if !opts.Force {
 		guardPrune(&plan, len(names)+ownedServices(d, o)+ownedRoles(d, o))
+	}
+	// Objects a broken file declared, carried at their last good spec.
+	for i, a := range plan.Actions {
+		if da := d.Apps[a.App]; da != nil && d.BrokenFiles[da.File] {
+			plan.Actions[i].Reason = fmt.Sprintf("%s failed to load: the last good spec stays in force; %s", da.File, a.Reason)
+			if a.Type == ActionUnchanged {
+				plan.Actions[i].Phase = PhaseHeld
+			}
+		}
+	}
+	for i, a := range plan.Services {
+		for _, s := range d.Services {
+			if s.Kind == a.Kind && s.Name == a.Name && d.BrokenFiles[s.File] {
+				plan.Services[i].Reason += fmt.Sprintf("; %s failed to load: the last good spec stays in force", s.File)
+			}
+		}
 	}
 	up := shuffleUp(o)
 	for i, a := range plan.Actions {
@@ -88,6 +105,7 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 			}
 		}
 	}
+	plan.ServicesRequeueAfter = requeue
 	for _, a := range plan.Actions {
 		if !a.NotBefore.IsZero() && a.NotBefore.After(now) {
 			if wait := a.NotBefore.Sub(now); plan.RequeueAfter == 0 || wait < plan.RequeueAfter {

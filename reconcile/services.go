@@ -42,6 +42,9 @@ type ServiceKeeper struct {
 	BackoffBase, BackoffMax time.Duration
 	// Lookup resolves the services' secrets at launch.
 	Lookup render.Lookup
+	// Failed, when set, is called (without blocking) when a task fails,
+	// so that a pass plans its relaunch at once.
+	Failed func()
 
 	mu       sync.Mutex
 	services map[string]*DesiredService // by Key
@@ -58,6 +61,11 @@ type ServiceKeeper struct {
 	prunable map[string]bool
 	// restored is set once the recorded failures were taken.
 	restored bool
+	// placements are where the last plan launches tasks (kind/name@agent
+	// id, @* for a single-instance service anywhere); planned is set once
+	// a plan was given: the keeper launches nothing the plan does not.
+	placements map[string]bool
+	planned    bool
 	// observed is set once the loop has shown the master's service tasks:
 	// nothing is launched before, so that tasks from before a restart are
 	// never doubled while their reconciliation is under way.
@@ -116,6 +124,35 @@ func (k *ServiceKeeper) failuresOf(key string) []store.Failure {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Agent < out[j].Agent })
 	return out
+}
+
+// SetPlan gives the pass's plan: the services it prunes and where it
+// launches tasks. The keeper only fits offers to those placements.
+func (k *ServiceKeeper) SetPlan(p Plan) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.prunable = PrunableServices(p)
+	k.placements = map[string]bool{}
+	for _, a := range p.Services {
+		if a.Type != ActionLaunch {
+			continue
+		}
+		key := a.Kind + "/" + a.Name
+		if len(a.AgentIDs) == 0 {
+			k.placements[key+"@*"] = true
+		}
+		for _, id := range a.AgentIDs {
+			k.placements[key+"@"+id] = true
+		}
+	}
+	if !k.planned {
+		k.planned, k.revive = true, true
+	}
+}
+
+// placedByPlan says the last plan launches the service on the agent.
+func (k *ServiceKeeper) placedByPlan(key, agent string) bool {
+	return k.placements[key+"@"+agent] || k.placements[key+"@*"]
 }
 
 // SetPrunable gives the removed services that may be killed (see
@@ -289,7 +326,7 @@ func (k *ServiceKeeper) backoff(slot string, n int) time.Duration {
 
 // needs reports whether the service should run on the agent and does not.
 func (k *ServiceKeeper) needs(s *DesiredService, a Agent, now time.Time) bool {
-	if !matches(s.Constraints, a) || k.placed(s, a.ID) != nil {
+	if !k.planned || !k.placedByPlan(s.Key(), a.ID) || !matches(s.Constraints, a) || k.placed(s, a.ID) != nil {
 		return false
 	}
 	if r, ok := k.noRoom[s.Key()+"@"+a.ID]; ok && now.Before(r.until) {
@@ -473,6 +510,9 @@ func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
 			f.count++
 			f.last = now
 			f.why = strings.TrimSpace(st.State + " " + st.Reason + " " + st.Message)
+			if k.Failed != nil {
+				k.Failed()
+			}
 		}
 	}
 }
@@ -613,7 +653,12 @@ func ServiceFrameworkID(ctx context.Context, cluster Cluster, owner string) (str
 // planServices says what the framework will do for each service: launch
 // where a matching agent has no task, roll a changed spec one agent at a
 // time, kill (with prune) what is no longer desired.
-func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
+func planServices(d *Desired, o *Observed, now time.Time, opts Options) ([]ServiceAction, time.Duration) {
+	var requeue time.Duration
+	base, maxDelay := opts.ServiceBackoff, v1.DefaultBackoffMax
+	if base == 0 {
+		base = v1.DefaultBackoffInitial
+	}
 	byKey := map[string][]ServiceTask{}
 	for _, t := range o.ServiceTasks {
 		byKey[t.Kind+"/"+t.Name] = append(byKey[t.Kind+"/"+t.Name], t)
@@ -631,7 +676,15 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 			out = append(out, planSingle(s, byKey[s.Key()], o))
 			continue
 		}
-		var missing, stale, matching []string
+		// A task that failed on an agent is relaunched there after the
+		// backoff its failures (kept in the service's record) call for.
+		failed := map[string]store.Failure{}
+		if r := o.ServiceRecords[s.Key()]; r != nil {
+			for _, f := range r.Failures {
+				failed[f.Agent] = f
+			}
+		}
+		var missing, missingIDs, waiting, stale, matching []string
 		for _, ag := range o.Agents {
 			if !matches(s.Constraints, ag) {
 				continue
@@ -640,20 +693,35 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 			t, ok := on[ag.ID]
 			switch {
 			case !ok:
-				missing = append(missing, ag.Hostname)
+				if f, ok := failed[ag.ID]; ok {
+					if at := f.Last.Add(backoff(base, maxDelay, s.Key()+"@"+ag.ID, f.Count)); at.After(now) {
+						waiting = append(waiting, fmt.Sprintf("%s in %s (failed %d time(s), last: %s)", ag.Hostname, at.Sub(now).Round(time.Second), f.Count, f.Why))
+						if wait := at.Sub(now); requeue == 0 || wait < requeue {
+							requeue = wait
+						}
+						continue
+					}
+				}
+				missing, missingIDs = append(missing, ag.Hostname), append(missingIDs, ag.ID)
 			case t.SpecHash != s.Rendered.SpecHash:
 				stale = append(stale, ag.Hostname)
 			}
+		}
+		later := ""
+		if len(waiting) > 0 {
+			later = "; relaunch on " + strings.Join(waiting, ", ")
 		}
 		switch {
 		case len(matching) == 0:
 			a.Type, a.Reason = ActionBlocked, fmt.Sprintf("no agent matches the constraints %q", s.Constraints.String())
 		case len(missing) > 0:
-			a.Type, a.Agents = ActionLaunch, missing
-			a.Reason = fmt.Sprintf("launch on %d of %d matching agents", len(missing), len(matching))
+			a.Type, a.Agents, a.AgentIDs = ActionLaunch, missing, missingIDs
+			a.Reason = fmt.Sprintf("launch on %d of %d matching agents", len(missing), len(matching)) + later
 			if len(stale) > 0 {
 				a.Reason += fmt.Sprintf("; then roll %d changed task(s) one agent at a time", len(stale))
 			}
+		case len(waiting) > 0:
+			a.Type, a.Reason = ActionUnchanged, strings.TrimPrefix(later, "; ")
 		case len(stale) > 0:
 			a.Type, a.Agents = ActionRoll, stale
 			a.Reason = fmt.Sprintf("spec changed: replace %d task(s) one agent at a time", len(stale))
@@ -695,7 +763,7 @@ func planServices(d *Desired, o *Observed, opts Options) []ServiceAction {
 		}
 		out = append(out, a)
 	}
-	return out
+	return out, requeue
 }
 
 // dependents are the applications with a live driver that use a service:
@@ -799,7 +867,7 @@ func shuffleNote(app *DesiredApp, o *Observed, up map[string]bool) string {
 // SyncServiceStatus records each service's state in the store (a record of
 // its kind), per agent, for `reconciler status`: written only when it
 // changed; the records of services no longer kept are removed.
-func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, now time.Time) error {
+func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, o *Observed, now time.Time) error {
 	rows := k.Status()
 	k.mu.Lock()
 	keys := map[string]*DesiredService{}
@@ -829,8 +897,12 @@ func SyncServiceStatus(ctx context.Context, st store.Store, k *ServiceKeeper, no
 			rec.Revision = s.Revision // the revision this spec came from
 		}
 		rec.Status, rec.SpecHash, rec.Origin, rec.Failures = want, s.Rendered.SpecHash, s.File, failures[key]
-		if _, err := st.Put(ctx, rec); err != nil {
+		saved, err := st.Put(ctx, rec)
+		if err != nil {
 			return err
+		}
+		if o != nil && o.ServiceRecords != nil {
+			o.ServiceRecords[key] = saved // the plan of this pass sees the failures just kept
 		}
 	}
 	for _, kind := range []string{v1.KindShuffleService, v1.KindDispatcher} {

@@ -67,8 +67,24 @@ func (f *keeperFixture) offer(a Agent, ports ...[2]uint64) mesos.Offer {
 	return mesos.Offer{ID: "o" + strings.Repeat("x", f.n), AgentID: a.ID, Hostname: a.Hostname, CPUs: 4, MemMiB: 8192, Ports: ports, Attributes: attrs}
 }
 
+// placeEverywhere gives the keeper a plan that launches every service on
+// every agent, leaving the keeper's own checks (constraints, a task there
+// already, backoff, room) to decide.
+func (f *keeperFixture) placeEverywhere(agents ...Agent) {
+	var p Plan
+	for _, s := range f.k.services {
+		a := ServiceAction{Type: ActionLaunch, Kind: s.Kind, Name: s.Name}
+		for _, ag := range agents {
+			a.AgentIDs = append(a.AgentIDs, ag.ID)
+		}
+		p.Services = append(p.Services, a)
+	}
+	f.k.SetPlan(p)
+}
+
 // launch offers each agent once and returns agent -> launched task ids.
 func (f *keeperFixture) launch(agents ...Agent) map[string][]string {
+	f.placeEverywhere(agents...)
 	var offers []mesos.Offer
 	for _, a := range agents {
 		offers = append(offers, f.offer(a))
@@ -90,6 +106,7 @@ func TestKeeperPlacesOnePerMatchingAgent(t *testing.T) {
 	f := newKeeper(t, shuffleService(t, "shuffle", "zone:a", "1g"))
 	a1, a2, b := zone("a1", "a"), zone("a2", "a"), zone("b1", "b")
 	f.k.SetAgents([]Agent{a1, a2, b})
+	f.placeEverywhere(a1, a2, b)
 	if !f.k.Wants() {
 		t.Fatal("agents lack the service but the keeper wants no offers")
 	}
@@ -108,6 +125,7 @@ func TestKeeperPlacesOnePerMatchingAgent(t *testing.T) {
 	// be filtered by an earlier decline).
 	f.k.Revive()
 	f.k.SetAgents([]Agent{a1, a2, b, zone("a3", "a")})
+	f.placeEverywhere(a1, a2, b, zone("a3", "a")) // the next pass places it
 	if !f.k.Wants() || !f.k.Revive() || f.k.Revive() {
 		t.Fatal("new agent a3 not wanted, or not revived exactly once")
 	}
@@ -299,7 +317,7 @@ func TestPlanServices(t *testing.T) {
 			"dyn":   {Properties: map[string]string{"spark.shuffle.service.enabled": "true"}},
 			"plain": {Properties: map[string]string{}},
 		}}
-		got := planServices(d, o, Options{Prune: tc.prune, Force: tc.force})
+		got, _ := planServices(d, o, t0, Options{Prune: tc.prune, Force: tc.force})
 		if len(got) != 1 {
 			t.Fatalf("%s: %+v", tc.name, got)
 		}
@@ -336,5 +354,23 @@ spec: {sparkHome: /opt/spark}
 	p := Compute(d, o, time.Now(), Options{})
 	if len(p.Actions) != 1 || !strings.HasSuffix(p.Actions[0].Reason, "; no shuffle service is up on a2.host, where its executors may run") {
 		t.Errorf("plan %+v", p.Actions)
+	}
+}
+
+// The keeper launches only where the pass's plan places a task: an offer
+// from another agent is declined, and before any plan nothing is launched.
+func TestKeeperLaunchesOnlyWhereThePlanPlaces(t *testing.T) {
+	f := newKeeper(t, shuffleService(t, "shuffle", "zone:a", "1g"))
+	a1, a2 := zone("a1", "a"), zone("a2", "a")
+	f.k.SetAgents([]Agent{a1, a2})
+	o := f.offer(a1)
+	if got := f.k.Offers([]mesos.Offer{o}); len(got[o.ID]) != 0 || f.k.Wants() {
+		t.Fatalf("launched %v before any plan", got)
+	}
+	f.k.SetPlan(Plan{Services: []ServiceAction{{Type: ActionLaunch, Kind: v1.KindShuffleService, Name: "shuffle", AgentIDs: []string{"a2"}}}})
+	o1, o2 := f.offer(a1), f.offer(a2)
+	got := f.k.Offers([]mesos.Offer{o1, o2})
+	if len(got[o1.ID]) != 0 || len(got[o2.ID]) != 1 {
+		t.Fatalf("launches %v: want one on a2 (the plan's placement), none on a1", got)
 	}
 }

@@ -91,8 +91,11 @@ type Plan struct {
 	// Roles are the roles' actions (weights).
 	Roles []RoleAction
 	// RequeueAfter, when not zero, is when the next pass has work to do
-	// (a restart waiting for its backoff).
-	RequeueAfter time.Duration
+	// (a restart waiting for its backoff); ServicesRequeueAfter likewise
+	// for a service task's relaunch (run's framework; apply waits for
+	// applications only).
+	RequeueAfter         time.Duration
+	ServicesRequeueAfter time.Duration
 }
 
 // Changes counts the actions that change the cluster.
@@ -299,8 +302,10 @@ type ServiceAction struct {
 	Type       ActionType // launch, roll, kill, blocked, unchanged
 	Kind, Name string
 	Reason     string
-	// Agents are the agents concerned (where to launch, roll or kill).
-	Agents []string
+	// Agents are the agents concerned (where to launch, roll or kill), by
+	// hostname; AgentIDs, for a launch, the same agents by id.
+	Agents   []string
+	AgentIDs []string
 	// pruneRefused: a kill of a removed service the guard turned into
 	// blocked.
 	pruneRefused bool
@@ -315,4 +320,8 @@ type Options struct {
 	// InDoubt is how long an unrecorded submission holds the application
 	// before it is submitted again. Default 2 minutes.
 	InDoubt time.Duration
+	// ServiceBackoff is the first relaunch delay of a failed service task,
+	// doubled per failure up to v1.DefaultBackoffMax. Default
+	// v1.DefaultBackoffInitial.
+	ServiceBackoff time.Duration
 }

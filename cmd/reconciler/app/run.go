@@ -150,6 +150,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		default:
 		}
 	}
+	keeper.Failed = kick // plan the relaunch at once
 	cache := &reconcile.DesiredCache{Log: log, Loaded: func(d *reconcile.Desired) { keeper.SetDesired(d.Services, d.BrokenFiles, o.prune) }}
 	cache.Changed()
 	read, hooks, err := o.follow(ctx, log, metrics, func() { cache.Changed(); kick() })
@@ -231,16 +232,16 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		l := &reconcile.Loop{
 			Load: load,
 			Reconciler: &reconcile.Reconciler{Master: mc, Dispatchers: pool, Store: st, Owner: o.cluster.owner, Lookup: lookupSecret, Log: log,
-				Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt},
+				Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt, ServiceBackoff: o.framework.backoff},
 				Observed: func(ctx context.Context, _ *reconcile.Desired, obs *reconcile.Observed) {
 					keeper.RestoreFailures(obs.ServiceRecords)
 					keeper.SetAgents(obs.Agents)
 					keeper.SetObserved(obs.ServiceTasks)
-					if err := reconcile.SyncServiceStatus(ctx, st, keeper, time.Now()); err != nil {
+					if err := reconcile.SyncServiceStatus(ctx, st, keeper, obs, time.Now()); err != nil {
 						log.Warn("could not record the services' status", "err", err)
 					}
 				},
-				Planned: func(p reconcile.Plan) { keeper.SetPrunable(reconcile.PrunableServices(p)) },
+				Planned: keeper.SetPlan,
 			},
 			Resync:  o.resync,
 			Trigger: trigger,
