@@ -168,6 +168,11 @@ func (c *Cluster) Stop() {
 			servers = append(servers, m.server)
 		}
 	}
+	for _, d := range c.dispatchers { // those running as tasks too: their ports are freed
+		if d.server != nil {
+			servers = append(servers, d.server)
+		}
+	}
 	c.mu.Unlock()
 	for _, srv := range servers {
 		_ = srv.Close()
