@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -140,9 +141,12 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		l.fail("observe the cluster", err)
 		return 0
 	}
-	for _, a := range res.Plan.Actions {
-		if a.Type != ActionUnchanged {
-			attrs := []any{"action", string(a.Type), "app", a.App, "reason", a.Reason}
+	for _, e := range res.Plan.Entries() {
+		if e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt {
+			attrs := []any{"action", string(e.Type), "app", e.Target(), "reason", e.Reason}
+			if e.Kind != v1.KindSparkApplication {
+				attrs[2], attrs[3] = "object", e.Target()
+			}
 			if d.Revision != "" {
 				attrs = append(attrs, "revision", d.Revision)
 			}

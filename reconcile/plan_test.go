@@ -309,3 +309,21 @@ func TestPlanConverges(t *testing.T) {
 		}
 	}
 }
+
+// Entries flattens every kind's actions into one vocabulary, in the
+// order diff prints them.
+func TestPlanEntries(t *testing.T) {
+	p := Plan{
+		Roles:    []RoleAction{{Type: ActionUpdate, Name: "etl", Reason: "weight 1 -> 3"}},
+		Services: []ServiceAction{{Type: ActionLaunch, Kind: v1.KindShuffleService, Name: "shuffle", Agents: []string{"h1"}, Reason: "launch on 1 of 1 matching agents"}},
+		Actions:  []Action{{Type: ActionSubmit, App: "pi", Phase: PhaseSubmitted, Reason: "not submitted yet"}},
+	}
+	var got []string
+	for _, e := range p.Entries() {
+		got = append(got, fmt.Sprintf("%s %s %s", e.Type, e.Target(), e.Reason))
+	}
+	want := "[update MesosRole/etl weight 1 -> 3 launch ShuffleService/shuffle launch on 1 of 1 matching agents submit pi not submitted yet]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("entries %v\nwant %s", got, want)
+	}
+}

@@ -325,3 +325,43 @@ type Options struct {
 	// v1.DefaultBackoffInitial.
 	ServiceBackoff time.Duration
 }
+
+// Entry is one action of a plan, whatever the kind of object: the one
+// vocabulary in which diff prints a plan and run logs it. (Action,
+// ServiceAction and RoleAction carry what each kind's execution needs.)
+type Entry struct {
+	Kind, Name string
+	Type       ActionType
+	Reason     string
+	// Phase is an application's phase after the pass.
+	Phase string
+	// Agents are the agents a service's action concerns.
+	Agents []string
+	// Changes are the properties a resubmission changes.
+	Changes []Change
+}
+
+// Target names the object: an application by its name (the common case),
+// any other kind as KIND/NAME.
+func (e Entry) Target() string {
+	if e.Kind == v1.KindSparkApplication {
+		return e.Name
+	}
+	return e.Kind + "/" + e.Name
+}
+
+// Entries lists the plan's actions of every kind: roles, services, then
+// applications.
+func (p Plan) Entries() []Entry {
+	out := make([]Entry, 0, len(p.Roles)+len(p.Services)+len(p.Actions))
+	for _, a := range p.Roles {
+		out = append(out, Entry{Kind: v1.KindMesosRole, Name: a.Name, Type: a.Type, Reason: a.Reason})
+	}
+	for _, a := range p.Services {
+		out = append(out, Entry{Kind: a.Kind, Name: a.Name, Type: a.Type, Reason: a.Reason, Agents: a.Agents})
+	}
+	for _, a := range p.Actions {
+		out = append(out, Entry{Kind: v1.KindSparkApplication, Name: a.App, Type: a.Type, Reason: a.Reason, Phase: a.Phase, Changes: a.Changes})
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/reconcile"
 )
 
@@ -21,42 +22,24 @@ var symbols = map[reconcile.ActionType]string{
 // are listed only when verbose.
 func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	counts := map[reconcile.ActionType]int{}
-	for _, a := range p.Roles {
-		if a.Type == reconcile.ActionUnchanged && !verbose {
+	for _, e := range p.Entries() {
+		// Every application is counted; other kinds when they change or
+		// are blocked.
+		if e.Kind == v1.KindSparkApplication || e.Type.Changes() || e.Type == reconcile.ActionBlocked {
+			counts[e.Type]++
+		}
+		if e.Type == reconcile.ActionUnchanged && !verbose {
 			continue
 		}
-		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[a.Type], a.Type, "MesosRole/"+a.Name, a.Reason)
-	}
-	for _, a := range p.Services {
-		if a.Type == reconcile.ActionUnchanged && !verbose {
-			continue
+		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[e.Type], e.Type, e.Target(), e.Reason)
+		if len(e.Agents) > 0 {
+			fmt.Fprintf(w, "      agents: %s\n", strings.Join(e.Agents, ", "))
 		}
-		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[a.Type], a.Type, a.Kind+"/"+a.Name, a.Reason)
-		if len(a.Agents) > 0 {
-			fmt.Fprintf(w, "      agents: %s\n", strings.Join(a.Agents, ", "))
-		}
-	}
-	for _, a := range p.Actions {
-		counts[a.Type]++
-		if a.Type == reconcile.ActionUnchanged && !verbose {
-			continue
-		}
-		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[a.Type], a.Type, a.App, a.Reason)
-		for _, c := range a.Changes {
+		for _, c := range e.Changes {
 			fmt.Fprintf(w, "      %s: %s -> %s\n", c.Key, orDash(c.Old), orDash(c.New))
 		}
 	}
 	var parts []string
-	for _, a := range p.Services {
-		if a.Type.Changes() || a.Type == reconcile.ActionBlocked {
-			counts[a.Type]++
-		}
-	}
-	for _, a := range p.Roles {
-		if a.Type.Changes() || a.Type == reconcile.ActionBlocked {
-			counts[a.Type]++
-		}
-	}
 	for _, t := range []reconcile.ActionType{reconcile.ActionUpdate, reconcile.ActionLaunch, reconcile.ActionRoll, reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
 		if counts[t] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[t], t))
