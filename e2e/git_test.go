@@ -304,3 +304,27 @@ func TestDiffAndApplyGitRevision(t *testing.T) {
 		t.Fatalf("diff at the applied revision: exit %d\n%s", code, out)
 	}
 }
+
+// A revision whose role update the master refuses is attempted, not
+// applied: status --source says so, and apply exits non-zero.
+func TestRefusedRoleKeepsTheRevisionUnapplied(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	o := gittest.New(t)
+	rev := o.Commit("main", map[string]string{"etl.yaml": "apiVersion: sparkmesos.io/v1\nkind: MesosRole\nmetadata: {name: etl}\nspec: {weight: 3}\n"})
+	git := []string{"--git", o.FileURL(), "--git-cache", t.TempDir()}
+	e.c.AddFault(sim.Fault{Call: "UPDATE_WEIGHTS", Status: 403, Message: "Not authorized"})
+	out, code := e.run(append([]string{"apply"}, git...)...)
+	if code == 0 || !strings.Contains(out, "error: update MesosRole/etl") {
+		t.Fatalf("apply refused by the master (exit %d):\n%s", code, out)
+	}
+	if s := e.sourceRecord(); s.LastAttemptedRevision != "main@sha1:"+rev || s.LastAppliedRevision != "" {
+		t.Fatalf("source after a refused role: attempted %q, applied %q", s.LastAttemptedRevision, s.LastAppliedRevision)
+	}
+	e.c.ClearFaults()
+	if out, code := e.run(append([]string{"apply"}, git...)...); code != 0 {
+		t.Fatalf("apply once the master accepts (exit %d):\n%s", code, out)
+	}
+	if s := e.sourceRecord(); s.LastAppliedRevision != "main@sha1:"+rev {
+		t.Fatalf("source once applied: %+v", s)
+	}
+}
