@@ -155,15 +155,6 @@ func (k *ServiceKeeper) placedByPlan(key, agent string) bool {
 	return k.placements[key+"@"+agent] || k.placements[key+"@*"]
 }
 
-// SetPrunable gives the removed services that may be killed (see
-// PrunableServices): a prune never takes a service running applications
-// depend on.
-func (k *ServiceKeeper) SetPrunable(keys map[string]bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.prunable = keys
-}
-
 type serviceTask struct {
 	id, agent, key, hash, state string
 	killing                     bool

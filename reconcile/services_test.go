@@ -241,7 +241,7 @@ func TestKeeperPrunesOnlyWithPruneAndNeverHeldServices(t *testing.T) {
 	if k := f.k.Kills(); len(k) != 0 {
 		t.Fatalf("killed %v that the plan did not allow (running apps depend on it)", k)
 	}
-	f.k.SetPrunable(map[string]bool{"ShuffleService/shuffle": true})
+	f.k.SetPlan(Plan{Services: []ServiceAction{{Type: ActionKill, Kind: v1.KindShuffleService, Name: "shuffle"}}})
 	if k := f.k.Kills(); len(k) != 1 || k[0].TaskID != id {
 		t.Fatalf("prune kills %v, want %s", k, id)
 	}

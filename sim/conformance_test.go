@@ -164,15 +164,23 @@ func TestOperatorTeardown(t *testing.T) {
 	}
 }
 
-func TestOperatorSubscribeStream(t *testing.T) {
-	c := startCluster(t, fastConfig())
+// subscribeOperator opens the operator API's event stream (JSON); it is
+// closed at the test's end.
+func subscribeOperator(t *testing.T, c *Cluster) *http.Response {
+	t.Helper()
 	req, _ := http.NewRequest("POST", c.MasterURL()+"/api/v1", strings.NewReader(`{"type":"SUBSCRIBE"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestOperatorSubscribeStream(t *testing.T) {
+	c := startCluster(t, fastConfig())
+	resp := subscribeOperator(t, c)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != "" {
 		t.Fatalf("SUBSCRIBE: %d, Content-Length %q (must stream)", resp.StatusCode, resp.Header.Get("Content-Length"))
 	}
@@ -842,13 +850,7 @@ func TestKilledTaskProcessIsReportedAsARealMasterDoes(t *testing.T) {
 	}
 
 	c := startCluster(t, fastConfig())
-	req, _ := http.NewRequest("POST", c.MasterURL()+"/api/v1", strings.NewReader(`{"type":"SUBSCRIBE"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := subscribeOperator(t, c)
 	events := make(chan map[string]any, 100)
 	go readRecordIO(resp, func(b []byte) {
 		var ev map[string]any
