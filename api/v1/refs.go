@@ -5,17 +5,26 @@ import (
 	"strings"
 )
 
+var (
+	queuePath     = p("spec", "queue")
+	confQueuePath = p("spec", "sparkConf").Key("spark.mesos.dispatcher.queue")
+)
+
 func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s problemSink) {
 	app, ok := o.(*SparkApplication)
 	if !ok {
 		return
 	}
 	spec := &app.Spec
-	queue, qat := spec.Queue, p("spec", "queue")
+	queue, fromConf := spec.Queue, false
 	if q, ok := spec.SparkConf["spark.mesos.dispatcher.queue"]; ok && queue == "" {
-		queue, qat = q, p("spec", "sparkConf").Key("spark.mesos.dispatcher.queue")
+		queue, fromConf = q, true
 	}
-	if queue == "" && qat.String() != "spec.queue" {
+	qat := queuePath
+	if fromConf {
+		qat = confQueuePath
+	}
+	if queue == "" && fromConf {
 		// Spark looks an empty queue name up too, and fails.
 		s.errorf(qat, "an empty queue name is no queue; remove it for the default queue (MesosClusterScheduler.scala fails the lookup)")
 	}
