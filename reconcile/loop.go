@@ -143,10 +143,11 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 	}
 	for _, e := range res.Plan.Entries() {
 		if e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt {
-			attrs := []any{"action", string(e.Type), "app", e.Target(), "reason", e.Reason}
+			subject := "app" // applications keep the key their log lines always had
 			if e.Kind != v1.KindSparkApplication {
-				attrs[2], attrs[3] = "object", e.Target()
+				subject = "object"
 			}
+			attrs := []any{"action", string(e.Type), subject, e.Target(), "reason", e.Reason}
 			if d.Revision != "" {
 				attrs = append(attrs, "revision", d.Revision)
 			}

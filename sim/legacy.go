@@ -243,16 +243,7 @@ func (c *Cluster) legacyStateLocked(m *masterEndpoint) legacyState {
 		Frameworks: []legacyFramework{}, CompletedFrameworks: []legacyFramework{}, OrphanTasks: []legacyTask{},
 		UnregisteredFrameworks: []string{},
 	}
-	used, offered := map[string][]mesos.Resource{}, map[string][]mesos.Resource{}
-	usedBy, offeredTo := map[string][]mesos.Resource{}, map[string][]mesos.Resource{}
-	for _, t := range c.tasks {
-		used[t.info.AgentID.Value] = append(used[t.info.AgentID.Value], t.info.Resources...)
-		usedBy[t.framework] = append(usedBy[t.framework], t.info.Resources...)
-	}
-	for _, o := range c.offers {
-		offered[o.agent.info.ID.Value] = append(offered[o.agent.info.ID.Value], o.resources...)
-		offeredTo[o.framework] = append(offeredTo[o.framework], o.resources...)
-	}
+	u := c.usageLocked()
 	var caps []string
 	for _, ac := range agentCapabilities {
 		caps = append(caps, ac.Type.String())
@@ -267,8 +258,8 @@ func (c *Cluster) legacyStateLocked(m *masterEndpoint) legacyState {
 		id := a.info.ID.Value
 		st.Slaves = append(st.Slaves, legacySlave{
 			ID: id, PID: "slave(1)@" + a.ip + ":5051", Hostname: a.info.Hostname, Port: a.info.GetPort(), RegisteredTime: seconds(a.regTime),
-			Resources: legacyResources(a.total, true), UsedResources: legacyResources(used[id], false),
-			OfferedResources: legacyResources(offered[id], false), ReservedResources: map[string]any{},
+			Resources: legacyResources(a.total, true), UsedResources: legacyResources(u.usedOn[id], false),
+			OfferedResources: legacyResources(u.offeredOn[id], false), ReservedResources: map[string]any{},
 			UnreservedResources: legacyResources(a.total, true), Attributes: legacyAttributes(a.info.Attributes),
 			Active: a.active, Version: Version, Capabilities: caps,
 		})
@@ -279,8 +270,8 @@ func (c *Cluster) legacyStateLocked(m *masterEndpoint) legacyState {
 			Checkpoint: fw.info.GetCheckpoint(), Hostname: fw.info.GetHostname(), WebUIURL: fw.info.GetWebUiURL(),
 			Principal: fw.info.GetPrincipal(), Roles: fw.info.Roles, Active: fw.active && !fw.removed, Connected: fw.connected && !fw.removed,
 			RegisteredTime: seconds(fw.regTime), ReregisteredTime: seconds(fw.reregTime),
-			Resources: legacyResources(usedBy[id], false), UsedResources: legacyResources(usedBy[id], false),
-			OfferedResources: legacyResources(offeredTo[id], false),
+			Resources: legacyResources(u.usedBy[id], false), UsedResources: legacyResources(u.usedBy[id], false),
+			OfferedResources: legacyResources(u.offeredTo[id], false),
 			Tasks:            []legacyTask{}, UnreachableTasks: []legacyTask{}, CompletedTasks: []legacyTask{}, Offers: []any{}, Executors: []any{},
 		}
 		if len(f.Roles) == 0 {

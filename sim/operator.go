@@ -419,16 +419,33 @@ func (c *Cluster) allCompletedLocked() []*task {
 	return out
 }
 
+// usage is what the live tasks hold and the outstanding offers hold out,
+// by agent id and by framework id.
+type usage struct {
+	usedOn, usedBy, offeredOn, offeredTo map[string][]mesos.Resource
+	offersTo                             map[string][]*offer
+}
+
+func (c *Cluster) usageLocked() usage {
+	u := usage{usedOn: map[string][]mesos.Resource{}, usedBy: map[string][]mesos.Resource{},
+		offeredOn: map[string][]mesos.Resource{}, offeredTo: map[string][]mesos.Resource{}, offersTo: map[string][]*offer{}}
+	for _, t := range c.tasks {
+		u.usedOn[t.info.AgentID.Value] = append(u.usedOn[t.info.AgentID.Value], t.info.Resources...)
+		u.usedBy[t.framework] = append(u.usedBy[t.framework], t.info.Resources...)
+	}
+	for _, o := range c.offers {
+		id := o.agent.info.ID.Value
+		u.offeredOn[id] = append(u.offeredOn[id], o.resources...)
+		u.offeredTo[o.framework] = append(u.offeredTo[o.framework], o.resources...)
+		u.offersTo[o.framework] = append(u.offersTo[o.framework], o)
+	}
+	return u
+}
+
 func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 	resp := &master.Response_GetFrameworks{}
 	ids := slices.Sorted(maps.Keys(c.frameworks))
-	alloc, offers := map[string][]mesos.Resource{}, map[string][]*offer{}
-	for _, t := range c.tasks {
-		alloc[t.framework] = append(alloc[t.framework], t.info.Resources...)
-	}
-	for _, o := range c.offers {
-		offers[o.framework] = append(offers[o.framework], o)
-	}
+	u := c.usageLocked()
 	for _, id := range ids {
 		fw := c.frameworks[id]
 		f := master.Response_GetFrameworks_Framework{
@@ -438,14 +455,12 @@ func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 			RegisteredTime:   timeInfo(fw.regTime),
 			ReregisteredTime: timeInfo(fw.reregTime),
 		}
-		var offered []mesos.Resource
-		for _, o := range offers[id] {
+		for _, o := range u.offersTo[id] {
 			p := o.proto()
 			p.Resources = postRefinement(p.Resources)
 			f.Offers = append(f.Offers, p)
-			offered = append(offered, o.resources...)
 		}
-		f.AllocatedResources, f.OfferedResources = preRefinement(alloc[id]), preRefinement(offered)
+		f.AllocatedResources, f.OfferedResources = preRefinement(u.usedBy[id]), preRefinement(u.offeredTo[id])
 		if fw.removed {
 			f.UnregisteredTime = timeInfo(fw.unregTime)
 			resp.CompletedFrameworks = append(resp.CompletedFrameworks, f)
@@ -458,18 +473,12 @@ func (c *Cluster) frameworksLocked() *master.Response_GetFrameworks {
 
 func (c *Cluster) agentsLocked() *master.Response_GetAgents {
 	resp := &master.Response_GetAgents{}
-	allocated, offeredOn := map[string][]mesos.Resource{}, map[*agent][]mesos.Resource{}
-	for _, t := range c.tasks {
-		allocated[t.info.AgentID.Value] = append(allocated[t.info.AgentID.Value], t.info.Resources...)
-	}
-	for _, o := range c.offers {
-		offeredOn[o.agent] = append(offeredOn[o.agent], o.resources...)
-	}
+	u := c.usageLocked()
 	for _, a := range c.agents {
 		if !a.listed() {
 			continue // removed (unreachable) agents are not listed
 		}
-		alloc, offered := allocated[a.info.ID.Value], offeredOn[a]
+		alloc, offered := u.usedOn[a.info.ID.Value], u.offeredOn[a.info.ID.Value]
 		deactivated := false
 		resp.Agents = append(resp.Agents, master.Response_GetAgents_Agent{
 			AgentInfo:          a.info,
