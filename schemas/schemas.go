@@ -34,6 +34,7 @@ var kinds = []struct {
 	{v1.KindDispatcher, &v1.Dispatcher{}, "dispatcher.yaml"},
 	{v1.KindShuffleService, &v1.ShuffleService{}, "dynamic-allocation.yaml"},
 	{v1.KindMesosRole, &v1.MesosRole{}, "dispatcher.yaml"},
+	{v1.KindScheduledSparkApplication, &v1.ScheduledSparkApplication{}, "nightly-schedule.yaml"},
 }
 
 func reflector() (*jsonschema.Reflector, error) {
@@ -55,6 +56,10 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 	case reflect.TypeOf(v1.Duration{}):
 		return &jsonschema.Schema{Type: "string", Pattern: `^\s*[0-9]+\s*(us|ms|s|m|min|h|d)\s*$`,
 			Description: "A Spark duration: an integer with a unit, such as 120s or 5min.", Examples: []any{"120s", "5min"}}
+	case reflect.TypeOf(v1.Suspend("")):
+		return &jsonschema.Schema{
+			Description: "true (no new runs), kill (no new runs, and kill the active ones) or false.",
+			OneOf:       []*jsonschema.Schema{{Type: "boolean"}, {Type: "string", Enum: []any{"kill"}}}}
 	case reflect.TypeOf(v1.Constraints{}):
 		return &jsonschema.Schema{
 			Description: "Attribute constraints: Spark's string (os:centos7;zone:a,b) or a list of {attribute, values}.",
@@ -254,6 +259,8 @@ func typeName(t reflect.Type) string {
 		return "duration"
 	case reflect.TypeOf(v1.Constraints{}):
 		return "constraints"
+	case reflect.TypeOf(v1.Suspend("")):
+		return "true, false or kill"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -43,7 +43,7 @@ func Validate(objs []Object) ([]Object, Problems) {
 	var problems Problems
 	bad := map[Object]bool{}
 	for _, o := range objs {
-		ps := checkObject(o)
+		ps := checkObject(o, LoadOptions{})
 		if len(ps.Errors()) > 0 || o.Origin().Broken() {
 			bad[o] = true
 		}

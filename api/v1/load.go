@@ -42,23 +42,37 @@ type Origin struct {
 	broken []Path
 }
 
-// crossPaths are the paths the checks between objects report at.
-var crossPaths = []Path{
-	Path{}.Field("metadata").Field("name"),
-	Path{}.Field("spec").Field("dispatcher").Field("name"),
-	Path{}.Field("spec").Field("queue"),
-	Path{}.Field("spec").Field("sparkConf").Key("spark.mesos.dispatcher.queue"),
-	Path{}.Field("spec").Field("shuffleService").Field("name"),
-	Path{}.Field("spec").Field("role"),
+// crossPaths are the paths the checks between objects report at: of an
+// application spec at base (a SparkApplication's spec, a schedule's
+// template).
+func crossPaths(base Path) []Path {
+	return []Path{
+		Path{}.Field("metadata").Field("name"),
+		base.Field("dispatcher").Field("name"),
+		base.Field("queue"),
+		base.Field("sparkConf").Key("spark.mesos.dispatcher.queue"),
+		base.Field("shuffleService").Field("name"),
+		base.Field("role"),
+	}
 }
 
-// release drops the YAML tree, keeping the positions of crossPaths.
-func (o *Origin) release() {
+var (
+	specCrossPaths     = crossPaths(specPath)
+	templateCrossPaths = crossPaths(templatePath)
+)
+
+// release drops the YAML tree, keeping the positions of the paths the
+// checks between objects report at.
+func (o *Origin) release(kind string) {
 	if o.node == nil {
 		return
 	}
-	o.kept = make(map[string]Position, len(crossPaths))
-	for _, p := range crossPaths {
+	paths := specCrossPaths
+	if kind == KindScheduledSparkApplication {
+		paths = templateCrossPaths
+	}
+	o.kept = make(map[string]Position, len(paths))
+	for _, p := range paths {
 		o.kept[p.String()] = o.Position(p)
 	}
 	o.node = nil
@@ -199,6 +213,8 @@ func newObject(kind string) Object {
 		return &ShuffleService{}
 	case KindMesosRole:
 		return &MesosRole{}
+	case KindScheduledSparkApplication:
+		return &ScheduledSparkApplication{}
 	}
 	return nil
 }

@@ -1,7 +1,5 @@
 package v1
 
-import ()
-
 // DefaultSparkVersion is sent as clientSparkVersion when a spec names none.
 const DefaultSparkVersion = "3.4.1"
 
@@ -34,7 +32,17 @@ func (m *Manifests) Dispatcher(name string) *Dispatcher {
 // Each object is checked as soon as its file is decoded, and its YAML tree
 // is then released (keeping the few positions the checks between objects
 // need), so that loading many files does not hold every tree at once.
-func Load(files []File) (*Manifests, Problems) {
+func Load(files []File) (*Manifests, Problems) { return LoadWith(files, LoadOptions{}) }
+
+// LoadOptions change what Load accepts.
+type LoadOptions struct {
+	// ScheduleSeconds accepts six-field schedules (seconds first), for
+	// tests that cannot wait minutes between runs.
+	ScheduleSeconds bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(files []File, opts LoadOptions) (*Manifests, Problems) {
 	var all []Object
 	var problems Problems
 	own := map[Object]int{} // errors of an object's own checks
@@ -42,10 +50,10 @@ func Load(files []File) (*Manifests, Problems) {
 		objs, ps := Decode(f)
 		problems = append(problems, ps...)
 		for _, o := range objs {
-			ops := checkObject(o)
+			ops := checkObject(o, opts)
 			own[o] = len(ops.Errors())
 			problems = append(problems, ops...)
-			o.Origin().release()
+			o.Origin().release(o.GetKind())
 		}
 		all = append(all, objs...)
 	}
@@ -77,9 +85,9 @@ func Load(files []File) (*Manifests, Problems) {
 
 // checkObject applies an object's own rules; problems about a field that
 // failed to decode are left out (the decode error says it already).
-func checkObject(o Object) Problems {
+func checkObject(o Object, opts LoadOptions) Problems {
 	var ps Problems
-	validateObject(o, sinkFor(o, &ps))
+	validateObject(o, opts, sinkFor(o, &ps))
 	return dropBroken(o, ps)
 }
 
@@ -157,6 +165,13 @@ func Default(o Object) {
 		}
 		if s.ChangePolicy == "" {
 			s.ChangePolicy = ChangeRestart
+		}
+	case *ScheduledSparkApplication:
+		if x.Spec.ConcurrencyPolicy == "" {
+			x.Spec.ConcurrencyPolicy = ConcurrencyForbid
+		}
+		if x.Spec.CatchUp == "" {
+			x.Spec.CatchUp = CatchUpLatest
 		}
 	case *MesosRole:
 		if x.Spec.Role == "" {

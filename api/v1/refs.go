@@ -6,23 +6,29 @@ import (
 )
 
 var (
-	queuePath     = p("spec", "queue")
-	confQueuePath = p("spec", "sparkConf").Key("spark.mesos.dispatcher.queue")
+	specPath     = p("spec")
+	templatePath = p("spec", "template")
 )
 
 func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s problemSink) {
-	app, ok := o.(*SparkApplication)
-	if !ok {
-		return
+	switch x := o.(type) {
+	case *SparkApplication:
+		validateAppRefs(&x.Spec, specPath, objs, roles, s)
+	case *ScheduledSparkApplication:
+		validateAppRefs(&x.Spec.Template, templatePath, objs, roles, s)
 	}
-	spec := &app.Spec
+}
+
+// validateAppRefs checks what an application spec (at base: a
+// SparkApplication's spec, a schedule's template) refers to.
+func validateAppRefs(spec *SparkApplicationSpec, base Path, objs map[Ref]Object, roles map[string]bool, s problemSink) {
 	queue, fromConf := spec.Queue, false
 	if q, ok := spec.SparkConf["spark.mesos.dispatcher.queue"]; ok && queue == "" {
 		queue, fromConf = q, true
 	}
-	qat := queuePath
+	qat := base.Field("queue")
 	if fromConf {
-		qat = confQueuePath
+		qat = base.Field("sparkConf").Key("spark.mesos.dispatcher.queue")
 	}
 	if queue == "" && fromConf {
 		// Spark looks an empty queue name up too, and fails.
@@ -32,7 +38,7 @@ func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s proble
 	case spec.Dispatcher.Name != "":
 		d, _ := objs[Ref{Kind: KindDispatcher, Name: spec.Dispatcher.Name}].(*Dispatcher)
 		if d == nil {
-			s.errorf(p("spec", "dispatcher", "name"), "no Dispatcher %q among the loaded manifests; load the file that defines it too, or use dispatcher.external", spec.Dispatcher.Name)
+			s.errorf(base.Field("dispatcher").Field("name"), "no Dispatcher %q among the loaded manifests; load the file that defines it too, or use dispatcher.external", spec.Dispatcher.Name)
 			return
 		}
 		if queue != "" && queue != "default" && d.Spec.QueueByName(queue) == nil {
@@ -48,15 +54,15 @@ func validateRefs(o Object, objs map[Ref]Object, roles map[string]bool, s proble
 	}
 	if ss := spec.ShuffleService; ss != nil && ss.Name != "" {
 		if objs[Ref{Kind: KindShuffleService, Name: ss.Name}] == nil {
-			s.errorf(p("spec", "shuffleService", "name"), "no ShuffleService %q among the loaded manifests", ss.Name)
+			s.errorf(base.Field("shuffleService").Field("name"), "no ShuffleService %q among the loaded manifests", ss.Name)
 		}
 	}
 	// The role its executors use: its own, or its queue's.
-	role, at := spec.Role, p("spec", "role")
+	role, at := spec.Role, base.Field("role")
 	if role == "" && spec.Dispatcher.Name != "" {
 		if d, _ := objs[Ref{Kind: KindDispatcher, Name: spec.Dispatcher.Name}].(*Dispatcher); d != nil {
 			if q := d.Spec.QueueByName(queue); q != nil {
-				role, at = q.Role, p("spec", "queue")
+				role, at = q.Role, base.Field("queue")
 			}
 		}
 	}

@@ -36,7 +36,7 @@ const (
 )
 
 // Kinds lists every kind, in the order objects of different kinds are printed.
-var Kinds = []string{KindMesosRole, KindDispatcher, KindShuffleService, KindSparkApplication}
+var Kinds = []string{KindMesosRole, KindDispatcher, KindShuffleService, KindSparkApplication, KindScheduledSparkApplication}
 
 // ObjectMeta is the metadata every object carries.
 type ObjectMeta struct {
@@ -53,7 +53,8 @@ type ObjectMeta struct {
 type TypeMeta struct {
 	// APIVersion must be sparkmesos.io/v1.
 	APIVersion string `json:"apiVersion"`
-	// Kind is one of SparkApplication, Dispatcher, ShuffleService, MesosRole.
+	// Kind is one of SparkApplication, Dispatcher, ShuffleService, MesosRole,
+	// ScheduledSparkApplication.
 	Kind string `json:"kind"`
 }
 
@@ -153,6 +154,10 @@ type SparkApplicationSpec struct {
 	// Restart (kill it and submit the new spec now, the default) or NextRun
 	// (let it finish; the next submission uses the new spec).
 	ChangePolicy string `json:"changePolicy,omitempty" jsonschema:"enum=Restart,enum=NextRun"`
+	// Suspend kills the driver and keeps it from being submitted or
+	// restarted, keeping the application's record; removing it resumes
+	// the application (a batch run that suspend killed is submitted again).
+	Suspend bool `json:"suspend,omitempty"`
 }
 
 // DispatcherRef points at the dispatcher an application is submitted to.
@@ -584,6 +589,12 @@ func (o *MesosRole) GetKind() string             { return KindMesosRole }
 func (o *MesosRole) GetName() string             { return o.Metadata.Name }
 func (o *MesosRole) GetMeta() *ObjectMeta        { return &o.Metadata }
 func (o *MesosRole) Origin() *Origin             { return &o.origin }
+func (o *ScheduledSparkApplication) GetKind() string {
+	return KindScheduledSparkApplication
+}
+func (o *ScheduledSparkApplication) GetName() string      { return o.Metadata.Name }
+func (o *ScheduledSparkApplication) GetMeta() *ObjectMeta { return &o.Metadata }
+func (o *ScheduledSparkApplication) Origin() *Origin      { return &o.origin }
 
 var (
 	_ Object = (*SparkApplication)(nil)

@@ -33,7 +33,7 @@ func p(names ...string) Path {
 	return out
 }
 
-func validateObject(o Object, s problemSink) {
+func validateObject(o Object, opts LoadOptions, s problemSink) {
 	validateMeta(o.GetMeta(), s)
 	switch x := o.(type) {
 	case *SparkApplication:
@@ -44,6 +44,8 @@ func validateObject(o Object, s problemSink) {
 		validateShuffleService(&x.Spec, p("spec"), s)
 	case *MesosRole:
 		validateRole(x, p("spec"), s)
+	case *ScheduledSparkApplication:
+		validateSchedule(x, opts.ScheduleSeconds, s)
 	}
 }
 
@@ -501,6 +503,10 @@ func validateHTTPURL(raw string, at Path, s problemSink) {
 
 // reservedKeys are properties a sparkConf may not set, with the reason.
 type reservedKeys map[string]string
+
+// ReservedProperty says why a SparkApplication may not set a Spark
+// property (the reconciler sets it), "" if it may.
+func ReservedProperty(key string) string { return appReserved[key] }
 
 var appReserved = reservedKeys{
 	"spark.master":                   "the reconciler sets it from spec.dispatcher",
