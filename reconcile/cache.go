@@ -137,6 +137,15 @@ func carryHeld(d, prev *Desired) {
 			d.Services = append(d.Services, s)
 		}
 	}
+	schedules := map[string]bool{}
+	for _, s := range d.Schedules {
+		schedules[s.Name()] = true
+	}
+	for _, s := range prev.Schedules {
+		if !schedules[s.Name()] && d.BrokenFiles[s.File] {
+			d.Schedules = append(d.Schedules, s)
+		}
+	}
 	roles := map[string]bool{}
 	for _, r := range d.Roles {
 		roles[r.Name] = true

@@ -35,6 +35,18 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 				Rendered: r, Constraints: ss.Spec.Constraints, File: ss.Origin().File})
 			continue
 		}
+		if sc, ok := o.(*v1.ScheduledSparkApplication); ok {
+			c, err := sc.Spec.Cron(cronSeconds)
+			if err != nil {
+				return nil, fmt.Errorf("schedule %s: %w", sc.Metadata.Name, err)
+			}
+			ds := &DesiredSchedule{Schedule: sc, Cron: c, File: sc.Origin().File, RenderOpts: opts}
+			if n := sc.Spec.Template.Dispatcher.Name; n != "" {
+				ds.Dispatcher = m.Dispatcher(n)
+			}
+			d.Schedules = append(d.Schedules, ds)
+			continue
+		}
 		app, ok := o.(*v1.SparkApplication)
 		if !ok {
 			continue
@@ -43,17 +55,33 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 		if app.Spec.Dispatcher.Name != "" {
 			disp = m.Dispatcher(app.Spec.Dispatcher.Name)
 		}
-		r, err := render.SparkApplication(app, disp, opts)
+		da, err := desiredApp(app, disp, opts)
 		if err != nil {
-			return nil, fmt.Errorf("render %s: %w", app.Metadata.Name, err)
+			return nil, err
 		}
-		da := &DesiredApp{App: app, Rendered: r, File: app.Origin().File}
-		props := r.Request.SparkProperties
-		da.UsesShuffle = props["spark.shuffle.service.enabled"] == "true" || props["spark.dynamicAllocation.enabled"] == "true"
-		if disp != nil && disp.Spec.Managed != nil {
-			da.ManagedDispatcher = disp.Metadata.Name
+		if app.Spec.Suspend {
+			da.Stopped = "suspended: remove spec.suspend to resume"
 		}
 		d.Apps[app.Metadata.Name] = da
 	}
 	return d, nil
+}
+
+// cronSeconds: schedules were validated already; a seconds field that
+// passed validation (--schedule-seconds) parses here too.
+const cronSeconds = true
+
+// desiredApp renders one application.
+func desiredApp(app *v1.SparkApplication, disp *v1.Dispatcher, opts render.Options) (*DesiredApp, error) {
+	r, err := render.SparkApplication(app, disp, opts)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", app.Metadata.Name, err)
+	}
+	da := &DesiredApp{App: app, Rendered: r, File: app.Origin().File}
+	props := r.Request.SparkProperties
+	da.UsesShuffle = props["spark.shuffle.service.enabled"] == "true" || props["spark.dynamicAllocation.enabled"] == "true"
+	if disp != nil && disp.Spec.Managed != nil {
+		da.ManagedDispatcher = disp.Metadata.Name
+	}
+	return da, nil
 }

@@ -27,8 +27,9 @@ type Executor struct {
 	Now    func() time.Time
 	Log    *slog.Logger
 	// OnEnded, when set, is called once for each driver whose end a record
-	// first sees, with its final task state.
-	OnEnded func(state string)
+	// first sees, with the schedule of a run ("" for an application) and
+	// its final task state.
+	OnEnded func(schedule, state string)
 	// Roles sets role weights (plan.Roles); nil leaves roles alone.
 	Roles RoleUpdater
 }
@@ -41,6 +42,8 @@ type Outcome struct {
 	// Service is set for a service action the framework will not carry out
 	// (a prune the guard refused), so that the pass is not taken as whole.
 	Service *ServiceAction
+	// Schedule is set for a schedule's action.
+	Schedule *ScheduleAction
 	// Detail says what was done, such as the submission id.
 	Detail string
 	Err    error
@@ -63,8 +66,29 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		copied.Events = slices.Clone(r.Events)
 		x.recs[n] = &copied
 	}
+	x.runApps = plan.RunApps
 	var out []Outcome
+	// A schedule's runs are recorded in its record before they are
+	// submitted: a run whose record could not be written is not submitted.
+	unrecorded := map[string]error{}
+	for i := range plan.Schedules {
+		a := &plan.Schedules[i]
+		detail, err := x.schedule(ctx, *a)
+		if err != nil {
+			e.Log.Warn("schedule action failed", "schedule", a.Name, "err", err)
+			for _, r := range a.Start {
+				unrecorded[r.Name] = err
+			}
+		} else if a.Type != ActionUnchanged {
+			e.Log.Info("schedule", "action", string(a.Type), "schedule", a.Name, "reason", a.Reason)
+		}
+		out = append(out, Outcome{Schedule: a, Detail: detail, Err: err})
+	}
 	for _, a := range plan.Actions {
+		if err := unrecorded[a.App]; err != nil {
+			out = append(out, Outcome{Action: a, Err: fmt.Errorf("not submitted: the schedule's record could not be written: %w", err)})
+			continue
+		}
 		detail, err := x.run(ctx, a)
 		if err != nil {
 			e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", err)
@@ -99,6 +123,8 @@ func (o Outcome) Type() ActionType {
 		return o.Role.Type
 	case o.Service != nil:
 		return o.Service.Type
+	case o.Schedule != nil:
+		return o.Schedule.Type
 	}
 	return o.Action.Type
 }
@@ -111,6 +137,8 @@ func (o Outcome) Target() string {
 		return v1.KindMesosRole + "/" + o.Role.Name
 	case o.Service != nil:
 		return o.Service.Kind + "/" + o.Service.Name
+	case o.Schedule != nil:
+		return v1.KindScheduledSparkApplication + "/" + o.Schedule.Name
 	}
 	return o.Action.App
 }
@@ -122,6 +150,8 @@ func (o Outcome) PruneRefused() bool {
 		return o.Role.PruneRefused()
 	case o.Service != nil:
 		return o.Service.PruneRefused()
+	case o.Schedule != nil:
+		return o.Schedule.Type == ActionBlocked && o.Schedule.Phase == PhaseOrphaned
 	}
 	return o.Action.PruneRefused()
 }
@@ -132,6 +162,16 @@ type execution struct {
 	o    *Observed
 	recs map[string]*store.Record
 	live map[string]string // submission id -> state of its live driver task
+	// runApps are the desired applications of schedules' runs.
+	runApps map[string]*DesiredApp
+}
+
+// app is the desired application of that name, a schedule's run included.
+func (x *execution) app(name string) *DesiredApp {
+	if a := x.d.Apps[name]; a != nil {
+		return a
+	}
+	return x.runApps[name]
 }
 
 func (x *execution) now() time.Time { return x.e.Now() }
@@ -194,7 +234,11 @@ func (x *execution) sync(r *store.Record) bool {
 		}
 		x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s", s.ID, state))
 		if x.e.OnEnded != nil {
-			x.e.OnEnded(state)
+			schedule := ""
+			if da := x.app(r.Key.Name); da != nil {
+				schedule = da.Schedule
+			}
+			x.e.OnEnded(schedule, state)
 		}
 	}
 	return true
@@ -212,6 +256,13 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 	case ActionKill:
 		if err := x.kill(ctx, r, a.Kill); err != nil {
 			return "", err
+		}
+		if a.Stop {
+			for i := range r.Submissions {
+				if s := &r.Submissions[i]; slices.Contains(a.Kill, s.ID) {
+					s.Message = stoppedMark + a.Reason
+				}
+			}
 		}
 		x.setStatus(r, a)
 		return fmt.Sprintf("killed %v", a.Kill), x.put(ctx, r)
@@ -231,7 +282,7 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		dr := a.Adopt
 		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: x.now()})
 		r.Intent = nil
-		if da := x.d.Apps[a.App]; da != nil && dr.SpecHash == da.Rendered.SpecHash {
+		if da := x.app(a.App); da != nil && dr.SpecHash == da.Rendered.SpecHash {
 			x.remember(r, da)
 		}
 		x.event(r, "Normal", "Adopted", fmt.Sprintf("driver %s found by its labels: %s", dr.SubmissionID, a.Reason))
@@ -242,7 +293,7 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		if r.Version == 0 && len(r.Submissions) == 0 && a.Type != ActionBlocked {
 			return "", nil // nothing worth recording for an app never submitted
 		}
-		if da := x.d.Apps[a.App]; da != nil && r.Origin == "" {
+		if da := x.app(a.App); da != nil && r.Origin == "" {
 			r.Origin = da.File
 		}
 		return "", x.put(ctx, r)
@@ -275,7 +326,7 @@ func (x *execution) remember(r *store.Record, da *DesiredApp) {
 }
 
 func (x *execution) clientFor(r *store.Record, app string) (DispatcherClient, error) {
-	if da := x.d.Apps[app]; da != nil {
+	if da := x.app(app); da != nil && da.Rendered.DispatcherURL != "" {
 		return x.e.Dispatchers.For(da.Rendered.DispatcherURL), nil
 	}
 	if base := dispatcherOf(r); base != "" {
@@ -314,7 +365,7 @@ func newID() string {
 }
 
 func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (string, error) {
-	da := x.d.Apps[a.App]
+	da := x.app(a.App)
 	if da == nil {
 		return "", fmt.Errorf("%s is not desired", a.App)
 	}
@@ -351,6 +402,14 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 	if err != nil {
 		return fail(err, "unresolved-")
 	}
+	if o := a.Overrides; o != nil {
+		if len(o.Args) > 0 {
+			req.AppArgs = slices.Clone(o.Args)
+		}
+		for k, v := range o.Conf {
+			req.SparkProperties[k] = v
+		}
+	}
 	req.SparkProperties["spark.mesos.driver.labels"] += "," + v1.EscapeLabel(render.LabelIntent) + ":" + intent.ID
 	id, err := c.Create(ctx, req)
 	if err != nil {
@@ -370,7 +429,8 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 	r.Intent = nil
 	r.AddSubmission(store.Submission{ID: id, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(), State: dispatcher.StateQueued})
 	x.remember(r, da)
-	x.event(r, "Normal", "Submitted", fmt.Sprintf("%s (%s, attempt %d): %s", id, a.Type, a.Attempt, a.Reason))
+	r.RerunOverrides = nil
+	x.event(r, "Normal", "Submitted", fmt.Sprintf("%s (%s, attempt %d%s): %s", id, a.Type, a.Attempt, a.Overrides.Describe(), a.Reason))
 	r.Status = store.Status{Phase: a.Phase, Message: a.Reason, ObservedAt: x.now()}
 	return id, x.put(ctx, r)
 }

@@ -2,12 +2,13 @@ package reconcile
 
 import (
 	"context"
-	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 )
 
 // Metrics are the loop's Prometheus metrics. Application metrics use
@@ -27,6 +28,11 @@ type Metrics struct {
 	GitSyncs      *prometheus.CounterVec
 	GitSynced     prometheus.Gauge
 	Webhooks      *prometheus.CounterVec
+	// ScheduleRuns counts schedules' runs by outcome (started, succeeded,
+	// failed, skipped); ScheduleLag is the time between a run's scheduled
+	// time and its start.
+	ScheduleRuns *prometheus.CounterVec
+	ScheduleLag  *prometheus.HistogramVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -46,9 +52,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		GitSyncs:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_syncs_total", Help: "Syncs of the Git repository, by result."}, []string{"result"}),
 		GitSynced:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_git_last_sync_timestamp_seconds", Help: "When the Git repository was last synced without error."}),
 		Webhooks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_webhooks_total", Help: "Git webhooks received, by result (accepted, refused)."}, []string{"result"}),
+		ScheduleRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_schedule_runs_total",
+			Help: "Runs of ScheduledSparkApplications, by schedule and outcome (started, succeeded, failed, skipped)."}, []string{"schedule", "outcome"}),
+		ScheduleLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "reconciler_schedule_start_lag_seconds",
+			Help: "Time from a run's scheduled time to its start, by schedule.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 14)}, []string{"schedule"}),
 	}
 	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
-		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks)
+		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
+		m.ScheduleRuns, m.ScheduleLag)
 	return m
 }
 
@@ -190,6 +201,17 @@ func (l *Loop) count(d *Desired, o *Observed, outcomes []Outcome) {
 		if out.Type() != ActionUnchanged {
 			m.Actions.WithLabelValues(string(out.Type()), result).Inc()
 		}
+		if a := out.Schedule; a != nil && out.Err == nil {
+			for _, r := range a.Start {
+				m.ScheduleRuns.WithLabelValues(a.Name, "started").Inc()
+				if r.Trigger == TriggerSchedule {
+					m.ScheduleLag.WithLabelValues(a.Name).Observe(max(l.Now().Sub(r.Scheduled), 0).Seconds())
+				}
+			}
+			for _, k := range a.Skip {
+				m.ScheduleRuns.WithLabelValues(a.Name, "skipped").Add(float64(max(k.Count, 1)))
+			}
+		}
 		switch out.Action.Type {
 		case ActionSubmit, ActionResubmit, ActionRestart:
 			if out.Err == nil {
@@ -203,10 +225,18 @@ func (l *Loop) count(d *Desired, o *Observed, outcomes []Outcome) {
 
 // countEnded is the executor's OnEnded hook: each driver's end is counted
 // once, when its record first sees it.
-func (m *Metrics) countEnded(state string) {
+func (m *Metrics) countEnded(schedule, state string) {
 	if state == "TASK_FINISHED" {
 		m.SuccessCount.Inc()
 	} else {
 		m.FailureCount.Inc()
+	}
+	if schedule == "" {
+		return
+	}
+	if state == "TASK_FINISHED" {
+		m.ScheduleRuns.WithLabelValues(schedule, "succeeded").Inc()
+	} else {
+		m.ScheduleRuns.WithLabelValues(schedule, "failed").Inc()
 	}
 }

@@ -120,6 +120,14 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	for _, r := range recs {
 		o.Records[r.Key.Name] = r
 	}
+	schedules, err := st.List(ctx, v1.KindScheduledSparkApplication)
+	if err != nil {
+		return nil, fmt.Errorf("read the store: %w", err)
+	}
+	o.ScheduleRecords = make(map[string]*store.Record, len(schedules))
+	for _, r := range schedules {
+		o.ScheduleRecords[r.Key.Name] = r
+	}
 	for _, kind := range []string{v1.KindShuffleService, v1.KindDispatcher} {
 		srecs, err := st.List(ctx, kind)
 		if err != nil {
@@ -216,5 +224,7 @@ func driverOf(t mesos.Task, owner string) (Driver, bool) {
 		State:        t.State,
 		AgentID:      t.AgentID,
 		Intent:       l[render.LabelIntent],
+		Schedule:     l[render.LabelSchedule],
+		Scheduled:    l[render.LabelScheduledTime],
 	}, true
 }

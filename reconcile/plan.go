@@ -60,7 +60,19 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	}
 	slices.Sort(names)
 
+	// Schedules plan their runs (and claim them from the loop below).
+	var claimed map[string]bool
+	var runActions []Action
 	plan := Plan{Actions: make([]Action, 0, len(names))}
+	if len(d.Schedules) > 0 || len(o.ScheduleRecords) > 0 {
+		byApp := map[string][]Driver{}
+		for _, dr := range lives {
+			if dr.Schedule != "" {
+				byApp[dr.App] = append(byApp[dr.App], dr)
+			}
+		}
+		plan.Schedules, runActions, plan.RunApps, claimed = planSchedules(d, o, now, opts, byApp)
+	}
 	j := 0
 	for _, n := range names {
 		for j < len(lives) && lives[j].App < n {
@@ -70,15 +82,20 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		for k < len(lives) && lives[k].App == n {
 			k++
 		}
+		if claimed[n] && d.Apps[n] == nil {
+			j = k
+			continue
+		}
 		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: d.Apps[n], rec: o.Records[n], live: lives[j:k:k], dst: plan.Actions}
 		plan.Actions = p.plan()
 		j = k
 	}
+	plan.Actions = append(plan.Actions, runActions...)
 	services, requeue := planServices(d, o, now, opts)
 	plan.Services = services
 	plan.Roles = planRoles(d, o, opts)
 	if !opts.Force {
-		guardPrune(&plan, len(names)+ownedServices(d, o)+ownedRoles(d, o))
+		guardPrune(&plan, len(names)+ownedServices(d, o)+ownedRoles(d, o)+ownedSchedules(d, o))
 	}
 	// Objects a broken file declared, carried at their last good spec.
 	for i, a := range plan.Actions {
@@ -100,12 +117,19 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	for i, a := range plan.Actions {
 		switch a.Type {
 		case ActionSubmit, ActionResubmit, ActionRestart, ActionUnchanged:
-			if da := d.Apps[a.App]; da != nil {
+			if da := plan.App(d, a.App); da != nil {
 				plan.Actions[i].Reason += shuffleNote(da, o, up)
 			}
 		}
 	}
 	plan.ServicesRequeueAfter = requeue
+	for _, s := range plan.Schedules {
+		if len(s.Next) > 0 {
+			if wait := s.Next[0].Sub(now); plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
+				plan.RequeueAfter = wait
+			}
+		}
+	}
 	for _, a := range plan.Actions {
 		if !a.NotBefore.IsZero() && a.NotBefore.After(now) {
 			if wait := a.NotBefore.Sub(now); plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
@@ -156,6 +180,13 @@ func (p *planner) plan() []Action {
 	out := p.dst
 	first := len(out)
 	hash := p.app.Rendered.SpecHash
+	if p.app.Schedule != "" {
+		// A run keeps the spec it started with: a change of the template
+		// is for the next run.
+		if l := p.latest(); l != nil {
+			hash = l.SpecHash
+		}
+	}
 
 	// A submission whose result was never recorded (a crash between the
 	// dispatcher's answer and our record): find its driver, or wait.
@@ -176,9 +207,13 @@ func (p *planner) plan() []Action {
 		// duplicate that appears later is killed as one.
 	}
 
+	if p.app.Stopped != "" {
+		return p.stopped(out)
+	}
+
 	// A rerun was asked for since the latest submission: run again now.
 	if latest := p.latest(); p.rec != nil && !p.rec.RerunRequested.IsZero() && (latest == nil || p.rec.RerunRequested.After(latest.SubmittedAt)) {
-		why := "rerun requested at " + p.rec.RerunRequested.UTC().Format(time.RFC3339)
+		why := "run-now requested at " + p.rec.RerunRequested.UTC().Format(time.RFC3339) + p.rec.RerunOverrides.Describe()
 		var kill []string
 		for _, dr := range p.live {
 			kill = append(kill, dr.SubmissionID)
@@ -194,6 +229,9 @@ func (p *planner) plan() []Action {
 		}
 		a := p.submit(t, PhaseSubmitted, why, 1)
 		a.Kill = kill
+		if a.Type != ActionBlocked {
+			a.Overrides = p.rec.RerunOverrides
+		}
 		return append(out, a)
 	}
 
@@ -259,6 +297,9 @@ func (p *planner) plan() []Action {
 	}
 
 	// The latest submission ended (or the dispatcher forgot it).
+	if strings.HasPrefix(latest.Message, stoppedMark) && p.app.Schedule == "" {
+		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("resumed: submission %s was killed by suspend", latest.ID), 1))
+	}
 	if latest.SpecHash != hash {
 		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("the spec changed since submission %s ended (%s)", latest.ID, taskState), 1))
 	}
@@ -291,6 +332,36 @@ func (p *planner) plan() []Action {
 		return append(out, p.restart(latest, failures, fmt.Sprintf("submission %s ended with %s; restartPolicy %s", latest.ID, taskState, policy.Type)))
 	}
 	return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ended with %s; restartPolicy Never", latest.ID, taskState)))
+}
+
+// stoppedMark starts the message of a submission killed because its
+// application was stopped (suspended, a replaced run).
+const stoppedMark = "stopped: "
+
+// stopped plans an application that must not run: kill its driver (and a
+// submission waiting in the dispatcher), submit nothing.
+func (p *planner) stopped(out []Action) []Action {
+	phase := PhaseStopped
+	if p.app.Schedule == "" {
+		phase = PhaseSuspended
+	}
+	var kill []string
+	for _, dr := range p.live {
+		if !slices.Contains(kill, dr.SubmissionID) {
+			kill = append(kill, dr.SubmissionID)
+		}
+	}
+	if latest := p.latest(); latest != nil {
+		if state, _ := p.stateOf(latest); state == dispatcher.StateQueued || state == dispatcher.StateRetrying {
+			kill = append(kill, latest.ID)
+		}
+	}
+	if len(kill) == 0 {
+		return append(out, p.act(ActionUnchanged, phase, p.app.Stopped))
+	}
+	a := p.act(ActionKill, phase, p.app.Stopped+": killing its driver")
+	a.Kill, a.Stop = kill, true
+	return append(out, a)
 }
 
 // planUndesired handles an application we own that the manifests no longer
@@ -495,6 +566,7 @@ func (p *planner) submit(t ActionType, phase, reason string, attempt int) Action
 	}
 	a := p.act(t, phase, reason)
 	a.Attempt = attempt
+	a.Overrides = p.app.Overrides
 	return a
 }
 
@@ -664,6 +736,11 @@ func guardPrune(plan *Plan, owned int) {
 			prunes++
 		}
 	}
+	for _, a := range plan.Schedules {
+		if a.Type == ActionPrune {
+			prunes++
+		}
+	}
 	if prunes == 0 || owned == 0 {
 		return
 	}
@@ -688,6 +765,31 @@ func guardPrune(plan *Plan, owned int) {
 			plan.Roles[i].pruneRefused = true
 		}
 	}
+	for i, a := range plan.Schedules {
+		if a.Type == ActionPrune {
+			plan.Schedules[i].Type, plan.Schedules[i].Reason, plan.Schedules[i].Phase = ActionBlocked, why, PhaseOrphaned
+		}
+	}
+}
+
+// ownedSchedules counts the schedules desired or recorded.
+func ownedSchedules(d *Desired, o *Observed) int {
+	n := len(o.ScheduleRecords)
+	for _, s := range d.Schedules {
+		if o.ScheduleRecords[s.Name()] == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// App is the desired application of that name: the manifests' or a
+// schedule's run.
+func (p Plan) App(d *Desired, name string) *DesiredApp {
+	if a := d.Apps[name]; a != nil {
+		return a
+	}
+	return p.RunApps[name]
 }
 
 // ownedServices counts the services desired or running under our labels.

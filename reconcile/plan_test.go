@@ -120,8 +120,8 @@ func TestPlanTable(t *testing.T) {
 		{"in doubt: hold", desired(pi), observed(withIntent(record("pi"), t0.Add(-30*time.Second))), Options{}, "pi:hold", "waiting"},
 		{"in doubt: driver found", desired(pi), withLive(observed(withIntent(record("pi"), t0.Add(-30*time.Second))), Driver{SubmissionID: "driver-9", App: "pi", SpecHash: h, Intent: "intent-1"}), Options{}, "pi:adopt", "intent intent-1"},
 		{"in doubt too long: submit again", desired(pi), observed(withIntent(record("pi"), t0.Add(-time.Hour))), Options{}, "pi:submit", ""},
-		{"rerun of a running app", desired(pi), withLive(observed(withRerun(record("pi", sub("driver-1", h, "TASK_RUNNING")), t0)), running), Options{}, "pi:resubmit", "rerun requested"},
-		{"rerun of a finished app", desired(pi), withEnded(observed(withRerun(record("pi", sub("driver-1", h, "")), t0)), "driver-1", "TASK_FAILED"), Options{}, "pi:submit", "rerun requested"},
+		{"rerun of a running app", desired(pi), withLive(observed(withRerun(record("pi", sub("driver-1", h, "TASK_RUNNING")), t0)), running), Options{}, "pi:resubmit", "run-now requested"},
+		{"rerun of a finished app", desired(pi), withEnded(observed(withRerun(record("pi", sub("driver-1", h, "")), t0)), "driver-1", "TASK_FAILED"), Options{}, "pi:submit", "run-now requested"},
 		{"rerun already done", desired(pi), withLive(observed(withRerun(record("pi", sub("driver-1", h, "TASK_RUNNING")), t0.Add(-2*time.Hour))), running), Options{}, "pi:unchanged", "runs the current spec"},
 	}
 	for _, tc := range cases {

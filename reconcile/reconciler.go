@@ -41,7 +41,7 @@ type Reconciler struct {
 	Observed func(ctx context.Context, d *Desired, o *Observed)
 	Planned  func(Plan)
 	// OnEnded is called once for each driver whose end a record first sees.
-	OnEnded func(state string)
+	OnEnded func(schedule, state string)
 
 	// What RecordSource last recorded: the desired state (reused between
 	// passes until its source changes) and whether its pass was whole.

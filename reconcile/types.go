@@ -42,6 +42,7 @@ const (
 	ActionLaunch    ActionType = "launch"    // a service task is missing on agents: the framework launches it
 	ActionRoll      ActionType = "roll"      // a service's spec changed: its tasks are replaced one agent at a time
 	ActionUpdate    ActionType = "update"    // a role's weight differs: set it
+	ActionSkip      ActionType = "skip"      // a scheduled time gets no run: why is in Reason
 )
 
 // Changes reports whether the action changes the cluster.
@@ -75,6 +76,11 @@ type Action struct {
 	Changes []Change
 	// Phase is the application's phase after this pass, for status.
 	Phase string
+	// Overrides change the submission (run-now's arguments and properties).
+	Overrides *store.Overrides
+	// Stop: a kill because the application must not run (suspended, a
+	// stopped run); its submissions are marked so that a resume submits.
+	Stop bool
 }
 
 // Change is a property that differs between the running and the desired spec.
@@ -90,6 +96,10 @@ type Plan struct {
 	Services []ServiceAction
 	// Roles are the roles' actions (weights).
 	Roles []RoleAction
+	// Schedules are the schedules' actions; RunApps the desired
+	// applications of their runs (the runs' own actions are in Actions).
+	Schedules []ScheduleAction
+	RunApps   map[string]*DesiredApp
 	// RequeueAfter, when not zero, is when the next pass has work to do
 	// (a restart waiting for its backoff); ServicesRequeueAfter likewise
 	// for a service task's relaunch (run's framework; apply waits for
@@ -116,6 +126,11 @@ func (p Plan) Changes() int {
 			n++
 		}
 	}
+	for _, a := range p.Schedules {
+		if a.Type == ActionPrune { // a schedule's runs count as applications
+			n++
+		}
+	}
 	return n
 }
 
@@ -130,6 +145,10 @@ const (
 	PhaseBlocked   = "Blocked"
 	PhaseHeld      = "Held"
 	PhaseOrphaned  = "Orphaned" // recorded, not desired, not pruned
+	PhaseSuspended = "Suspended"
+	PhaseStopped   = "Stopped" // a run killed for good (replaced, suspended, past its deadline)
+	PhaseScheduled = "Scheduled"
+	PhaseActive    = "Active" // a schedule with active runs
 )
 
 // DesiredApp is one application as the manifests want it.
@@ -146,6 +165,17 @@ type DesiredApp struct {
 	// ManagedDispatcher names the managed Dispatcher it is submitted to, if
 	// any: submissions wait until its task runs.
 	ManagedDispatcher string
+	// Schedule names the schedule of a run: a run is never resubmitted for
+	// a change of the template (the next run uses it), and once ended it
+	// runs again only by its own restart policy.
+	Schedule string
+	// Stopped, when set, says why the application must not run: its
+	// driver is killed and it is never submitted or restarted (a suspended
+	// application, a replaced run).
+	Stopped string
+	// Overrides change its next submission (a run-now's arguments and
+	// properties).
+	Overrides *store.Overrides
 }
 
 // Desired is what the manifests want.
@@ -155,6 +185,8 @@ type Desired struct {
 	Services []*DesiredService
 	// Roles are the roles whose weights the manifests set.
 	Roles []*DesiredRole
+	// Schedules are the ScheduledSparkApplications.
+	Schedules []*DesiredSchedule
 	// BrokenFiles are files that failed to load: objects recorded as coming
 	// from them keep their last good spec (never killed, pruned or changed).
 	BrokenFiles map[string]bool
@@ -197,6 +229,9 @@ func (d *Desired) AbsoluteOrigins() {
 	for _, r := range d.Roles {
 		r.File = abs(r.File)
 	}
+	for _, s := range d.Schedules {
+		s.File = abs(s.File)
+	}
 	broken := make(map[string]bool, len(d.BrokenFiles))
 	for f := range d.BrokenFiles {
 		broken[abs(f)] = true
@@ -237,6 +272,9 @@ type Driver struct {
 	State        string // TASK_RUNNING, TASK_FAILED...
 	AgentID      string
 	Intent       string // the intent id it was submitted under, if labelled
+	// Schedule and Scheduled name the schedule and the time (label format)
+	// of a scheduled run's driver.
+	Schedule, Scheduled string
 }
 
 // Agent is an agent's capacity and attributes, for feasibility.
@@ -272,8 +310,10 @@ type Observed struct {
 	// Submissions holds the dispatcher's state of recorded submissions that
 	// are not visible as Mesos tasks.
 	Submissions map[string]SubmissionState
-	// Records are the store's SparkApplication records, by name.
-	Records map[string]*store.Record
+	// Records are the store's SparkApplication records, by name (runs of
+	// schedules included); ScheduleRecords the schedules' records.
+	Records         map[string]*store.Record
+	ScheduleRecords map[string]*store.Record
 	// ServiceTasks are the live tasks of services we own (shuffle services,
 	// managed dispatchers); ServiceRecords the store's records of services
 	// (their origin), by kind/name.
@@ -350,15 +390,18 @@ func (e Entry) Target() string {
 	return e.Kind + "/" + e.Name
 }
 
-// Entries lists the plan's actions of every kind: roles, services, then
-// applications.
+// Entries lists the plan's actions of every kind: roles, services,
+// schedules, then applications (runs of schedules included).
 func (p Plan) Entries() []Entry {
-	out := make([]Entry, 0, len(p.Roles)+len(p.Services)+len(p.Actions))
+	out := make([]Entry, 0, len(p.Roles)+len(p.Services)+len(p.Schedules)+len(p.Actions))
 	for _, a := range p.Roles {
 		out = append(out, Entry{Kind: v1.KindMesosRole, Name: a.Name, Type: a.Type, Reason: a.Reason})
 	}
 	for _, a := range p.Services {
 		out = append(out, Entry{Kind: a.Kind, Name: a.Name, Type: a.Type, Reason: a.Reason, Agents: a.Agents})
+	}
+	for _, a := range p.Schedules {
+		out = append(out, Entry{Kind: v1.KindScheduledSparkApplication, Name: a.Name, Type: a.Type, Reason: a.Reason, Phase: a.Phase})
 	}
 	for _, a := range p.Actions {
 		out = append(out, Entry{Kind: v1.KindSparkApplication, Name: a.App, Type: a.Type, Reason: a.Reason, Phase: a.Phase, Changes: a.Changes})

@@ -59,6 +59,19 @@ func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 			return nil, err
 		}
 		r.Doc, r.Props = s, s.Properties
+	case *v1.ScheduledSparkApplication:
+		// A dry run of one run: the time in its name and label is a placeholder.
+		app := RunApplication(x, x.Metadata.Name+"-"+ScheduledTimePlaceholder, ScheduledTimePlaceholder)
+		var d *v1.Dispatcher
+		if app.Spec.Dispatcher.Name != "" {
+			d = m.Dispatcher(app.Spec.Dispatcher.Name)
+		}
+		a, err := SparkApplication(app, d, opts)
+		if err != nil {
+			return nil, err
+		}
+		a.Kind, a.Name = x.GetKind(), x.GetName()
+		r.Doc, r.Props, r.Req, r.app = a, a.Request.SparkProperties, &a.Request, a
 	case *v1.MesosRole:
 		r.Doc = map[string]any{"kind": x.GetKind(), "name": x.GetName(), "role": x.RoleName(), "spec": x.Spec}
 	default:
@@ -120,4 +133,19 @@ func MarshalJSON(v any) []byte {
 		return []byte(fmt.Sprintf("{\"error\": %q}\n", err.Error()))
 	}
 	return b.Bytes()
+}
+
+// ScheduledTimePlaceholder stands for a run's scheduled time in a dry run
+// of a schedule.
+const ScheduledTimePlaceholder = "SCHEDULED-TIME"
+
+// RunApplication is the SparkApplication of one run of a schedule: its
+// template, named name, its driver and executors labelled with the
+// schedule and the scheduled time (ScheduledTimeLayout).
+func RunApplication(s *v1.ScheduledSparkApplication, name, scheduled string) *v1.SparkApplication {
+	app := s.RunApplication(name)
+	labels := map[string]string{LabelSchedule: s.Metadata.Name, LabelScheduledTime: scheduled}
+	app.Spec.Driver.Labels = merge(app.Spec.Driver.Labels, labels)
+	app.Spec.Executor.Labels = merge(app.Spec.Executor.Labels, labels)
+	return app
 }

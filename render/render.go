@@ -39,7 +39,16 @@ const (
 	// LabelIntent names the store intent a driver was submitted under, so
 	// that a submission whose result was not recorded is found again.
 	LabelIntent = "sparkmesos.io/intent"
+	// LabelSchedule and LabelScheduledTime mark a run of a
+	// ScheduledSparkApplication: the schedule's name and the time the run
+	// is for (20261201T020000Z), so that a run is found again without the
+	// store and a scheduled time never gets a second one.
+	LabelSchedule      = "sparkmesos.io/schedule"
+	LabelScheduledTime = "sparkmesos.io/scheduled-time"
 )
+
+// ScheduledTimeLayout formats LabelScheduledTime.
+const ScheduledTimeLayout = "20060102T150405Z"
 
 // DefaultOwner identifies this reconciler in ownership labels unless the
 // operator configures another owner (one per reconciler instance).

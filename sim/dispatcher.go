@@ -365,6 +365,29 @@ func shellWords(s string) []string {
 	return words
 }
 
+// SubmittedArgs returns the application arguments of the latest
+// submission whose spark.app.name is name, among those it still knows.
+func (d *Dispatcher) SubmittedArgs(name string) []string {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	var found *driver
+	consider := func(drv *driver) {
+		if drv.props["spark.app.name"] == name && (found == nil || drv.submitted.After(found.submitted)) {
+			found = drv
+		}
+	}
+	for _, drv := range d.launched {
+		consider(drv)
+	}
+	for _, drv := range d.finished {
+		consider(drv)
+	}
+	if found == nil {
+		return nil
+	}
+	return append([]string(nil), found.args...)
+}
+
 // Finished counts the drivers the dispatcher has seen end (at most
 // RetainedDrivers are kept, as Spark keeps them).
 func (d *Dispatcher) Finished() int {

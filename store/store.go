@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -59,8 +61,9 @@ type Record struct {
 	// (secrets are placeholders), so that a plan can say what changed.
 	Properties map[string]string `json:"properties,omitempty"`
 	// RerunRequested, when later than the latest submission, asks for one
-	// more run now (reconciler rerun).
-	RerunRequested time.Time `json:"rerunRequested,omitzero"`
+	// more run now (reconciler run-now, or rerun), with RerunOverrides.
+	RerunRequested time.Time  `json:"rerunRequested,omitzero"`
+	RerunOverrides *Overrides `json:"rerunOverrides,omitempty"`
 	// Submissions are the most recent submissions, newest last.
 	Submissions []Submission `json:"submissions,omitempty"`
 	// Intent is a side effect about to happen or whose result is not yet
@@ -72,6 +75,98 @@ type Record struct {
 	// Failures are a long-running service's consecutive task failures per
 	// agent, so that its relaunch backoff survives a restart.
 	Failures []Failure `json:"failures,omitempty"`
+	// Schedule is a ScheduledSparkApplication's memory of its runs.
+	Schedule *ScheduleState `json:"schedule,omitempty"`
+}
+
+// Limits of a schedule's bounded histories.
+const (
+	MaxSkipped  = 20
+	MaxRequests = 10
+)
+
+// ScheduleState is what a schedule remembers: which scheduled times were
+// decided (run or skipped), its runs, and the run-now requests. A run is
+// written here before it is submitted, so that whatever crashes, a
+// scheduled time never gets a second run.
+type ScheduleState struct {
+	// Since is when the schedule was first seen: earlier times are never due.
+	Since time.Time `json:"since"`
+	// LastScheduled is the latest scheduled time decided.
+	LastScheduled time.Time `json:"lastScheduled,omitzero"`
+	// Policy is the concurrency policy in force, for run-now's answer.
+	Policy string `json:"policy,omitempty"`
+	// Runs are the runs kept (active, and ended within the history
+	// limits), oldest first.
+	Runs []ScheduleRun `json:"runs,omitempty"`
+	// Skipped are the most recent skipped times, newest last.
+	Skipped []SkippedRun `json:"skipped,omitempty"`
+	// Pending are run-now requests not yet decided; Decided the most
+	// recent decided ones, newest last.
+	Pending []RunRequest `json:"pending,omitempty"`
+	Decided []RunRequest `json:"decided,omitempty"`
+}
+
+// ScheduleRun is one run of a schedule.
+type ScheduleRun struct {
+	// Name is the run's SparkApplication name.
+	Name string `json:"name"`
+	// Scheduled is the time it runs for (the request time of a run-now).
+	Scheduled time.Time `json:"scheduled"`
+	// Trigger is schedule or run-now.
+	Trigger string `json:"trigger"`
+	// Request is the run-now request it was started for.
+	Request   string     `json:"request,omitempty"`
+	Overrides *Overrides `json:"overrides,omitempty"`
+	// Stopped says why the run was stopped (replaced, suspended, its
+	// starting deadline passed): it is killed and never restarted.
+	Stopped string `json:"stopped,omitempty"`
+}
+
+// SkippedRun is a scheduled time that got no run (Count > 1: that many
+// times, from Scheduled to Until).
+type SkippedRun struct {
+	Scheduled time.Time `json:"scheduled"`
+	Until     time.Time `json:"until,omitzero"`
+	Count     int       `json:"count,omitempty"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
+// RunRequest is a run-now request.
+type RunRequest struct {
+	ID        string     `json:"id"`
+	At        time.Time  `json:"at"`
+	Overrides *Overrides `json:"overrides,omitempty"`
+	// Force runs it even where the concurrency policy forbids.
+	Force bool `json:"force,omitempty"`
+	// Run is the run it started; Outcome says what became of it.
+	Run     string `json:"run,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// Overrides change one run: its arguments (replacing the spec's, when
+// set) and Spark properties. They never hold secrets (run-now refuses
+// secret-looking properties).
+type Overrides struct {
+	Args []string          `json:"args,omitempty"`
+	Conf map[string]string `json:"conf,omitempty"`
+}
+
+// AddSkipped appends skipped times, keeping the newest MaxSkipped.
+func (s *ScheduleState) AddSkipped(k SkippedRun) {
+	s.Skipped = append(s.Skipped, k)
+	if n := len(s.Skipped) - MaxSkipped; n > 0 {
+		s.Skipped = append([]SkippedRun(nil), s.Skipped[n:]...)
+	}
+}
+
+// AddDecided appends a decided request, keeping the newest MaxRequests.
+func (s *ScheduleState) AddDecided(r RunRequest) {
+	s.Decided = append(s.Decided, r)
+	if n := len(s.Decided) - MaxRequests; n > 0 {
+		s.Decided = append([]RunRequest(nil), s.Decided[n:]...)
+	}
 }
 
 // Failure counts the consecutive failures of a service's task on one
@@ -227,4 +322,26 @@ func (k Key) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Describe says what the overrides change, for plans and events ("" for
+// none): " with --arg a --conf k=v".
+func (o *Overrides) Describe() string {
+	if o == nil || (len(o.Args) == 0 && len(o.Conf) == 0) {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" with")
+	for _, a := range o.Args {
+		fmt.Fprintf(&b, " --arg %q", a)
+	}
+	keys := make([]string, 0, len(o.Conf))
+	for k := range o.Conf {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " --conf %s=%q", k, o.Conf[k])
+	}
+	return b.String()
 }
