@@ -258,11 +258,11 @@ func TestRerunAndDelete(t *testing.T) {
 	first := e.waitDrivers("pi", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
 
 	// Directly on the store, then the next apply acts.
-	if out, code := e.run("rerun", "pi"); code != 0 || !strings.Contains(out, "rerun of pi requested") {
+	if out, code := e.run("rerun", "pi"); code != 0 || !strings.Contains(out, "run-now of pi requested") {
 		t.Fatalf("rerun: %d %s", code, out)
 	}
 	out := e.mustApply()
-	if !strings.Contains(out, "~ resubmit  pi") || !strings.Contains(out, "rerun requested") {
+	if !strings.Contains(out, "~ resubmit  pi") || !strings.Contains(out, "run-now requested") {
 		t.Fatalf("apply after rerun:\n%s", out)
 	}
 	second := e.waitDrivers("the rerun", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 && d["pi"][0].ID != first.ID })["pi"][0]

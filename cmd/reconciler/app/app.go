@@ -105,7 +105,7 @@ Against a cluster:
   diff       the plan: what apply would submit, resubmit, restart, kill or prune
   apply      carry the plan out (--prune, --dry-run, --wait)
   run        the control loop as a service: follow a directory (--dir), leader-elected
-  rerun      run an application once more, now
+  run-now    run an application or a schedule once more, now (also: rerun)
   delete     kill an application's driver and forget it
   status     what the reconciler recorded about its objects (reads the store)
 
@@ -124,7 +124,7 @@ Exit codes: 0 success, 1 changes pending (diff) or not converged (apply --wait),
 		newDiffCommand(streams),
 		newApplyCommand(streams),
 		newRunCommand(streams),
-		newRerunCommand(streams),
+		newRunNowCommand(streams),
 		newDeleteCommand(streams),
 		newVersionCommand(streams),
 	)

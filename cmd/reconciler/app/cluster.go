@@ -28,6 +28,18 @@ type clusterOptions struct {
 	owner           string
 	mesosPrincipal  string
 	mesosSecretFile string
+	// scheduleSeconds accepts schedules with a seconds field (tests only).
+	scheduleSeconds bool
+}
+
+// loadOpts are how manifests are loaded and rendered.
+type loadOpts struct {
+	owner           string
+	scheduleSeconds bool
+}
+
+func (o *clusterOptions) loadOpts() loadOpts {
+	return loadOpts{owner: o.owner, scheduleSeconds: o.scheduleSeconds}
 }
 
 func (o *clusterOptions) register(cmd *cobra.Command) {
@@ -37,6 +49,8 @@ func (o *clusterOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.owner, "owner", "", "owner written into ownership labels; one per reconciler instance ($RECONCILER_OWNER; default "+render.DefaultOwner+")")
 	f.StringVar(&o.mesosPrincipal, "mesos-principal", "", "principal for the master's HTTP authentication ($RECONCILER_MESOS_PRINCIPAL)")
 	f.StringVar(&o.mesosSecretFile, "mesos-secret-file", "", "file holding the secret for --mesos-principal ($RECONCILER_MESOS_SECRET_FILE)")
+	f.BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
+	_ = f.MarkHidden("schedule-seconds")
 }
 
 func firstOf(values ...string) string {
@@ -124,14 +138,14 @@ func openReader(ctx context.Context, spec string) (store.Store, error) {
 
 // loadDesired reads and renders the manifests, printing problems to
 // streams.Err. Files that fail to load are reported and become BrokenFiles.
-func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desired, error) {
+func loadDesired(streams Streams, paths []string, lo loadOpts) (*reconcile.Desired, error) {
 	files, readProblems, err := source.ReadSource(paths, streams.In)
 	if err != nil {
 		// Not knowing what the source declares, nothing may be planned from
 		// it: an absent object would be taken for a deleted one (exit 2).
 		return nil, err
 	}
-	d, problems, err := desiredFrom(files, readProblems, owner)
+	d, problems, err := desiredFrom(files, readProblems, lo)
 	if err != nil {
 		return nil, err
 	}
@@ -145,9 +159,9 @@ func loadDesired(streams Streams, paths []string, owner string) (*reconcile.Desi
 // load reads the manifests of the paths, or of the Git revision.
 func (o *diffOptions) load(ctx context.Context, streams Streams, paths []string) (*reconcile.Desired, error) {
 	if o.git.enabled() {
-		return loadGit(ctx, streams, o.git, o.cluster.owner)
+		return loadGit(ctx, streams, o.git, o.cluster.loadOpts())
 	}
-	return loadDesired(streams, paths, o.cluster.owner)
+	return loadDesired(streams, paths, o.cluster.loadOpts())
 }
 
 // reconciler wires a Reconciler to the cluster and store of the options.

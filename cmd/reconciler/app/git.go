@@ -88,8 +88,8 @@ func location(r *gitsource.Repo) string {
 // snapshotDesired builds the desired state of a Git snapshot: file names
 // are paths in the repository, the revision stamps it, and its problems
 // are returned (sorted) for the caller to report.
-func snapshotDesired(repo *gitsource.Repo, snap *gitsource.Snapshot, syncErr error, owner string) (*reconcile.Desired, v1.Problems, error) {
-	d, problems, err := desiredFrom(snap.Files, snap.Problems, owner)
+func snapshotDesired(repo *gitsource.Repo, snap *gitsource.Snapshot, syncErr error, lo loadOpts) (*reconcile.Desired, v1.Problems, error) {
+	d, problems, err := desiredFrom(snap.Files, snap.Problems, lo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,11 +103,11 @@ func snapshotDesired(repo *gitsource.Repo, snap *gitsource.Snapshot, syncErr err
 
 // desiredFrom loads and renders manifest files; files that could not be
 // read or loaded become BrokenFiles. The problems are sorted.
-func desiredFrom(files []v1.File, readProblems v1.Problems, owner string) (*reconcile.Desired, v1.Problems, error) {
-	m, problems := v1.Load(files)
+func desiredFrom(files []v1.File, readProblems v1.Problems, lo loadOpts) (*reconcile.Desired, v1.Problems, error) {
+	m, problems := v1.LoadWith(files, v1.LoadOptions{ScheduleSeconds: lo.scheduleSeconds})
 	problems = append(readProblems, problems...)
 	problems.Sort()
-	d, err := reconcile.BuildDesired(m, problems, render.Options{Owner: owner})
+	d, err := reconcile.BuildDesired(m, problems, render.Options{Owner: lo.owner})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,7 +129,7 @@ func problemStrings(ps v1.Problems) []string {
 
 // loadGit syncs the repository once (diff, apply) and builds its desired
 // state, printing problems to streams.Err.
-func loadGit(ctx context.Context, streams Streams, o gitOptions, owner string) (*reconcile.Desired, error) {
+func loadGit(ctx context.Context, streams Streams, o gitOptions, lo loadOpts) (*reconcile.Desired, error) {
 	repo, err := o.open()
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func loadGit(ctx context.Context, streams Streams, o gitOptions, owner string) (
 	if err != nil {
 		return nil, fmt.Errorf("--git: %w", err)
 	}
-	d, problems, err := snapshotDesired(repo, snap, nil, owner)
+	d, problems, err := snapshotDesired(repo, snap, nil, lo)
 	if err != nil {
 		return nil, err
 	}

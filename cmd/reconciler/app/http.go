@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -10,10 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serveHTTP serves /metrics, /healthz, /readyz, POST /rerun/NAME and
+// serveHTTP serves /metrics, /healthz, /readyz, POST /run-now/NAME (and
+// its synonym /rerun/NAME, with an optional JSON body of overrides) and
 // /delete/NAME, and the extra handlers by pattern; ready says whether the
 // replica is ready and why not.
-func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
+func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string, body runNowBody) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
@@ -31,9 +35,16 @@ func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Hand
 		}
 		fmt.Fprintln(w, why)
 	})
-	for _, verb := range []string{"rerun", "delete"} {
+	for _, verb := range []string{"run-now", "rerun", "delete"} {
 		mux.HandleFunc("POST /"+verb+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-			msg, err := request(verb, r.PathValue("name"))
+			var body runNowBody
+			if b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20)); len(bytes.TrimSpace(b)) > 0 {
+				if err := json.Unmarshal(b, &body); err != nil {
+					http.Error(w, "the body must be JSON: {args, conf, force}: "+err.Error(), http.StatusBadRequest)
+					return
+				}
+			}
+			msg, err := request(verb, r.PathValue("name"), body)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusConflict)
 				return

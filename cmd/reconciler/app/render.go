@@ -67,7 +67,7 @@ func runRender(streams Streams, paths []string, o renderOptions) error {
 	if !contains(renderFormats, o.output) {
 		return &exitError{code: ExitInvalid, msg: "bad output"}
 	}
-	m, _, loadErr := loadManifests(streams, streams.Err, paths, false)
+	m, _, loadErr := loadManifests(streams, streams.Err, paths, false, v1.LoadOptions{})
 	kind := o.kind
 	if o.output == "request" && kind == "" && o.name == "" {
 		kind = v1.KindSparkApplication // only applications have one

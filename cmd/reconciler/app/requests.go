@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,12 +20,42 @@ import (
 type requestOptions struct {
 	cluster clusterOptions
 	server  string
+	// run-now only
+	args  []string
+	conf  []string
+	force bool
 }
 
-func newRerunCommand(streams Streams) *cobra.Command {
-	return newRequestCommand(streams, "rerun", "Run an application once more, now",
-		`rerun asks for one more run of an application: the next pass kills its running
-driver, if any, and submits it again, whatever its restart policy.`)
+// runNowBody is what POST /run-now/NAME takes.
+type runNowBody struct {
+	Args  []string          `json:"args,omitempty"`
+	Conf  map[string]string `json:"conf,omitempty"`
+	Force bool              `json:"force,omitempty"`
+}
+
+func (b runNowBody) overrides() *store.Overrides {
+	if len(b.Args) == 0 && len(b.Conf) == 0 {
+		return nil
+	}
+	return &store.Overrides{Args: b.Args, Conf: b.Conf}
+}
+
+func newRunNowCommand(streams Streams) *cobra.Command {
+	cmd := newRequestCommand(streams, "run-now", "Run an application or a schedule once more, now",
+		`run-now asks for one more run, now, without editing the manifests.
+
+For a SparkApplication, the next pass kills its running driver, if any, and
+submits it again, whatever its restart policy. For a ScheduledSparkApplication,
+the next pass starts a run named NAME-mYYYYMMDDtHHMMSSz through the schedule's
+concurrency policy: Forbid refuses it while a run is active (naming it) unless
+--force; Replace kills the active run first.
+
+--arg replaces the application's arguments for this run (repeat it for each
+argument); --conf k=v sets a Spark property for this run. Both are recorded
+with the run, so a property that looks like a secret is refused: put secrets
+in the manifest. "rerun" is the same command.`)
+	cmd.Aliases = []string{"rerun"}
+	return cmd
 }
 
 func newDeleteCommand(streams Streams) *cobra.Command {
@@ -52,22 +84,47 @@ is opened directly.`,
 	}
 	o.cluster.register(cmd)
 	cmd.Flags().StringVar(&o.server, "server", "", "address of a running reconciler run, such as 127.0.0.1:8080 ($RECONCILER_SERVER)")
+	if verb == "run-now" {
+		cmd.Flags().StringArrayVar(&o.args, "arg", nil, "an argument of this run, replacing the spec's (repeat for each)")
+		cmd.Flags().StringArrayVar(&o.conf, "conf", nil, "a Spark property of this run: key=value (repeatable)")
+		cmd.Flags().BoolVar(&o.force, "force", false, "start a schedule's run even while concurrencyPolicy Forbid would refuse it")
+	}
 	return cmd
 }
 
+func (o requestOptions) body() (runNowBody, error) {
+	b := runNowBody{Args: o.args, Force: o.force}
+	for _, kv := range o.conf {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return b, &exitError{code: ExitInvalid, msg: fmt.Sprintf("--conf %q: write key=value", kv)}
+		}
+		if b.Conf == nil {
+			b.Conf = map[string]string{}
+		}
+		b.Conf[k] = v
+	}
+	return b, nil
+}
+
 func runRequest(ctx context.Context, streams Streams, verb, name string, o requestOptions) error {
+	body, err := o.body()
+	if err != nil {
+		return err
+	}
 	if o.server != "" {
 		url := "http://" + strings.TrimPrefix(o.server, "http://") + "/" + verb + "/" + name
-		resp, err := http.Post(url, "text/plain", nil)
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(url, "application/json", bytes.NewReader(b))
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		out, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s %s: %s", verb, name, strings.TrimSpace(string(b)))
+			return fmt.Errorf("%s %s: %s", verb, name, strings.TrimSpace(string(out)))
 		}
-		fmt.Fprint(streams.Out, string(b))
+		fmt.Fprint(streams.Out, string(out))
 		return nil
 	}
 	st, _, err := openWriter(ctx, o.cluster.store)
@@ -83,7 +140,7 @@ func runRequest(ctx context.Context, streams Streams, verb, name string, o reque
 			_, _ = reconcile.Observe(ctx, mc, pool, st, o.cluster.owner)
 		}
 	}
-	msg, err := applyRequest(ctx, st, pool, verb, name)
+	msg, err := applyRequest(ctx, st, pool, verb, name, body)
 	if err != nil {
 		return err
 	}
@@ -92,13 +149,10 @@ func runRequest(ctx context.Context, streams Streams, verb, name string, o reque
 }
 
 // applyRequest carries out a rerun or delete on a store this process leads.
-func applyRequest(ctx context.Context, st store.Store, pool reconcile.Dispatchers, verb, name string) (string, error) {
+func applyRequest(ctx context.Context, st store.Store, pool reconcile.Dispatchers, verb, name string, body runNowBody) (string, error) {
 	switch verb {
-	case "rerun":
-		if err := reconcile.RequestRerun(ctx, st, name, time.Now()); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("rerun of %s requested; the next pass submits it", name), nil
+	case "run-now", "rerun":
+		return reconcile.RequestRunNow(ctx, st, name, body.overrides(), body.Force, time.Now())
 	case "delete":
 		msg, err := reconcile.Delete(ctx, st, pool, name)
 		if err != nil {

@@ -166,12 +166,12 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		return d, err
 	}
 	var current atomic.Pointer[store.Store]
-	requests := func(verb, name string) (string, error) {
+	requests := func(verb, name string, body runNowBody) (string, error) {
 		stp := current.Load()
 		if stp == nil || !leading.Load() {
 			return "", errors.New("this replica does not lead: ask the leader")
 		}
-		msg, err := applyRequest(ctx, *stp, pool, verb, name)
+		msg, err := applyRequest(ctx, *stp, pool, verb, name, body)
 		if err == nil {
 			kick()
 		}
@@ -293,7 +293,7 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 			if err != nil {
 				return nil, nil, err
 			}
-			d, problems, err := desiredFrom(files, readProblems, o.cluster.owner)
+			d, problems, err := desiredFrom(files, readProblems, o.cluster.loadOpts())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -332,6 +332,6 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 			}
 			return nil, nil, fmt.Errorf("nothing to follow yet: %w", syncErr)
 		}
-		return snapshotDesired(repo, snap, syncErr, o.cluster.owner)
+		return snapshotDesired(repo, snap, syncErr, o.cluster.loadOpts())
 	}, hooks, nil
 }

@@ -108,6 +108,10 @@ func printStatusTable(w io.Writer, recs []*store.Record, now time.Time) {
 			sub = last.ID
 			age = shortDuration(now.Sub(last.SubmittedAt))
 		}
+		if sc := r.Schedule; sc != nil && len(sc.Runs) > 0 {
+			last := sc.Runs[len(sc.Runs)-1]
+			sub, age = last.Name, shortDuration(now.Sub(last.Scheduled))
+		}
 		hash := r.SpecHash
 		if len(hash) > 8 {
 			hash = hash[:8]
