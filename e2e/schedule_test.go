@@ -177,3 +177,40 @@ func TestScheduleSurvivesSIGKILL(t *testing.T) {
 	t.Logf("%d SIGKILLs over %s: %d scheduled times came due; %d ran exactly once, %d skipped (more than %d missed at once) without a run",
 		kills, time.Since(start).Round(time.Second), total, total-skipped, skipped, 20)
 }
+
+// Replace kills the active run and submits the new one; the schedule's
+// metrics count what happened.
+func TestScheduleReplace(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("swap.yaml", scheduleYAML("swap", `  schedule: "*/3 * * * * *"
+  concurrencyPolicy: Replace`, `"--sim-duration=60s"`))
+	listen, _ := e.startRun("--schedule-seconds")
+	waitUntil(t, "three runs of swap", 20*time.Second, func() map[string]int { return e.runsOf("swap") }, func(m map[string]int) bool { return len(m) >= 3 })
+	time.Sleep(500 * time.Millisecond)
+	var live []string
+	killed := 0
+	for _, task := range e.c.TaskHistory() {
+		if task.Labels["sparkmesos.io/schedule"] != "swap" || task.Labels["sparkmesos.io/component"] != "driver" {
+			continue
+		}
+		switch {
+		case task.Ended.IsZero():
+			live = append(live, task.Labels["sparkmesos.io/name"])
+		case task.State == "TASK_KILLED":
+			killed++
+		}
+	}
+	if len(live) != 1 || killed < 2 {
+		t.Fatalf("Replace: live runs %v, %d killed", live, killed)
+	}
+	for name, n := range e.runsOf("swap") {
+		if n != 1 {
+			t.Errorf("run %s launched %d drivers", name, n)
+		}
+	}
+	_, metrics := get("http://" + listen + "/metrics")
+	if !strings.Contains(metrics, `reconciler_schedule_runs_total{outcome="started",schedule="swap"}`) || !strings.Contains(metrics, `reconciler_schedule_start_lag_seconds_count{schedule="swap"}`) {
+		t.Fatalf("metrics lack the schedule's runs:\n%s", metrics)
+	}
+	t.Logf("Replace: %d runs killed by their successors, one live (%s)", killed, live[0])
+}

@@ -170,6 +170,9 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 	}
 	l.lastOK.Store(l.Now().UnixNano())
 	next := res.Plan.RequeueAfter
+	if w := res.Plan.SchedulesRequeueAfter; w > 0 && (next == 0 || w < next) {
+		next = w
+	}
 	if w := res.Plan.ServicesRequeueAfter; w > 0 && (next == 0 || w < next) {
 		next = w
 	}

@@ -125,8 +125,8 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	plan.ServicesRequeueAfter = requeue
 	for _, s := range plan.Schedules {
 		if len(s.Next) > 0 {
-			if wait := s.Next[0].Sub(now); plan.RequeueAfter == 0 || wait < plan.RequeueAfter {
-				plan.RequeueAfter = wait
+			if wait := s.Next[0].Sub(now); plan.SchedulesRequeueAfter == 0 || wait < plan.SchedulesRequeueAfter {
+				plan.SchedulesRequeueAfter = wait
 			}
 		}
 	}

@@ -219,8 +219,7 @@ func (sp *schedulePlanner) plan() (ScheduleAction, []Action) {
 	}
 
 	sp.requests(st.Pending)
-	last := sp.due(base)
-	if last.After(st.LastScheduled) {
+	if last := sp.due(base); last.After(st.LastScheduled) {
 		sp.out.LastScheduled = last
 	}
 	sp.history()
@@ -403,7 +402,7 @@ func (sp *schedulePlanner) requests(pending []store.RunRequest) {
 }
 
 // due decides the scheduled times in (base, now] and returns the latest
-// one decided (base when none).
+// one decided (zero when none).
 func (sp *schedulePlanner) due(base time.Time) time.Time {
 	spec := sp.spec()
 	cron := sp.ds.Cron
@@ -419,10 +418,10 @@ func (sp *schedulePlanner) due(base time.Time) time.Time {
 			break // a very long downtime: the newest are what matter
 		}
 	}
+	var last time.Time
 	if len(due) == 0 {
-		return base
+		return last
 	}
-	last := base
 	skip := func(from, until time.Time, n int, why string) {
 		k := store.SkippedRun{Scheduled: from, Reason: why, At: sp.now}
 		if n > 1 {

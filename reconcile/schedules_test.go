@@ -290,16 +290,19 @@ func TestScheduleForbidCatchUpAllRunsInOrder(t *testing.T) {
 // a fall-back night runs it once.
 func TestScheduleAcrossDST(t *testing.T) {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
+	ny, _ := time.LoadLocation("America/New_York")
 	for _, tc := range []struct {
-		name       string
-		from, till time.Time
-		want       []string
+		name, tz, at string
+		from, till   time.Time
+		want         []string
 	}{
-		{"spring forward", time.Date(2026, 3, 28, 12, 0, 0, 0, berlin), time.Date(2026, 3, 30, 12, 0, 0, 0, berlin), []string{"nightly-20260329t0100z", "nightly-20260330t0030z"}},
-		{"fall back", time.Date(2026, 10, 24, 12, 0, 0, 0, berlin), time.Date(2026, 10, 26, 12, 0, 0, 0, berlin), []string{"nightly-20261025t0030z", "nightly-20261026t0130z"}},
+		{"Berlin spring forward", "Europe/Berlin", "30 2", time.Date(2026, 3, 28, 12, 0, 0, 0, berlin), time.Date(2026, 3, 30, 12, 0, 0, 0, berlin), []string{"nightly-20260329t0100z", "nightly-20260330t0030z"}},
+		{"Berlin fall back", "Europe/Berlin", "30 2", time.Date(2026, 10, 24, 12, 0, 0, 0, berlin), time.Date(2026, 10, 26, 12, 0, 0, 0, berlin), []string{"nightly-20261025t0030z", "nightly-20261026t0130z"}},
+		{"New York spring forward", "America/New_York", "30 2", time.Date(2026, 3, 7, 12, 0, 0, 0, ny), time.Date(2026, 3, 9, 12, 0, 0, 0, ny), []string{"nightly-20260308t0700z", "nightly-20260309t0630z"}},
+		{"New York fall back", "America/New_York", "30 1", time.Date(2026, 10, 31, 12, 0, 0, 0, ny), time.Date(2026, 11, 2, 12, 0, 0, 0, ny), []string{"nightly-20261101t0530z", "nightly-20261102t0630z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, tc.from, schedule(t, "nightly", "  schedule: \"30 2 * * *\"\n  timeZone: Europe/Berlin"))
+			w := newWorld(t, tc.from, schedule(t, "nightly", fmt.Sprintf("  schedule: \"%s * * *\"\n  timeZone: %s", tc.at, tc.tz)))
 			w.runFor = 5 * time.Minute
 			w.run(5*time.Minute, tc.till)
 			if !slices.Equal(w.creates, tc.want) {
@@ -482,4 +485,31 @@ func (c *crashStore) Put(ctx context.Context, r *store.Record) (*store.Record, e
 	}
 	c.left--
 	return c.Memory.Put(ctx, r)
+}
+
+// suspend on a SparkApplication kills its driver and keeps its record;
+// removing it submits the batch run again.
+func TestSuspendAnApplication(t *testing.T) {
+	w := newWorld(t, h0)
+	pi := app(t, "pi", "")
+	w.d.Apps["pi"] = pi
+	w.pass()
+	if len(w.creates) != 1 {
+		t.Fatalf("runs %v", w.creates)
+	}
+	pi.Stopped = "suspended: remove spec.suspend to resume"
+	w.now = w.now.Add(time.Minute)
+	p := w.pass()
+	if a := p.Actions[0]; a.Type != ActionKill || a.Phase != PhaseSuspended || w.drivers[0].State != "TASK_KILLED" {
+		t.Fatalf("suspend: %s %s, driver %s", a.Type, a.Phase, w.drivers[0].State)
+	}
+	w.now = w.now.Add(time.Minute)
+	if a := w.pass().Actions[0]; a.Type != ActionUnchanged || a.Phase != PhaseSuspended {
+		t.Fatalf("suspended: %s %s", a.Type, a.Phase)
+	}
+	pi.Stopped = ""
+	w.now = w.now.Add(time.Minute)
+	if a := w.pass().Actions[0]; a.Type != ActionSubmit || !strings.Contains(a.Reason, "resumed") || len(w.creates) != 2 {
+		t.Fatalf("resume: %s %s; runs %v", a.Type, a.Reason, w.creates)
+	}
 }

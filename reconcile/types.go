@@ -102,10 +102,12 @@ type Plan struct {
 	RunApps   map[string]*DesiredApp
 	// RequeueAfter, when not zero, is when the next pass has work to do
 	// (a restart waiting for its backoff); ServicesRequeueAfter likewise
-	// for a service task's relaunch (run's framework; apply waits for
-	// applications only).
-	RequeueAfter         time.Duration
-	ServicesRequeueAfter time.Duration
+	// for a service task's relaunch (run's framework), and
+	// SchedulesRequeueAfter for a schedule's next time (run's loop; apply
+	// waits for applications only).
+	RequeueAfter          time.Duration
+	ServicesRequeueAfter  time.Duration
+	SchedulesRequeueAfter time.Duration
 }
 
 // Changes counts the actions that change the cluster.

@@ -15,20 +15,25 @@ var symbols = map[reconcile.ActionType]string{
 	reconcile.ActionKill: "-", reconcile.ActionPrune: "-", reconcile.ActionBlocked: "!",
 	reconcile.ActionHold: "?", reconcile.ActionAdopt: "=", reconcile.ActionUnchanged: " ",
 	reconcile.ActionLaunch: "+", reconcile.ActionRoll: "~", reconcile.ActionUpdate: "~",
+	reconcile.ActionSkip: ".",
 }
 
 // printPlan writes the plan Terraform-style, one line an action, changed
-// properties under a resubmission, and a summary. Unchanged applications
-// are listed only when verbose.
+// properties under a resubmission, and a summary. Unchanged objects are
+// listed only when verbose, except schedules, which show their next times.
 func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	counts := map[reconcile.ActionType]int{}
 	for _, e := range p.Entries() {
-		// Every application is counted; other kinds when they change or
-		// are blocked.
-		if e.Kind == v1.KindSparkApplication || e.Type.Changes() || e.Type == reconcile.ActionBlocked {
+		// Every application is counted (a schedule's runs included);
+		// other kinds when they change or are blocked, and a schedule
+		// when it skips times.
+		schedule := e.Kind == v1.KindScheduledSparkApplication
+		switch {
+		case e.Kind == v1.KindSparkApplication, e.Type == reconcile.ActionBlocked, schedule && e.Type == reconcile.ActionSkip,
+			!schedule && e.Type.Changes(), schedule && e.Type == reconcile.ActionPrune:
 			counts[e.Type]++
 		}
-		if e.Type == reconcile.ActionUnchanged && !verbose {
+		if e.Type == reconcile.ActionUnchanged && !verbose && !schedule {
 			continue
 		}
 		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[e.Type], e.Type, e.Target(), e.Reason)
@@ -40,7 +45,7 @@ func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 		}
 	}
 	var parts []string
-	for _, t := range []reconcile.ActionType{reconcile.ActionUpdate, reconcile.ActionLaunch, reconcile.ActionRoll, reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
+	for _, t := range []reconcile.ActionType{reconcile.ActionUpdate, reconcile.ActionLaunch, reconcile.ActionRoll, reconcile.ActionSubmit, reconcile.ActionResubmit, reconcile.ActionRestart, reconcile.ActionKill, reconcile.ActionPrune, reconcile.ActionAdopt, reconcile.ActionHold, reconcile.ActionSkip, reconcile.ActionBlocked, reconcile.ActionUnchanged} {
 		if counts[t] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[t], t))
 		}
