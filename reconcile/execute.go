@@ -257,7 +257,7 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		if err := x.kill(ctx, r, a.Kill); err != nil {
 			return "", err
 		}
-		if a.Stop {
+		if a.stops() {
 			for i := range r.Submissions {
 				if s := &r.Submissions[i]; slices.Contains(a.Kill, s.ID) {
 					s.Message = stoppedMark + a.Reason

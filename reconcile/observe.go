@@ -138,10 +138,19 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 		}
 	}
 	visible := map[string]bool{}
+	runLabels := func(t mesos.Task, dr Driver) {
+		if s := t.Labels[render.LabelSchedule]; s != "" {
+			if o.RunLabels == nil {
+				o.RunLabels = map[string]RunLabels{}
+			}
+			o.RunLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels[render.LabelScheduledTime]}
+		}
+	}
 	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {
 		if dr, ok := driverOf(t, owner); ok {
 			o.Live = append(o.Live, dr)
 			visible[dr.SubmissionID] = true
+			runLabels(t, dr)
 		}
 	}
 	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {
@@ -165,6 +174,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	for _, t := range state.CompletedTasks {
 		if dr, ok := driverOf(t, owner); ok && !visible[dr.SubmissionID] {
 			o.Ended[dr.SubmissionID] = dr
+			runLabels(t, dr)
 		}
 	}
 	o.Capacity = state.Capacity
@@ -224,7 +234,5 @@ func driverOf(t mesos.Task, owner string) (Driver, bool) {
 		State:        t.State,
 		AgentID:      t.AgentID,
 		Intent:       l[render.LabelIntent],
-		Schedule:     l[render.LabelSchedule],
-		Scheduled:    l[render.LabelScheduledTime],
 	}, true
 }

@@ -67,7 +67,7 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if len(d.Schedules) > 0 || len(o.ScheduleRecords) > 0 {
 		byApp := map[string][]Driver{}
 		for _, dr := range lives {
-			if dr.Schedule != "" {
+			if _, ok := o.RunLabels[dr.SubmissionID]; ok {
 				byApp[dr.App] = append(byApp[dr.App], dr)
 			}
 		}
@@ -360,7 +360,7 @@ func (p *planner) stopped(out []Action) []Action {
 		return append(out, p.act(ActionUnchanged, phase, p.app.Stopped))
 	}
 	a := p.act(ActionKill, phase, p.app.Stopped+": killing its driver")
-	a.Kill, a.Stop = kill, true
+	a.Kill = kill
 	return append(out, a)
 }
 

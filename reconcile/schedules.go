@@ -178,7 +178,7 @@ func (sp *schedulePlanner) plan() (ScheduleAction, []Action) {
 		if known[dr.App] {
 			continue
 		}
-		at, err := time.Parse(render.ScheduledTimeLayout, dr.Scheduled)
+		at, err := time.Parse(render.ScheduledTimeLayout, sp.o.RunLabels[dr.SubmissionID].Scheduled)
 		if err != nil {
 			continue
 		}
@@ -266,18 +266,23 @@ func (sp *schedulePlanner) labelled() []Driver {
 	var out []Driver
 	for _, drs := range sp.byApp {
 		for _, dr := range drs {
-			if dr.Schedule == sp.ds.Name() {
+			if sp.ours(dr) {
 				out = append(out, dr)
 			}
 		}
 	}
 	for _, dr := range sp.o.Ended {
-		if dr.Schedule == sp.ds.Name() {
+		if sp.ours(dr) {
 			out = append(out, dr)
 		}
 	}
 	slices.SortFunc(out, func(a, b Driver) int { return strings.Compare(a.App, b.App) })
 	return out
+}
+
+// ours says the driver is of one of this schedule's runs.
+func (sp *schedulePlanner) ours(dr Driver) bool {
+	return sp.o.RunLabels[dr.SubmissionID].Schedule == sp.ds.Name()
 }
 
 // planRun plans one run with the application planner and says whether it
@@ -320,7 +325,7 @@ func (sp *schedulePlanner) endedUnrecorded(name string, rec *store.Record) (Driv
 	}
 	var found Driver
 	for _, dr := range sp.o.Ended {
-		if dr.App == name && dr.Schedule == sp.ds.Name() && dr.SubmissionID > found.SubmissionID {
+		if dr.App == name && sp.ours(dr) && dr.SubmissionID > found.SubmissionID {
 			found = dr
 		}
 	}

@@ -89,7 +89,7 @@ func (w *world) Create(_ context.Context, req render.CreateSubmissionRequest) (s
 	l := parseLabels(req.SparkProperties["spark.mesos.driver.labels"])
 	id := fmt.Sprintf("driver-%03d", len(w.drivers)+1)
 	w.drivers = append(w.drivers, &fakeDriver{Driver: Driver{SubmissionID: id, TaskID: id, App: l[render.LabelName], SpecHash: l[render.LabelSpecHash],
-		State: "TASK_RUNNING", Intent: l[render.LabelIntent], Schedule: l[render.LabelSchedule], Scheduled: l[render.LabelScheduledTime]},
+		State: "TASK_RUNNING", Intent: l[render.LabelIntent]},
 		labels: l, ends: w.now.Add(w.runFor), final: w.outcome, args: req.AppArgs, conf: req.SparkProperties})
 	w.creates = append(w.creates, l[render.LabelName])
 	return id, nil
@@ -109,6 +109,12 @@ func (w *world) observe() *Observed {
 	for _, dr := range w.drivers {
 		if dr.State == "TASK_RUNNING" && !w.now.Before(dr.ends) {
 			dr.State = dr.final
+		}
+		if s := dr.labels[render.LabelSchedule]; s != "" {
+			if o.RunLabels == nil {
+				o.RunLabels = map[string]RunLabels{}
+			}
+			o.RunLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: dr.labels[render.LabelScheduledTime]}
 		}
 		if dr.State == "TASK_RUNNING" {
 			o.Live = append(o.Live, dr.Driver)

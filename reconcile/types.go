@@ -78,9 +78,13 @@ type Action struct {
 	Phase string
 	// Overrides change the submission (run-now's arguments and properties).
 	Overrides *store.Overrides
-	// Stop: a kill because the application must not run (suspended, a
-	// stopped run); its submissions are marked so that a resume submits.
-	Stop bool
+}
+
+// stops says the action kills because the application must not run
+// (suspended, a stopped run): its submissions are marked so that a resume
+// submits again.
+func (a Action) stops() bool {
+	return a.Type == ActionKill && (a.Phase == PhaseSuspended || a.Phase == PhaseStopped)
 }
 
 // Change is a property that differs between the running and the desired spec.
@@ -274,8 +278,11 @@ type Driver struct {
 	State        string // TASK_RUNNING, TASK_FAILED...
 	AgentID      string
 	Intent       string // the intent id it was submitted under, if labelled
-	// Schedule and Scheduled name the schedule and the time (label format)
-	// of a scheduled run's driver.
+}
+
+// RunLabels are the labels of a schedule's run on its driver: the
+// schedule and the scheduled time (render.ScheduledTimeLayout).
+type RunLabels struct {
 	Schedule, Scheduled string
 }
 
@@ -316,6 +323,10 @@ type Observed struct {
 	// schedules included); ScheduleRecords the schedules' records.
 	Records         map[string]*store.Record
 	ScheduleRecords map[string]*store.Record
+	// RunLabels are the run labels of the drivers (live and ended) that
+	// schedules launched, by submission id (kept apart from Driver: most
+	// drivers are not runs of a schedule).
+	RunLabels map[string]RunLabels
 	// ServiceTasks are the live tasks of services we own (shuffle services,
 	// managed dispatchers); ServiceRecords the store's records of services
 	// (their origin), by kind/name.
