@@ -17,9 +17,6 @@ import (
 // ErrUnknownApp: the store has no record of the application.
 var ErrUnknownApp = errors.New("no such application in the store")
 
-// ErrRefused: the schedule's concurrency policy refuses the run-now.
-var ErrRefused = errors.New("refused")
-
 // RequestRunNow records one more run now, with overrides (nil for none),
 // of NAME: a schedule's run, which its next pass starts through the
 // concurrency policy (Forbid refuses it while a run is active, unless
@@ -46,7 +43,7 @@ func RequestRunNow(ctx context.Context, st store.Store, name string, ov *store.O
 			active = append(active, r.Name)
 		}
 		if why := RunNowDecision(sched.Policy, active, force); why != "" {
-			return "", fmt.Errorf("run-now %s: %w", name, errors.New(why))
+			return "", errors.New(why)
 		}
 		req := store.RunRequest{ID: newID(), At: now.UTC().Truncate(time.Second), Overrides: ov, Force: force}
 		sched.Pending = append(sched.Pending, req)

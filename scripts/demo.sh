@@ -73,3 +73,13 @@ curl -sS -X POST -H "X-Hub-Signature-256: sha256=$SIG" -d "$BODY" "http://$LISTE
 for _ in $(seq 100); do $BIN/reconciler status --source -o json | jq -e --arg r "main@sha1:$HEAD_SHA" '.lastAppliedRevision == $r' >/dev/null && break; sleep 0.1; done
 $BIN/reconciler status
 grep -E 'git: new revision|action=resubmit' "$WORK/run.log" | cut -c1-200
+
+step "a schedule: run-now nightly-report --arg (through run), then Forbid refuses a second one"
+$BIN/reconciler run-now nightly-report --server "$LISTEN" --arg --day=2026-11-30 --arg --sim-duration=20s
+RUNNING='.get_tasks.tasks[] | select(.state == "TASK_RUNNING") | select(any(.labels.labels[]?; .key == "sparkmesos.io/schedule" and .value == "nightly-report")) | .name'
+for _ in $(seq 100); do
+  curl -sS -X POST -H 'Content-Type: application/json' -d '{"type":"GET_TASKS"}' "http://$MASTER/api/v1" | jq -e -r "$RUNNING" 2>/dev/null && break
+  sleep 0.1
+done
+$BIN/reconciler run-now nightly-report --server "$LISTEN" || true
+$BIN/reconciler status nightly-report | sed -n '/^  schedule:/,/^  status:/p'
