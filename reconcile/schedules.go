@@ -182,8 +182,11 @@ func (sp *schedulePlanner) plan() (ScheduleAction, []Action) {
 		if err != nil {
 			continue
 		}
-		if _, ended := sp.o.Ended[dr.SubmissionID]; ended && !at.After(st.LastScheduled) {
-			continue // a run the record forgot (beyond the history limits)
+		if _, ended := sp.o.Ended[dr.SubmissionID]; ended && !st.Since.IsZero() {
+			// The record lists every run before it is submitted: an ended
+			// one it lacks was forgotten (beyond the history limits). Only
+			// a lost record adopts ended runs.
+			continue
 		}
 		known[dr.App] = true
 		run := store.ScheduleRun{Name: dr.App, Scheduled: at, Trigger: TriggerSchedule}

@@ -321,12 +321,7 @@ func TestScheduleAcrossDST(t *testing.T) {
 // Suspend skips the times that come due (the running run goes on);
 // suspend: kill kills it too; removing suspend resumes with the next time.
 func TestScheduleSuspendAndResume(t *testing.T) {
-	ds := schedule(t, "hourly", "  schedule: \"0 * * * *\"")
-	w := newWorld(t, h0.Add(-time.Minute), ds)
-	w.runFor = 90 * time.Minute
-	w.pass()
-	w.now = h0
-	w.pass()
+	ds, w := longRunAtMidnight(t)
 	ds.Schedule.Spec.Suspend = v1.SuspendNew
 	w.now = h0.Add(time.Hour)
 	p := w.pass()
@@ -387,12 +382,7 @@ func TestScheduleHistoryLimits(t *testing.T) {
 // run-now: Forbid refuses it while a run is active, naming the run;
 // --force starts it, with its overrides; both are recorded.
 func TestScheduleRunNow(t *testing.T) {
-	ds := schedule(t, "hourly", "  schedule: \"0 * * * *\"")
-	w := newWorld(t, h0.Add(-time.Minute), ds)
-	w.runFor = 90 * time.Minute
-	w.pass()
-	w.now = h0
-	w.pass()
+	_, w := longRunAtMidnight(t)
 	request := func(id string, force bool) {
 		r, _ := w.st.Get(context.Background(), store.Key{Kind: v1.KindScheduledSparkApplication, Name: "hourly"})
 		r.Schedule.Pending = append(r.Schedule.Pending, store.RunRequest{ID: id, At: w.now, Force: force, Overrides: &store.Overrides{Args: []string{"--day", "2026-11-30"}}})
@@ -517,5 +507,42 @@ func TestSuspendAnApplication(t *testing.T) {
 	w.now = w.now.Add(time.Minute)
 	if a := w.pass().Actions[0]; a.Type != ActionSubmit || !strings.Contains(a.Reason, "resumed") || len(w.creates) != 2 {
 		t.Fatalf("resume: %s %s; runs %v", a.Type, a.Reason, w.creates)
+	}
+}
+
+// longRunAtMidnight is an hourly Forbid schedule whose 00:00 run, 90
+// minutes long, is running.
+func longRunAtMidnight(t *testing.T) (*DesiredSchedule, *world) {
+	ds := schedule(t, "hourly", "  schedule: \"0 * * * *\"")
+	w := newWorld(t, h0.Add(-time.Minute), ds)
+	w.runFor = 90 * time.Minute
+	w.pass()
+	w.now = h0
+	w.pass()
+	return ds, w
+}
+
+// A forgotten run-now run whose ended driver the master still lists is
+// not adopted again (its time is after every scheduled time).
+func TestScheduleForgottenRunStaysForgotten(t *testing.T) {
+	ds := schedule(t, "hourly", "  schedule: \"0 * * * *\"\n  successfulRunsHistoryLimit: 0")
+	w := newWorld(t, h0.Add(10*time.Minute), ds)
+	w.runFor = time.Minute
+	w.pass()
+	r, _ := w.st.Get(context.Background(), store.Key{Kind: v1.KindScheduledSparkApplication, Name: "hourly"})
+	r.Schedule.Pending = []store.RunRequest{{ID: "r1", At: w.now}}
+	if _, err := w.st.Put(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	w.run(time.Minute, h0.Add(20*time.Minute))
+	recs, _ := w.st.List(context.Background(), v1.KindSparkApplication)
+	if st := w.state("hourly"); len(st.Runs) != 0 || len(recs) != 0 || len(w.creates) != 1 {
+		t.Fatalf("runs %+v, records %d, submissions %v", st.Runs, len(recs), w.creates)
+	}
+	r, _ = w.st.Get(context.Background(), store.Key{Kind: v1.KindScheduledSparkApplication, Name: "hourly"})
+	for _, e := range r.Events {
+		if e.Reason == "Adopted" {
+			t.Fatalf("the forgotten run was adopted again: %s", e.Message)
+		}
 	}
 }

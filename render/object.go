@@ -38,15 +38,9 @@ func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 	r := &Rendered{Ref: v1.RefOf(obj), File: obj.Origin().File}
 	switch x := obj.(type) {
 	case *v1.SparkApplication:
-		var d *v1.Dispatcher
-		if x.Spec.Dispatcher.Name != "" {
-			d = m.Dispatcher(x.Spec.Dispatcher.Name)
-		}
-		a, err := SparkApplication(x, d, opts)
-		if err != nil {
+		if err := r.application(x, m, opts); err != nil {
 			return nil, err
 		}
-		r.Doc, r.Props, r.Req, r.app = a, a.Request.SparkProperties, &a.Request, a
 	case *v1.Dispatcher:
 		s, err := Dispatcher(x, opts)
 		if err != nil {
@@ -62,16 +56,10 @@ func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 	case *v1.ScheduledSparkApplication:
 		// A dry run of one run: the time in its name and label is a placeholder.
 		app := RunApplication(x, x.Metadata.Name+"-"+ScheduledTimePlaceholder, ScheduledTimePlaceholder)
-		var d *v1.Dispatcher
-		if app.Spec.Dispatcher.Name != "" {
-			d = m.Dispatcher(app.Spec.Dispatcher.Name)
-		}
-		a, err := SparkApplication(app, d, opts)
-		if err != nil {
+		if err := r.application(app, m, opts); err != nil {
 			return nil, err
 		}
-		a.Kind, a.Name = x.GetKind(), x.GetName()
-		r.Doc, r.Props, r.Req, r.app = a, a.Request.SparkProperties, &a.Request, a
+		r.app.Kind, r.app.Name = x.GetKind(), x.GetName()
 	case *v1.MesosRole:
 		r.Doc = map[string]any{"kind": x.GetKind(), "name": x.GetName(), "role": x.RoleName(), "spec": x.Spec}
 	default:
@@ -133,6 +121,20 @@ func MarshalJSON(v any) []byte {
 		return []byte(fmt.Sprintf("{\"error\": %q}\n", err.Error()))
 	}
 	return b.Bytes()
+}
+
+// application renders an application into r.
+func (r *Rendered) application(app *v1.SparkApplication, m *v1.Manifests, opts Options) error {
+	var d *v1.Dispatcher
+	if app.Spec.Dispatcher.Name != "" {
+		d = m.Dispatcher(app.Spec.Dispatcher.Name)
+	}
+	a, err := SparkApplication(app, d, opts)
+	if err != nil {
+		return err
+	}
+	r.Doc, r.Props, r.Req, r.app = a, a.Request.SparkProperties, &a.Request, a
+	return nil
 }
 
 // ScheduledTimePlaceholder stands for a run's scheduled time in a dry run

@@ -155,18 +155,12 @@ type Overrides struct {
 
 // AddSkipped appends skipped times, keeping the newest MaxSkipped.
 func (s *ScheduleState) AddSkipped(k SkippedRun) {
-	s.Skipped = append(s.Skipped, k)
-	if n := len(s.Skipped) - MaxSkipped; n > 0 {
-		s.Skipped = append([]SkippedRun(nil), s.Skipped[n:]...)
-	}
+	s.Skipped = keepNewest(s.Skipped, k, MaxSkipped)
 }
 
 // AddDecided appends a decided request, keeping the newest MaxRequests.
 func (s *ScheduleState) AddDecided(r RunRequest) {
-	s.Decided = append(s.Decided, r)
-	if n := len(s.Decided) - MaxRequests; n > 0 {
-		s.Decided = append([]RunRequest(nil), s.Decided[n:]...)
-	}
+	s.Decided = keepNewest(s.Decided, r, MaxRequests)
 }
 
 // Failure counts the consecutive failures of a service's task on one
@@ -226,18 +220,12 @@ type Event struct {
 
 // AddEvent appends an event, keeping the newest MaxEvents.
 func (r *Record) AddEvent(e Event) {
-	r.Events = append(r.Events, e)
-	if n := len(r.Events) - MaxEvents; n > 0 {
-		r.Events = append([]Event(nil), r.Events[n:]...)
-	}
+	r.Events = keepNewest(r.Events, e, MaxEvents)
 }
 
 // AddSubmission appends a submission, keeping the newest MaxSubmissions.
 func (r *Record) AddSubmission(s Submission) {
-	r.Submissions = append(r.Submissions, s)
-	if n := len(r.Submissions) - MaxSubmissions; n > 0 {
-		r.Submissions = append([]Submission(nil), r.Submissions[n:]...)
-	}
+	r.Submissions = keepNewest(r.Submissions, s, MaxSubmissions)
 }
 
 // Meta is the reconciler's own state: its Mesos framework id and where
@@ -266,10 +254,7 @@ type Meta struct {
 
 // AddEvent appends an event, keeping the newest MaxEvents.
 func (m *Meta) AddEvent(e Event) {
-	m.Events = append(m.Events, e)
-	if n := len(m.Events) - MaxEvents; n > 0 {
-		m.Events = append([]Event(nil), m.Events[n:]...)
-	}
+	m.Events = keepNewest(m.Events, e, MaxEvents)
 }
 
 // Store is durable, versioned state. Every write is a compare-and-set
@@ -344,4 +329,14 @@ func (o *Overrides) Describe() string {
 		fmt.Fprintf(&b, " --conf %s=%q", k, o.Conf[k])
 	}
 	return b.String()
+}
+
+// keepNewest appends v to list, keeping the newest limit entries (in a
+// fresh array once it drops some, so that the old one is not kept alive).
+func keepNewest[T any](list []T, v T, limit int) []T {
+	list = append(list, v)
+	if n := len(list) - limit; n > 0 {
+		list = append([]T(nil), list[n:]...)
+	}
+	return list
 }
