@@ -546,3 +546,32 @@ func TestScheduleForgottenRunStaysForgotten(t *testing.T) {
 		}
 	}
 }
+
+// run-now of a SparkApplication: one more run with the overrides, then
+// the application's own spec again.
+func TestRunNowAnApplicationWithOverrides(t *testing.T) {
+	w := newWorld(t, h0)
+	w.runFor = time.Minute
+	w.d.Apps["pi"] = app(t, "pi", "  arguments: [\"1000\"]\n")
+	w.pass()
+	w.now = w.now.Add(2 * time.Minute)
+	w.pass()
+	msg, err := RequestRunNow(context.Background(), w.st, "pi", &store.Overrides{Args: []string{"2000"}, Conf: map[string]string{"spark.executor.memory": "2g"}}, false, w.now)
+	if err != nil || !strings.Contains(msg, `--arg "2000"`) {
+		t.Fatalf("run-now: %q %v", msg, err)
+	}
+	w.pass()
+	if len(w.drivers) != 2 || !slices.Equal(w.drivers[1].args, []string{"2000"}) || w.drivers[1].conf["spark.executor.memory"] != "2g" {
+		t.Fatalf("the run-now's driver: %d drivers, args %v", len(w.drivers), w.drivers[len(w.drivers)-1].args)
+	}
+	w.now = w.now.Add(2 * time.Minute)
+	w.pass()
+	if len(w.drivers) != 2 {
+		t.Fatalf("run-now ran more than once: %d drivers", len(w.drivers))
+	}
+	for _, bad := range []map[string]string{{"spark.hadoop.fs.s3a.secret.key": "x"}, {"spark.mesos.driver.labels": "a:b"}, {"executor.memory": "2g"}} {
+		if _, err := RequestRunNow(context.Background(), w.st, "pi", &store.Overrides{Conf: bad}, false, w.now); err == nil {
+			t.Errorf("run-now --conf %v is accepted", bad)
+		}
+	}
+}
