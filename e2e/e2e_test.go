@@ -246,9 +246,14 @@ func TestBrokenFileLeavesAppAlone(t *testing.T) {
 	e.mustApply()
 	before := e.waitDrivers("pi", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 })["pi"][0]
 	e.write("pi.yaml", appYAML("pi", "  executor: {cores: two}\n"))
-	out, _ := e.run("apply", e.dir, "--prune", "--force")
-	if !strings.Contains(out, "? hold      pi") || !strings.Contains(out, "pi.yaml:") {
-		t.Fatalf("apply with a broken file:\n%s", out)
+	// diff shows it held, as run would hold it; apply changes nothing at all.
+	out, code := e.run("diff", e.dir, "--prune", "--force")
+	if code != 2 || !strings.Contains(out, "? hold      pi") || !strings.Contains(out, "pi.yaml:") {
+		t.Fatalf("diff with a broken file exited %d:\n%s", code, out)
+	}
+	out, code = e.run("apply", e.dir, "--prune", "--force")
+	if code != 2 || !strings.Contains(out, "pi.yaml:") || !strings.Contains(out, "nothing was applied") {
+		t.Fatalf("apply with a broken file exited %d:\n%s", code, out)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if d := e.drivers()["pi"]; len(d) != 1 || d[0].ID != before.ID {

@@ -66,9 +66,9 @@ spec: {weight: 1}
 	}
 	// Both roles are all the reconciler owns: the prune guard counts roles
 	// as it counts applications.
-	out = e.mustApply("--prune")
-	if !strings.Contains(out, "prune refused: it would remove 2 of the 2 objects the reconciler owns") {
-		t.Errorf("apply --prune of everything owned was not refused:\n%s", out)
+	out, code = e.run("apply", e.dir, "--wait", "--timeout", "20s", "--prune")
+	if code != 1 || !strings.Contains(out, "prune refused: it would remove 2 of the 2 objects the reconciler owns") || !strings.Contains(out, "not converged: blocked") {
+		t.Errorf("apply --prune of everything owned was not refused (exit %d, want 1):\n%s", code, out)
 	}
 	if w, _ := mc.Weights(ctx); w["ETL"] != 3 {
 		t.Fatalf("weight reset by a refused prune: %v", w)

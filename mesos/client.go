@@ -165,10 +165,13 @@ func (c *Client) call(ctx context.Context, call *master.Call, out encoding.Unmar
 			}
 			backoff *= 2
 		}
-		base, err := c.Leader(ctx)
+		lctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		base, err := c.Leader(lctx)
+		cancel()
 		if err != nil {
-			last = err
-			continue
+			// Detection waits on its own (ZooKeeper's session timeout):
+			// trying it again only multiplies the wait.
+			return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.opts.Master, err)
 		}
 		err = c.send(ctx, base, call, out)
 		if err == nil {
@@ -185,8 +188,16 @@ func (c *Client) call(ctx context.Context, call *master.Call, out encoding.Unmar
 			return err
 		}
 	}
+	var me *MasterError
+	if !errors.As(last, &me) && !errors.Is(last, ErrNotLeader) && ctx.Err() == nil {
+		return fmt.Errorf("%w at %s (tried %d times): %w", ErrUnreachable, c.opts.Master, c.opts.Retries+1, last)
+	}
 	return last
 }
+
+// ErrUnreachable: no Mesos master answered (detection failed, or every
+// attempt failed in transport).
+var ErrUnreachable = errors.New("cannot reach the Mesos master")
 
 func (c *Client) redirectClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()

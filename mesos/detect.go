@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -99,7 +100,7 @@ func (d *zkDetector) Redirect(ctx context.Context, _ string, _ *http.Client) (st
 // Leader reads ZooKeeper once: list the children, take the smallest
 // sequence among json.info_ nodes, decode its MasterInfo.
 func (d *zkDetector) Leader(ctx context.Context) (string, error) {
-	conn, events, err := zk.Connect(d.servers, 10*time.Second, zk.WithLogInfo(false))
+	conn, events, err := zk.Connect(d.servers, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(quietZK{}))
 	if err != nil {
 		return "", fmt.Errorf("zookeeper %v: %w", d.servers, err)
 	}
@@ -113,10 +114,11 @@ func (d *zkDetector) Leader(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
 	for conn.State() != zk.StateHasSession {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return "", fmt.Errorf("zookeeper %v: no session", d.servers)
+			return "", fmt.Errorf("zookeeper %v: no session after %s", d.servers, time.Since(start).Round(100*time.Millisecond))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -169,4 +171,12 @@ func masterBaseURL(data []byte) (string, error) {
 	b := make([]byte, 4)
 	binary.LittleEndian.PutUint32(b, info.IP)
 	return "http://" + net.JoinHostPort(net.IP(b).String(), strconv.Itoa(info.Port)), nil
+}
+
+// quietZK sends go-zk's connection chatter (a line per failed attempt) to
+// slog at debug level: the caller reports the one error that matters.
+type quietZK struct{}
+
+func (quietZK) Printf(format string, args ...any) {
+	slog.Debug(fmt.Sprintf("zookeeper: "+format, args...))
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/sparkmesos/reconciler/store"
 )
 
+// ErrRefused: the schedule's concurrency policy refuses the run-now.
+var ErrRefused = errors.New("run-now refused")
+
 // ErrUnknownApp: the store has no record of the application.
 var ErrUnknownApp = errors.New("no such application in the store")
 
@@ -43,7 +46,7 @@ func RequestRunNow(ctx context.Context, st store.Store, name string, ov *store.O
 			active = append(active, r.Name)
 		}
 		if why := RunNowDecision(sched.Policy, active, force); why != "" {
-			return "", errors.New(why)
+			return "", fmt.Errorf("%w: %s", ErrRefused, why)
 		}
 		req := store.RunRequest{ID: newID(), At: now.UTC().Truncate(time.Second), Overrides: ov, Force: force}
 		sched.Pending = append(sched.Pending, req)

@@ -380,7 +380,7 @@ func names(rs []*runState) string {
 // why it is refused.
 func RunNowDecision(policy string, active []string, force bool) string {
 	if policy == v1.ConcurrencyForbid && len(active) > 0 && !force {
-		return fmt.Sprintf("refused: concurrencyPolicy Forbid and run %s is active; wait for it, or run-now --force", strings.Join(active, ", "))
+		return fmt.Sprintf("concurrencyPolicy Forbid and run %s is active; wait for it, or run-now --force", strings.Join(active, ", "))
 	}
 	return ""
 }
@@ -393,7 +393,7 @@ func (sp *schedulePlanner) requests(pending []store.RunRequest) {
 			active = append(active, r.run.Name)
 		}
 		if why := RunNowDecision(sp.spec().ConcurrencyPolicy, active, req.Force); why != "" {
-			req.Outcome = why
+			req.Outcome = "refused: " + why
 			sp.out.Decided = append(sp.out.Decided, req)
 			continue
 		}

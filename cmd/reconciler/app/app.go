@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sparkmesos/reconciler/mesos"
 )
 
 // Streams are the standard streams a command reads and writes.
@@ -22,11 +24,20 @@ type Streams struct {
 	Err io.Writer
 }
 
-// Exit codes.
+// Exit codes, the same for every verb (README has the table).
 const (
-	ExitOK      = 0
-	ExitChanges = 1 // diff: there are changes
-	ExitInvalid = 2 // invalid or unreadable input, or a failure
+	ExitOK = 0
+	// ExitChanges: not done as asked, by design: diff (and apply
+	// --dry-run) found changes; apply --wait did not converge (within
+	// --timeout, or something is blocked); run-now was refused by the
+	// schedule's concurrency policy.
+	ExitChanges = 1
+	// ExitInvalid: invalid input: a manifest error, an unreadable source,
+	// a bad flag or argument, an object the store does not know.
+	ExitInvalid = 2
+	// ExitFailure: the Mesos master, a dispatcher or the store failed or
+	// could not be reached, or apply's actions failed.
+	ExitFailure = 3
 )
 
 // exitError carries an exit code; its message (if any) has been printed.
@@ -36,6 +47,37 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.msg }
+
+// codedError is an error Run prints, with the exit code it maps to.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// failure marks err as a failure of the cluster, a dispatcher or the
+// store (exit 3), unless it already carries a code.
+func failure(err error) error {
+	var ee *exitError
+	var ce *codedError
+	if err == nil || errors.As(err, &ee) || errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, mesos.ErrUnreachable) {
+		err = fmt.Errorf("%w; check --master or RECONCILER_MASTER", err)
+	}
+	return &codedError{code: ExitFailure, err: err}
+}
+
+// invalid marks err as invalid input (exit 2).
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: ExitInvalid, err: err}
+}
 
 // version is set at build time with -ldflags "-X .../app.version=v1.2.3".
 var version = ""
@@ -63,13 +105,16 @@ func Main() {
 // ExitCode maps Run's error to the process exit code.
 func ExitCode(err error) int {
 	var ee *exitError
+	var ce *codedError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ce):
+		return ce.code
 	default:
-		return ExitInvalid
+		return ExitInvalid // cobra's usage errors, and bad input found before any I/O
 	}
 }
 
@@ -93,9 +138,9 @@ func newRootCommand(streams Streams) *cobra.Command {
 services on an Apache Mesos cluster the way YAML manifests describe them.
 
 Manifests are Kubernetes-style documents (apiVersion: sparkmesos.io/v1) of kinds
-SparkApplication, Dispatcher, ShuffleService and MesosRole. Paths may be files,
-directories (read recursively: *.yaml, *.yml, *.json; hidden entries skipped) or
-"-" for standard input.
+SparkApplication, ScheduledSparkApplication, Dispatcher, ShuffleService and
+MesosRole. Paths may be files, directories (read recursively: *.yaml, *.yml,
+*.json; hidden entries skipped) or "-" for standard input.
 
 Offline verbs:
   validate   check manifests; every error at once, as file:line:column
@@ -104,13 +149,21 @@ Offline verbs:
 Against a cluster:
   diff       the plan: what apply would submit, resubmit, restart, kill or prune
   apply      carry the plan out (--prune, --dry-run, --wait)
-  run        the control loop as a service: follow a directory (--dir), leader-elected
+  run        the control loop as a service: follow a directory (--dir) or a Git
+             repository (--git), leader-elected
   run-now    run an application or a schedule once more, now (also: rerun)
   delete     kill an application's driver and forget it
   status     what the reconciler recorded about its objects (reads the store)
 
-Exit codes: 0 success, 1 changes pending (diff) or not converged (apply --wait),
-2 invalid input or failure.`,
+Exit codes (every verb):
+  0  success (diff: no changes)
+  1  not done as asked, by design: diff or apply --dry-run found changes;
+     apply --wait did not converge (timeout, or something is blocked);
+     run-now was refused by the schedule's concurrency policy
+  2  invalid input: a manifest error, an unreadable source, a bad flag or
+     argument, an object the store does not know
+  3  failure: the Mesos master, a dispatcher or the store failed or could not
+     be reached, or apply's actions failed`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

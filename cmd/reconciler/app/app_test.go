@@ -97,8 +97,13 @@ func TestDefaultStore(t *testing.T) {
 		t.Errorf("default with XDG_STATE_HOME: %s", got)
 	}
 	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", "/home/u")
+	if got := resolveStore(""); got != "bolt:/home/u/.local/state/sparkmesos-reconciler/state.db" {
+		t.Errorf("default without XDG_STATE_HOME (XDG's ~/.local/state): %s", got)
+	}
+	t.Setenv("HOME", "")
 	if got := resolveStore(""); got != "bolt:.reconciler/state.db" {
-		t.Errorf("default: %s", got)
+		t.Errorf("default without a home: %s", got)
 	}
 	t.Setenv(storeEnv, "zk://z:2181/x")
 	if got := resolveStore(""); got != "zk://z:2181/x" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,9 @@ type clusterOptions struct {
 	mesosSecretFile string
 	// scheduleSeconds accepts schedules with a seconds field (tests only).
 	scheduleSeconds bool
+	// connectTimeout bounds each call to the Mesos master, finding the
+	// leader included.
+	connectTimeout time.Duration
 }
 
 // loadOpts are how manifests are loaded and rendered.
@@ -49,6 +53,7 @@ func (o *clusterOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.owner, "owner", "", "owner written into ownership labels; one per reconciler instance ($RECONCILER_OWNER; default "+render.DefaultOwner+")")
 	f.StringVar(&o.mesosPrincipal, "mesos-principal", "", "principal for the master's HTTP authentication ($RECONCILER_MESOS_PRINCIPAL)")
 	f.StringVar(&o.mesosSecretFile, "mesos-secret-file", "", "file holding the secret for --mesos-principal ($RECONCILER_MESOS_SECRET_FILE)")
+	f.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long one call to the Mesos master may take, finding the leader included")
 	f.BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
 	_ = f.MarkHidden("schedule-seconds")
 }
@@ -71,7 +76,7 @@ func (o *clusterOptions) resolve() {
 }
 
 func (o *clusterOptions) mesosClient() (*mesos.Client, error) {
-	opts := mesos.Options{Master: o.master, Principal: o.mesosPrincipal}
+	opts := mesos.Options{Master: o.master, Principal: o.mesosPrincipal, Timeout: o.connectTimeout}
 	if o.mesosSecretFile != "" {
 		b, err := os.ReadFile(o.mesosSecretFile)
 		if err != nil {
@@ -138,26 +143,27 @@ func openReader(ctx context.Context, spec string) (store.Store, error) {
 
 // loadDesired reads and renders the manifests, printing problems to
 // streams.Err. Files that fail to load are reported and become BrokenFiles.
-func loadDesired(streams Streams, paths []string, lo loadOpts) (*reconcile.Desired, error) {
+func loadDesired(streams Streams, paths []string, lo loadOpts) (*reconcile.Desired, v1.Problems, error) {
 	files, readProblems, err := source.ReadSource(paths, streams.In)
 	if err != nil {
 		// Not knowing what the source declares, nothing may be planned from
 		// it: an absent object would be taken for a deleted one (exit 2).
-		return nil, err
+		return nil, nil, err
 	}
 	d, problems, err := desiredFrom(files, readProblems, lo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, p := range problems.Errors() {
 		fmt.Fprintln(streams.Err, p.Error())
 	}
 	d.AbsoluteOrigins()
-	return d, nil
+	return d, problems, nil
 }
 
-// load reads the manifests of the paths, or of the Git revision.
-func (o *diffOptions) load(ctx context.Context, streams Streams, paths []string) (*reconcile.Desired, error) {
+// load reads the manifests of the paths, or of the Git revision, and
+// returns their problems too (already printed).
+func (o *diffOptions) load(ctx context.Context, streams Streams, paths []string) (*reconcile.Desired, v1.Problems, error) {
 	if o.git.enabled() {
 		return loadGit(ctx, streams, o.git, o.cluster.loadOpts())
 	}

@@ -129,24 +129,24 @@ func problemStrings(ps v1.Problems) []string {
 
 // loadGit syncs the repository once (diff, apply) and builds its desired
 // state, printing problems to streams.Err.
-func loadGit(ctx context.Context, streams Streams, o gitOptions, lo loadOpts) (*reconcile.Desired, error) {
+func loadGit(ctx context.Context, streams Streams, o gitOptions, lo loadOpts) (*reconcile.Desired, v1.Problems, error) {
 	repo, err := o.open()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	snap, err := repo.Sync(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("--git: %w", err)
+		return nil, nil, failure(fmt.Errorf("--git: %w", err))
 	}
 	d, problems, err := snapshotDesired(repo, snap, nil, lo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, p := range problems.Errors() {
 		fmt.Fprintf(streams.Err, "%s (at %s)\n", p.Error(), d.Revision)
 	}
-	fmt.Fprintf(streams.Out, "Revision: %s of %s (%d manifest files)\n", d.Revision, location(repo), len(snap.Files))
-	return d, nil
+	fmt.Fprintf(streams.Err, "Revision: %s of %s (%d manifest files)\n", d.Revision, location(repo), len(snap.Files))
+	return d, problems, nil
 }
 
 // pathsOrGit checks that a command got manifest paths or --git, not both.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sparkmesos/reconciler/reconcile"
 )
 
 // serveHTTP serves /metrics, /healthz, /readyz, POST /run-now/NAME (and
@@ -44,9 +46,13 @@ func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Hand
 					return
 				}
 			}
+			if err := reconcile.CheckOverrides(body.overrides()); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 			msg, err := request(verb, r.PathValue("name"), body)
 			if err != nil {
-				http.Error(w, err.Error(), http.StatusConflict)
+				http.Error(w, err.Error(), statusOfCode(requestCode(err)))
 				return
 			}
 			fmt.Fprintln(w, msg)

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ type diffOptions struct {
 	prune   bool
 	force   bool
 	verbose bool
+	output  string
 }
 
 func newDiffCommand(streams Streams) *cobra.Command {
@@ -33,7 +36,15 @@ With --git it reads the manifests of a revision of a Git repository (the
 branch, tag or commit --rev, under --git-path): what syncing that revision
 would do.
 
-Exit codes: 0 no changes, 1 changes, 2 error.`,
+-o json prints the plan as data: every action with its kind, name, type,
+reason, phase, agents and changed properties, plus the manifest problems; a
+pipeline can gate on it with jq.
+
+A manifest with errors is reported and its objects are shown held (as run
+would hold them), and diff exits 2.
+
+Exit codes: 0 no changes, 1 changes, 2 invalid input, 3 failure (the master,
+a dispatcher or the store).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pathsOrGit(&o.git, cmd, args); err != nil {
 				return err
@@ -47,17 +58,25 @@ Exit codes: 0 no changes, 1 changes, 2 error.`,
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "plan the removal of applications no longer in the manifests")
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "list unchanged applications too")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions) error {
-	d, err := o.load(ctx, streams, paths)
+	if o.output == "" {
+		o.output = "text"
+	}
+	if o.output != "text" && o.output != "json" {
+		return invalid(fmt.Errorf("--output %q: use text or json", o.output))
+	}
+	d, problems, err := o.load(ctx, streams, paths)
 	if err != nil {
 		return err
 	}
 	st, err := openReader(ctx, o.cluster.store)
 	if err != nil {
-		return err
+		return failure(err)
 	}
 	defer st.Close()
 	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force}, nil)
@@ -66,9 +85,18 @@ func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions
 	}
 	plan, _, err := r.Plan(ctx, d)
 	if err != nil {
-		return err
+		return failure(err)
 	}
-	printPlan(streams.Out, plan, o.verbose)
+	if o.output == "json" {
+		if err := writePlanJSON(streams.Out, plan, d, problems); err != nil {
+			return err
+		}
+	} else {
+		printPlan(streams.Out, plan, o.verbose)
+	}
+	if n := len(problems.Errors()); n > 0 {
+		return &codedError{code: ExitInvalid, err: fmt.Errorf("%s in the manifests: their objects are held", plural(n, "error"))}
+	}
 	if plan.Changes() > 0 {
 		return &exitError{code: ExitChanges}
 	}
@@ -94,7 +122,15 @@ before and after it happens. With --wait it keeps reconciling, printing
 progress, until every application runs, finished, or is blocked, or until
 --timeout. With --git it applies a revision of a Git repository (see diff).
 
-Exit codes: 0 done, 1 not converged within --timeout, 2 error.`,
+A manifest with errors changes nothing: apply reports every problem and exits
+2 without acting (run, in contrast, holds a broken file's objects at their
+last good spec and acts on the rest). --dry-run prints the plan and exits as
+diff does.
+
+Exit codes: 0 done (with --wait: everything converged), 1 not converged
+(--timeout passed, or an application is blocked; --dry-run: changes), 2
+invalid input, 3 failure (the master, a dispatcher or the store, or an action
+failed).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pathsOrGit(&o.git, cmd, args); err != nil {
 				return err
@@ -119,13 +155,16 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 	if o.dryRun {
 		return runDiff(ctx, streams, paths, o.diffOptions)
 	}
-	d, err := o.load(ctx, streams, paths)
+	d, problems, err := o.load(ctx, streams, paths)
 	if err != nil {
 		return err
 	}
+	if n := len(problems.Errors()); n > 0 {
+		return &codedError{code: ExitInvalid, err: fmt.Errorf("%s in the manifests: nothing was applied; fix them, then apply again", plural(n, "error"))}
+	}
 	st, leadership, err := openWriter(ctx, o.cluster.store)
 	if err != nil {
-		return err
+		return failure(err)
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -140,9 +179,19 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 	}
 	switch {
 	case errors.Is(err, reconcile.ErrNotSettled):
-		return &exitError{code: ExitChanges, msg: err.Error()}
-	case errors.Is(err, reconcile.ErrActionsFailed):
-		return &exitError{code: ExitInvalid, msg: err.Error()}
+		return &codedError{code: ExitChanges, err: err}
+	case err != nil:
+		return failure(err)
+	case o.wait:
+		var blocked []string
+		for _, a := range res.Plan.Entries() {
+			if a.Type == reconcile.ActionBlocked {
+				blocked = append(blocked, a.Target())
+			}
+		}
+		if len(blocked) > 0 {
+			return &codedError{code: ExitChanges, err: fmt.Errorf("not converged: blocked: %s", strings.Join(blocked, ", "))}
+		}
 	}
-	return err
+	return nil
 }

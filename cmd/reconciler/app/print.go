@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -103,4 +104,73 @@ func printPhases(w io.Writer, p reconcile.Plan) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-24s %s\n", n, phases[n])
 	}
+}
+
+// planJSON is diff -o json: the plan as data.
+type planJSON struct {
+	// Changes counts the actions that change the cluster.
+	Changes  int            `json:"changes"`
+	Revision string         `json:"revision,omitempty"`
+	Entries  []entryJSON    `json:"entries"`
+	Problems []problemJSON  `json:"problems"`
+	Counts   map[string]int `json:"counts"`
+}
+
+type entryJSON struct {
+	Kind    string       `json:"kind"`
+	Name    string       `json:"name"`
+	Action  string       `json:"action"`
+	Changes bool         `json:"changesCluster"`
+	Reason  string       `json:"reason"`
+	Phase   string       `json:"phase,omitempty"`
+	Agents  []string     `json:"agents,omitempty"`
+	Props   []changeJSON `json:"properties,omitempty"`
+}
+
+type changeJSON struct {
+	Key string `json:"key"`
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// problemJSON is one manifest problem, for validate -o json and diff -o
+// json.
+type problemJSON struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Path     string `json:"path,omitempty"`
+	Severity string `json:"severity"`
+	Message  string `json:"message"`
+}
+
+func problemsJSON(ps v1.Problems) []problemJSON {
+	out := make([]problemJSON, 0, len(ps))
+	for _, p := range ps {
+		sev := "error"
+		if p.Severity == v1.SeverityWarning {
+			sev = "warning"
+		}
+		out = append(out, problemJSON{File: p.Pos.File, Line: p.Pos.Line, Column: p.Pos.Column, Path: p.Path.String(), Severity: sev, Message: p.Message})
+	}
+	return out
+}
+
+func writePlanJSON(w io.Writer, p reconcile.Plan, d *reconcile.Desired, problems v1.Problems) error {
+	out := planJSON{Changes: p.Changes(), Revision: d.Revision, Entries: []entryJSON{}, Problems: problemsJSON(problems.Errors()), Counts: map[string]int{}}
+	for _, e := range p.Entries() {
+		je := entryJSON{Kind: e.Kind, Name: e.Name, Action: string(e.Type), Changes: e.Type.Changes() && e.Kind != v1.KindScheduledSparkApplication,
+			Reason: e.Reason, Phase: e.Phase, Agents: e.Agents}
+		for _, c := range e.Changes {
+			je.Props = append(je.Props, changeJSON{Key: c.Key, Old: c.Old, New: c.New})
+		}
+		out.Entries = append(out.Entries, je)
+		out.Counts[string(e.Type)]++
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

@@ -14,10 +14,11 @@ import (
 )
 
 type renderOptions struct {
-	output string
-	kind   string
-	name   string
-	owner  string
+	output          string
+	kind            string
+	name            string
+	owner           string
+	scheduleSeconds bool
 }
 
 var renderFormats = render.Formats
@@ -58,6 +59,8 @@ Problems go to standard error. Exit codes: 0 success, 2 invalid input.`,
 	cmd.Flags().StringVar(&o.kind, "kind", "", "render only objects of this kind")
 	cmd.Flags().StringVar(&o.name, "name", "", "render only objects of this name")
 	cmd.Flags().StringVar(&o.owner, "owner", render.DefaultOwner, "owner written into ownership labels")
+	cmd.Flags().BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
+	_ = cmd.Flags().MarkHidden("schedule-seconds")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(renderFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(v1.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -67,7 +70,7 @@ func runRender(streams Streams, paths []string, o renderOptions) error {
 	if !contains(renderFormats, o.output) {
 		return &exitError{code: ExitInvalid, msg: "bad output"}
 	}
-	m, _, loadErr := loadManifests(streams, streams.Err, paths, false, v1.LoadOptions{})
+	m, _, loadErr := loadManifests(streams, streams.Err, paths, false, v1.LoadOptions{ScheduleSeconds: o.scheduleSeconds})
 	kind := o.kind
 	if o.output == "request" && kind == "" && o.name == "" {
 		kind = v1.KindSparkApplication // only applications have one

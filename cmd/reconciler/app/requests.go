@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,7 +98,7 @@ func (o requestOptions) body() (runNowBody, error) {
 	for _, kv := range o.conf {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return b, &exitError{code: ExitInvalid, msg: fmt.Sprintf("--conf %q: write key=value", kv)}
+			return b, invalid(fmt.Errorf("--conf %q: write key=value", kv))
 		}
 		if b.Conf == nil {
 			b.Conf = map[string]string{}
@@ -112,24 +113,27 @@ func runRequest(ctx context.Context, streams Streams, verb, name string, o reque
 	if err != nil {
 		return err
 	}
+	if err := reconcile.CheckOverrides(body.overrides()); err != nil {
+		return invalid(err)
+	}
 	if o.server != "" {
 		url := "http://" + strings.TrimPrefix(o.server, "http://") + "/" + verb + "/" + name
 		b, _ := json.Marshal(body)
 		resp, err := http.Post(url, "application/json", bytes.NewReader(b))
 		if err != nil {
-			return err
+			return failure(fmt.Errorf("cannot reach the reconciler at --server %s: %w", o.server, err))
 		}
 		defer resp.Body.Close()
 		out, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s %s: %s", verb, name, strings.TrimSpace(string(out)))
+			return &codedError{code: codeOfStatus(resp.StatusCode), err: errors.New(strings.TrimSpace(string(out)))}
 		}
 		fmt.Fprint(streams.Out, string(out))
 		return nil
 	}
 	st, _, err := openWriter(ctx, o.cluster.store)
 	if err != nil {
-		return fmt.Errorf("%w (if a reconciler run holds the store, pass --server)", err)
+		return failure(fmt.Errorf("%w (if a reconciler run holds the store, pass --server)", err))
 	}
 	defer st.Close()
 	pool := &reconcile.DispatcherPool{}
@@ -142,10 +146,46 @@ func runRequest(ctx context.Context, streams Streams, verb, name string, o reque
 	}
 	msg, err := applyRequest(ctx, st, pool, verb, name, body)
 	if err != nil {
-		return err
+		return &codedError{code: requestCode(err), err: err}
 	}
 	fmt.Fprintln(streams.Out, msg)
 	return nil
+}
+
+// requestCode is the exit code of a failed run-now or delete.
+func requestCode(err error) int {
+	switch {
+	case errors.Is(err, reconcile.ErrRefused):
+		return ExitChanges
+	case errors.Is(err, reconcile.ErrUnknownApp), errors.Is(err, errBadRequest):
+		return ExitInvalid
+	}
+	return ExitFailure
+}
+
+// errBadRequest marks a request the server cannot take as asked.
+var errBadRequest = errors.New("bad request")
+
+// The HTTP status of a request's answer, and back: the server answers with
+// the status of the exit code the CLI would exit with.
+func statusOfCode(code int) int {
+	switch code {
+	case ExitChanges:
+		return http.StatusConflict
+	case ExitInvalid:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func codeOfStatus(status int) int {
+	switch {
+	case status == http.StatusConflict:
+		return ExitChanges
+	case status >= 400 && status < 500:
+		return ExitInvalid
+	}
+	return ExitFailure
 }
 
 // applyRequest carries out a rerun or delete on a store this process leads.

@@ -196,7 +196,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		return true, "ok"
 	})
 	if err != nil {
-		return err
+		return failure(err) // --listen: the address is taken or cannot be bound
 	}
 	defer srv.Close()
 	log.Info("serving", "addr", addr, "source", firstOf(o.dir, o.git.url), "master", o.cluster.master, "store", o.cluster.store)
@@ -207,7 +207,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			return failure(err)
 		}
 		log.Info("leading: acting on the cluster")
 		current.Store(&st)

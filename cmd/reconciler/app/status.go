@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,8 +39,8 @@ recent events (each naming its revision). --source prints the source's
 record alone, with its events.
 
 The store is --store, else $RECONCILER_STORE, else
-bolt:$XDG_STATE_HOME/sparkmesos-reconciler/state.db (bolt:.reconciler/state.db
-without XDG_STATE_HOME). ZooKeeper stores are zk://host:2181,host2:2181/path;
+bolt:$XDG_STATE_HOME/sparkmesos-reconciler/state.db (XDG_STATE_HOME defaults
+to ~/.local/state). On a machine where nothing was applied yet, status says so. ZooKeeper stores are zk://host:2181,host2:2181/path;
 a digest user:password comes from $RECONCILER_ZK_DIGEST.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,9 +59,20 @@ a digest user:password comes from $RECONCILER_ZK_DIGEST.`,
 }
 
 func runStatus(ctx context.Context, streams Streams, name string, o statusOptions) error {
-	st, err := openStoreReadOnly(ctx, resolveStore(o.store))
+	spec := resolveStore(o.store)
+	if path, ok := strings.CutPrefix(spec, "bolt:"); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			msg := fmt.Sprintf("no state yet: nothing has been applied with store %s (apply or run records state there; --store or RECONCILER_STORE picks another)", spec)
+			if name != "" {
+				return invalid(fmt.Errorf("no object named %q: %s", name, msg))
+			}
+			fmt.Fprintln(streams.Out, strings.ToUpper(msg[:1])+msg[1:]+".")
+			return nil
+		}
+	}
+	st, err := openStoreReadOnly(ctx, spec)
 	if err != nil {
-		return err
+		return failure(err)
 	}
 	defer st.Close()
 	if o.source {
@@ -68,7 +80,7 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 	}
 	recs, err := st.List(ctx, o.kind)
 	if err != nil {
-		return err
+		return failure(err)
 	}
 	if name != "" {
 		var match []*store.Record
@@ -78,7 +90,7 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 			}
 		}
 		if len(match) == 0 {
-			return fmt.Errorf("no object named %q in the store: %w", name, store.ErrNotFound)
+			return invalid(fmt.Errorf("no object named %q in the store %s: %w", name, spec, store.ErrNotFound))
 		}
 		recs = match
 	}

@@ -16,10 +16,17 @@ import (
 // --store flag does not.
 const storeEnv = "RECONCILER_STORE"
 
-// defaultStore is bolt:$XDG_STATE_HOME/sparkmesos-reconciler/state.db, or
-// bolt:.reconciler/state.db in the working directory.
+// defaultStore is bolt:$XDG_STATE_HOME/sparkmesos-reconciler/state.db,
+// with XDG's default ~/.local/state for XDG_STATE_HOME; without a home
+// directory, bolt:.reconciler/state.db in the working directory.
 func defaultStore() string {
-	if dir := os.Getenv("XDG_STATE_HOME"); dir != "" {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		if home, err := os.UserHomeDir(); err == nil && home != "" {
+			dir = filepath.Join(home, ".local", "state")
+		}
+	}
+	if dir != "" {
 		return "bolt:" + filepath.Join(dir, "sparkmesos-reconciler", "state.db")
 	}
 	return "bolt:" + filepath.Join(".reconciler", "state.db")

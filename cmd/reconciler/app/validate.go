@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -13,6 +14,7 @@ import (
 type validateOptions struct {
 	noWarnings      bool
 	scheduleSeconds bool
+	output          string
 }
 
 func newValidateCommand(streams Streams) *cobra.Command {
@@ -39,6 +41,8 @@ Exit codes: 0 valid (warnings allowed), 2 invalid or unreadable.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.noWarnings, "no-warnings", false, "do not print warnings")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "text (file:line:col: message lines) or json (every problem with file, line, column, field path, severity and message)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.Flags().BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
 	_ = cmd.Flags().MarkHidden("schedule-seconds")
 	return cmd
@@ -64,7 +68,15 @@ func loadManifests(streams Streams, w io.Writer, paths []string, warnings bool, 
 }
 
 func runValidate(streams Streams, paths []string, o validateOptions) error {
-	m, problems, err := loadManifests(streams, streams.Out, paths, !o.noWarnings, v1.LoadOptions{ScheduleSeconds: o.scheduleSeconds})
+	lo := v1.LoadOptions{ScheduleSeconds: o.scheduleSeconds}
+	switch o.output {
+	case "text":
+	case "json":
+		return validateJSON(streams, paths, o, lo)
+	default:
+		return invalid(fmt.Errorf("--output %q: use text or json", o.output))
+	}
+	m, problems, err := loadManifests(streams, streams.Out, paths, !o.noWarnings, lo)
 	errs, warns := len(problems.Errors()), len(problems.Warnings())
 	fmt.Fprintf(streams.Err, "%s, %s; %s valid\n", plural(errs, "error"), plural(warns, "warning"), plural(len(m.Objects), "object"))
 	return err
@@ -75,4 +87,25 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// validateJSON prints every problem as JSON: {valid, errors, warnings,
+// problems: [{file, line, column, path, severity, message}]}.
+func validateJSON(streams Streams, paths []string, o validateOptions, lo v1.LoadOptions) error {
+	m, problems, err := loadManifests(streams, io.Discard, paths, false, lo)
+	if o.noWarnings {
+		problems = problems.Errors()
+	}
+	out := struct {
+		Valid    int           `json:"valid"`
+		Errors   int           `json:"errors"`
+		Warnings int           `json:"warnings"`
+		Problems []problemJSON `json:"problems"`
+	}{len(m.Objects), len(problems.Errors()), len(problems.Warnings()), problemsJSON(problems)}
+	b, jerr := json.MarshalIndent(out, "", "  ")
+	if jerr != nil {
+		return jerr
+	}
+	_, _ = streams.Out.Write(append(b, '\n'))
+	return err
 }

@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+// TestExitCodes runs every verb as a user would and checks the exit code
+// of each case against README's table: 0 success, 1 not done as asked by
+// design, 2 invalid input, 3 failure of the master, a dispatcher or the
+// store.
+func TestExitCodes(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	invalidDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(invalidDir, "bad.yaml"), []byte(appYAML("bad", "  driver: {cores: two}\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(t.TempDir(), "never", "state.db")
+	unreachable := []string{"--master", "mesos://127.0.0.1:1", "--connect-timeout", "1s"}
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.write("nightly.yaml", scheduleYAML("nightly", `  schedule: "* * * * * *"`, `"--sim-duration=60s"`))
+	blockedDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(blockedDir, "d.yaml"), []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: sim}\nspec:\n  external: {url: %q}\n", e.d.URL())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(blockedDir, "gpu.yaml"), []byte(appYAML("gpu", "  driver: {constraints: \"gpu:a100\"}\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	type step struct {
+		name string
+		args []string
+		want int
+		says string
+	}
+	steps := []step{
+		{"validate: valid", []string{"validate", e.dir, "--schedule-seconds"}, 0, "valid"},
+		{"validate: invalid manifest", []string{"validate", invalidDir}, 2, "bad.yaml:"},
+		{"validate: missing path", []string{"validate", "/nonexistent"}, 2, "nonexistent"},
+		{"validate: unknown flag", []string{"validate", e.dir, "--nope"}, 2, "unknown flag"},
+		{"validate: bad -o", []string{"validate", e.dir, "-o", "xml"}, 2, "use text or json"},
+		{"render: valid", []string{"render", e.dir, "--kind", "SparkApplication", "--schedule-seconds"}, 0, "pi"},
+		{"render: invalid manifest", []string{"render", invalidDir}, 2, "bad.yaml:"},
+		{"render: no object matches", []string{"render", e.dir, "--name", "nope", "--schedule-seconds"}, 2, "no object matches"},
+		{"status: nothing applied yet", []string{"status", "--store", "bolt:" + fresh}, 0, "No state yet"},
+		{"status NAME: nothing applied yet", []string{"status", "pi", "--store", "bolt:" + fresh}, 2, "no state yet"},
+		{"diff: changes", []string{"diff", e.dir, "--schedule-seconds"}, 1, "submit"},
+		{"diff: invalid manifest", []string{"diff", invalidDir}, 2, "bad.yaml:"},
+		{"diff: missing path", []string{"diff", "/nonexistent"}, 2, "could not be read"},
+		{"diff: master unreachable", append([]string{"diff", e.dir, "--schedule-seconds"}, unreachable...), 3, "cannot reach the Mesos master"},
+		{"apply --dry-run: changes", []string{"apply", e.dir, "--dry-run", "--schedule-seconds"}, 1, "submit"},
+		{"apply: invalid manifest", []string{"apply", invalidDir}, 2, "nothing was applied"},
+		{"apply: master unreachable", append([]string{"apply", e.dir, "--schedule-seconds"}, unreachable...), 3, "cannot reach the Mesos master"},
+		{"apply --wait: converged", []string{"apply", e.dir, "--wait", "--timeout", "20s", "--schedule-seconds"}, 0, "pi"},
+		{"diff: no changes", []string{"diff", filepath.Join(e.dir, "pi.yaml"), filepath.Join(e.dir, "dispatcher.yaml")}, 0, "Plan:"},
+		{"status: recorded", []string{"status"}, 0, "pi"},
+		{"status NAME: unknown", []string{"status", "nope"}, 2, "no object named"},
+		{"run-now: unknown", []string{"run-now", "nope"}, 2, "no such application"},
+		{"run-now: owned property", []string{"run-now", "pi", "--conf", "spark.master=x"}, 2, "the reconciler sets it"},
+		{"run-now: not key=value", []string{"run-now", "pi", "--conf", "nokey"}, 2, "key=value"},
+		{"run-now: server unreachable", []string{"run-now", "pi", "--server", "127.0.0.1:1"}, 3, "cannot reach the reconciler"},
+		{"run-now: an application", []string{"run-now", "pi"}, 0, "requested"},
+		{"delete: unknown", []string{"delete", "nope"}, 2, "no such application"},
+		{"delete: server unreachable", []string{"delete", "pi", "--server", "127.0.0.1:1"}, 3, "cannot reach the reconciler"},
+		{"run: unknown flag", []string{"run", "--nope"}, 2, "unknown flag"},
+		{"run: no source", []string{"run"}, 2, "--dir"},
+		{"run: the store cannot be opened", []string{"run", "--dir", e.dir, "--store", "bolt:/proc/forbidden/state.db"}, 3, "/proc/forbidden"},
+		{"apply --wait: blocked", []string{"apply", blockedDir, "--wait", "--timeout", "20s", "--store", "bolt:" + filepath.Join(t.TempDir(), "b.db")}, 1, "not converged: blocked: gpu"},
+	}
+	for _, s := range steps {
+		out, code := e.run(s.args...)
+		if code != s.want || !strings.Contains(out, s.says) {
+			t.Errorf("%s: reconciler %s exited %d (want %d), output lacks %q:\n%s", s.name, strings.Join(s.args, " "), code, s.want, s.says, out)
+		}
+	}
+	// Forbid refuses a run-now while a run of the schedule is active (1).
+	waitUntil(t, "a run of nightly", 15*time.Second, func() string {
+		out, _ := e.run("apply", e.dir, "--schedule-seconds")
+		return out
+	}, func(out string) bool { return strings.Contains(out, "active: nightly-") })
+	if out, code := e.run("run-now", "nightly"); code != 1 || !strings.Contains(out, "concurrencyPolicy Forbid and run nightly-") {
+		t.Errorf("run-now refused by Forbid exited %d (want 1):\n%s", code, out)
+	}
+}
+
+// runStdout executes the binary and returns its standard output alone.
+func (e *env) runStdout(args ...string) ([]byte, int) {
+	e.t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e")
+	out, err := cmd.Output()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	return out, code
+}
+
+// validate -o json and diff -o json are JSON on stdout, for the examples
+// and for invalid input alike, and jq reads them.
+func TestJSONOutputs(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.write("bad.yaml", appYAML("bad", "  driver: {cores: two}\n"))
+	var v struct {
+		Valid, Errors, Warnings int
+		Problems                []struct {
+			File, Path, Severity, Message string
+			Line, Column                  int
+		}
+	}
+	out, code := e.runStdout("validate", "-o", "json", e.dir)
+	if err := json.Unmarshal(out, &v); err != nil || code != 2 || v.Errors != 1 || v.Valid != 2 {
+		t.Fatalf("validate -o json (exit %d, %v): %+v\n%s", code, err, v, out)
+	}
+	if p := v.Problems[0]; !strings.HasSuffix(p.File, "bad.yaml") || p.Line != 9 || p.Column == 0 || p.Path != "spec.driver.cores" || p.Severity != "error" {
+		t.Fatalf("the problem as data: %+v", p)
+	}
+	out, code = e.runStdout("validate", "-o", "json", "../examples/manifests")
+	if err := json.Unmarshal(out, &v); err != nil || code != 0 || v.Errors != 0 || v.Valid < 10 {
+		t.Fatalf("validate -o json of the examples (exit %d, %v):\n%s", code, err, out)
+	}
+	var plan struct {
+		Changes  int
+		Entries  []struct{ Kind, Name, Action, Reason string }
+		Problems []struct{ File string }
+	}
+	out, code = e.runStdout("diff", "-o", "json", e.dir)
+	if err := json.Unmarshal(out, &plan); err != nil || code != 2 || plan.Changes != 1 || len(plan.Problems) != 1 {
+		t.Fatalf("diff -o json with a broken file (exit %d, %v): %+v\n%s", code, err, plan, out)
+	}
+	if err := os.Remove(filepath.Join(e.dir, "bad.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	out, code = e.runStdout("diff", "-o", "json", e.dir)
+	if err := json.Unmarshal(out, &plan); err != nil || code != 1 || len(plan.Entries) != 1 || plan.Entries[0].Action != "submit" || plan.Entries[0].Name != "pi" {
+		t.Fatalf("diff -o json (exit %d, %v): %+v\n%s", code, err, plan, out)
+	}
+	jq := exec.Command("jq", "-e", `.entries[] | select(.action == "submit") | .name`)
+	jq.Stdin = bytes.NewReader(out)
+	if got, err := jq.Output(); err != nil || strings.TrimSpace(string(got)) != `"pi"` {
+		t.Fatalf("jq on diff -o json: %q %v", got, err)
+	}
+}
