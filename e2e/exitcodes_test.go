@@ -153,3 +153,28 @@ func TestJSONOutputs(t *testing.T) {
 		t.Fatalf("jq on diff -o json: %q %v", got, err)
 	}
 }
+
+// A closed standard output ends the reconciler quietly, as it ends git.
+func TestClosedStdoutIsQuiet(t *testing.T) {
+	dir := t.TempDir() // enough manifests that the output overflows a pipe
+	disp := "apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: sim}\nspec:\n  external: {url: \"http://d:7077\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "dispatcher.yaml"), []byte(disp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		name := fmt.Sprintf("app-%03d", i)
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(appYAML(name, "")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("bash", "-c", `set -o pipefail; "$0" render "$1" -o yaml | head -c 10 >/dev/null; echo "exit=$?"`, binary, dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "exit=141" || stderr.Len() != 0 {
+		t.Fatalf("render into a closed pipe: %s (want exit=141, SIGPIPE), stderr %.500q", got, stderr.String())
+	}
+}
