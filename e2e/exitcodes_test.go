@@ -82,6 +82,11 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("%s: reconciler %s exited %d (want %d), output lacks %q:\n%s", s.name, strings.Join(s.args, " "), code, s.want, s.says, out)
 		}
 	}
+	// A successful apply recorded its source without problems: status
+	// shows no older problems.
+	if out, _ := e.run("status", "--source", "-o", "json"); strings.Contains(out, "sourceProblems") || !strings.Contains(out, e.dir) {
+		t.Errorf("status --source after a clean apply:\n%s", out)
+	}
 	// Forbid refuses a run-now while a run of the schedule is active (1).
 	waitUntil(t, "a run of nightly", 15*time.Second, func() string {
 		out, _ := e.run("apply", e.dir, "--schedule-seconds")

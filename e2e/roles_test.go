@@ -40,10 +40,12 @@ metadata: {name: adhoc}
 spec: {weight: 1}
 `)
 	out, code := e.run("diff", e.dir)
-	if code != 1 || !strings.Contains(out, "~ update    MesosRole/etl            weight 1 -> 3; quota none -> guarantees cpus 2; limits cpus 16, mem 65536") || strings.Contains(out, "MesosRole/adhoc") {
+	if code != 1 || !strings.Contains(out, "~ update    MesosRole/etl            weight 1 -> 3; quota none -> guarantees cpus 2; limits cpus 16, mem 64 GiB") || strings.Contains(out, "MesosRole/adhoc") {
 		t.Fatalf("diff (exit %d):\n%s", code, out)
 	}
-	e.mustApply()
+	if out := e.mustApply(); !strings.Contains(out, "done:  update MesosRole/etl: weight 1 -> 3") {
+		t.Fatalf("apply does not say it updated the role:\n%s", out)
+	}
 	w, err := mc.Weights(ctx)
 	if err != nil || w["ETL"] != 3 || w["other"] != 2 {
 		t.Fatalf("weights after apply: %v %v", w, err)
@@ -280,5 +282,5 @@ spec: {weight: 3}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	e.waitStatus("etl", "phase: Running")
+	e.waitStatus("etl", "phase: Converged")
 }

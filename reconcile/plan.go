@@ -278,7 +278,7 @@ func (p *planner) plan() []Action {
 
 	latest := p.latest()
 	if latest == nil {
-		return append(out, p.submit(ActionSubmit, PhaseSubmitted, "not submitted yet", 1))
+		return append(out, p.submit(ActionSubmit, PhaseSubmitted, "new: never submitted", 1))
 	}
 	state, taskState := p.stateOf(latest)
 	switch state {

@@ -95,7 +95,7 @@ func TestPlanTable(t *testing.T) {
 		want   string
 		reason string
 	}{
-		{"new app is submitted", desired(pi), observed(), Options{}, "pi:submit", "not submitted yet"},
+		{"new app is submitted", desired(pi), observed(), Options{}, "pi:submit", "never submitted"},
 		{"running current spec", desired(pi), withLive(observed(record("pi", sub("driver-1", h, "TASK_RUNNING"))), running), Options{}, "pi:unchanged", "runs the current spec"},
 		{"spec changed: resubmit", desired(pi), withLive(observed(record("pi", sub("driver-1", "oldhash", "TASK_RUNNING"))), stale), Options{}, "pi:resubmit", "spec changed"},
 		{"spec changed, NextRun: wait", desired(nextRun), withLive(observed(record("pi", sub("driver-1", "oldhash", "TASK_RUNNING"))), stale), Options{}, "pi:unchanged", "next run"},

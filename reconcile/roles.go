@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,6 +127,23 @@ func scalars(r *v1.Resources) map[string]float64 {
 }
 
 // quotaText is a quota for people: "guarantees cpus 8, mem 32768; limits cpus 32".
+// fmtQuantity writes a scalar resource with its unit: mem and disk are
+// MiB in Mesos (131072 -> 128 GiB), the others plain numbers.
+func fmtQuantity(name string, v float64) string {
+	if name != "mem" && name != "disk" {
+		return fmtWeight(v)
+	}
+	for _, u := range []struct {
+		name string
+		mib  float64
+	}{{"TiB", 1 << 20}, {"GiB", 1 << 10}} {
+		if v >= u.mib && math.Mod(v, u.mib) == 0 {
+			return fmtWeight(v/u.mib) + " " + u.name
+		}
+	}
+	return fmtWeight(v) + " MiB"
+}
+
 func quotaText(q mesos.RoleQuota) string {
 	part := func(name string, m map[string]float64) string {
 		if len(m) == 0 {
@@ -138,7 +156,7 @@ func quotaText(q mesos.RoleQuota) string {
 		sort.Strings(keys)
 		var kv []string
 		for _, k := range keys {
-			kv = append(kv, k+" "+fmtWeight(m[k]))
+			kv = append(kv, k+" "+fmtQuantity(k, m[k]))
 		}
 		return name + " " + strings.Join(kv, ", ")
 	}
@@ -368,7 +386,7 @@ func executeRole(ctx context.Context, u RoleUpdater, st store.Store, o *Observed
 		return err
 	}
 	rec := o.RoleRecords[a.Name]
-	status := store.Status{Phase: PhaseRunning, Message: "weight " + fmtWeight(a.To)}
+	status := store.Status{Phase: PhaseConverged, Message: "weight " + fmtWeight(a.To)}
 	if err != nil {
 		status = store.Status{Phase: PhaseFailed, Message: err.Error()}
 	}

@@ -27,7 +27,7 @@ func TestPlanRoles(t *testing.T) {
 		{"set already", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 3}}, map[string]float64{"ETL": 3}, nil, nil, false, "[unchanged etl ETL weight 3, quota none]"},
 		{"changed", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 0.5}}, map[string]float64{"ETL": 3}, nil, nil, false, "[update etl ETL weight 3 -> 0.5]"},
 		{"new quota", []*DesiredRole{{Name: "etl", Role: "ETL", Weight: 3, Quota: mesos.RoleQuota{Guarantees: map[string]float64{"cpus": 8}, Limits: map[string]float64{"cpus": 32, "mem": 131072}}}},
-			map[string]float64{"ETL": 3}, nil, nil, false, "[update etl ETL quota none -> guarantees cpus 8; limits cpus 32, mem 131072]"},
+			map[string]float64{"ETL": 3}, nil, nil, false, "[update etl ETL quota none -> guarantees cpus 8; limits cpus 32, mem 128 GiB]"},
 		{"removed, kept", nil, map[string]float64{"ETL": 3}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, nil, false,
 			"[unchanged etl ETL no longer in the manifests; left as it is without --prune]"},
 		{"removed, pruned", nil, map[string]float64{"ETL": 3, "other": 2}, map[string]*store.Record{"etl": rec("etl", "ETL", "r.yaml")}, nil, true,

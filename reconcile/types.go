@@ -154,7 +154,8 @@ const (
 	PhaseSuspended = "Suspended"
 	PhaseStopped   = "Stopped" // a run killed for good (replaced, suspended, past its deadline)
 	PhaseScheduled = "Scheduled"
-	PhaseActive    = "Active" // a schedule with active runs
+	PhaseActive    = "Active"    // a schedule with active runs
+	PhaseConverged = "Converged" // a role set as its manifest says
 )
 
 // DesiredApp is one application as the manifests want it.

@@ -126,6 +126,29 @@ func (o *Origin) Position(path Path) Position {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// parserProblems are the problems yaml.v3's parser (not its scanner)
+// reports: it numbers their lines from 0.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found undefined tag handle":             true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found duplicate %TAG directive":         true,
+}
+
+// tabIndented says line (1-based) of data starts with a tab after any spaces.
+func tabIndented(data []byte, line int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return false
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(lines[line-1], " "), []byte("\t"))
+}
+
 // Decode parses one file's documents into objects. Problems are returned for
 // everything wrong with the file. An object whose fields did not all decode is
 // returned too, marked Broken, so that validation can still report the rest of
@@ -161,6 +184,12 @@ func Decode(f File) ([]Object, Problems) {
 			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 				line, _ = strconv.Atoi(m[1])
 				msg = m[2]
+				if parserProblems[msg] {
+					line++ // yaml.v3 gives a parser error's line 0-based, a scanner error's 1-based
+				}
+				if strings.HasPrefix(msg, "found character that cannot start any token") && tabIndented(f.Data, line) {
+					msg = "a tab indents this line: YAML allows only spaces for indentation"
+				}
 			}
 			return fail(line, "document %d is not valid YAML: %s", doc+1, msg)
 		}

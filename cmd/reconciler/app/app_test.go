@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/store"
 	"github.com/sparkmesos/reconciler/store/bolt"
 )
@@ -132,5 +133,25 @@ func TestSourceFlags(t *testing.T) {
 		if code != ExitInvalid || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "tok@") {
 			t.Errorf("%v: exit %d, stderr:\n%s\nwant %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+// The summary counts what is listed: every entry printed, and every
+// application; a schedule's submit is its runs'.
+func TestPlanSummaryCountsWhatIsListed(t *testing.T) {
+	p := reconcile.Plan{
+		Roles:     []reconcile.RoleAction{{Type: reconcile.ActionUnchanged, Name: "etl", Reason: "weight 3"}},
+		Schedules: []reconcile.ScheduleAction{{Type: reconcile.ActionSubmit, Name: "nightly", Reason: "run nightly-20261202t0130z"}},
+		Actions: []reconcile.Action{{Type: reconcile.ActionUnchanged, App: "a"}, {Type: reconcile.ActionUnchanged, App: "b"},
+			{Type: reconcile.ActionSubmit, App: "nightly-20261202t0130z"}},
+	}
+	var verbose, terse bytes.Buffer
+	printPlan(&verbose, p, true)
+	printPlan(&terse, p, false)
+	if !strings.HasSuffix(verbose.String(), "Plan: 1 submit, 3 unchanged.\n") || strings.Count(verbose.String(), "unchanged ") != 3 {
+		t.Errorf("verbose:\n%s", &verbose)
+	}
+	if !strings.HasSuffix(terse.String(), "Plan: 1 submit, 2 unchanged.\n") || !strings.Contains(terse.String(), "ScheduledSparkApplication/nightly") {
+		t.Errorf("terse:\n%s", &terse)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -158,6 +159,16 @@ func loadDesired(streams Streams, paths []string, lo loadOpts) (*reconcile.Desir
 		fmt.Fprintln(streams.Err, p.Error())
 	}
 	d.AbsoluteOrigins()
+	// apply records where its manifests came from and their problems, as
+	// run does, so that status does not show an older run's.
+	var locations []string
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil && p != "-" {
+			p = abs
+		}
+		locations = append(locations, p)
+	}
+	d.Source = &reconcile.Source{Location: strings.Join(locations, ", "), Problems: problemStrings(problems)}
 	return d, problems, nil
 }
 

@@ -25,16 +25,14 @@ var symbols = map[reconcile.ActionType]string{
 func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	counts := map[reconcile.ActionType]int{}
 	for _, e := range p.Entries() {
-		// Every application is counted (a schedule's runs included);
-		// other kinds when they change or are blocked, and a schedule
-		// when it skips times.
+		// Every entry printed is counted, and every application (a
+		// schedule's runs included); a schedule's submit is its runs'.
 		schedule := e.Kind == v1.KindScheduledSparkApplication
-		switch {
-		case e.Kind == v1.KindSparkApplication, e.Type == reconcile.ActionBlocked, schedule && e.Type == reconcile.ActionSkip,
-			!schedule && e.Type.Changes(), schedule && e.Type == reconcile.ActionPrune:
+		printed := e.Type != reconcile.ActionUnchanged || verbose || schedule
+		if (printed || e.Kind == v1.KindSparkApplication) && !(schedule && e.Type == reconcile.ActionSubmit) {
 			counts[e.Type]++
 		}
-		if e.Type == reconcile.ActionUnchanged && !verbose && !schedule {
+		if !printed {
 			continue
 		}
 		fmt.Fprintf(w, "%s %-9s %-24s %s\n", symbols[e.Type], e.Type, e.Target(), e.Reason)
@@ -85,8 +83,11 @@ func printPass(w io.Writer, pass int, res reconcile.PassResult) {
 	for _, out := range res.Outcomes {
 		if out.Err != nil {
 			fmt.Fprintf(w, "  error: %s %s: %v\n", out.Type(), out.Target(), out.Err)
-		} else if out.Detail != "" {
-			fmt.Fprintf(w, "  done:  %s %s: %s\n", out.Type(), out.Target(), out.Detail)
+		} else if detail := out.Detail; detail != "" || out.Role != nil && out.Type().Changes() {
+			if detail == "" {
+				detail = out.Role.Reason
+			}
+			fmt.Fprintf(w, "  done:  %s %s: %s\n", out.Type(), out.Target(), detail)
 		}
 	}
 }
