@@ -183,3 +183,74 @@ func TestClosedStdoutIsQuiet(t *testing.T) {
 		t.Fatalf("render into a closed pipe: %s (want exit=141, SIGPIPE), stderr %.500q", got, stderr.String())
 	}
 }
+
+// runClean executes the binary without the test's RECONCILER_* variables.
+func runClean(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RECONCILER_") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// A config file's contexts give the connection settings, below flags and
+// variables; completion offers the store's objects and the -o values.
+func TestConfigContextsAndCompletion(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	e.mustApply()
+	cfgHome := t.TempDir()
+	cfg := filepath.Join(cfgHome, "sparkmesos-reconciler", "config.yaml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	content := fmt.Sprintf("current-context: sim\ncontexts:\n  sim:\n    master: %s\n    store: bolt:%s\n    owner: e2e\n  broken:\n    master: mesos://127.0.0.1:1\n    store: bolt:%s\n  secret:\n    store: zk://ops:hunter2@127.0.0.1:1/x\n", e.c.MasterURL(), e.state, e.state)
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := []string{"XDG_CONFIG_HOME=" + cfgHome}
+	if out, code := runClean(t, home, "diff", e.dir); code != 0 || !strings.Contains(out, "Plan: 1 unchanged.") {
+		t.Fatalf("diff through the default config's current context exited %d:\n%s", code, out)
+	}
+	if out, code := runClean(t, home, "--context", "broken", "diff", e.dir, "--connect-timeout", "1s"); code != 3 || !strings.Contains(out, "mesos://127.0.0.1:1") {
+		t.Fatalf("diff --context broken exited %d:\n%s", code, out)
+	}
+	if out, code := runClean(t, append(home, "RECONCILER_MASTER=mesos://127.0.0.1:1"), "diff", e.dir, "--master", e.c.MasterURL()); code != 0 {
+		t.Fatalf("a flag beats the variable and the context: exit %d:\n%s", code, out)
+	}
+	if out, code := runClean(t, append(home, "RECONCILER_MASTER=mesos://127.0.0.1:1"), "diff", e.dir, "--connect-timeout", "1s"); code != 3 {
+		t.Fatalf("a variable beats the context: exit %d:\n%s", code, out)
+	}
+	out, code := runClean(t, home, "--context", "secret", "config", "view")
+	if code != 0 || !strings.Contains(out, "(context secret)") || strings.Contains(out, "hunter2") || !strings.Contains(out, "<redacted>") {
+		t.Fatalf("config view exited %d:\n%s", code, out)
+	}
+	if out, code := runClean(t, home, "--context", "nope", "status"); code != 2 || !strings.Contains(out, "contexts: broken, secret, sim") {
+		t.Fatalf("an unknown context exited %d:\n%s", code, out)
+	}
+	// Completion, through the config's store.
+	for args, want := range map[string]string{
+		"__complete status ":          "pi\tSparkApplication",
+		"__complete run-now p":        "pi\tSparkApplication",
+		"__complete delete ":          "pi\tSparkApplication",
+		"__complete status -o ":       "yaml",
+		"__complete diff x -o ":       "json",
+		"__complete render x --kind ": "ScheduledSparkApplication",
+	} {
+		argv := strings.Split(args, " ")
+		if out, _ := runClean(t, home, argv...); !strings.Contains(out, want) {
+			t.Errorf("%s: lacks %q:\n%s", args, want, out)
+		}
+	}
+}

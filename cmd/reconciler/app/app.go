@@ -154,6 +154,11 @@ Against a cluster:
   run-now    run an application or a schedule once more, now (also: rerun)
   delete     kill an application's driver and forget it
   status     what the reconciler recorded about its objects (reads the store)
+  config     the connection settings in force (config view)
+
+Connection settings resolve as flags, then RECONCILER_* variables, then the
+--context of the config file (--config; default
+$XDG_CONFIG_HOME/sparkmesos-reconciler/config.yaml), then the defaults.
 
 Exit codes (every verb):
   0  success (diff: no changes)
@@ -167,6 +172,7 @@ Exit codes (every verb):
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	registerConfig(root)
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
@@ -179,6 +185,7 @@ Exit codes (every verb):
 		newRunCommand(streams),
 		newRunNowCommand(streams),
 		newDeleteCommand(streams),
+		newConfigCommand(streams),
 		newVersionCommand(streams),
 	)
 	return root

@@ -94,23 +94,23 @@ func TestStatusReadsWhileWriterRuns(t *testing.T) {
 func TestDefaultStore(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", "/state")
 	t.Setenv(storeEnv, "")
-	if got := resolveStore(""); got != "bolt:/state/sparkmesos-reconciler/state.db" {
+	if got := resolveStore("", ""); got != "bolt:/state/sparkmesos-reconciler/state.db" {
 		t.Errorf("default with XDG_STATE_HOME: %s", got)
 	}
 	t.Setenv("XDG_STATE_HOME", "")
 	t.Setenv("HOME", "/home/u")
-	if got := resolveStore(""); got != "bolt:/home/u/.local/state/sparkmesos-reconciler/state.db" {
+	if got := resolveStore("", ""); got != "bolt:/home/u/.local/state/sparkmesos-reconciler/state.db" {
 		t.Errorf("default without XDG_STATE_HOME (XDG's ~/.local/state): %s", got)
 	}
 	t.Setenv("HOME", "")
-	if got := resolveStore(""); got != "bolt:.reconciler/state.db" {
+	if got := resolveStore("", ""); got != "bolt:.reconciler/state.db" {
 		t.Errorf("default without a home: %s", got)
 	}
 	t.Setenv(storeEnv, "zk://z:2181/x")
-	if got := resolveStore(""); got != "zk://z:2181/x" {
+	if got := resolveStore("", ""); got != "zk://z:2181/x" {
 		t.Errorf("env: %s", got)
 	}
-	if got := resolveStore("bolt:/flag"); got != "bolt:/flag" {
+	if got := resolveStore("bolt:/flag", ""); got != "bolt:/flag" {
 		t.Errorf("flag: %s", got)
 	}
 }

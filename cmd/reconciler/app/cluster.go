@@ -68,12 +68,15 @@ func firstOf(values ...string) string {
 	return ""
 }
 
-func (o *clusterOptions) resolve() {
-	o.master = firstOf(o.master, os.Getenv("RECONCILER_MASTER"), "mesos://127.0.0.1:5050")
-	o.store = resolveStore(o.store)
-	o.owner = firstOf(o.owner, os.Getenv("RECONCILER_OWNER"), render.DefaultOwner)
-	o.mesosPrincipal = firstOf(o.mesosPrincipal, os.Getenv("RECONCILER_MESOS_PRINCIPAL"))
-	o.mesosSecretFile = firstOf(o.mesosSecretFile, os.Getenv("RECONCILER_MESOS_SECRET_FILE"))
+// resolve applies the precedence: flags, then RECONCILER_* variables, then
+// the config file's context, then the defaults.
+func (o *clusterOptions) resolve(ctx context.Context) {
+	c := configOf(ctx)
+	o.master = firstOf(o.master, os.Getenv("RECONCILER_MASTER"), c.Master, "mesos://127.0.0.1:5050")
+	o.store = resolveStore(o.store, c.Store)
+	o.owner = firstOf(o.owner, os.Getenv("RECONCILER_OWNER"), c.Owner, render.DefaultOwner)
+	o.mesosPrincipal = firstOf(o.mesosPrincipal, os.Getenv("RECONCILER_MESOS_PRINCIPAL"), c.MesosPrincipal)
+	o.mesosSecretFile = firstOf(o.mesosSecretFile, os.Getenv("RECONCILER_MESOS_SECRET_FILE"), c.MesosSecretFile)
 }
 
 func (o *clusterOptions) mesosClient() (*mesos.Client, error) {
@@ -119,7 +122,7 @@ func openWriter(ctx context.Context, spec string) (store.Store, store.Leadership
 	case strings.HasPrefix(spec, "zk://"):
 		s, err := storezk.Open(ctx, spec, storezk.Options{Digest: os.Getenv("RECONCILER_ZK_DIGEST")})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("store %s: %w", redactURL(spec), err)
 		}
 		l, err := s.Campaign(ctx)
 		if err != nil {

@@ -49,7 +49,7 @@ a dispatcher or the store).`,
 			if err := pathsOrGit(&o.git, cmd, args); err != nil {
 				return err
 			}
-			o.cluster.resolve()
+			o.cluster.resolve(cmd.Context())
 			return runDiff(cmd.Context(), streams, args, o)
 		},
 	}
@@ -135,7 +135,7 @@ failed).`,
 			if err := pathsOrGit(&o.git, cmd, args); err != nil {
 				return err
 			}
-			o.cluster.resolve()
+			o.cluster.resolve(cmd.Context())
 			return runApply(cmd.Context(), streams, args, o)
 		},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -78,10 +79,15 @@ A running "reconciler run" holds the store; ask it instead with --server (its
 is opened directly.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.cluster.resolve()
-			o.server = firstOf(o.server, os.Getenv("RECONCILER_SERVER"))
+			o.cluster.resolve(cmd.Context())
+			o.server = firstOf(o.server, os.Getenv("RECONCILER_SERVER"), configOf(cmd.Context()).Server)
 			return runRequest(cmd.Context(), streams, verb, args[0], o)
 		},
+	}
+	if verb == "run-now" {
+		cmd.ValidArgsFunction = completeNames(v1.KindSparkApplication, v1.KindScheduledSparkApplication)
+	} else {
+		cmd.ValidArgsFunction = completeNames(v1.KindSparkApplication)
 	}
 	o.cluster.register(cmd)
 	cmd.Flags().StringVar(&o.server, "server", "", "address of a running reconciler run, such as 127.0.0.1:8080 ($RECONCILER_SERVER)")

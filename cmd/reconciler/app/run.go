@@ -87,7 +87,7 @@ It runs the Go garbage collector at GOGC=50 unless GOGC or GOMEMLIMIT is set.`,
 			if (o.dir == "") == (o.git.url == "") {
 				return errors.New("give one of --dir PATH or --git URL")
 			}
-			o.cluster.resolve()
+			o.cluster.resolve(cmd.Context())
 			return runLoop(cmd.Context(), streams, o)
 		},
 	}

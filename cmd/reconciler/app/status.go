@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -55,11 +56,14 @@ a digest user:password comes from $RECONCILER_ZK_DIGEST.`,
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table, yaml or json")
 	cmd.Flags().StringVar(&o.kind, "kind", "", "only objects of this kind")
 	cmd.Flags().BoolVar(&o.source, "source", false, "show the source's record (revisions, problems, events) instead of the objects")
+	cmd.ValidArgsFunction = completeNames()
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(statusFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(v1.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func runStatus(ctx context.Context, streams Streams, name string, o statusOptions) error {
-	spec := resolveStore(o.store)
+	spec := resolveStore(o.store, configOf(ctx).Store)
 	if path, ok := strings.CutPrefix(spec, "bolt:"); ok {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			msg := fmt.Sprintf("no state yet: nothing has been applied with store %s (apply or run records state there; --store or RECONCILER_STORE picks another)", spec)

@@ -32,15 +32,10 @@ func defaultStore() string {
 	return "bolt:" + filepath.Join(".reconciler", "state.db")
 }
 
-// resolveStore applies the precedence: flag, then environment, then default.
-func resolveStore(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if env := os.Getenv(storeEnv); env != "" {
-		return env
-	}
-	return defaultStore()
+// resolveStore applies the precedence: flag, then environment, then the
+// config file's context, then the default.
+func resolveStore(flag, fromConfig string) string {
+	return firstOf(flag, os.Getenv(storeEnv), fromConfig, defaultStore())
 }
 
 // openStoreReadOnly opens a store for reading while a writer may run.
@@ -49,7 +44,11 @@ func openStoreReadOnly(ctx context.Context, spec string) (store.Store, error) {
 	case strings.HasPrefix(spec, "bolt:"):
 		return bolt.OpenReadOnly(strings.TrimPrefix(spec, "bolt:"))
 	case strings.HasPrefix(spec, "zk://"):
-		return storezk.Open(ctx, spec, storezk.Options{Digest: os.Getenv("RECONCILER_ZK_DIGEST")})
+		s, err := storezk.Open(ctx, spec, storezk.Options{Digest: os.Getenv("RECONCILER_ZK_DIGEST")})
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", redactURL(spec), err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("store %q: write bolt:PATH or zk://host:2181,host2:2181/path", spec)
 }
