@@ -132,6 +132,11 @@ func TestJSONOutputs(t *testing.T) {
 	if p := v.Problems[0]; !strings.HasSuffix(p.File, "bad.yaml") || p.Line != 9 || p.Column == 0 || p.Path != "spec.driver.cores" || p.Severity != "error" {
 		t.Fatalf("the problem as data: %+v", p)
 	}
+	jqv := exec.Command("jq", "-e", "-r", `.problems[] | select(.severity == "error") | "\(.file):\(.line):\(.column)"`)
+	jqv.Stdin = bytes.NewReader(out)
+	if got, err := jqv.Output(); err != nil || !strings.HasSuffix(strings.TrimSpace(string(got)), "bad.yaml:9:19") {
+		t.Fatalf("jq on validate -o json: %q %v", got, err)
+	}
 	out, code = e.runStdout("validate", "-o", "json", "../examples/manifests")
 	if err := json.Unmarshal(out, &v); err != nil || code != 0 || v.Errors != 0 || v.Valid < 10 {
 		t.Fatalf("validate -o json of the examples (exit %d, %v):\n%s", code, err, out)
@@ -223,7 +228,8 @@ func TestConfigContextsAndCompletion(t *testing.T) {
 	if out, code := runClean(t, home, "diff", e.dir); code != 0 || !strings.Contains(out, "Plan: 1 unchanged.") {
 		t.Fatalf("diff through the default config's current context exited %d:\n%s", code, out)
 	}
-	if out, code := runClean(t, home, "--context", "broken", "diff", e.dir, "--connect-timeout", "1s"); code != 3 || !strings.Contains(out, "mesos://127.0.0.1:1") {
+	if out, code := runClean(t, home, "--context", "broken", "diff", e.dir, "--master", "mesos://zk://127.0.0.1:1/mesos", "--connect-timeout", "2s"); code != 3 ||
+		!strings.Contains(out, "waiting for the Mesos master at mesos://zk://127.0.0.1:1/mesos") || strings.Count(out, "\n") != 2 {
 		t.Fatalf("diff --context broken exited %d:\n%s", code, out)
 	}
 	if out, code := runClean(t, append(home, "RECONCILER_MASTER=mesos://127.0.0.1:1"), "diff", e.dir, "--master", e.c.MasterURL()); code != 0 {

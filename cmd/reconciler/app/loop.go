@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,7 +84,9 @@ func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions
 	if err != nil {
 		return err
 	}
+	done := slowly(streams, o.cluster)
 	plan, _, err := r.Plan(ctx, d)
+	done()
 	if err != nil {
 		return failure(err)
 	}
@@ -172,8 +175,10 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 	if err != nil {
 		return err
 	}
+	done := slowly(streams, o.cluster)
 	res, err := r.Apply(ctx, d, reconcile.ApplyOptions{Wait: o.wait, Timeout: o.timeout, Lost: leadership.Lost(),
-		Report: func(pass int, res reconcile.PassResult) { printPass(streams.Out, pass, res) }})
+		Report: func(pass int, res reconcile.PassResult) { done(); printPass(streams.Out, pass, res) }})
+	done()
 	if o.wait && (err == nil || errors.Is(err, reconcile.ErrActionsFailed) || errors.Is(err, reconcile.ErrNotSettled)) {
 		printPhases(streams.Out, res.Plan)
 	}
@@ -194,4 +199,24 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		}
 	}
 	return nil
+}
+
+// slowly says, on standard error, that the master is being waited for
+// once that takes more than a second; the returned func stops it.
+func slowly(streams Streams, c clusterOptions) func() {
+	var mu sync.Mutex
+	stopped := false
+	t := time.AfterFunc(time.Second, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			fmt.Fprintf(streams.Err, "waiting for the Mesos master at %s (at most --connect-timeout %s a call)...\n", redactURL(c.master), c.connectTimeout)
+		}
+	})
+	return func() {
+		t.Stop()
+		mu.Lock() // a message being written is written whole, before anything after
+		stopped = true
+		mu.Unlock()
+	}
 }
