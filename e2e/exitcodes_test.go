@@ -103,13 +103,7 @@ func (e *env) runStdout(args ...string) ([]byte, int) {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e")
 	out, err := cmd.Output()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return out, code
+	return out, exitCode(e.t, err)
 }
 
 // validate -o json and diff -o json are JSON on stdout, for the examples
@@ -200,13 +194,7 @@ func runClean(t *testing.T, env []string, args ...string) (string, int) {
 	}
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), code
+	return string(out), exitCode(t, err)
 }
 
 // A config file's contexts give the connection settings, below flags and
