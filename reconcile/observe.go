@@ -181,7 +181,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	for _, a := range state.Agents {
 		ag := Agent{ID: a.ID, Hostname: a.Hostname, CPUs: a.CPUs, MemMiB: a.MemMiB, Attributes: map[string]Attribute{}}
 		for k, v := range a.Attributes {
-			ag.Attributes[k] = Attribute{Text: v.Text, Scalar: v.Scalar}
+			ag.Attributes[k] = agentAttribute(v)
 		}
 		o.Agents = append(o.Agents, ag)
 	}

@@ -590,6 +590,15 @@ func (p *planner) infeasible() *Action {
 	}
 	spec := &p.app.App.Spec
 	eff := p.app.Rendered.Effective
+	for _, cs := range []struct {
+		field string
+		cs    v1.Constraints
+	}{{"driver.constraints", spec.Driver.Constraints}, {"executor.constraints", spec.Executor.Constraints}} {
+		if why := rangesConstraint(cs.cs, p.o.Agents); why != "" {
+			a := p.act(ActionBlocked, PhaseBlocked, cs.field+": "+why)
+			return &a
+		}
+	}
 	driverFits, driverMatches := false, false
 	execFits, execMatches := false, false
 	for _, ag := range p.o.Agents {
@@ -652,7 +661,10 @@ func (p *planner) overQuota() string {
 	return ""
 }
 
-// matches applies Spark's constraint semantics to an agent.
+// matches applies Spark's constraint semantics to an agent
+// (MesosSchedulerUtils.matchesAttributeRequirements): presence when no
+// value is given; a scalar at least one value; text equal to one value.
+// Values against a RANGES attribute never match (see rangesConstraint).
 func matches(cs v1.Constraints, ag Agent) bool {
 	for _, c := range cs {
 		attr, ok := ag.Attributes[c.Attribute]
@@ -661,6 +673,9 @@ func matches(cs v1.Constraints, ag Agent) bool {
 		}
 		if len(c.Values) == 0 {
 			continue
+		}
+		if attr.Ranges != "" {
+			return false
 		}
 		found := false
 		for _, v := range c.Values {
@@ -677,6 +692,27 @@ func matches(cs v1.Constraints, ag Agent) bool {
 		}
 	}
 	return true
+}
+
+// rangesConstraint says why a constraint with values on an attribute the
+// agents report as RANGES must not be sent: Spark 3.5 gets the attribute as
+// Value.Ranges but matches on Value.Range, so the match throws a
+// scala.MatchError — in the dispatcher's offer callback, outside its
+// try, which stops it launching any driver (in a driver, its executors
+// never launch). Presence alone (slots:, no value) is matched fine.
+func rangesConstraint(cs v1.Constraints, agents []Agent) string {
+	for _, c := range cs {
+		if len(c.Values) == 0 {
+			continue
+		}
+		for _, ag := range agents {
+			if a, ok := ag.Attributes[c.Attribute]; ok && a.Ranges != "" {
+				return fmt.Sprintf("agent %s reports %q as ranges %s, and Spark cannot match values against a RANGES attribute (a MatchError in MesosSchedulerUtils.matchesAttributeRequirements stops the dispatcher from launching any driver); constrain on its presence (\"%s:\", no value) or on a text or scalar attribute",
+					orDefault(ag.Hostname, ag.ID), c.Attribute, a.Ranges, c.Attribute)
+			}
+		}
+	}
+	return ""
 }
 
 // changes lists the properties that differ from the last submitted ones.

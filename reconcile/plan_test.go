@@ -327,3 +327,20 @@ func TestPlanEntries(t *testing.T) {
 		t.Fatalf("entries %v\nwant %s", got, want)
 	}
 }
+
+// A RANGES attribute: presence matches; values would throw in Spark's
+// matcher (Value.Ranges is not the Value.Range it matches on), so the
+// application is blocked, saying why, instead of stopping the dispatcher.
+func TestRangesAttributeConstraints(t *testing.T) {
+	o := observed()
+	o.Agents = []Agent{{ID: "S0", Hostname: "a1", CPUs: 8, MemMiB: 32768, Attributes: map[string]Attribute{"slots": {Ranges: "[10-20]"}}}}
+	present := app(t, "present", "  driver: {constraints: \"slots:\"}\n")
+	valued := app(t, "valued", "  executor: {cores: 1, maxCores: 2, constraints: \"slots:15\"}\n")
+	p := Compute(desired(present, valued), o, t0, Options{})
+	if got := types(p); got != "present:submit valued:blocked" {
+		t.Fatalf("plan %s", got)
+	}
+	if why := p.Actions[1].Reason; !strings.Contains(why, `executor.constraints: agent a1 reports "slots" as ranges [10-20]`) || !strings.Contains(why, "MatchError") {
+		t.Fatalf("reason %q", why)
+	}
+}

@@ -364,7 +364,7 @@ func (k *ServiceKeeper) Offers(offers []mesos.Offer) map[string][]mesos.Launch {
 	for _, o := range offers {
 		a := Agent{ID: o.AgentID, Hostname: o.Hostname, Attributes: map[string]Attribute{}}
 		for n, at := range o.Attributes {
-			a.Attributes[n] = Attribute{Text: at.Text, Scalar: at.Scalar}
+			a.Attributes[n] = agentAttribute(at)
 		}
 		if _, known := k.agents[a.ID]; !known {
 			k.agents[a.ID] = a

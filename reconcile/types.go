@@ -296,10 +296,17 @@ type Agent struct {
 	Attributes map[string]Attribute
 }
 
-// Attribute is an agent attribute: text or scalar.
+// Attribute is an agent attribute: text, scalar or ranges (Mesos'
+// attribute types; "[10-20, 30-40]" for ranges).
 type Attribute struct {
 	Text   string
 	Scalar *float64
+	Ranges string
+}
+
+// agentAttribute is a master's (or an offer's) attribute as plans see it.
+func agentAttribute(a mesos.Attribute) Attribute {
+	return Attribute{Text: a.Text, Scalar: a.Scalar, Ranges: a.Ranges}
 }
 
 // SubmissionState is the dispatcher's answer for a recorded submission.

@@ -97,6 +97,9 @@ func validateApplication(a *SparkApplicationSpec, at Path, s problemSink) {
 		}
 	case "fine":
 		s.warnf(at.Field("mode"), "fine-grained mode is deprecated since Spark 2.0; prefer coarse mode with dynamicAllocation")
+		if da := a.DynamicAllocation; da != nil && da.Enabled {
+			s.errorf(at.Field("dynamicAllocation").Field("enabled"), "Mesos supports dynamic allocation only with coarse-grained mode (Running on Mesos): set mode: coarse, or disable dynamic allocation")
+		}
 	default:
 		s.errorf(at.Field("mode"), "%q is not a mode: use coarse or fine", a.Mode)
 	}
@@ -296,6 +299,8 @@ func validateConstraints(cs Constraints, at Path, s problemSink) {
 				s.errorf(ci.Field("values").Index(k), "empty value; leave values out to require only that the attribute exists")
 			case strings.ContainsAny(v, ":;,"):
 				s.errorf(ci.Field("values").Index(k), "%q cannot contain ':', ';' or ',' (Spark's constraint grammar)", v)
+			case strings.HasPrefix(v, "{"):
+				s.warnf(ci.Field("values").Index(k), "%q looks like part of a Mesos set literal: Spark has no sets in constraints, it splits {a,b} at the comma into \"{a\" and \"b}\", which no agent matches; list the values plainly (zone:a,b)", v)
 			}
 			if _, err := strconv.ParseFloat(v, 64); err == nil && len(c.Values) > 0 && k == 0 {
 				s.warnf(ci.Field("values").Index(k), "for a scalar attribute Spark matches agents whose value is >= %s, not only equal to it", v)
