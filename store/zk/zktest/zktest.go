@@ -158,7 +158,9 @@ func (c *Cluster) startProcess(i int) {
 
 func (c *Cluster) waitServing(i int) {
 	s := c.servers[i]
-	deadline := time.Now().Add(30 * time.Second)
+	// A JVM each, three at once on a small CI machine busy with the other
+	// packages' tests: a minute, not thirty seconds.
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		out := fourLetter(fmt.Sprintf("127.0.0.1:%d", s.clientPort), "srvr")
 		if strings.Contains(out, "Mode: ") {
@@ -167,7 +169,7 @@ func (c *Cluster) waitServing(i int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	logData, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("zk%d.log", s.id)))
-	c.t.Fatalf("zookeeper server %d did not serve within 30s; its log:\n%s", s.id, tail(string(logData), 40))
+	c.t.Fatalf("zookeeper server %d did not serve within 60s; its log:\n%s", s.id, tail(string(logData), 40))
 }
 
 func tail(s string, lines int) string {
