@@ -233,6 +233,9 @@ func TestConfigContextsAndCompletion(t *testing.T) {
 	if out, code := runClean(t, home, "--context", "nope", "status"); code != 2 || !strings.Contains(out, "contexts: broken, secret, sim") {
 		t.Fatalf("an unknown context exited %d:\n%s", code, out)
 	}
+	if out, code := runClean(t, home, "--config", "/nonexistent", "version"); code != 0 || !strings.HasPrefix(out, "reconciler ") {
+		t.Fatalf("version with a missing config file exited %d:\n%s", code, out)
+	}
 	// Completion, through the config's store.
 	for args, want := range map[string]string{
 		"__complete status ":          "pi\tSparkApplication",

@@ -129,6 +129,9 @@ func registerConfig(root *cobra.Command) {
 	root.PersistentFlags().StringVar(&file, "config", "", "config file of connection settings per context ($RECONCILER_CONFIG; default $XDG_CONFIG_HOME/sparkmesos-reconciler/config.yaml)")
 	root.PersistentFlags().StringVar(&name, "context", "", "the config file's context to use ($RECONCILER_CONTEXT; default its current-context)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Name() == "version" || (cmd.HasParent() && cmd.Parent().Name() == "completion") {
+			return nil // they need no settings: a broken config file must not break them
+		}
 		c, err := loadConfig(file, name)
 		if err != nil {
 			return err
