@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -41,7 +42,11 @@ type Error struct {
 	Message    string
 	// Permanent is true when retrying the same call cannot succeed.
 	Permanent bool
-	Err       error
+	// NotSent is true when no connection was made (refused, no route, no
+	// such host): the dispatcher cannot have acted on the call. A real
+	// dispatcher's port is closed until it has registered with Mesos.
+	NotSent bool
+	Err     error
 }
 
 func (e *Error) Error() string {
@@ -183,7 +188,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &Error{Op: op, Message: err.Error(), Err: err}
+		var oe *net.OpError
+		notSent := errors.As(err, &oe) && oe.Op == "dial"
+		return nil, &Error{Op: op, Message: err.Error(), NotSent: notSent, Err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

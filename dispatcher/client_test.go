@@ -158,13 +158,24 @@ func TestErrorsPermanentOrRetryable(t *testing.T) {
 	}
 }
 
-func TestNotReadyIsRetryable(t *testing.T) {
+// Before registration a dispatcher's port is closed (as Spark's is): the
+// error is retryable and says the call was never sent. A dropped
+// connection was sent: it may have acted.
+func TestNotRegisteredIsRefusedAndNotSent(t *testing.T) {
 	_, _, cl := start(t, sim.DispatcherConfig{RegistrationDelay: time.Hour})
 	_, err := cl.Create(context.Background(), request(nil))
-	if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "Scheduler is not ready") {
-		t.Fatalf("create before registration: %v", err)
+	var e *Error
+	if !errors.As(err, &e) || IsPermanent(err) || !e.NotSent || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("create before registration: %v, want a retryable, not-sent refusal", err)
 	}
-	if _, err := cl.Status(context.Background(), "x"); err == nil || IsPermanent(err) {
-		t.Fatalf("status before registration (500): %v, want retryable", err)
+}
+
+func TestDroppedConnectionMayHaveBeenSent(t *testing.T) {
+	c, _, cl := start(t, sim.DispatcherConfig{})
+	c.AddFault(sim.Fault{Server: "dispatcher", PathPrefix: "/v1/submissions/create", Drop: true, Count: 1})
+	_, err := cl.Create(context.Background(), request(nil))
+	var e *Error
+	if !errors.As(err, &e) || e.NotSent || e.StatusCode != 0 {
+		t.Fatalf("a dropped connection: %v, want status 0 and not NotSent", err)
 	}
 }

@@ -414,7 +414,7 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 	id, err := c.Create(ctx, req)
 	if err != nil {
 		var de *dispatcher.Error
-		if errors.As(err, &de) && de.StatusCode == 0 {
+		if errors.As(err, &de) && de.StatusCode == 0 && !de.NotSent {
 			// No answer: the driver may exist. Keep the intent: the next
 			// passes look for a driver labelled with it before submitting again.
 			x.event(r, "Warning", "InDoubt", fmt.Sprintf("no answer from the dispatcher (%v): holding until the driver appears", err))

@@ -163,6 +163,26 @@ func TestExecuteInDoubtCreateHoldsTheApp(t *testing.T) {
 	}
 }
 
+// A connection the dispatcher refused (its port is closed until it has
+// registered with Mesos) sent nothing: no hold, the next pass submits.
+func TestExecuteRefusedConnectionIsNotInDoubt(t *testing.T) {
+	j := &journal{}
+	d := &fakeDispatcher{j: j, createErr: &dispatcher.Error{Op: "create", Message: "dial tcp: connection refused", NotSent: true}}
+	e, st := executor(j, d)
+	pi := app(t, "pi", "")
+	des, obs := desired(pi), observed()
+	if out := e.Execute(context.Background(), des, obs, Compute(des, obs, t0, Options{})); len(out) != 1 || out[0].Err == nil {
+		t.Fatalf("outcomes %+v", out)
+	}
+	rec, err := st.Get(context.Background(), store.Key{Kind: v1.KindSparkApplication, Name: "pi"})
+	if err != nil || rec.Intent != nil {
+		t.Fatalf("record after a refused connection: %+v %v", rec, err)
+	}
+	if next := Compute(des, observed(rec), t0.Add(10*time.Second), Options{}); types(next) != "pi:submit" {
+		t.Fatalf("next plan %q, want a submit", types(next))
+	}
+}
+
 // A permanent refusal is recorded once and not retried: the next plans,
 // whatever the restart policy, do not send the same spec again.
 func TestExecutePermanentRefusalIsNotRetried(t *testing.T) {

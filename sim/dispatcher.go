@@ -32,7 +32,8 @@ type DispatcherConfig struct {
 	// MaxDrivers bounds launched drivers (spark.mesos.maxDrivers, 200);
 	// RetainedDrivers bounds finished ones kept (spark.mesos.retainedDrivers, 200).
 	MaxDrivers, RetainedDrivers int
-	// RegistrationDelay keeps the dispatcher "not ready" this long after it starts.
+	// RegistrationDelay delays the framework's registration, and so the
+	// opening of the REST port, this long after the dispatcher starts.
 	RegistrationDelay time.Duration
 	// Location is the time zone of submission ids. Default UTC.
 	Location *time.Location
@@ -130,18 +131,45 @@ func (c *Cluster) startDispatcherLocked(cfg DispatcherConfig) (*Dispatcher, erro
 	return d, nil
 }
 
+// listen reserves the REST address (a port that cannot be bound fails the
+// start, as it fails Spark's). The port itself opens only once the
+// framework is registered (openLocked): MesosClusterDispatcher starts its
+// REST server after scheduler.start() returns, which waits for the
+// registration (MesosClusterDispatcher.scala ~86-91), so before that a
+// client's connection is refused.
 func (d *Dispatcher) listen() error {
 	l, err := net.Listen("tcp", d.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
-	d.l, d.addr = l, l.Addr().String()
+	d.addr = l.Addr().String()
 	d.cfg.Addr = d.addr
+	return l.Close()
+}
+
+// openLocked opens the REST port, if it is not open.
+func (d *Dispatcher) openLocked() {
+	if d.server != nil {
+		return
+	}
+	l, err := net.Listen("tcp", d.addr)
+	if err != nil {
+		return // taken since it was reserved: the port stays closed, as a real one would
+	}
+	d.l = l
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", d.serve)
 	d.server = &http.Server{Handler: d.c.recorded("dispatcher", d.c.faultyAs("dispatcher", mux)), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = d.server.Serve(l) }()
-	return nil
+	srv := d.server
+	go func() { _ = srv.Serve(l) }()
+}
+
+// closeLocked closes the REST port: the process ended.
+func (d *Dispatcher) closeLocked() {
+	if d.server != nil {
+		_ = d.server.Close()
+		d.server, d.l = nil, nil
+	}
 }
 
 // URL is the dispatcher's REST base URL.
@@ -178,6 +206,7 @@ func (d *Dispatcher) registerLocked(id string) {
 	activate := func() {
 		fw.connected, fw.active = true, true
 		d.registered = true
+		d.openLocked()
 	}
 	if d.cfg.RegistrationDelay > 0 {
 		c.after(d.cfg.RegistrationDelay, func() {
@@ -199,12 +228,12 @@ func (d *Dispatcher) registerLocked(id string) {
 // (its failover timeout is ~68 years) with its driver tasks still running,
 // and the new process registers a new framework with no drivers.
 func (d *Dispatcher) Restart(recover bool) error {
-	_ = d.server.Close()
 	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	d.closeLocked()
 	d.stopLocked(recover)
 	d.startAgainLocked()
-	d.c.mu.Unlock()
-	return d.listen()
+	return nil
 }
 
 // stopLocked is the process ending: its framework disconnects (its failover
@@ -308,7 +337,7 @@ func dispatcherBehavior(cmd string) behavior {
 				return
 			}
 			delete(c.dispatcherTasks, key)
-			_ = d.server.Close()
+			d.closeLocked()
 			d.stopLocked(recovery != "")
 			if recovery != "" {
 				c.recoverable[recovery] = d
@@ -573,10 +602,6 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 	c := d.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !d.registered {
-		writeJackson(w, http.StatusOK, map[string]any{"action": "CreateSubmissionResponse", "success": false, "message": "Scheduler is not ready to take requests"})
-		return
-	}
 	if len(d.launched) >= d.cfg.MaxDrivers {
 		writeJackson(w, http.StatusOK, map[string]any{"action": "CreateSubmissionResponse", "success": false, "message": "Already reached maximum submission size"})
 		return
@@ -677,10 +702,6 @@ func (d *Dispatcher) status(w http.ResponseWriter, id string) {
 	c := d.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !d.registered {
-		writeErrorResponse(w, http.StatusInternalServerError, "Internal server error: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message SubmissionStatusResponse failed!")
-		return
-	}
 	resp := map[string]any{"action": "SubmissionStatusResponse", "submissionId": id, "success": true}
 	find := func(list []*driver) *driver {
 		for _, x := range list {
@@ -719,10 +740,6 @@ func (d *Dispatcher) kill(w http.ResponseWriter, id string) {
 	c := d.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !d.registered {
-		writeErrorResponse(w, http.StatusInternalServerError, "Internal server error: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message KillSubmissionResponse failed!")
-		return
-	}
 	resp := map[string]any{"action": "KillSubmissionResponse", "submissionId": id}
 	remove := func(list *[]*driver) bool {
 		for i, x := range *list {

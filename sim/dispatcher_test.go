@@ -5,6 +5,7 @@ package sim
 
 import (
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -96,18 +97,17 @@ func TestDispatcherPathsAndMethods(t *testing.T) {
 	}
 }
 
-func TestDispatcherNotReady(t *testing.T) {
-	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{RegistrationDelay: time.Hour})
+// Before its framework is registered a dispatcher's REST port is closed,
+// as Spark opens it only after registration: connections are refused.
+func TestDispatcherPortClosedUntilRegistered(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{RegistrationDelay: 300 * time.Millisecond})
 	body := `{"action":"CreateSubmissionRequest","appResource":"x","mainClass":"a.Main","appArgs":[],"clientSparkVersion":"3.4.1","environmentVariables":{},"sparkProperties":{"spark.app.name":"a"}}`
-	r := do(t, "POST", d.URL()+"/v1/submissions/create", nil, body)
-	if r.code != 200 || !strings.Contains(string(r.body), `"success" : false`) || !strings.Contains(string(r.body), "Scheduler is not ready to take requests") {
-		t.Errorf("create before registration: %d %s", r.code, r.body)
+	if _, err := http.Post(d.URL()+"/v1/submissions/create", "application/json", strings.NewReader(body)); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("create before registration: %v, want connection refused", err)
 	}
-	if r := do(t, "GET", d.URL()+"/v1/submissions/status/x", nil, ""); r.code != 500 {
-		t.Errorf("status before registration: %d", r.code)
-	}
-	if r := do(t, "POST", d.URL()+"/v1/submissions/kill/x", nil, ""); r.code != 500 {
-		t.Errorf("kill before registration: %d", r.code)
+	time.Sleep(600 * time.Millisecond)
+	if r := do(t, "POST", d.URL()+"/v1/submissions/create", nil, body); r.code != 200 || !strings.Contains(string(r.body), `"success" : true`) {
+		t.Fatalf("create after registration: %d %s", r.code, r.body)
 	}
 }
 

@@ -37,7 +37,11 @@ func startWithDispatcher(t *testing.T, cfg Config, dc DispatcherConfig) (*Cluste
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.server.Close() })
+	t.Cleanup(func() {
+		c.mu.Lock()
+		d.closeLocked()
+		c.mu.Unlock()
+	})
 	return c, d
 }
 
