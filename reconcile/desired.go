@@ -11,6 +11,7 @@ import (
 // are BrokenFiles: what the store says came from them is held.
 func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*Desired, error) {
 	d := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{}, Roles: desiredRoles(m)}
+	opts.ShufflePorts = render.ShufflePortsOf(m)
 	for _, p := range problems.Errors() {
 		if p.Pos.File != "" {
 			d.BrokenFiles[p.Pos.File] = true

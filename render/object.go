@@ -36,6 +36,9 @@ func (r *Rendered) Submit() string {
 // application's Dispatcher).
 func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 	r := &Rendered{Ref: v1.RefOf(obj), File: obj.Origin().File}
+	if opts.ShufflePorts == nil && m != nil {
+		opts.ShufflePorts = ShufflePortsOf(m)
+	}
 	switch x := obj.(type) {
 	case *v1.SparkApplication:
 		if err := r.application(x, m, opts); err != nil {

@@ -58,6 +58,22 @@ const DefaultOwner = "spark-reconciler"
 type Options struct {
 	// Owner is written into the ownership labels. Default: DefaultOwner.
 	Owner string
+	// ShufflePorts are the ports the loaded ShuffleServices declare, by
+	// name: an application that names its shuffle service
+	// (shuffleService.name) gets its port as spark.shuffle.service.port,
+	// or its executors would look for the service on Spark's 7337.
+	ShufflePorts map[string]int
+}
+
+// ShufflePortsOf lists the ports the manifests' ShuffleServices declare.
+func ShufflePortsOf(m *v1.Manifests) map[string]int {
+	out := map[string]int{}
+	for _, o := range m.Objects {
+		if ss, ok := o.(*v1.ShuffleService); ok && ss.Spec.Port != nil {
+			out[ss.Metadata.Name] = *ss.Spec.Port
+		}
+	}
+	return out
 }
 
 func (o Options) owner() string {
@@ -181,6 +197,13 @@ func SparkApplication(app *v1.SparkApplication, d *v1.Dispatcher, opts Options) 
 	props["spark.submit.deployMode"] = "cluster"
 	if spec.AppName == "" {
 		props["spark.app.name"] = app.Metadata.Name
+	}
+	if ss := spec.ShuffleService; ss != nil && ss.Enabled && ss.Name != "" {
+		if port, ok := opts.ShufflePorts[ss.Name]; ok {
+			if _, set := props["spark.shuffle.service.port"]; !set {
+				props["spark.shuffle.service.port"] = strconv.Itoa(port)
+			}
+		}
 	}
 	if spec.Role == "" && d != nil {
 		if q := d.Spec.QueueByName(spec.Queue); q != nil && q.Role != "" {

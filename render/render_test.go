@@ -406,3 +406,63 @@ func TestRenderedTaskIsMesosJSON(t *testing.T) {
 		t.Errorf("read back:\n%+v\nwant\n%+v", back, *svc.Task)
 	}
 }
+
+// An application that names its ShuffleService gets the service's port,
+// and so does a schedule's run; without the name, Spark's default stays.
+func TestShuffleServicePortReachesItsApplications(t *testing.T) {
+	doc := `apiVersion: sparkmesos.io/v1
+kind: ShuffleService
+metadata: {name: shuffle}
+spec: {port: 7447, sparkHome: /opt/spark}
+---
+apiVersion: sparkmesos.io/v1
+kind: SparkApplication
+metadata: {name: named}
+spec:
+  dispatcher: {external: {url: "http://d:7077"}}
+  mainClass: a.Main
+  mainApplicationFile: https://r/app.jar
+  executor: {maxCores: 2}
+  shuffleService: {enabled: true, name: shuffle}
+---
+apiVersion: sparkmesos.io/v1
+kind: SparkApplication
+metadata: {name: unnamed}
+spec:
+  dispatcher: {external: {url: "http://d:7077"}}
+  mainClass: a.Main
+  mainApplicationFile: https://r/app.jar
+  executor: {maxCores: 2}
+  shuffleService: {enabled: true}
+---
+apiVersion: sparkmesos.io/v1
+kind: ScheduledSparkApplication
+metadata: {name: nightly}
+spec:
+  schedule: "@daily"
+  template:
+    dispatcher: {external: {url: "http://d:7077"}}
+    mainClass: a.Main
+    mainApplicationFile: https://r/app.jar
+    executor: {maxCores: 2}
+    shuffleService: {enabled: true, name: shuffle}
+`
+	m, ps := v1.Load([]v1.File{{Name: "m.yaml", Data: []byte(doc)}})
+	if err := ps.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"named": "7447", "unnamed": "", "nightly": "7447"}
+	for _, o := range m.Objects {
+		w, ok := want[o.GetName()]
+		if !ok {
+			continue
+		}
+		r, err := Object(o, m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Props["spark.shuffle.service.port"]; got != w {
+			t.Errorf("%s: spark.shuffle.service.port %q, want %q", o.GetName(), got, w)
+		}
+	}
+}
