@@ -372,10 +372,7 @@ func (p *planner) planUndesired() []Action {
 		origin = p.rec.Origin
 	}
 	if p.d.Holds(origin) {
-		if origin == "" {
-			return append(p.dst, p.act(ActionHold, PhaseHeld, "not recorded, and some manifest failed to load: it may come from that file, so it is left as it is"))
-		}
-		return append(p.dst, p.act(ActionHold, PhaseHeld, fmt.Sprintf("%s failed to load: the last good spec stays in force", origin)))
+		return append(p.dst, p.act(ActionHold, PhaseHeld, heldReason(origin)))
 	}
 	var kill []string
 	for _, dr := range p.live {

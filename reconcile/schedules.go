@@ -129,6 +129,8 @@ func planSchedules(d *Desired, o *Observed, now time.Time, opts Options, byApp m
 	return actions, runActions, apps, claimed
 }
 
+// heldReason says why an object of a broken (or, with origin "", of some
+// broken) file is left as it is.
 func heldReason(origin string) string {
 	if origin == "" {
 		return "not recorded, and some manifest failed to load: it may come from that file, so it is left as it is"

@@ -50,7 +50,6 @@ type DispatcherConfig struct {
 type Dispatcher struct {
 	c      *Cluster
 	cfg    DispatcherConfig
-	l      net.Listener
 	server *http.Server
 	addr   string
 
@@ -156,7 +155,6 @@ func (d *Dispatcher) openLocked() {
 	if err != nil {
 		return // taken since it was reserved: the port stays closed, as a real one would
 	}
-	d.l = l
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", d.serve)
 	d.server = &http.Server{Handler: d.c.recorded("dispatcher", d.c.faultyAs("dispatcher", mux)), ReadHeaderTimeout: 10 * time.Second}
@@ -168,7 +166,7 @@ func (d *Dispatcher) openLocked() {
 func (d *Dispatcher) closeLocked() {
 	if d.server != nil {
 		_ = d.server.Close()
-		d.server, d.l = nil, nil
+		d.server = nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -46,7 +47,7 @@ func validateAppRefs(spec *SparkApplicationSpec, base Path, objs map[Ref]Object,
 				d.Metadata.Name, queue, strings.Join(d.Spec.QueueNames(), ", "))
 		}
 	case spec.Dispatcher.External != nil && len(spec.Dispatcher.External.Queues) > 0:
-		if queue != "" && queue != "default" && !contains(spec.Dispatcher.External.Queues, queue) {
+		if queue != "" && queue != "default" && !slices.Contains(spec.Dispatcher.External.Queues, queue) {
 			s.errorf(qat, "queue %q is not among the external dispatcher's queues (%s)", queue, strings.Join(spec.Dispatcher.External.Queues, ", "))
 		}
 	case spec.Dispatcher.External != nil && queue != "" && queue != "default":
@@ -88,15 +89,6 @@ func (d *DispatcherSpec) QueueNames() []string {
 		out = append(out, q.Name)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,7 +68,7 @@ Problems go to standard error. Exit codes: 0 success, 2 invalid input.`,
 }
 
 func runRender(streams Streams, paths []string, o renderOptions) error {
-	if !contains(renderFormats, o.output) {
+	if !slices.Contains(renderFormats, o.output) {
 		return &exitError{code: ExitInvalid, msg: "bad output"}
 	}
 	m, _, loadErr := loadManifests(streams, streams.Err, paths, false, v1.LoadOptions{ScheduleSeconds: o.scheduleSeconds})
@@ -90,15 +91,6 @@ func runRender(streams Streams, paths []string, o renderOptions) error {
 	}
 	_, _ = streams.Out.Write(out.Bytes())
 	return loadErr
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func selectObjects(objs []v1.Object, kind, name string) []v1.Object {

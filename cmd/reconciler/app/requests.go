@@ -163,14 +163,11 @@ func requestCode(err error) int {
 	switch {
 	case errors.Is(err, reconcile.ErrRefused):
 		return ExitChanges
-	case errors.Is(err, reconcile.ErrUnknownApp), errors.Is(err, errBadRequest):
+	case errors.Is(err, reconcile.ErrUnknownApp):
 		return ExitInvalid
 	}
 	return ExitFailure
 }
-
-// errBadRequest marks a request the server cannot take as asked.
-var errBadRequest = errors.New("bad request")
 
 // The HTTP status of a request's answer, and back: the server answers with
 // the status of the exit code the CLI would exit with.
