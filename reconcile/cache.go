@@ -128,31 +128,23 @@ func carryHeld(d, prev *Desired) {
 			d.Apps[name] = a
 		}
 	}
-	services := map[string]bool{}
-	for _, s := range d.Services {
-		services[s.Key()] = true
+	d.Services = carry(d.Services, prev.Services, d.BrokenFiles, func(s *DesiredService) (string, string) { return s.Key(), s.File })
+	d.Schedules = carry(d.Schedules, prev.Schedules, d.BrokenFiles, func(s *DesiredSchedule) (string, string) { return s.Name(), s.File })
+	d.Roles = carry(d.Roles, prev.Roles, d.BrokenFiles, func(r *DesiredRole) (string, string) { return r.Name, r.File })
+}
+
+// carry appends to cur the objects of prev that a broken file declared
+// and cur lacks; of names its object's key and file.
+func carry[T any](cur, prev []T, broken map[string]bool, of func(T) (key, file string)) []T {
+	have := make(map[string]bool, len(cur))
+	for _, x := range cur {
+		k, _ := of(x)
+		have[k] = true
 	}
-	for _, s := range prev.Services {
-		if !services[s.Key()] && d.BrokenFiles[s.File] {
-			d.Services = append(d.Services, s)
+	for _, x := range prev {
+		if k, f := of(x); !have[k] && broken[f] {
+			cur = append(cur, x)
 		}
 	}
-	schedules := map[string]bool{}
-	for _, s := range d.Schedules {
-		schedules[s.Name()] = true
-	}
-	for _, s := range prev.Schedules {
-		if !schedules[s.Name()] && d.BrokenFiles[s.File] {
-			d.Schedules = append(d.Schedules, s)
-		}
-	}
-	roles := map[string]bool{}
-	for _, r := range d.Roles {
-		roles[r.Name] = true
-	}
-	for _, r := range prev.Roles {
-		if !roles[r.Name] && d.BrokenFiles[r.File] {
-			d.Roles = append(d.Roles, r)
-		}
-	}
+	return cur
 }

@@ -168,10 +168,7 @@ type execution struct {
 
 // app is the desired application of that name, a schedule's run included.
 func (x *execution) app(name string) *DesiredApp {
-	if a := x.d.Apps[name]; a != nil {
-		return a
-	}
-	return x.runApps[name]
+	return Plan{RunApps: x.runApps}.App(x.d, name)
 }
 
 func (x *execution) now() time.Time { return x.e.Now() }

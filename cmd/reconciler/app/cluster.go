@@ -55,8 +55,14 @@ func (o *clusterOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.mesosPrincipal, "mesos-principal", "", "principal for the master's HTTP authentication ($RECONCILER_MESOS_PRINCIPAL)")
 	f.StringVar(&o.mesosSecretFile, "mesos-secret-file", "", "file holding the secret for --mesos-principal ($RECONCILER_MESOS_SECRET_FILE)")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long one call to the Mesos master may take, finding the leader included")
-	f.BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
-	_ = f.MarkHidden("schedule-seconds")
+	registerScheduleSeconds(cmd, &o.scheduleSeconds)
+}
+
+// registerScheduleSeconds adds the hidden --schedule-seconds: schedules
+// with a seconds field, for tests that cannot wait minutes between runs.
+func registerScheduleSeconds(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
+	_ = cmd.Flags().MarkHidden("schedule-seconds")
 }
 
 func firstOf(values ...string) string {

@@ -60,8 +60,7 @@ Problems go to standard error. Exit codes: 0 success, 2 invalid input.`,
 	cmd.Flags().StringVar(&o.kind, "kind", "", "render only objects of this kind")
 	cmd.Flags().StringVar(&o.name, "name", "", "render only objects of this name")
 	cmd.Flags().StringVar(&o.owner, "owner", render.DefaultOwner, "owner written into ownership labels")
-	cmd.Flags().BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
-	_ = cmd.Flags().MarkHidden("schedule-seconds")
+	registerScheduleSeconds(cmd, &o.scheduleSeconds)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(renderFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(v1.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

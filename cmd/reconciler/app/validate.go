@@ -43,8 +43,7 @@ Exit codes: 0 valid (warnings allowed), 2 invalid or unreadable.`,
 	cmd.Flags().BoolVar(&o.noWarnings, "no-warnings", false, "do not print warnings")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "text (file:line:col: message lines) or json (every problem with file, line, column, field path, severity and message)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
-	cmd.Flags().BoolVar(&o.scheduleSeconds, "schedule-seconds", false, "accept schedules with a seconds field (for tests)")
-	_ = cmd.Flags().MarkHidden("schedule-seconds")
+	registerScheduleSeconds(cmd, &o.scheduleSeconds)
 	return cmd
 }
 
