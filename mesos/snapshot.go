@@ -32,12 +32,23 @@ type Task struct {
 	AgentID     string
 	State       string // TASK_RUNNING, ...
 	Labels      map[string]string
+	// Reason, Message and Source are those of the task's latest status
+	// (REASON_AGENT_REMOVED, "Command exited with status 1", SOURCE_MASTER).
+	Reason, Message, Source string
+	// ExecutorID is the executor its statuses name (a command task's is
+	// its task id): with FrameworkID, where its sandbox is on the agent.
+	ExecutorID string
+	// Started is when it was first reported running; Updated when its
+	// latest status was sent (the agent's or master's clock).
+	Started, Updated time.Time
 }
 
 // Agent is an active agent's capacity and attributes.
 type Agent struct {
-	ID         string
-	Hostname   string
+	ID       string
+	Hostname string
+	// Port is the agent's HTTP port (its /files API; Mesos' default 5051).
+	Port       int
 	CPUs       float64
 	MemMiB     float64
 	DiskMiB    float64
@@ -139,7 +150,15 @@ type leanTask struct {
 	FrameworkID leanID `json:"framework_id"`
 	AgentID     leanID `json:"agent_id"`
 	State       string `json:"state"`
-	Labels      struct {
+	Statuses    []struct {
+		State      string  `json:"state"`
+		Reason     string  `json:"reason"`
+		Message    string  `json:"message"`
+		Source     string  `json:"source"`
+		Timestamp  float64 `json:"timestamp"`
+		ExecutorID leanID  `json:"executor_id"`
+	} `json:"statuses"`
+	Labels struct {
 		Labels []struct {
 			Key   string  `json:"key"`
 			Value *string `json:"value"`
@@ -167,6 +186,7 @@ type leanAgent struct {
 	Info struct {
 		ID         leanID      `json:"id"`
 		Hostname   string      `json:"hostname"`
+		Port       int         `json:"port"`
 		Attributes []leanValue `json:"attributes"`
 	} `json:"agent_info"`
 	Active bool        `json:"active"`
@@ -189,6 +209,18 @@ func tasksOf(ts []leanTask) []Task {
 	for _, t := range ts {
 		task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value,
 			State: t.State, Labels: make(map[string]string, len(t.Labels.Labels))}
+		for _, st := range t.Statuses {
+			if st.State == "TASK_RUNNING" && task.Started.IsZero() {
+				task.Started = seconds(st.Timestamp)
+			}
+			if st.ExecutorID.Value != "" {
+				task.ExecutorID = st.ExecutorID.Value
+			}
+		}
+		if n := len(t.Statuses); n > 0 {
+			st := t.Statuses[n-1]
+			task.Reason, task.Message, task.Source, task.Updated = st.Reason, st.Message, st.Source, seconds(st.Timestamp)
+		}
 		for _, l := range t.Labels.Labels {
 			if l.Value != nil {
 				task.Labels[l.Key] = *l.Value
@@ -201,8 +233,16 @@ func tasksOf(ts []leanTask) []Task {
 	return out
 }
 
+// seconds converts a Mesos status timestamp (seconds since the epoch).
+func seconds(ts float64) time.Time {
+	if ts <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(ts*1e9)).UTC()
+}
+
 func (la leanAgent) agent() Agent {
-	a := Agent{ID: la.Info.ID.Value, Hostname: la.Info.Hostname, Attributes: map[string]Attribute{}}
+	a := Agent{ID: la.Info.ID.Value, Hostname: la.Info.Hostname, Port: la.Info.Port, Attributes: map[string]Attribute{}}
 	for _, r := range la.Total {
 		switch {
 		case r.Scalar != nil && r.Name == "cpus":

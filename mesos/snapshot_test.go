@@ -83,7 +83,26 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 		for _, l := range x.GetLabels().GetLabels() {
 			labels[l.Key] = l.GetValue()
 		}
-		want = append(want, Task{ID: x.TaskID.Value, Name: x.Name, FrameworkID: x.FrameworkID.Value, AgentID: x.AgentID.Value, State: x.State.String(), Labels: labels})
+		task := Task{ID: x.TaskID.Value, Name: x.Name, FrameworkID: x.FrameworkID.Value, AgentID: x.AgentID.Value, State: x.State.String(), Labels: labels}
+		for _, st := range x.Statuses {
+			if st.GetState() == mesoslib.TASK_RUNNING && task.Started.IsZero() {
+				task.Started = time.Unix(0, int64(st.GetTimestamp()*1e9)).UTC()
+			}
+			if st.ExecutorID != nil {
+				task.ExecutorID = st.ExecutorID.Value
+			}
+		}
+		if n := len(x.Statuses); n > 0 {
+			st := x.Statuses[n-1]
+			task.Message, task.Updated = st.GetMessage(), time.Unix(0, int64(st.GetTimestamp()*1e9)).UTC()
+			if st.Source != nil {
+				task.Source = st.Source.String()
+			}
+			if st.Reason != nil {
+				task.Reason = st.Reason.String()
+			}
+		}
+		want = append(want, task)
 	}
 	if !reflect.DeepEqual(snap.Tasks, want) {
 		t.Errorf("tasks:\n got %+v\nwant %+v", snap.Tasks, want)

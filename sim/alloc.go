@@ -334,7 +334,7 @@ func (o *offer) proto() mesos.Offer {
 		FrameworkID:    mesos.FrameworkID{Value: o.framework},
 		AgentID:        *o.agent.info.ID,
 		Hostname:       host,
-		URL:            &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &host, IP: &o.agent.ip, Port: 5051}, Path: strPtr("/slave(1)")},
+		URL:            &mesos.URL{Scheme: "http", Address: mesos.Address{Hostname: &host, IP: &o.agent.ip, Port: o.agent.info.GetPort()}, Path: strPtr("/slave(1)")},
 		Resources:      o.resources,
 		Attributes:     o.agent.info.Attributes,
 		AllocationInfo: &mesos.Resource_AllocationInfo{Role: &o.role},
@@ -444,6 +444,7 @@ func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *ta
 	}
 	c.history = append(c.history, t)
 	c.tasks[taskKey(fw.id, ti.TaskID.Value)] = t
+	c.attachSandboxLocked(t)
 	c.notifyWatchersLocked(taskAddedEvent(t))
 	// Each step is scheduled when the previous one has happened: timers
 	// that fire late under load must not overtake one another.
@@ -545,6 +546,7 @@ func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.Task
 		st.Message = &msg
 	}
 	if source == mesos.SOURCE_EXECUTOR {
+		c.executorLogLocked(t, state, msg)
 		// From the command executor: its id is the task's, and it reports
 		// its container.
 		st.ExecutorID = &mesos.ExecutorID{Value: t.info.TaskID.Value}

@@ -13,6 +13,7 @@ package sim
 import (
 	"fmt"
 	"math/rand"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,6 +163,8 @@ type Cluster struct {
 	dispatcherTasks map[string]*Dispatcher
 	recoverable     map[string]*Dispatcher
 	zk              *zkRegistration
+	// serving: Start ran (agents serve their HTTP API).
+	serving bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -180,6 +183,11 @@ type agent struct {
 	regTime      time.Time
 	total        []mesos.Resource
 	goneTime     time.Time
+	// sandboxes are its executor directories, by real and virtual path;
+	// server serves its HTTP API (the files of sandboxes) on port.
+	sandboxes map[string]*sandbox
+	server    *http.Server
+	port      int
 }
 
 type framework struct {
@@ -237,6 +245,7 @@ type task struct {
 	containerID string
 	executorPID uint32
 	agentIP     string
+	sandbox     *sandbox
 }
 
 type offer struct {

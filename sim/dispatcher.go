@@ -962,14 +962,21 @@ func (s dispatcherScheduler) update(c *Cluster, fw *framework, t *task) {
 	switch {
 	case t.state == mesos.TASK_RUNNING && drv.app == nil:
 		drv.app = startDriverFramework(c, d, drv)
+		c.driverLogStartLocked(t, drv)
 		if drv.runFor > 0 {
 			outcome := drv.outcome
+			c.progressLocked(t, 1)
 			c.after(drv.runFor, func() {
 				msg := "Command exited with status 0"
 				if outcome != mesos.TASK_FINISHED {
 					msg = "Command exited with status 1"
 				}
-				c.finish(t, outcome, msg)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if !isTerminal(t.state) {
+					c.driverLogEndLocked(t, drv, outcome)
+				}
+				c.finishLocked(t, outcome, msg)
 			})
 		}
 	case isTerminal(t.state):

@@ -257,7 +257,7 @@ func (c *Cluster) legacyStateLocked(m *masterEndpoint) legacyState {
 		}
 		id := a.info.ID.Value
 		st.Slaves = append(st.Slaves, legacySlave{
-			ID: id, PID: "slave(1)@" + a.ip + ":5051", Hostname: a.info.Hostname, Port: a.info.GetPort(), RegisteredTime: seconds(a.regTime),
+			ID: id, PID: fmt.Sprintf("slave(1)@%s:%d", a.ip, a.info.GetPort()), Hostname: a.info.Hostname, Port: a.info.GetPort(), RegisteredTime: seconds(a.regTime),
 			Resources: legacyResources(a.total, true), UsedResources: legacyResources(u.usedOn[id], false),
 			OfferedResources: legacyResources(u.offeredOn[id], false), ReservedResources: map[string]any{},
 			UnreservedResources: legacyResources(a.total, true), Attributes: legacyAttributes(a.info.Attributes),

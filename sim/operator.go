@@ -485,7 +485,7 @@ func (c *Cluster) agentsLocked() *master.Response_GetAgents {
 			Active:             a.active,
 			Deactivated:        &deactivated,
 			Version:            Version,
-			PID:                strPtr("slave(1)@" + a.ip + ":5051"),
+			PID:                strPtr(fmt.Sprintf("slave(1)@%s:%d", a.ip, a.info.GetPort())),
 			RegisteredTime:     timeInfo(a.regTime),
 			TotalResources:     preRefinement(a.total),
 			AllocatedResources: preRefinement(alloc),

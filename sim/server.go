@@ -105,6 +105,16 @@ func (c *Cluster) Start(opts ServeOptions) error {
 	for _, m := range c.masters {
 		c.serveMaster(m, opts.TLS)
 	}
+	c.mu.Lock()
+	c.serving = true
+	for _, a := range c.agents {
+		if err := c.startAgentServerLocked(a); err != nil {
+			c.mu.Unlock()
+			c.Stop()
+			return err
+		}
+	}
+	c.mu.Unlock()
 	c.wgMu.Lock()
 	c.wg.Add(1)
 	c.wgMu.Unlock()
@@ -166,6 +176,11 @@ func (c *Cluster) Stop() {
 	for _, m := range c.masters {
 		if m.server != nil {
 			servers = append(servers, m.server)
+		}
+	}
+	for _, a := range c.agents {
+		if a.server != nil {
+			servers = append(servers, a.server)
 		}
 	}
 	for _, d := range c.dispatchers { // those running as tasks too: their ports are freed
@@ -605,6 +620,11 @@ func (c *Cluster) AddAgent(ac AgentConfig) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.addAgentLocked(len(c.agents), ac)
+	if c.serving {
+		if err := c.startAgentServerLocked(a); err != nil {
+			panic(err) // a loopback listen: nothing a test could recover from
+		}
+	}
 	return a.info.ID.Value
 }
 

@@ -158,7 +158,25 @@ type SparkApplicationSpec struct {
 	// restarted, keeping the application's record; removing it resumes
 	// the application (a batch run that suspend killed is submitted again).
 	Suspend bool `json:"suspend,omitempty"`
+	// StartDeadline bounds the time from submission to the driver running:
+	// a driver still queued in the dispatcher (no offer fits it) or still
+	// starting (an image that never pulls) is killed, a failure of class
+	// deadline, counted against maxRetries.
+	StartDeadline *Duration `json:"startDeadline,omitempty"`
+	// ActiveDeadline bounds a run's time from submission to its end: a
+	// driver still running then is killed, a failure of class deadline,
+	// never restarted but under restartPolicy Always.
+	ActiveDeadline *Duration `json:"activeDeadline,omitempty"`
+	// HistoryLimit is how many runs the application's record keeps (the
+	// newest; status, history and logs read them). Default 10, at most 50.
+	HistoryLimit *int `json:"historyLimit,omitempty"`
 }
+
+// DefaultHistoryLimit and MaxHistoryLimit bound the runs a record keeps.
+const (
+	DefaultHistoryLimit = 10
+	MaxHistoryLimit     = 50
+)
 
 // DispatcherRef points at the dispatcher an application is submitted to.
 // Exactly one of Name and External is set.
@@ -376,9 +394,25 @@ type RestartPolicy struct {
 	// (again after a failed, killed or lost driver) or Always (again after any
 	// end: a long-running application).
 	Type string `json:"type,omitempty" jsonschema:"enum=Never,enum=OnFailure,enum=Always"`
-	// MaxRetries bounds the restarts of one spec. Default: 3 for OnFailure,
-	// unbounded for Always.
+	// MaxRetries bounds the restarts of one spec after failures of the
+	// application itself (the driver exited non-zero, was killed by
+	// someone else, or missed its startDeadline). Default: 3 for
+	// OnFailure, unbounded for Always.
 	MaxRetries *int `json:"maxRetries,omitempty"`
+	// OnInfrastructureFailureRetries bounds the restarts after failures of
+	// the infrastructure (the agent was lost or removed, the container
+	// failed to launch or was killed by the agent, the dispatcher lost the
+	// driver before it launched), counted apart from maxRetries. Default:
+	// 3 for OnFailure, unbounded for Always, 0 for Never (set it to retry
+	// only those).
+	OnInfrastructureFailureRetries *int `json:"onInfrastructureFailureRetries,omitempty"`
+	// MaxConsecutiveFailures stops restarting after that many failures in
+	// a row of any class. Default: no such limit.
+	MaxConsecutiveFailures *int `json:"maxConsecutiveFailures,omitempty"`
+	// ResetAfter: a run that stayed up at least this long resets the
+	// failure counters when it ends. Default: only a success or a new spec
+	// resets them.
+	ResetAfter *Duration `json:"resetAfter,omitempty"`
 	// Backoff spaces restarts: initial, doubled after each failure, capped at max.
 	Backoff *Backoff `json:"backoff,omitempty"`
 }

@@ -152,6 +152,14 @@ func validateApplication(a *SparkApplicationSpec, at Path, s problemSink) {
 	}
 	validateSparkConf(a.SparkConf, a, SparkFields(a, at), at.Field("sparkConf"), appReserved, s)
 	validateRestart(&a.RestartPolicy, a.Driver.Supervise, at.Field("restartPolicy"), s)
+	positiveDuration(a.StartDeadline, at.Field("startDeadline"), s)
+	positiveDuration(a.ActiveDeadline, at.Field("activeDeadline"), s)
+	if d, st := a.ActiveDeadline, a.StartDeadline; d != nil && st != nil && d.Micros > 0 && d.Micros <= st.Micros {
+		s.errorf(at.Field("activeDeadline"), "%s is not more than startDeadline %s: a run would be killed before it may start", d, st)
+	}
+	if h := a.HistoryLimit; h != nil && (*h < 1 || *h > MaxHistoryLimit) {
+		s.errorf(at.Field("historyLimit"), "%d is out of range: keep 1 to %d runs", *h, MaxHistoryLimit)
+	}
 	switch a.ChangePolicy {
 	case "", ChangeRestart, ChangeNextRun:
 	default:
@@ -602,11 +610,24 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	return false
 }
 
+// positiveDuration refuses a duration of zero or less.
+func positiveDuration(d *Duration, at Path, s problemSink) {
+	if d != nil && d.Micros <= 0 {
+		s.errorf(at, "must be more than 0s")
+	}
+}
+
 func validateRestart(r *RestartPolicy, supervise *bool, at Path, s problemSink) {
 	switch r.Type {
 	case "", RestartNever:
-		if r.MaxRetries != nil || r.Backoff != nil {
+		infra := r.OnInfrastructureFailureRetries != nil && *r.OnInfrastructureFailureRetries > 0
+		switch {
+		case r.MaxRetries != nil && r.Backoff != nil && !infra:
 			s.warnf(at, "maxRetries and backoff are ignored with restart policy Never")
+		case r.MaxRetries != nil:
+			s.warnf(at.Field("maxRetries"), "ignored with restart policy Never (onInfrastructureFailureRetries alone retries a Never application)")
+		case r.Backoff != nil && !infra:
+			s.warnf(at.Field("backoff"), "ignored with restart policy Never and no onInfrastructureFailureRetries")
 		}
 	case RestartOnFailure, RestartAlways:
 		if supervise != nil && *supervise {
@@ -616,6 +637,11 @@ func validateRestart(r *RestartPolicy, supervise *bool, at Path, s problemSink) 
 		s.errorf(at.Field("type"), "%q is not a restart policy: use Never, OnFailure or Always", r.Type)
 	}
 	nonNeg(r.MaxRetries, at.Field("maxRetries"), s)
+	nonNeg(r.OnInfrastructureFailureRetries, at.Field("onInfrastructureFailureRetries"), s)
+	if r.MaxConsecutiveFailures != nil && *r.MaxConsecutiveFailures < 1 {
+		s.errorf(at.Field("maxConsecutiveFailures"), "must be at least 1 (leave it out for no limit)")
+	}
+	positiveDuration(r.ResetAfter, at.Field("resetAfter"), s)
 	if b := r.Backoff; b != nil {
 		if b.Initial != nil && b.Initial.Micros <= 0 {
 			s.errorf(at.Field("backoff").Field("initial"), "must be more than 0s")
