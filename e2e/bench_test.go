@@ -352,7 +352,7 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int) float64 {
 		return -1
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for metric("spark_app_running_count") != float64(n) {
+	for metric("spark_application_running_count") != float64(n) {
 		if time.Now().After(deadline) {
 			mc, _ := mesos.New(mesos.Options{Master: c.MasterURL()})
 			snap, err := mc.Snapshot(context.Background())
@@ -363,7 +363,7 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int) float64 {
 				}
 			}
 			b.Logf("master: %v %v", states, err)
-			b.Fatalf("run never saw %d running (running %v, passes %v); the end of its log:\n%s", n, metric("spark_app_running_count"), metric("reconciler_passes_total"), tail(log.String(), 3000))
+			b.Fatalf("run never saw %d running (running %v, passes %v); the end of its log:\n%s", n, metric("spark_application_running_count"), metric("reconciler_passes_total"), tail(log.String(), 3000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

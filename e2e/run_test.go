@@ -110,7 +110,7 @@ func TestRunFollowsDirectory(t *testing.T) {
 		t.Fatalf("/healthz: %d", code)
 	}
 	_, metrics := get("http://" + listen + "/metrics")
-	for _, m := range []string{"spark_app_submit_count 2", "spark_app_count 1", "reconciler_is_leader 1", `reconciler_actions_total{action="resubmit",result="ok"} 1`} {
+	for _, m := range []string{"spark_application_submit_count 2", "spark_application_count 1", "reconciler_is_leader 1", `reconciler_actions_total{action="resubmit",result="ok"} 1`} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}

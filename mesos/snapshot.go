@@ -55,6 +55,8 @@ type Agent struct {
 	GPUs       float64
 	Ports      [][2]uint64 // the ports resource's ranges
 	Attributes map[string]Attribute
+	// UsedCPUs and UsedMemMiB are allocated to frameworks.
+	UsedCPUs, UsedMemMiB float64
 }
 
 // Attribute is an agent attribute; Scalar is set for scalar attributes,
@@ -189,8 +191,9 @@ type leanAgent struct {
 		Port       int         `json:"port"`
 		Attributes []leanValue `json:"attributes"`
 	} `json:"agent_info"`
-	Active bool        `json:"active"`
-	Total  []leanValue `json:"total_resources"`
+	Active    bool        `json:"active"`
+	Total     []leanValue `json:"total_resources"`
+	Allocated []leanValue `json:"allocated_resources"`
 }
 
 // UnmarshalJSON lets mesos-go's JSON codec decode into leanState.
@@ -257,6 +260,14 @@ func (la leanAgent) agent() Agent {
 			for _, x := range r.Ranges.Range {
 				a.Ports = append(a.Ports, [2]uint64{x.Begin, x.End})
 			}
+		}
+	}
+	for _, r := range la.Allocated {
+		switch {
+		case r.Scalar != nil && r.Name == "cpus":
+			a.UsedCPUs += r.Scalar.Value
+		case r.Scalar != nil && r.Name == "mem":
+			a.UsedMemMiB += r.Scalar.Value
 		}
 	}
 	for _, at := range la.Info.Attributes {

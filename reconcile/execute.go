@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/dispatcher"
+	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -26,12 +27,29 @@ type Executor struct {
 	Lookup render.Lookup
 	Now    func() time.Time
 	Log    *slog.Logger
-	// OnEnded, when set, is called once for each driver whose end a record
-	// first sees, with the schedule of a run ("" for an application) and
-	// its final task state.
-	OnEnded func(schedule, state string)
+	// OnEnded, when set, is called once for each run whose end a record
+	// first sees.
+	OnEnded func(RunEnd)
+	// Files reads drivers' sandboxes: a failed run's stderr tail is
+	// copied into its record. Nil copies nothing.
+	Files SandboxFiles
 	// Roles sets role weights (plan.Roles); nil leaves roles alone.
 	Roles RoleUpdater
+}
+
+// RunEnd is a run's end, for metrics.
+type RunEnd struct {
+	App, Schedule string
+	State, Class  string
+	// StartLatency is from submission to running (0 when it never ran);
+	// Duration from running to the end.
+	StartLatency, Duration time.Duration
+}
+
+// SandboxFiles reads an agent's sandbox files (mesos.Client).
+type SandboxFiles interface {
+	AgentURL(a mesos.Agent) string
+	Tail(ctx context.Context, agentURL, path string, n int64) ([]byte, int64, error)
 }
 
 // Outcome is what became of one action: an application's (Action) or,
@@ -56,8 +74,14 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		e.Log = slog.New(slog.DiscardHandler)
 	}
 	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, live: make(map[string]string, len(o.Live))}
+	x.liveDriver = make(map[string]Driver, len(o.Live))
 	for _, dr := range o.Live {
 		x.live[dr.SubmissionID] = dr.State
+		x.liveDriver[dr.SubmissionID] = dr
+	}
+	x.hosts = make(map[string]string, len(o.Agents))
+	for _, ag := range o.Agents {
+		x.hosts[ag.ID] = ag.Hostname
 	}
 	for n, r := range o.Records {
 		// Working copies: the observation the plan came from stays as it was.
@@ -162,6 +186,10 @@ type execution struct {
 	o    *Observed
 	recs map[string]*store.Record
 	live map[string]string // submission id -> state of its live driver task
+	// liveDriver are the live drivers by submission id; hosts the agents'
+	// hostnames by id.
+	liveDriver map[string]Driver
+	hosts      map[string]string
 	// runApps are the desired applications of schedules' runs.
 	runApps map[string]*DesiredApp
 }
@@ -195,10 +223,11 @@ func (x *execution) event(r *store.Record, typ, reason, msg string) {
 	r.AddEvent(store.Event{Time: x.now(), Type: typ, Reason: reason, Message: msg, Revision: x.d.Revision})
 }
 
-// sync brings the record's latest submission up to date with the
-// observation: running, or ended (with when it was first seen ended, from
-// which the restart backoff counts).
-func (x *execution) sync(r *store.Record) bool {
+// sync brings the record's latest run up to date with the observation:
+// where its driver runs, running, or ended (when it was first seen ended,
+// from which the restart backoff counts; its class, counted against the
+// restart policy; the tail of a failed driver's stderr).
+func (x *execution) sync(ctx context.Context, r *store.Record) bool {
 	if len(r.Submissions) == 0 {
 		return false
 	}
@@ -206,52 +235,125 @@ func (x *execution) sync(r *store.Record) bool {
 	if isTerminalTask(s.State) {
 		return false
 	}
+	changed := false
+	set := func(dst *string, v string) {
+		if v != "" && *dst != v {
+			*dst, changed = v, true
+		}
+	}
 	state := x.live[s.ID]
-	if dr, ok := x.o.Ended[s.ID]; ok {
+	dr, ended := x.o.Ended[s.ID]
+	if !ended {
+		dr = x.liveDriver[s.ID]
+	}
+	if dr.TaskID != "" {
+		set(&s.TaskID, dr.TaskID)
+		set(&s.FrameworkID, dr.FrameworkID)
+		set(&s.AgentID, dr.AgentID)
+		set(&s.Hostname, x.hosts[dr.AgentID])
+		if !dr.Started.IsZero() && s.StartedAt.IsZero() {
+			s.StartedAt, changed = dr.Started, true
+		}
+	}
+	if ended {
 		state = dr.State
+		set(&s.Reason, dr.Reason)
+		set(&s.TaskMessage, dr.Message)
 	} else if st, ok := x.o.Submissions[s.ID]; ok {
+		set(&s.DriverState, st.DriverState)
 		switch st.DriverState {
 		case dispatcher.StateFinished:
 			state = orDefault(st.TaskState, "TASK_LOST")
+			set(&s.Reason, st.Reason)
+			set(&s.TaskMessage, st.Message)
 		case dispatcher.StateNotFound:
 			state = forgottenEnd(s)
 		case dispatcher.StateQueued, dispatcher.StateRetrying:
 			state = st.DriverState
 		}
 	}
+	if state == "TASK_RUNNING" && s.StartedAt.IsZero() {
+		s.StartedAt = x.now()
+	}
 	if state == "" || state == s.State {
-		return false
+		return changed
 	}
 	s.State = state
 	if isTerminalTask(state) {
-		s.FinishedAt = x.now()
-		typ := "Normal"
-		if state != "TASK_FINISHED" {
-			typ = "Warning"
-		}
-		x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s", s.ID, state))
-		if x.e.OnEnded != nil {
-			schedule := ""
-			if da := x.app(r.Key.Name); da != nil {
-				schedule = da.Schedule
-			}
-			x.e.OnEnded(schedule, state)
-		}
+		x.ended(ctx, r, s)
 	}
 	return true
 }
 
+// ended records a run's end: when, its class, the counters, and for a
+// failure the tail of its driver's stderr.
+func (x *execution) ended(ctx context.Context, r *store.Record, s *store.Submission) {
+	s.FinishedAt = x.now()
+	s.Class = Classify(s, s.State, s.Reason)
+	da := x.app(r.Key.Name)
+	if da != nil {
+		policy := da.App.Spec.RestartPolicy
+		c := countersOf(r, s.SpecHash, s, s.Class, s.FinishedAt, duration(policy.ResetAfter))
+		r.Counters = &c
+	}
+	typ := "Normal"
+	if failed(s.Class) {
+		typ = "Warning"
+		if s.Class != ClassNeverLaunched {
+			s.StderrTail = x.stderrTail(ctx, s)
+		}
+	}
+	x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s, class %s", s.ID, describeEnd(s), s.Class))
+	if x.e.OnEnded != nil {
+		end := RunEnd{App: r.Key.Name, State: s.State, Class: s.Class}
+		if da != nil {
+			end.Schedule = da.Schedule
+		}
+		if !s.StartedAt.IsZero() {
+			end.StartLatency = s.StartedAt.Sub(s.SubmittedAt)
+			end.Duration = s.FinishedAt.Sub(s.StartedAt)
+		}
+		x.e.OnEnded(end)
+	}
+}
+
+// stderrTail reads the end of a run's stderr from its agent (bounded in
+// time: an agent that is gone does not hold the pass up), or says why it
+// could not.
+func (x *execution) stderrTail(ctx context.Context, s *store.Submission) string {
+	if x.e.Files == nil || s.AgentID == "" || s.FrameworkID == "" {
+		return ""
+	}
+	var agent *Agent
+	for i := range x.o.Agents {
+		if x.o.Agents[i].ID == s.AgentID {
+			agent = &x.o.Agents[i]
+		}
+	}
+	if agent == nil {
+		return fmt.Sprintf("(stderr unavailable: agent %s is not registered with the master)", orDefault(s.Hostname, s.AgentID))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	url := x.e.Files.AgentURL(mesos.Agent{ID: agent.ID, Hostname: agent.Hostname, Port: agent.Port})
+	data, _, err := x.e.Files.Tail(ctx, url, mesos.SandboxPath(s.FrameworkID, orDefault(s.TaskID, s.ID))+"/stderr", store.MaxTail)
+	if err != nil {
+		return fmt.Sprintf("(stderr unavailable: %v)", err)
+	}
+	return store.Tail(string(data), store.MaxTail)
+}
+
 func (x *execution) run(ctx context.Context, a Action) (string, error) {
 	r := x.record(a.App)
-	changed := x.sync(r)
+	changed := x.sync(ctx, r)
 	switch a.Type {
 	case ActionSubmit, ActionRestart, ActionResubmit:
-		if err := x.kill(ctx, r, a.Kill); err != nil {
+		if err := x.kill(ctx, r, a.Kill, a); err != nil {
 			return "", err
 		}
 		return x.submit(ctx, r, a)
 	case ActionKill:
-		if err := x.kill(ctx, r, a.Kill); err != nil {
+		if err := x.kill(ctx, r, a.Kill, a); err != nil {
 			return "", err
 		}
 		if a.stops() {
@@ -264,7 +366,7 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		x.setStatus(r, a)
 		return fmt.Sprintf("killed %v", a.Kill), x.put(ctx, r)
 	case ActionPrune:
-		if err := x.kill(ctx, r, a.Kill); err != nil {
+		if err := x.kill(ctx, r, a.Kill, a); err != nil {
 			return "", err
 		}
 		if r.Version == 0 {
@@ -277,7 +379,8 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		return fmt.Sprintf("pruned (killed %v)", a.Kill), nil
 	case ActionAdopt:
 		dr := a.Adopt
-		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: x.now()})
+		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: x.now(), Trigger: TriggerAdoption,
+			TaskID: dr.TaskID, FrameworkID: dr.FrameworkID, AgentID: dr.AgentID, Hostname: x.hosts[dr.AgentID], StartedAt: dr.Started}, x.historyLimit(a.App))
 		r.Intent = nil
 		if da := x.app(a.App); da != nil && dr.SpecHash == da.Rendered.SpecHash {
 			x.remember(r, da)
@@ -332,7 +435,9 @@ func (x *execution) clientFor(r *store.Record, app string) (DispatcherClient, er
 	return nil, fmt.Errorf("no dispatcher known for %s", app)
 }
 
-func (x *execution) kill(ctx context.Context, r *store.Record, ids []string) error {
+// kill kills the drivers of the submissions and records them as ended by
+// us: class killed, or deadline for a deadline's kill.
+func (x *execution) kill(ctx context.Context, r *store.Record, ids []string, a Action) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -348,11 +453,31 @@ func (x *execution) kill(ctx context.Context, r *store.Record, ids []string) err
 		x.event(r, "Normal", "Killed", fmt.Sprintf("driver %s: %s", id, res.Message))
 		for i := range r.Submissions {
 			if s := &r.Submissions[i]; s.ID == id && !isTerminalTask(s.State) {
-				s.State, s.FinishedAt = "TASK_KILLED", x.now()
+				s.State, s.FinishedAt, s.Class = "TASK_KILLED", x.now(), ClassKilled
+				if a.Deadline != "" {
+					s.Class, s.Reason, s.TaskMessage = ClassDeadline, a.Deadline, a.Reason
+					if i == len(r.Submissions)-1 {
+						s.StderrTail = x.stderrTail(ctx, s)
+						da := x.app(r.Key.Name)
+						if da != nil {
+							c := countersOf(r, s.SpecHash, s, s.Class, s.FinishedAt, duration(da.App.Spec.RestartPolicy.ResetAfter))
+							r.Counters = &c
+						}
+					}
+					x.event(r, "Warning", "Deadline", a.Reason)
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// historyLimit is how many runs the application's record keeps.
+func (x *execution) historyLimit(app string) int {
+	if da := x.app(app); da != nil && da.App.Spec.HistoryLimit != nil {
+		return *da.App.Spec.HistoryLimit
+	}
+	return store.DefaultRuns
 }
 
 func newID() string {
@@ -386,7 +511,8 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 		r.Intent = nil
 		if prefix != "" {
 			r.AddSubmission(store.Submission{ID: prefix + intent.ID, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(),
-				FinishedAt: x.now(), State: "TASK_ERROR", Message: err.Error()})
+				FinishedAt: x.now(), State: "TASK_ERROR", Message: err.Error(), Trigger: a.Trigger, Revision: x.d.Revision,
+				Class: ClassNeverLaunched}, x.historyLimit(a.App))
 			r.Status = store.Status{Phase: PhaseFailed, Message: err.Error(), ObservedAt: x.now()}
 		}
 		x.event(r, "Warning", "SubmitFailed", err.Error())
@@ -424,7 +550,12 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 		return fail(err, "")
 	}
 	r.Intent = nil
-	r.AddSubmission(store.Submission{ID: id, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(), State: dispatcher.StateQueued})
+	r.AddSubmission(store.Submission{ID: id, SpecHash: a.SpecHash, Attempt: a.Attempt, SubmittedAt: x.now(), State: dispatcher.StateQueued,
+		Trigger: a.Trigger, Revision: x.d.Revision}, x.historyLimit(a.App))
+	if a.Type != ActionRestart || r.Counters == nil || r.Counters.SpecHash != a.SpecHash {
+		// A new spec, a run-now, a resume: the restart policy counts anew.
+		r.Counters = &store.Counters{SpecHash: a.SpecHash}
+	}
 	x.remember(r, da)
 	r.RerunOverrides = nil
 	x.event(r, "Normal", "Submitted", fmt.Sprintf("%s (%s, attempt %d%s): %s", id, a.Type, a.Attempt, a.Overrides.Describe(), a.Reason))

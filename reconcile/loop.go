@@ -22,8 +22,13 @@ type Metrics struct {
 	RunningCount  prometheus.Gauge
 	SubmitCount   prometheus.Counter
 	SuccessCount  prometheus.Counter
-	FailureCount  prometheus.Counter
+	FailureCount  *prometheus.CounterVec // by class
 	SubmitFailure prometheus.Counter
+	// StartLatency is from submission to the driver running; SuccessTime
+	// and FailureTime a run's time from running to its end.
+	StartLatency prometheus.Histogram
+	SuccessTime  prometheus.Histogram
+	FailureTime  prometheus.Histogram
 	Leader        prometheus.Gauge
 	GitSyncs      *prometheus.CounterVec
 	GitSynced     prometheus.Gauge
@@ -42,12 +47,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		PassErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_pass_errors_total", Help: "Passes that could not observe the cluster."}),
 		PassDuration:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconciler_pass_duration_seconds", Help: "Duration of a pass: observe, plan, execute.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 		Actions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_actions_total", Help: "Actions carried out, by type and result."}, []string{"action", "result"}),
-		AppCount:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_app_count", Help: "SparkApplications in the manifests."}),
-		RunningCount:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_app_running_count", Help: "SparkApplications whose driver runs."}),
-		SubmitCount:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_submit_count", Help: "Driver submissions accepted by the dispatcher."}),
-		SuccessCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_success_count", Help: "Drivers seen finishing successfully."}),
-		FailureCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_failure_count", Help: "Drivers seen ending in failure."}),
-		SubmitFailure: prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_app_failure_submit_count", Help: "Submissions the dispatcher refused."}),
+		AppCount:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_count", Help: "SparkApplications in the manifests."}),
+		RunningCount:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_running_count", Help: "SparkApplications whose driver runs."}),
+		SubmitCount:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_submit_count", Help: "Driver submissions accepted by the dispatcher."}),
+		SuccessCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_success_count", Help: "Runs seen finishing successfully."}),
+		FailureCount: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spark_application_failure_count",
+			Help: "Runs seen ending in failure, by class (application, infrastructure, never-launched, deadline, unknown)."}, []string{"class"}),
+		SubmitFailure: prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_failure_submission_count", Help: "Submissions the dispatcher refused."}),
+		StartLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spark_application_start_latency_seconds",
+			Help: "Time from submission to the driver running.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 14)}),
+		SuccessTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spark_application_success_execution_time_seconds",
+			Help: "Run time of successful runs, from the driver running to its end.", Buckets: prometheus.ExponentialBuckets(1, 2, 18)}),
+		FailureTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spark_application_failure_execution_time_seconds",
+			Help: "Run time of failed runs, from the driver running to its end.", Buckets: prometheus.ExponentialBuckets(1, 2, 18)}),
 		Leader:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_is_leader", Help: "1 while this replica leads and acts."}),
 		GitSyncs:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_syncs_total", Help: "Syncs of the Git repository, by result."}, []string{"result"}),
 		GitSynced:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_git_last_sync_timestamp_seconds", Help: "When the Git repository was last synced without error."}),
@@ -58,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from a run's scheduled time to its start, by schedule.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 14)}, []string{"schedule"}),
 	}
 	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
-		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
+		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.StartLatency, m.SuccessTime, m.FailureTime, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
 		m.ScheduleRuns, m.ScheduleLag)
 	return m
 }
@@ -228,18 +240,28 @@ func (l *Loop) count(d *Desired, o *Observed, outcomes []Outcome) {
 
 // countEnded is the executor's OnEnded hook: each driver's end is counted
 // once, when its record first sees it.
-func (m *Metrics) countEnded(schedule, state string) {
-	if state == "TASK_FINISHED" {
+func (m *Metrics) countEnded(e RunEnd) {
+	ok := e.Class == ClassSucceeded
+	switch {
+	case ok:
 		m.SuccessCount.Inc()
-	} else {
-		m.FailureCount.Inc()
+	case e.Class != ClassKilled:
+		m.FailureCount.WithLabelValues(e.Class).Inc()
 	}
-	if schedule == "" {
+	if e.StartLatency > 0 {
+		m.StartLatency.Observe(e.StartLatency.Seconds())
+		if ok {
+			m.SuccessTime.Observe(e.Duration.Seconds())
+		} else if e.Class != ClassKilled {
+			m.FailureTime.Observe(e.Duration.Seconds())
+		}
+	}
+	if e.Schedule == "" {
 		return
 	}
-	if state == "TASK_FINISHED" {
-		m.ScheduleRuns.WithLabelValues(schedule, "succeeded").Inc()
+	if ok {
+		m.ScheduleRuns.WithLabelValues(e.Schedule, "succeeded").Inc()
 	} else {
-		m.ScheduleRuns.WithLabelValues(schedule, "failed").Inc()
+		m.ScheduleRuns.WithLabelValues(e.Schedule, "failed").Inc()
 	}
 }

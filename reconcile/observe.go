@@ -179,7 +179,8 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	}
 	o.Capacity = state.Capacity
 	for _, a := range state.Agents {
-		ag := Agent{ID: a.ID, Hostname: a.Hostname, CPUs: a.CPUs, MemMiB: a.MemMiB, Attributes: map[string]Attribute{}}
+		ag := Agent{ID: a.ID, Hostname: a.Hostname, Port: a.Port, CPUs: a.CPUs, MemMiB: a.MemMiB, Attributes: map[string]Attribute{},
+			UsedCPUs: a.UsedCPUs, UsedMemMiB: a.UsedMemMiB}
 		for k, v := range a.Attributes {
 			ag.Attributes[k] = agentAttribute(v)
 		}
@@ -206,7 +207,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 		if err != nil {
 			continue // unknown this pass: the plan treats it as still waiting
 		}
-		o.Submissions[s.ID] = SubmissionState{DriverState: ds.DriverState, TaskState: ds.TaskState, Message: ds.TaskMessage}
+		o.Submissions[s.ID] = SubmissionState{DriverState: ds.DriverState, TaskState: ds.TaskState, Reason: ds.Reason, Message: ds.TaskMessage}
 	}
 	return o, nil
 }
@@ -234,5 +235,9 @@ func driverOf(t mesos.Task, owner string) (Driver, bool) {
 		State:        t.State,
 		AgentID:      t.AgentID,
 		Intent:       l[render.LabelIntent],
+		FrameworkID:  t.FrameworkID,
+		Reason:       t.Reason,
+		Message:      t.Message,
+		Started:      t.Started,
 	}, true
 }

@@ -229,6 +229,7 @@ func (p *planner) plan() []Action {
 		}
 		a := p.submit(t, PhaseSubmitted, why, 1)
 		a.Kill = kill
+		a.Trigger = TriggerRunNow
 		if a.Type != ActionBlocked {
 			a.Overrides = p.rec.RerunOverrides
 		}
@@ -258,8 +259,13 @@ func (p *planner) plan() []Action {
 		}
 		switch {
 		case dr.SpecHash == hash:
+			if a := p.liveDeadline(dr); a != nil {
+				return append(out, *a)
+			}
 			if len(out) == first {
-				out = append(out, p.act(ActionUnchanged, PhaseRunning, "driver "+dr.SubmissionID+" runs the current spec"))
+				a := p.act(ActionUnchanged, PhaseRunning, "driver "+dr.SubmissionID+" runs the current spec")
+				p.deadlineNote(&a, dr)
+				out = append(out, a)
 			}
 		case p.app.App.Spec.ChangePolicy == v1.ChangeNextRun:
 			out = append(out, p.act(ActionUnchanged, PhaseRunning, "the spec changed; changePolicy NextRun: the next run uses it"))
@@ -293,45 +299,183 @@ func (p *planner) plan() []Action {
 			a.Changes = p.changes()
 			return append(out, a)
 		}
-		return append(out, p.act(ActionUnchanged, phase, fmt.Sprintf("submission %s is %s in the dispatcher", latest.ID, orUnknown(state))))
+		if a := p.queuedDeadline(latest, state); a != nil {
+			return append(out, *a)
+		}
+		a := p.act(ActionUnchanged, phase, fmt.Sprintf("submission %s is %s in the dispatcher", latest.ID, orUnknown(state)))
+		if d := duration(p.app.App.Spec.StartDeadline); d > 0 && state != dispatcher.StateRunning {
+			at := latest.SubmittedAt.Add(d)
+			a.Reason += fmt.Sprintf("; will be killed at %s by startDeadline %s unless it starts", at.UTC().Format(time.RFC3339), p.app.App.Spec.StartDeadline)
+			a.NotBefore = at
+		}
+		return append(out, a)
 	}
 
 	// The latest submission ended (or the dispatcher forgot it).
 	if strings.HasPrefix(latest.Message, stoppedMark) && p.app.Schedule == "" {
-		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("resumed: submission %s was killed by suspend", latest.ID), 1))
+		a := p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("resumed: submission %s was killed by suspend", latest.ID), 1)
+		a.Trigger = TriggerResume
+		return append(out, a)
 	}
 	if latest.SpecHash != hash {
 		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("the spec changed since submission %s ended (%s)", latest.ID, taskState), 1))
 	}
 	policy := p.app.App.Spec.RestartPolicy
-	succeeded := taskState == "TASK_FINISHED"
-	failures := p.failures(hash)
+	reason := p.reasonOf(latest)
+	seen := *latest
+	if st, ok := p.o.Submissions[latest.ID]; ok && seen.DriverState == "" {
+		seen.DriverState = st.DriverState
+	}
+	class := Classify(&seen, taskState, reason)
+	ended := orNow(latest.FinishedAt, p.now)
+	counters := countersOf(p.rec, hash, latest, class, ended, duration(policy.ResetAfter))
+	end := describeEnd(&store.Submission{State: taskState, Reason: reason, TaskMessage: p.messageOf(latest)})
 	switch {
-	case succeeded && policy.Type == v1.RestartAlways:
-		return append(out, p.restart(latest, failures, "the driver finished; restartPolicy Always"))
-	case succeeded:
+	case class == ClassSucceeded && policy.Type == v1.RestartAlways:
+		return append(out, p.restart(latest, counters.Consecutive, "the driver finished; restartPolicy Always"))
+	case class == ClassSucceeded:
 		return append(out, p.act(ActionUnchanged, PhaseSucceeded, fmt.Sprintf("submission %s finished successfully", latest.ID)))
 	case strings.HasPrefix(latest.ID, rejectedPrefix):
 		// The dispatcher refused the request itself (permanently): sending
 		// the same spec again cannot succeed, whatever the restart policy.
 		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("the dispatcher rejected this spec: %s; change the spec, or rerun %s", latest.Message, p.name)))
-	case taskState == TaskUnknown && policy.Type != v1.RestartAlways:
+	case class == ClassUnknown && policy.Type != v1.RestartAlways:
 		// It may have succeeded: a batch run is never repeated on a guess.
 		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ran, then Mesos and the dispatcher both forgot it: "+
-			"its outcome is unknown, so it is not run again (restartPolicy %s); rerun %s to run it again", latest.ID, policy.Type, p.name)))
-	case policy.Type == v1.RestartOnFailure || policy.Type == v1.RestartAlways:
-		limit := -1
-		if policy.MaxRetries != nil {
-			limit = *policy.MaxRetries
-		} else if policy.Type == v1.RestartOnFailure {
-			limit = v1.DefaultOnFailureRetries
-		}
-		if limit >= 0 && failures > limit {
-			return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("gave up: %d failed runs of this spec (maxRetries %d); change the spec or rerun", failures, limit)))
-		}
-		return append(out, p.restart(latest, failures, fmt.Sprintf("submission %s ended with %s; restartPolicy %s", latest.ID, taskState, policy.Type)))
+			"its outcome is unknown, so it is not run again (restartPolicy %s); rerun %s to run it again", latest.ID, orDefault(policy.Type, v1.RestartNever), p.name)))
+	case class == ClassKilled:
+		// Killed by us, and what was to follow did not happen (a
+		// resubmission that failed): submit it again.
+		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("submission %s was killed by the reconciler and nothing replaced it", latest.ID), 1))
+	case class == ClassDeadline && latest.Reason == ActiveDeadline && policy.Type != v1.RestartAlways:
+		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s was killed by its activeDeadline %s (class deadline): not restarted; rerun %s to run it again",
+			latest.ID, p.app.App.Spec.ActiveDeadline, p.name)))
 	}
-	return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ended with %s; restartPolicy Never", latest.ID, taskState)))
+	why := fmt.Sprintf("submission %s ended with %s, class %s", latest.ID, end, class)
+	if no := restartDecision(policy, class, counters); no != "" {
+		return append(out, p.act(ActionUnchanged, PhaseFailed, why+"; "+no))
+	}
+	return append(out, p.restart(latest, counters.Consecutive, fmt.Sprintf("%s; restartPolicy %s", why, orDefault(policy.Type, v1.RestartNever))))
+}
+
+// reasonOf and messageOf are the final status's reason and message of a
+// run: recorded, or as observed this pass.
+func (p *planner) reasonOf(s *store.Submission) string {
+	if s.Reason != "" {
+		return s.Reason
+	}
+	if dr, ok := p.o.Ended[s.ID]; ok {
+		return dr.Reason
+	}
+	return p.o.Submissions[s.ID].Reason
+}
+
+func (p *planner) messageOf(s *store.Submission) string {
+	if s.TaskMessage != "" {
+		return s.TaskMessage
+	}
+	if dr, ok := p.o.Ended[s.ID]; ok {
+		return dr.Message
+	}
+	return p.o.Submissions[s.ID].Message
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// liveDeadline kills a live driver of the latest run past a deadline:
+// startDeadline while it is not yet running, activeDeadline after.
+func (p *planner) liveDeadline(dr Driver) *Action {
+	latest := p.latest()
+	if latest == nil || latest.ID != dr.SubmissionID {
+		return nil // not recorded yet (adopted this pass): no deadline yet
+	}
+	spec := &p.app.App.Spec
+	if d := duration(spec.StartDeadline); d > 0 && dr.State != "TASK_RUNNING" && !p.now.Before(latest.SubmittedAt.Add(d)) {
+		a := p.act(ActionKill, PhaseFailed, fmt.Sprintf("driver %s is still %s %s after its submission: startDeadline %s passed, killing it",
+			dr.SubmissionID, dr.State, p.now.Sub(latest.SubmittedAt).Round(time.Second), spec.StartDeadline))
+		a.Kill, a.Deadline = []string{dr.SubmissionID}, StartDeadline
+		return &a
+	}
+	if d := duration(spec.ActiveDeadline); d > 0 && !p.now.Before(latest.SubmittedAt.Add(d)) {
+		a := p.act(ActionKill, PhaseFailed, fmt.Sprintf("driver %s has run %s since its submission: activeDeadline %s passed, killing it",
+			dr.SubmissionID, p.now.Sub(latest.SubmittedAt).Round(time.Second), spec.ActiveDeadline))
+		a.Kill, a.Deadline = []string{dr.SubmissionID}, ActiveDeadline
+		return &a
+	}
+	return nil
+}
+
+// deadlineNote says when a deadline will kill a live driver, and wakes
+// the loop then.
+func (p *planner) deadlineNote(a *Action, dr Driver) {
+	latest := p.latest()
+	if latest == nil || latest.ID != dr.SubmissionID {
+		return
+	}
+	spec := &p.app.App.Spec
+	note := func(name string, d *v1.Duration) {
+		at := latest.SubmittedAt.Add(duration(d))
+		a.Reason += fmt.Sprintf("; will be killed at %s by %s %s", at.UTC().Format(time.RFC3339), name, d)
+		if a.NotBefore.IsZero() || at.Before(a.NotBefore) {
+			a.NotBefore = at
+		}
+	}
+	if spec.StartDeadline != nil && dr.State != "TASK_RUNNING" {
+		note(StartDeadline, spec.StartDeadline)
+	}
+	if spec.ActiveDeadline != nil {
+		note(ActiveDeadline, spec.ActiveDeadline)
+	}
+}
+
+// queuedDeadline kills a submission the dispatcher still holds past its
+// startDeadline, saying why no offer fitted.
+func (p *planner) queuedDeadline(latest *store.Submission, state string) *Action {
+	d := duration(p.app.App.Spec.StartDeadline)
+	if d == 0 || state == dispatcher.StateRunning || p.now.Before(latest.SubmittedAt.Add(d)) {
+		return nil
+	}
+	a := p.act(ActionKill, PhaseFailed, fmt.Sprintf("queued for %s in the dispatcher (%s), past its startDeadline %s: %s; killing it",
+		p.now.Sub(latest.SubmittedAt).Round(time.Second), orUnknown(state), p.app.App.Spec.StartDeadline, p.whyQueued()))
+	a.Kill, a.Deadline = []string{latest.ID}, StartDeadline
+	return &a
+}
+
+// whyQueued says why no offer fits the driver: the agents' unallocated
+// resources against what it needs.
+func (p *planner) whyQueued() string {
+	eff := p.app.Rendered.Effective
+	cpus, mem := eff.Driver.Cores, float64(eff.Driver.TaskMemMiB)
+	role := ""
+	if r := p.app.Rendered.Request.SparkProperties["spark.mesos.role"]; r != "" {
+		role = " on role " + r
+	}
+	var best *Agent
+	bestCPUs := -1.0
+	for i := range p.o.Agents {
+		ag := &p.o.Agents[i]
+		if !matches(p.app.App.Spec.Driver.Constraints, *ag) {
+			continue
+		}
+		free := ag.CPUs - ag.UsedCPUs
+		if free >= cpus && ag.MemMiB-ag.UsedMemMiB >= mem {
+			return fmt.Sprintf("agent %s has %s cpus and %s MiB free for its %s cpus and %s MiB%s, yet the dispatcher has not launched it (is the dispatcher stuck, or its role's quota spent?)",
+				orDefault(ag.Hostname, ag.ID), fmtNum(free), fmtNum(ag.MemMiB-ag.UsedMemMiB), fmtNum(cpus), fmtNum(mem), role)
+		}
+		if free > bestCPUs {
+			best, bestCPUs = ag, free
+		}
+	}
+	if best == nil {
+		return fmt.Sprintf("no agent matches the driver constraints %q", p.app.App.Spec.Driver.Constraints.String())
+	}
+	return fmt.Sprintf("no offer fits %s cpus and %s MiB%s (the most free: %s cpus, %s MiB on %s)",
+		fmtNum(cpus), fmtNum(mem), role, fmtNum(bestCPUs), fmtNum(best.MemMiB-best.UsedMemMiB), orDefault(best.Hostname, best.ID))
 }
 
 // stoppedMark starts the message of a submission killed because its
@@ -458,6 +602,10 @@ func (p *planner) stateOf(s *store.Submission) (string, string) {
 // permanently (no driver exists): rejected-<intent id>.
 const rejectedPrefix = "rejected-"
 
+// unresolvedPrefix marks a recorded submission that never left: a secret
+// could not be read (unresolved-<intent id>).
+const unresolvedPrefix = "unresolved-"
+
 // TaskUnknown is the end of a submission that ran and was then forgotten
 // by both Mesos (a master keeps the last 1,000 completed tasks of a
 // framework, none across a failover) and the dispatcher (it keeps
@@ -485,26 +633,6 @@ func isTerminalTask(s string) bool {
 	return false
 }
 
-// failures counts the consecutive failed runs of the spec, newest first.
-func (p *planner) failures(hash string) int {
-	n := 0
-	for i := len(p.rec.Submissions) - 1; i >= 0; i-- {
-		s := p.rec.Submissions[i]
-		if s.SpecHash != hash {
-			break
-		}
-		state := s.State
-		if i == len(p.rec.Submissions)-1 {
-			_, state = p.stateOf(&s)
-		}
-		if state == "TASK_FINISHED" {
-			break
-		}
-		n++
-	}
-	return n
-}
-
 // restart plans a restart after the backoff: initial * 2^(failures-1),
 // capped, with up to 20% jitter derived from the application and attempt.
 func (p *planner) restart(latest *store.Submission, failures int, why string) Action {
@@ -519,7 +647,9 @@ func (p *planner) restart(latest *store.Submission, failures int, why string) Ac
 		a.NotBefore = at
 		return a
 	}
-	return p.submit(ActionRestart, PhaseSubmitted, fmt.Sprintf("%s (attempt %d)", why, failures+1), failures+1)
+	a := p.submit(ActionRestart, PhaseSubmitted, fmt.Sprintf("%s (attempt %d)", why, failures+1), failures+1)
+	a.Trigger = TriggerRestart
+	return a
 }
 
 func phaseAfter(s *store.Submission) string {
@@ -564,6 +694,10 @@ func (p *planner) submit(t ActionType, phase, reason string, attempt int) Action
 	a := p.act(t, phase, reason)
 	a.Attempt = attempt
 	a.Overrides = p.app.Overrides
+	a.Trigger = TriggerManifest
+	if p.app.Schedule != "" && p.latest() == nil {
+		a.Trigger = TriggerSchedule
+	}
 	return a
 }
 

@@ -40,8 +40,10 @@ type Reconciler struct {
 	// executed (the keeper takes the services it prunes).
 	Observed func(ctx context.Context, d *Desired, o *Observed)
 	Planned  func(Plan)
-	// OnEnded is called once for each driver whose end a record first sees.
-	OnEnded func(schedule, state string)
+	// OnEnded is called once for each run whose end a record first sees.
+	OnEnded func(RunEnd)
+	// Files reads drivers' sandboxes (a failed run's stderr tail).
+	Files SandboxFiles
 
 	// What RecordSource last recorded: the desired state (reused between
 	// passes until its source changes) and whether its pass was whole.
@@ -106,7 +108,7 @@ func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
 	if r.Planned != nil {
 		r.Planned(plan)
 	}
-	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded}
+	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded, Files: r.Files}
 	outcomes := exec.Execute(ctx, d, o, plan)
 	r.recordSource(ctx, d, outcomes)
 	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes}, nil

@@ -258,12 +258,6 @@ func (sp *schedulePlanner) plan() (ScheduleAction, []Action) {
 	return sp.out, acts
 }
 
-// Triggers of a run.
-const (
-	TriggerSchedule = "schedule"
-	TriggerRunNow   = "run-now"
-)
-
 func micros(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
 
 // labelled lists the drivers, live and ended, of this schedule's runs.

@@ -78,6 +78,12 @@ type Action struct {
 	Phase string
 	// Overrides change the submission (run-now's arguments and properties).
 	Overrides *store.Overrides
+	// Trigger says what starts the run a (re)submission makes (manifest,
+	// restart, run-now, schedule, resume).
+	Trigger string
+	// Deadline, on a kill, names the deadline it enforces (StartDeadline,
+	// ActiveDeadline): the run ends as class deadline.
+	Deadline string
 }
 
 // stops says the action kills because the application must not run
@@ -279,6 +285,12 @@ type Driver struct {
 	State        string // TASK_RUNNING, TASK_FAILED...
 	AgentID      string
 	Intent       string // the intent id it was submitted under, if labelled
+	// FrameworkID is the dispatcher's framework (where its sandbox is).
+	FrameworkID string
+	// Reason and Message are those of its latest status; Started is when
+	// it was first reported running.
+	Reason, Message string
+	Started         time.Time
 }
 
 // RunLabels are the labels of a schedule's run on its driver: the
@@ -291,9 +303,12 @@ type RunLabels struct {
 type Agent struct {
 	ID         string
 	Hostname   string
+	Port       int
 	CPUs       float64
 	MemMiB     float64
 	Attributes map[string]Attribute
+	// UsedCPUs and UsedMemMiB are allocated to frameworks.
+	UsedCPUs, UsedMemMiB float64
 }
 
 // Attribute is an agent attribute: text, scalar or ranges (Mesos'
@@ -313,6 +328,7 @@ func agentAttribute(a mesos.Attribute) Attribute {
 type SubmissionState struct {
 	DriverState string // QUEUED, RUNNING, RETRYING, FINISHED, NOT_FOUND
 	TaskState   string // for FINISHED: TASK_FINISHED, TASK_FAILED...
+	Reason      string
 	Message     string
 }
 

@@ -39,10 +39,17 @@ type Key struct {
 // String formats the key as Kind/name.
 func (k Key) String() string { return k.Kind + "/" + k.Name }
 
-// Limits of the bounded histories kept in a record.
+// Limits of the bounded histories kept in a record: with them, a record
+// stays far below ZooKeeper's 1 MiB znode limit whatever happens (the
+// newest run keeps MaxTail of stderr, older ones OldTail).
 const (
-	MaxEvents      = 50
-	MaxSubmissions = 20
+	MaxEvents = 50
+	// MaxSubmissions is the most runs a record keeps (an application's
+	// historyLimit is at most this); DefaultRuns when it sets none.
+	MaxSubmissions = 50
+	DefaultRuns    = 10
+	MaxTail        = 64 << 10
+	OldTail        = 2 << 10
 )
 
 // Record is everything the reconciler remembers about one object.
@@ -77,6 +84,23 @@ type Record struct {
 	Failures []Failure `json:"failures,omitempty"`
 	// Schedule is a ScheduledSparkApplication's memory of its runs.
 	Schedule *ScheduleState `json:"schedule,omitempty"`
+	// Counters are the failures counted against the restart policy.
+	Counters *Counters `json:"counters,omitempty"`
+}
+
+// Counters count an application's failures of one spec since the last
+// reset (a success, a new spec, a run-now, a run that stayed up for the
+// policy's resetAfter), by what the restart policy bounds.
+type Counters struct {
+	SpecHash string `json:"specHash"`
+	// Through is the last run counted.
+	Through string `json:"through,omitempty"`
+	// Application counts failures of the job (and startDeadline kills);
+	// Infrastructure those of the cluster (and runs never launched);
+	// Consecutive every failure in a row.
+	Application    int `json:"application,omitempty"`
+	Infrastructure int `json:"infrastructure,omitempty"`
+	Consecutive    int `json:"consecutive,omitempty"`
 }
 
 // Limits of a schedule's bounded histories.
@@ -173,15 +197,62 @@ type Failure struct {
 	Why   string    `json:"why,omitempty"`
 }
 
-// Submission is one submission of an application to a dispatcher.
+// Submission is one run of an application: one submission to a
+// dispatcher and what became of its driver.
 type Submission struct {
-	ID          string    `json:"id"`
-	SpecHash    string    `json:"specHash"`
+	// ID is the dispatcher's submission id (rejected-INTENT or
+	// unresolved-INTENT for a submission that never left).
+	ID       string `json:"id"`
+	SpecHash string `json:"specHash"`
+	// Revision is the source revision the spec was read at.
+	Revision string `json:"revision,omitempty"`
+	// Trigger says what started it: manifest (new or changed spec),
+	// restart (the restart policy), run-now, schedule, adoption (found
+	// running by its labels), resume.
+	Trigger     string    `json:"trigger,omitempty"`
 	Attempt     int       `json:"attempt"`
 	SubmittedAt time.Time `json:"submittedAt"`
-	FinishedAt  time.Time `json:"finishedAt,omitzero"`
-	State       string    `json:"state"`
-	Message     string    `json:"message,omitempty"`
+	// StartedAt is when its driver was first seen running.
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	// State is the driver's Mesos task state (QUEUED or RETRYING while the
+	// dispatcher holds it).
+	State string `json:"state"`
+	// Message says why it was stopped or failed to be submitted.
+	Message string `json:"message,omitempty"`
+	// Where its driver ran: the Mesos task, framework (the dispatcher's)
+	// and agent.
+	TaskID      string `json:"taskID,omitempty"`
+	FrameworkID string `json:"frameworkID,omitempty"`
+	AgentID     string `json:"agentID,omitempty"`
+	Hostname    string `json:"hostname,omitempty"`
+	// Reason and TaskMessage are the final Mesos status's
+	// (REASON_AGENT_REMOVED; "Command exited with status 1"), or the
+	// deadline that killed it (startDeadline, activeDeadline).
+	Reason      string `json:"reason,omitempty"`
+	TaskMessage string `json:"taskMessage,omitempty"`
+	// DriverState is the dispatcher's last answer (QUEUED, RUNNING,
+	// FINISHED, NOT_FOUND...), for a run Mesos did not show.
+	DriverState string `json:"driverState,omitempty"`
+	// Class is how it ended: succeeded, application, infrastructure,
+	// never-launched, killed, deadline, unknown.
+	Class string `json:"class,omitempty"`
+	// StderrTail is the end of its driver's stderr, copied when it failed
+	// (MaxTail for the newest run, OldTail for older ones), so that it
+	// outlives the agent's sandbox.
+	StderrTail string `json:"stderrTail,omitempty"`
+}
+
+// Tail keeps the last n bytes of s, from a line start when there is one.
+func Tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
+		s = s[i+1:]
+	}
+	return s
 }
 
 // Intent records a side effect before it happens.
@@ -223,9 +294,17 @@ func (r *Record) AddEvent(e Event) {
 	r.Events = keepNewest(r.Events, e, MaxEvents)
 }
 
-// AddSubmission appends a submission, keeping the newest MaxSubmissions.
-func (r *Record) AddSubmission(s Submission) {
-	r.Submissions = keepNewest(r.Submissions, s, MaxSubmissions)
+// AddSubmission appends a run, keeping the newest limit (DefaultRuns when
+// 0, at most MaxSubmissions); older runs keep OldTail of their stderr.
+func (r *Record) AddSubmission(s Submission, limit int) {
+	if limit <= 0 {
+		limit = DefaultRuns
+	}
+	for i := range r.Submissions {
+		r.Submissions[i].StderrTail = Tail(r.Submissions[i].StderrTail, OldTail)
+	}
+	s.StderrTail = Tail(s.StderrTail, MaxTail)
+	r.Submissions = keepNewest(r.Submissions, s, min(limit, MaxSubmissions))
 }
 
 // Meta is the reconciler's own state: its Mesos framework id and where

@@ -15,7 +15,7 @@ func sampleRecord(i int) *store.Record {
 	r := &store.Record{Key: store.Key{Kind: "SparkApplication", Name: fmt.Sprintf("app-%05d", i)},
 		SpecHash: "3ab186fa1299f5338c46", Revision: "main@sha1:0123456789abcdef",
 		Status: store.Status{Phase: "Running", Message: "driver running"}}
-	r.AddSubmission(store.Submission{ID: fmt.Sprintf("driver-20261122000000-%04d", i), SpecHash: r.SpecHash, State: "RUNNING"})
+	r.AddSubmission(store.Submission{ID: fmt.Sprintf("driver-20261122000000-%04d", i), SpecHash: r.SpecHash, State: "RUNNING"}, 0)
 	for j := 0; j < 5; j++ {
 		r.AddEvent(store.Event{Type: "Normal", Reason: "Submitted", Message: "submitted"})
 	}

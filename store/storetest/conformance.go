@@ -143,7 +143,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 			rec.AddEvent(store.Event{Time: now, Type: "Normal", Reason: "Submitted", Message: fmt.Sprint(i)})
 		}
 		for i := 0; i < store.MaxSubmissions+3; i++ {
-			rec.AddSubmission(store.Submission{ID: fmt.Sprintf("driver-%d", i), SpecHash: "h", Attempt: i, SubmittedAt: now, State: "RUNNING"})
+			rec.AddSubmission(store.Submission{ID: fmt.Sprintf("driver-%d", i), SpecHash: "h", Attempt: i, SubmittedAt: now, State: "RUNNING"}, store.MaxSubmissions)
 		}
 		if _, err := s.Put(ctx, rec); err != nil {
 			t.Fatal(err)

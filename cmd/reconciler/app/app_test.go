@@ -63,7 +63,7 @@ func TestStatusReadsWhileWriterRuns(t *testing.T) {
 	now := time.Now()
 	rec := &store.Record{Key: store.Key{Kind: "SparkApplication", Name: "etl"}, SpecHash: "3ab186fa1299f5338c46",
 		Status: store.Status{Phase: "Running", Message: "driver running"}}
-	rec.AddSubmission(store.Submission{ID: "driver-20261122-0001", SubmittedAt: now.Add(-90 * time.Second), State: "RUNNING"})
+	rec.AddSubmission(store.Submission{ID: "driver-20261122-0001", SubmittedAt: now.Add(-90 * time.Second), State: "RUNNING"}, 0)
 	rec.AddEvent(store.Event{Time: now, Type: "Normal", Reason: "Submitted", Message: "submitted driver-20261122-0001"})
 	if _, err := w.Put(context.Background(), rec); err != nil {
 		t.Fatal(err)
