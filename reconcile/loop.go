@@ -29,10 +29,10 @@ type Metrics struct {
 	StartLatency prometheus.Histogram
 	SuccessTime  prometheus.Histogram
 	FailureTime  prometheus.Histogram
-	Leader        prometheus.Gauge
-	GitSyncs      *prometheus.CounterVec
-	GitSynced     prometheus.Gauge
-	Webhooks      *prometheus.CounterVec
+	Leader       prometheus.Gauge
+	GitSyncs     *prometheus.CounterVec
+	GitSynced    prometheus.Gauge
+	Webhooks     *prometheus.CounterVec
 	// ScheduleRuns counts schedules' runs by outcome (started, succeeded,
 	// failed, skipped); ScheduleLag is the time between a run's scheduled
 	// time and its start.
@@ -43,14 +43,14 @@ type Metrics struct {
 // NewMetrics registers the metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Passes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_passes_total", Help: "Reconcile passes run."}),
-		PassErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_pass_errors_total", Help: "Passes that could not observe the cluster."}),
-		PassDuration:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconciler_pass_duration_seconds", Help: "Duration of a pass: observe, plan, execute.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
-		Actions:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_actions_total", Help: "Actions carried out, by type and result."}, []string{"action", "result"}),
-		AppCount:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_count", Help: "SparkApplications in the manifests."}),
-		RunningCount:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_running_count", Help: "SparkApplications whose driver runs."}),
-		SubmitCount:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_submit_count", Help: "Driver submissions accepted by the dispatcher."}),
-		SuccessCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_success_count", Help: "Runs seen finishing successfully."}),
+		Passes:       prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_passes_total", Help: "Reconcile passes run."}),
+		PassErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_pass_errors_total", Help: "Passes that could not observe the cluster."}),
+		PassDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconciler_pass_duration_seconds", Help: "Duration of a pass: observe, plan, execute.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		Actions:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_actions_total", Help: "Actions carried out, by type and result."}, []string{"action", "result"}),
+		AppCount:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_count", Help: "SparkApplications in the manifests."}),
+		RunningCount: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_running_count", Help: "SparkApplications whose driver runs."}),
+		SubmitCount:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_submit_count", Help: "Driver submissions accepted by the dispatcher."}),
+		SuccessCount: prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_success_count", Help: "Runs seen finishing successfully."}),
 		FailureCount: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spark_application_failure_count",
 			Help: "Runs seen ending in failure, by class (application, infrastructure, never-launched, deadline, unknown)."}, []string{"class"}),
 		SubmitFailure: prometheus.NewCounter(prometheus.CounterOpts{Name: "spark_application_failure_submission_count", Help: "Submissions the dispatcher refused."}),
@@ -60,10 +60,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Run time of successful runs, from the driver running to its end.", Buckets: prometheus.ExponentialBuckets(1, 2, 18)}),
 		FailureTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spark_application_failure_execution_time_seconds",
 			Help: "Run time of failed runs, from the driver running to its end.", Buckets: prometheus.ExponentialBuckets(1, 2, 18)}),
-		Leader:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_is_leader", Help: "1 while this replica leads and acts."}),
-		GitSyncs:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_syncs_total", Help: "Syncs of the Git repository, by result."}, []string{"result"}),
-		GitSynced:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_git_last_sync_timestamp_seconds", Help: "When the Git repository was last synced without error."}),
-		Webhooks:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_webhooks_total", Help: "Git webhooks received, by result (accepted, refused)."}, []string{"result"}),
+		Leader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_is_leader", Help: "1 while this replica leads and acts."}),
+		GitSyncs:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_syncs_total", Help: "Syncs of the Git repository, by result."}, []string{"result"}),
+		GitSynced: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_git_last_sync_timestamp_seconds", Help: "When the Git repository was last synced without error."}),
+		Webhooks:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_webhooks_total", Help: "Git webhooks received, by result (accepted, refused)."}, []string{"result"}),
 		ScheduleRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_schedule_runs_total",
 			Help: "Runs of ScheduledSparkApplications, by schedule and outcome (started, succeeded, failed, skipped)."}, []string{"schedule", "outcome"}),
 		ScheduleLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "reconciler_schedule_start_lag_seconds",

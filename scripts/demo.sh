@@ -46,7 +46,7 @@ step "reconciler apply manifests/ --wait"
 $BIN/reconciler apply "$WORK/manifests" --wait --timeout 30s || true
 
 step "reconciler status clickstream (record, events)"
-$BIN/reconciler status clickstream | sed -n '/events:/,$p'
+$BIN/reconciler status clickstream | sed -n '/Events:/,$p'
 
 step "GitOps: the same manifests in a Git repository, followed by reconciler run --git"
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com

@@ -180,6 +180,8 @@ Exit codes (every verb):
 		newValidateCommand(streams),
 		newRenderCommand(streams),
 		newStatusCommand(streams),
+		newHistoryCommand(streams),
+		newLogsCommand(streams),
 		newDiffCommand(streams),
 		newApplyCommand(streams),
 		newRunCommand(streams),

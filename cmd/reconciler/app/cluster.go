@@ -198,5 +198,5 @@ func (o clusterOptions) reconciler(st store.Store, opts reconcile.Options, log *
 	}
 	// One pool for observing and executing: it resolves managed dispatchers.
 	return &reconcile.Reconciler{Master: mc, Dispatchers: &reconcile.DispatcherPool{}, Store: st, Owner: o.owner,
-		Options: opts, Lookup: lookupSecret, Log: log}, nil
+		Options: opts, Lookup: lookupSecret, Log: log, Files: mc}, nil
 }

@@ -102,6 +102,10 @@ func runStatus(ctx context.Context, streams Streams, name string, o statusOption
 	case "json", "yaml":
 		return writeAs(streams.Out, recs, o.output)
 	case "table":
+		if name != "" && len(recs) == 1 && recs[0].Key.Kind == v1.KindSparkApplication {
+			printAppSummary(streams.Out, recs[0])
+			return nil
+		}
 		if name != "" {
 			return writeAs(streams.Out, recs, "yaml")
 		}
