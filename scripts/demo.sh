@@ -83,3 +83,7 @@ for _ in $(seq 100); do
 done
 $BIN/reconciler run-now nightly-report --server "$LISTEN" || true
 $BIN/reconciler status nightly-report | sed -n '/^  schedule:/,/^  status:/p'
+
+step "spark-pi's runs (the first killed for the new spec) and its driver's log"
+$BIN/reconciler history spark-pi
+$BIN/reconciler logs spark-pi --tail 4

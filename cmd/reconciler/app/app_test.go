@@ -78,7 +78,7 @@ func TestStatusReadsWhileWriterRuns(t *testing.T) {
 		}
 	}
 	out, _, code = run(t, "", "status", "etl", "--store", "bolt:"+path)
-	if code != ExitOK || !strings.Contains(out, "reason: Submitted") {
+	if code != ExitOK || !strings.Contains(out, "Normal  Submitted  submitted driver-20261122-0001") || !strings.Contains(out, "Phase:     Running") {
 		t.Fatalf("status etl: exit %d:\n%s", code, out)
 	}
 	_, _, code = run(t, "", "status", "nope", "--store", "bolt:"+path)
