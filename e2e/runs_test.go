@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -48,6 +49,13 @@ func jq(t *testing.T, filter, input string) bool {
 // the tail copied into the record.
 func TestFailedRunReasonLogsAndHistory(t *testing.T) {
 	e := setup(t, sim.DispatcherConfig{})
+	e.write("dispatcher.yaml", fmt.Sprintf(`apiVersion: sparkmesos.io/v1
+kind: Dispatcher
+metadata: {name: sim}
+spec:
+  external: {url: %q}
+  historyServerURL: http://history.example.com:18080
+`, e.d.URL()))
 	e.write("flaky.yaml", appYAML("flaky", `  arguments: ["--sim-duration=2s", "--sim-outcome=TASK_FAILED"]
   restartPolicy: {type: OnFailure, maxRetries: 1, backoff: {initial: 1s, max: 1s}}
 `))
@@ -93,7 +101,8 @@ func TestFailedRunReasonLogsAndHistory(t *testing.T) {
 	status := waitUntil(t, "status to give up", 10*time.Second, func() string { s, _ := e.run("status", "flaky"); return s },
 		func(s string) bool { return strings.Contains(s, "gave up") })
 	for _, want := range []string{"Phase:     Failed", "TASK_FAILED: Command exited with status 1, class application", "maxRetries 1",
-		"Stderr (last 15 lines", "\tat org.example.Main.main(Main.scala:42)", "Failures:  2 in a row (2 against maxRetries, 0 against onInfrastructureFailureRetries)"} {
+		"Stderr (last 15 lines", "\tat org.example.Main.main(Main.scala:42)",
+		"History:   http://history.example.com:18080/history/" + e.d.FrameworkID() + "-" + runs[1].TaskID, "Failures:  2 in a row (2 against maxRetries, 0 against onInfrastructureFailureRetries)"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status flaky lacks %q:\n%s", want, status)
 		}

@@ -423,6 +423,7 @@ func (x *execution) remember(r *store.Record, da *DesiredApp) {
 	r.Revision = x.d.Revision
 	r.Origin = da.File
 	r.Properties = da.Rendered.Request.SparkProperties
+	r.HistoryServer = da.Rendered.HistoryServerURL
 }
 
 func (x *execution) clientFor(r *store.Record, app string) (DispatcherClient, error) {

@@ -125,6 +125,9 @@ type Application struct {
 	Secrets []SecretRef `json:"secrets,omitempty"`
 	// Effective is what Spark will do with the request.
 	Effective Effective `json:"effective"`
+	// HistoryServerURL is the dispatcher's history server, where each
+	// driver's application is found by its framework id.
+	HistoryServerURL string `json:"historyServerURL,omitempty"`
 }
 
 // Effective is what the dispatcher and Spark will do with a submission: the
@@ -245,6 +248,9 @@ func SparkApplication(app *v1.SparkApplication, d *v1.Dispatcher, opts Options) 
 		Secrets:       secrets,
 	}
 	out.Effective = effective(props, d)
+	if d != nil {
+		out.HistoryServerURL = d.Spec.HistoryServerURL
+	}
 	return out, nil
 }
 

@@ -64,6 +64,8 @@ type Record struct {
 	// Origin is the manifest file the object came from: when that file fails
 	// to load, the object keeps its last good spec.
 	Origin string `json:"origin,omitempty"`
+	// HistoryServer is the dispatcher's Spark history server, if any.
+	HistoryServer string `json:"historyServer,omitempty"`
 	// Properties are the Spark properties last submitted, as rendered
 	// (secrets are placeholders), so that a plan can say what changed.
 	Properties map[string]string `json:"properties,omitempty"`

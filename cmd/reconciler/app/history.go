@@ -137,6 +137,12 @@ func printAppSummary(w io.Writer, rec *store.Record) {
 		} else if s.FinishedAt.IsZero() && s.Hostname != "" {
 			fmt.Fprintf(w, "  Spark UI:  http://%s:%s\n", s.Hostname, orDefault(rec.Properties["spark.ui.port"], "4040"))
 		}
+		if h := strings.TrimSuffix(rec.HistoryServer, "/"); h != "" && s.FrameworkID != "" && s.TaskID != "" {
+			// The dispatcher gives each driver the framework id
+			// DISPATCHER-TASK (spark.mesos.driver.frameworkId): the
+			// history server's application id.
+			fmt.Fprintf(w, "  History:   %s/history/%s-%s\n", h, s.FrameworkID, s.TaskID)
+		}
 		if tail := strings.TrimRight(s.StderrTail, "\n"); tail != "" {
 			lines := strings.Split(tail, "\n")
 			lines = lines[max(len(lines)-15, 0):]
