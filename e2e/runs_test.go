@@ -59,7 +59,7 @@ spec:
 	e.write("flaky.yaml", appYAML("flaky", `  arguments: ["--sim-duration=2s", "--sim-outcome=TASK_FAILED"]
   restartPolicy: {type: OnFailure, maxRetries: 1, backoff: {initial: 1s, max: 1s}}
 `))
-	e.startRun()
+	listen, _ := e.startRun()
 	waitUntil(t, "the first run recorded and running", 20*time.Second, func() []store.Submission { return e.history("flaky") },
 		func(r []store.Submission) bool { return len(r) == 1 && len(e.drivers()["flaky"]) == 1 })
 
@@ -88,6 +88,13 @@ spec:
 	}
 	if runs[0].Trigger != "manifest" || runs[1].Trigger != "restart" || runs[1].Attempt != 2 {
 		t.Errorf("triggers %s/%s, attempt %d", runs[0].Trigger, runs[1].Trigger, runs[1].Attempt)
+	}
+	_, metrics := get("http://" + listen + "/metrics")
+	for _, want := range []string{`spark_application_failure_count{class="application"} 2`, "spark_application_start_latency_seconds_count 2",
+		"spark_application_failure_execution_time_seconds_count 2", "spark_application_submit_count 2"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	hj, _ := e.run("history", "flaky", "-o", "json")
 	if !jq(t, `length == 2 and all(.[]; .class == "application" and (.stderrTail | test("IllegalStateException")))`, hj) {

@@ -289,6 +289,10 @@ func (x *execution) sync(ctx context.Context, r *store.Record) bool {
 // failure the tail of its driver's stderr.
 func (x *execution) ended(ctx context.Context, r *store.Record, s *store.Submission) {
 	s.FinishedAt = x.now()
+	if deadline := killedFor(r, s.ID); deadline != "" {
+		s.Class, s.Reason = ClassDeadline, deadline
+		r.Intent = nil
+	}
 	s.Class = Classify(s, s.State, s.Reason)
 	da := x.app(r.Key.Name)
 	if da != nil {
@@ -353,6 +357,15 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		}
 		return x.submit(ctx, r, a)
 	case ActionKill:
+		if a.Deadline != "" && len(a.Kill) > 0 {
+			// Intent first: a crash after the kill still ends the run as
+			// class deadline, not as a kill by someone else.
+			r.Intent = &store.Intent{ID: newID(), Action: string(ActionKill), SpecHash: a.SpecHash, CreatedAt: x.now(), Run: a.Kill[0], Deadline: a.Deadline}
+			if err := x.put(ctx, r); err != nil {
+				return "", err
+			}
+			r = x.recs[a.App]
+		}
 		if err := x.kill(ctx, r, a.Kill, a); err != nil {
 			return "", err
 		}
@@ -457,6 +470,9 @@ func (x *execution) kill(ctx context.Context, r *store.Record, ids []string, a A
 				s.State, s.FinishedAt, s.Class = "TASK_KILLED", x.now(), ClassKilled
 				if a.Deadline != "" {
 					s.Class, s.Reason, s.TaskMessage = ClassDeadline, a.Deadline, a.Reason
+					if killedFor(r, s.ID) != "" {
+						r.Intent = nil
+					}
 					if i == len(r.Submissions)-1 {
 						s.StderrTail = x.stderrTail(ctx, s)
 						da := x.app(r.Key.Name)

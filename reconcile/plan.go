@@ -321,15 +321,18 @@ func (p *planner) plan() []Action {
 		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("the spec changed since submission %s ended (%s)", latest.ID, taskState), 1))
 	}
 	policy := p.app.App.Spec.RestartPolicy
-	reason := p.reasonOf(latest)
+	reason, message := p.finalStatus(latest)
 	seen := *latest
 	if st, ok := p.o.Submissions[latest.ID]; ok && seen.DriverState == "" {
 		seen.DriverState = st.DriverState
 	}
+	if deadline := killedFor(p.rec, latest.ID); deadline != "" {
+		seen.Class, seen.Reason = ClassDeadline, deadline
+	}
 	class := Classify(&seen, taskState, reason)
 	ended := orNow(latest.FinishedAt, p.now)
 	counters := countersOf(p.rec, hash, latest, class, ended, duration(policy.ResetAfter))
-	end := describeEnd(&store.Submission{State: taskState, Reason: reason, TaskMessage: p.messageOf(latest)})
+	end := describeEnd(&store.Submission{State: taskState, Reason: reason, TaskMessage: message})
 	switch {
 	case class == ClassSucceeded && policy.Type == v1.RestartAlways:
 		return append(out, p.restart(latest, counters.Consecutive, "the driver finished; restartPolicy Always"))
@@ -347,7 +350,7 @@ func (p *planner) plan() []Action {
 		// Killed by us, and what was to follow did not happen (a
 		// resubmission that failed): submit it again.
 		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("submission %s was killed by the reconciler and nothing replaced it", latest.ID), 1))
-	case class == ClassDeadline && latest.Reason == ActiveDeadline && policy.Type != v1.RestartAlways:
+	case class == ClassDeadline && seen.Reason == ActiveDeadline && policy.Type != v1.RestartAlways:
 		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s was killed by its activeDeadline %s (class deadline): not restarted; rerun %s to run it again",
 			latest.ID, p.app.App.Spec.ActiveDeadline, p.name)))
 	}
@@ -358,26 +361,17 @@ func (p *planner) plan() []Action {
 	return append(out, p.restart(latest, counters.Consecutive, fmt.Sprintf("%s; restartPolicy %s", why, orDefault(policy.Type, v1.RestartNever))))
 }
 
-// reasonOf and messageOf are the final status's reason and message of a
-// run: recorded, or as observed this pass.
-func (p *planner) reasonOf(s *store.Submission) string {
-	if s.Reason != "" {
-		return s.Reason
+// finalStatus is the reason and message of a run's final status:
+// recorded, or as observed this pass.
+func (p *planner) finalStatus(s *store.Submission) (reason, message string) {
+	if s.Reason != "" || s.TaskMessage != "" {
+		return s.Reason, s.TaskMessage
 	}
 	if dr, ok := p.o.Ended[s.ID]; ok {
-		return dr.Reason
+		return dr.Reason, dr.Message
 	}
-	return p.o.Submissions[s.ID].Reason
-}
-
-func (p *planner) messageOf(s *store.Submission) string {
-	if s.TaskMessage != "" {
-		return s.TaskMessage
-	}
-	if dr, ok := p.o.Ended[s.ID]; ok {
-		return dr.Message
-	}
-	return p.o.Submissions[s.ID].Message
+	st := p.o.Submissions[s.ID]
+	return st.Reason, st.Message
 }
 
 func orNow(t, now time.Time) time.Time {

@@ -89,6 +89,16 @@ func Classify(s *store.Submission, state, reason string) string {
 	return ClassApplication
 }
 
+// killedFor is the deadline a kill of the run was intended for: the
+// intent written before the kill, when its outcome was not recorded (a
+// crash between the two).
+func killedFor(rec *store.Record, run string) string {
+	if rec != nil && rec.Intent != nil && rec.Intent.Deadline != "" && rec.Intent.Run == run {
+		return rec.Intent.Deadline
+	}
+	return ""
+}
+
 // failed says the class counts as a failure.
 func failed(class string) bool {
 	return class != ClassSucceeded && class != ClassKilled

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -201,5 +202,38 @@ func TestDeadlines(t *testing.T) {
 	o.Agents[0].UsedCPUs, o.Agents[0].UsedMemMiB = 0, 0
 	if act := Compute(desired(a), o, t0, Options{}).Actions[0]; !strings.Contains(act.Reason, "agent-a has 8 cpus and 32768 MiB free for its 4 cpus and 9912 MiB, yet the dispatcher has not launched it") {
 		t.Errorf("room but queued: %q", act.Reason)
+	}
+}
+
+// A deadline's kill writes its intent first: after a crash between the
+// kill and its record, the run Mesos reports TASK_KILLED still ends as
+// class deadline (not a kill by someone else, which OnFailure restarts).
+func TestDeadlineKillIntentSurvivesACrash(t *testing.T) {
+	a := app(t, "pi", "  restartPolicy: {type: OnFailure}\n  activeDeadline: 1h\n")
+	h := a.Rendered.SpecHash
+	j := &journal{}
+	x, st := executor(j, &fakeDispatcher{j: j})
+	ctx := context.Background()
+	rec, err := st.Put(ctx, record("pi", store.Submission{ID: "driver-1", SpecHash: h, State: "TASK_RUNNING", SubmittedAt: t0.Add(-2 * time.Hour)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.entries = nil
+	o := withLive(observed(rec), Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING"})
+	p := Compute(desired(a), o, t0, Options{})
+	if p.Actions[0].Deadline != ActiveDeadline {
+		t.Fatalf("plan: %+v", p.Actions)
+	}
+	x.Execute(ctx, desired(a), o, p)
+	if got := j.String(); !strings.HasPrefix(got, "put SparkApplication/pi intent=kill") || !strings.Contains(got, "kill driver-1") ||
+		strings.Index(got, "intent=kill") > strings.Index(got, "kill driver-1") {
+		t.Fatalf("the intent is not written before the kill:\n%s", got)
+	}
+	// The crash: the record as it was after the intent, the kill done.
+	rec.Intent = &store.Intent{ID: "i", Action: "kill", Run: "driver-1", Deadline: ActiveDeadline, CreatedAt: t0}
+	o = withEnded(observed(rec), "driver-1", "TASK_KILLED")
+	act := Compute(desired(a), o, t0.Add(time.Minute), Options{}).Actions[0]
+	if act.Type != ActionUnchanged || !strings.Contains(act.Reason, "killed by its activeDeadline 1h (class deadline): not restarted") {
+		t.Errorf("after the crash: %s %q", act.Type, act.Reason)
 	}
 }

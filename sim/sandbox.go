@@ -271,19 +271,8 @@ func (c *Cluster) filesRead(a *agent, w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("Negative offset provided: %d.\n", offset))
 		return
 	}
-	c.mu.Lock()
-	sb, name, ok := a.resolveLocked(p)
-	var data []byte
-	if ok && name != "" {
-		data = append([]byte(nil), sb.files[name].data...)
-	}
-	c.mu.Unlock()
-	switch {
-	case !ok:
-		w.WriteHeader(http.StatusNotFound)
-		return
-	case name == "":
-		httpError(w, http.StatusBadRequest, "Cannot read a directory.\n")
+	data, ok := c.fileOf(a, w, p, "Cannot read a directory.\n")
+	if !ok {
 		return
 	}
 	size := int64(len(data))
@@ -345,6 +334,17 @@ func (c *Cluster) filesDownload(a *agent, w http.ResponseWriter, r *http.Request
 		httpError(w, http.StatusBadRequest, "Expecting 'path=value' in query.\n")
 		return
 	}
+	data, ok := c.fileOf(a, w, p, "Cannot download a directory.\n")
+	if ok {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", "attachment; filename="+path.Base(p))
+		_, _ = w.Write(data)
+	}
+}
+
+// fileOf copies a sandbox file's content, or answers as the agent does
+// when the path is no file: 404, or 400 for a directory.
+func (c *Cluster) fileOf(a *agent, w http.ResponseWriter, p, isDir string) ([]byte, bool) {
 	c.mu.Lock()
 	sb, name, ok := a.resolveLocked(p)
 	var data []byte
@@ -355,13 +355,12 @@ func (c *Cluster) filesDownload(a *agent, w http.ResponseWriter, r *http.Request
 	switch {
 	case !ok:
 		w.WriteHeader(http.StatusNotFound)
+		return nil, false
 	case name == "":
-		httpError(w, http.StatusBadRequest, "Cannot download a directory.\n")
-	default:
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", "attachment; filename="+name)
-		_, _ = w.Write(data)
+		httpError(w, http.StatusBadRequest, isDir)
+		return nil, false
 	}
+	return data, true
 }
 
 func (c *Cluster) filesDebug(a *agent, w http.ResponseWriter, _ *http.Request) {

@@ -263,6 +263,11 @@ type Intent struct {
 	Action    string    `json:"action"`
 	SpecHash  string    `json:"specHash,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Run and Deadline, for a kill a deadline asked for: the run killed
+	// and the deadline, so that a crash between the kill and its record
+	// still ends the run as class deadline.
+	Run      string `json:"run,omitempty"`
+	Deadline string `json:"deadline,omitempty"`
 }
 
 // Status is an object's observed state.
