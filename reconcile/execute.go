@@ -393,8 +393,12 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 	case ActionAdopt:
 		dr := a.Adopt
 		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: x.now(), Trigger: TriggerAdoption,
-			TaskID: dr.TaskID, FrameworkID: dr.FrameworkID, AgentID: dr.AgentID, Hostname: x.hosts[dr.AgentID], StartedAt: dr.Started}, x.historyLimit(a.App))
+			TaskID: dr.TaskID, FrameworkID: dr.FrameworkID, AgentID: dr.AgentID, Hostname: x.hosts[dr.AgentID], StartedAt: dr.Started,
+			Reason: dr.Reason, TaskMessage: dr.Message}, x.historyLimit(a.App))
 		r.Intent = nil
+		if s := &r.Submissions[len(r.Submissions)-1]; isTerminalTask(s.State) {
+			x.ended(ctx, r, s) // it ran and ended before we saw it
+		}
 		if da := x.app(a.App); da != nil && dr.SpecHash == da.Rendered.SpecHash {
 			x.remember(r, da)
 		}

@@ -199,6 +199,13 @@ func (p *planner) plan() []Action {
 				return append(out, a)
 			}
 		}
+		// A short driver may have run and ended before this pass: found
+		// by its intent label among the ended (the master keeps them).
+		if dr := p.endedOfIntent(p.rec.Intent.ID); dr != nil {
+			a := p.act(ActionAdopt, PhaseSubmitted, fmt.Sprintf("driver %s of a submission whose result was not recorded (intent %s) found ended (%s) by its labels", dr.SubmissionID, p.rec.Intent.ID, dr.State))
+			a.Adopt = dr
+			return append(out, a)
+		}
 		if since := p.now.Sub(p.rec.Intent.CreatedAt); since < p.opts.InDoubt {
 			return append(out, p.act(ActionHold, PhaseHeld, fmt.Sprintf("a submission started %s ago was not recorded: waiting %s for its driver to appear before submitting again",
 				since.Round(time.Second), (p.opts.InDoubt-since).Round(time.Second))))
@@ -470,6 +477,17 @@ func (p *planner) whyQueued() string {
 	}
 	return fmt.Sprintf("no offer fits %s cpus and %s MiB%s (the most free: %s cpus, %s MiB on %s)",
 		fmtNum(cpus), fmtNum(mem), role, fmtNum(bestCPUs), fmtNum(best.MemMiB-best.UsedMemMiB), orDefault(best.Hostname, best.ID))
+}
+
+// endedOfIntent is the ended driver of this application labelled with the
+// intent, if the master still lists it.
+func (p *planner) endedOfIntent(intent string) *Driver {
+	for _, dr := range p.o.Ended {
+		if dr.App == p.name && dr.Intent == intent && !p.recorded(dr.SubmissionID) {
+			return &dr
+		}
+	}
+	return nil
 }
 
 // stoppedMark starts the message of a submission killed because its

@@ -119,6 +119,12 @@ func TestPlanTable(t *testing.T) {
 		{"broken file: held, never pruned", &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{"pi.yaml": true}}, withLive(observed(record("pi", sub("driver-1", h, ""))), running), Options{Prune: true, Force: true}, "pi:hold", "failed to load"},
 		{"in doubt: hold", desired(pi), observed(withIntent(record("pi"), t0.Add(-30*time.Second))), Options{}, "pi:hold", "waiting"},
 		{"in doubt: driver found", desired(pi), withLive(observed(withIntent(record("pi"), t0.Add(-30*time.Second))), Driver{SubmissionID: "driver-9", App: "pi", SpecHash: h, Intent: "intent-1"}), Options{}, "pi:adopt", "intent intent-1"},
+		{"in doubt: its driver already ended", desired(pi), func() *Observed {
+			o := observed(withIntent(record("pi"), t0.Add(-time.Hour)))
+			o.Ended["driver-9"] = Driver{SubmissionID: "driver-9", App: "pi", SpecHash: h, Intent: "intent-1", State: "TASK_FINISHED"}
+			o.Ended["driver-8"] = Driver{SubmissionID: "driver-8", App: "pi", SpecHash: h, Intent: "intent-0", State: "TASK_FINISHED"}
+			return o
+		}(), Options{}, "pi:adopt", "driver-9 of a submission whose result was not recorded (intent intent-1) found ended (TASK_FINISHED)"},
 		{"in doubt too long: submit again", desired(pi), observed(withIntent(record("pi"), t0.Add(-time.Hour))), Options{}, "pi:submit", ""},
 		{"rerun of a running app", desired(pi), withLive(observed(withRerun(record("pi", sub("driver-1", h, "TASK_RUNNING")), t0)), running), Options{}, "pi:resubmit", "run-now requested"},
 		{"rerun of a finished app", desired(pi), withEnded(observed(withRerun(record("pi", sub("driver-1", h, "")), t0)), "driver-1", "TASK_FAILED"), Options{}, "pi:submit", "run-now requested"},
