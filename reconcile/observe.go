@@ -212,6 +212,10 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	return o, nil
 }
 
+// DispatcherOf is the REST URL a record's application was submitted to
+// ("" when unknown).
+func DispatcherOf(r *store.Record) string { return dispatcherOf(r) }
+
 // dispatcherOf is the REST URL a record's application was submitted to.
 func dispatcherOf(r *store.Record) string {
 	u, err := v1.DispatcherURL(r.Properties["spark.master"])

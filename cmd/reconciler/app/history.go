@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/dispatcher"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -248,7 +249,14 @@ func runLogs(ctx context.Context, streams Streams, name string, o logsOptions) e
 	if !o.follow || !sb.Running {
 		return nil
 	}
+	// Whether the driver ended: one small call to the dispatcher, the
+	// master's whole state only when the dispatcher does not answer (a
+	// managed one, whose host only the state tells).
+	disp := dispatcher.New(reconcile.DispatcherOf(rec), 5*time.Second)
 	ended := func() bool {
+		if st, err := disp.Status(ctx, run.ID); err == nil {
+			return st.DriverState != dispatcher.StateRunning
+		}
 		s, err := mc.Snapshot(ctx)
 		if err != nil {
 			return false // unknown this poll: keep following
