@@ -284,6 +284,7 @@ func (p *planner) plan() []Action {
 			a.Kill = []string{dr.SubmissionID}
 			a.Changes = p.changes()
 			a.Attempt = 1
+			a.Trigger = TriggerManifest
 			out = append(out, a)
 		}
 		return out

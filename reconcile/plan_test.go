@@ -136,6 +136,11 @@ func TestPlanTable(t *testing.T) {
 			if got := types(p); got != tc.want {
 				t.Fatalf("plan %q, want %q (%+v)", got, tc.want, p.Actions)
 			}
+			for _, a := range p.Actions {
+				if (a.Type == ActionSubmit || a.Type == ActionResubmit || a.Type == ActionRestart) && a.Trigger == "" {
+					t.Errorf("%s of %s has no trigger for its run's record", a.Type, a.App)
+				}
+			}
 			if !strings.Contains(p.Actions[len(p.Actions)-1].Reason, tc.reason) {
 				t.Errorf("reason %q lacks %q", p.Actions[len(p.Actions)-1].Reason, tc.reason)
 			}
