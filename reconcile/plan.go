@@ -258,10 +258,11 @@ func (p *planner) plan() []Action {
 		p.live = []Driver{keep}
 	}
 	if len(p.live) == 1 {
-		dr := p.live[0]
+		dr := &p.live[0] // not copied: a Driver is 184 bytes, and this is every running application
 		if !p.recorded(dr.SubmissionID) {
 			a := p.act(ActionAdopt, PhaseRunning, fmt.Sprintf("driver %s runs with our labels but is not recorded: adopting it", dr.SubmissionID))
-			a.Adopt = &dr
+			adopt := *dr
+			a.Adopt = &adopt
 			out = append(out, a)
 		}
 		switch {
@@ -391,7 +392,7 @@ func orNow(t, now time.Time) time.Time {
 
 // liveDeadline kills a live driver of the latest run past a deadline:
 // startDeadline while it is not yet running, activeDeadline after.
-func (p *planner) liveDeadline(dr Driver) *Action {
+func (p *planner) liveDeadline(dr *Driver) *Action {
 	latest := p.latest()
 	if latest == nil || latest.ID != dr.SubmissionID {
 		return nil // not recorded yet (adopted this pass): no deadline yet
@@ -414,7 +415,7 @@ func (p *planner) liveDeadline(dr Driver) *Action {
 
 // deadlineNote says when a deadline will kill a live driver, and wakes
 // the loop then.
-func (p *planner) deadlineNote(a *Action, dr Driver) {
+func (p *planner) deadlineNote(a *Action, dr *Driver) {
 	latest := p.latest()
 	if latest == nil || latest.ID != dr.SubmissionID {
 		return
@@ -581,12 +582,13 @@ func (p *planner) pickDriver(hash string) Driver {
 	return p.live[len(p.live)-1]
 }
 
+// latest is the record's latest run: read only (the plan does not
+// modify its inputs).
 func (p *planner) latest() *store.Submission {
 	if p.rec == nil || len(p.rec.Submissions) == 0 {
 		return nil
 	}
-	s := p.rec.Submissions[len(p.rec.Submissions)-1]
-	return &s
+	return &p.rec.Submissions[len(p.rec.Submissions)-1]
 }
 
 // stateOf says where a recorded submission stands: the dispatcher's driver
