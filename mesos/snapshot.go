@@ -32,15 +32,11 @@ type Task struct {
 	AgentID     string
 	State       string // TASK_RUNNING, ...
 	Labels      map[string]string
-	// Reason, Message and Source are those of the task's latest status
-	// (REASON_AGENT_REMOVED, "Command exited with status 1", SOURCE_MASTER).
-	Reason, Message, Source string
-	// ExecutorID is the executor its statuses name (a command task's is
-	// its task id): with FrameworkID, where its sandbox is on the agent.
-	ExecutorID string
-	// Started is when it was first reported running; Updated when its
-	// latest status was sent (the agent's or master's clock).
-	Started, Updated time.Time
+	// Reason and Message are those of the task's latest status
+	// (REASON_AGENT_REMOVED, "Command exited with status 1").
+	Reason, Message string
+	// Started is when it was first reported running (the agent's clock).
+	Started time.Time
 }
 
 // Agent is an active agent's capacity and attributes.
@@ -153,12 +149,10 @@ type leanTask struct {
 	AgentID     leanID `json:"agent_id"`
 	State       string `json:"state"`
 	Statuses    []struct {
-		State      string  `json:"state"`
-		Reason     string  `json:"reason"`
-		Message    string  `json:"message"`
-		Source     string  `json:"source"`
-		Timestamp  float64 `json:"timestamp"`
-		ExecutorID leanID  `json:"executor_id"`
+		State     string  `json:"state"`
+		Reason    string  `json:"reason"`
+		Message   string  `json:"message"`
+		Timestamp float64 `json:"timestamp"`
 	} `json:"statuses"`
 	Labels struct {
 		Labels []struct {
@@ -216,13 +210,9 @@ func tasksOf(ts []leanTask) []Task {
 			if st.State == "TASK_RUNNING" && task.Started.IsZero() {
 				task.Started = seconds(st.Timestamp)
 			}
-			if st.ExecutorID.Value != "" {
-				task.ExecutorID = st.ExecutorID.Value
-			}
 		}
 		if n := len(t.Statuses); n > 0 {
-			st := t.Statuses[n-1]
-			task.Reason, task.Message, task.Source, task.Updated = st.Reason, st.Message, st.Source, seconds(st.Timestamp)
+			task.Reason, task.Message = t.Statuses[n-1].Reason, t.Statuses[n-1].Message
 		}
 		for _, l := range t.Labels.Labels {
 			if l.Value != nil {

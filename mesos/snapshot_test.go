@@ -88,16 +88,10 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 			if st.GetState() == mesoslib.TASK_RUNNING && task.Started.IsZero() {
 				task.Started = time.Unix(0, int64(st.GetTimestamp()*1e9)).UTC()
 			}
-			if st.ExecutorID != nil {
-				task.ExecutorID = st.ExecutorID.Value
-			}
 		}
 		if n := len(x.Statuses); n > 0 {
 			st := x.Statuses[n-1]
-			task.Message, task.Updated = st.GetMessage(), time.Unix(0, int64(st.GetTimestamp()*1e9)).UTC()
-			if st.Source != nil {
-				task.Source = st.Source.String()
-			}
+			task.Message = st.GetMessage()
 			if st.Reason != nil {
 				task.Reason = st.Reason.String()
 			}
