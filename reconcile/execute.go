@@ -260,7 +260,7 @@ func (x *execution) sync(ctx context.Context, r *store.Record) bool {
 		set(&s.Reason, dr.Reason)
 		set(&s.TaskMessage, dr.Message)
 	} else if st, ok := x.o.Submissions[s.ID]; ok {
-		set(&s.DriverState, st.DriverState)
+		set(&s.DriverState, driverState(st))
 		switch st.DriverState {
 		case dispatcher.StateFinished:
 			state = orDefault(st.TaskState, "TASK_LOST")

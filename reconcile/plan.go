@@ -333,7 +333,7 @@ func (p *planner) plan() []Action {
 	reason, message := p.finalStatus(latest)
 	seen := *latest
 	if st, ok := p.o.Submissions[latest.ID]; ok && seen.DriverState == "" {
-		seen.DriverState = st.DriverState
+		seen.DriverState = driverState(st)
 	}
 	if deadline := killedFor(p.rec, latest.ID); deadline != "" {
 		seen.Class, seen.Reason = ClassDeadline, deadline
@@ -355,6 +355,10 @@ func (p *planner) plan() []Action {
 		// It may have succeeded: a batch run is never repeated on a guess.
 		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s ran, then Mesos and the dispatcher both forgot it: "+
 			"its outcome is unknown, so it is not run again (restartPolicy %s); rerun %s to run it again", latest.ID, orDefault(policy.Type, v1.RestartNever), p.name)))
+	case class == ClassNeverLaunched && seen.DriverState == DriverFinishedWithoutTask:
+		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("the dispatcher finished submission %s without launching a task (class never-launched): "+
+			"Spark could not build its Mesos task (malformed labels, or secrets that do not pair up with their file names or environment keys; the dispatcher's log says which), "+
+			"and the same spec fails the same way; change the spec or the dispatcher's driverDefaults, or rerun %s", latest.ID, p.name)))
 	case class == ClassKilled:
 		// Killed by us, and what was to follow did not happen (a
 		// resubmission that failed): submit it again.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/dispatcher"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -81,12 +82,27 @@ func Classify(s *store.Submission, state, reason string) string {
 	}
 	switch state {
 	case "TASK_LOST", "TASK_GONE", "TASK_DROPPED", "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE":
-		if s.StartedAt.IsZero() && s.TaskID == "" && s.DriverState != "" {
-			return ClassNeverLaunched // the dispatcher lost it before any task
+		if s.DriverState == DriverFinishedWithoutTask {
+			return ClassNeverLaunched
 		}
-		return ClassInfrastructure
+		return ClassInfrastructure // an agent's loss, or a dispatcher that lost its queue
 	}
 	return ClassApplication
+}
+
+// DriverFinishedWithoutTask is the dispatcher's FINISHED with no Mesos
+// task status: Spark could not build the driver's TaskInfo (a
+// SparkException in createTaskInfo: malformed labels, secrets that do not
+// pair up; MesosClusterScheduler.scheduleTasks ~680-690) and retired it
+// unlaunched. The same spec fails the same way: never restarted.
+const DriverFinishedWithoutTask = "FINISHED_WITHOUT_TASK"
+
+// driverState is how a run's dispatcher state is recorded.
+func driverState(st SubmissionState) string {
+	if st.DriverState == dispatcher.StateFinished && st.TaskState == "" {
+		return DriverFinishedWithoutTask
+	}
+	return st.DriverState
 }
 
 // killedFor is the deadline a kill of the run was intended for: the

@@ -38,7 +38,7 @@ func TestFailureClassByRestartPolicy(t *testing.T) {
 		{"launch failed", "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "", "", false, ClassInfrastructure},
 		{"OOM killed", "TASK_FAILED", "REASON_CONTAINER_LIMITATION_MEMORY", "", "", false, ClassInfrastructure},
 		{"executor terminated", "TASK_FAILED", "REASON_EXECUTOR_TERMINATED", "", "", false, ClassInfrastructure},
-		{"lost in the queue", "TASK_LOST", "", "", "", true, ClassNeverLaunched},
+		{"lost in the queue", "TASK_LOST", "", "", "", true, ClassInfrastructure},
 		{"startDeadline", "TASK_KILLED", StartDeadline, ClassDeadline, StartDeadline, false, ClassDeadline},
 		{"activeDeadline", "TASK_KILLED", ActiveDeadline, ClassDeadline, ActiveDeadline, false, ClassDeadline},
 		{"succeeded", "TASK_FINISHED", "", "", "", false, ClassSucceeded},

@@ -87,6 +87,60 @@ type driver struct {
 	outcome     mesos.TaskState
 	constraints map[string][]string // spark.mesos.driver.constraints, parsed
 	badCons     bool                // malformed: Spark throws in the offer callback; never launched
+	// launchErr is the SparkException createTaskInfo threw (the driver
+	// finished without a task).
+	launchErr string
+}
+
+// launchError is the SparkException Spark's createTaskInfo throws for a
+// driver's properties, "" when it builds the task: malformed driver or
+// network labels (MesosProtoUtils.mesosLabels), both value and reference
+// secrets, or secrets that do not pair up with their file names or
+// environment keys (MesosSchedulerBackendUtil.getSecretVolume,
+// getSecretEnvVar).
+func launchError(props map[string]string) string {
+	labels := []string{props["spark.mesos.driver.labels"]}
+	if props["spark.mesos.network.name"] != "" {
+		labels = append(labels, props["spark.mesos.network.labels"])
+	}
+	for _, l := range labels {
+		if l == "" {
+			continue
+		}
+		for _, part := range javaSplit(l, ',') {
+			if len(javaSplit(part, ':')) != 2 {
+				return "Malformed label: " + part
+			}
+		}
+	}
+	list := func(k string) []string {
+		if v := props["spark.mesos.driver.secret."+k]; v != "" {
+			return strings.Split(v, ",")
+		}
+		return nil
+	}
+	names, values := list("names"), list("values")
+	if len(names) > 0 && len(values) > 0 {
+		return "Cannot specify both value-type and reference-type secrets."
+	}
+	secrets := max(len(names), len(values))
+	if f := list("filenames"); len(f) > 0 && len(f) != secrets {
+		return "Need to give equal numbers of secrets and file paths for file-based reference secrets"
+	}
+	if e := list("envkeys"); len(e) > 0 && len(e) != secrets {
+		return "Need to give equal numbers of secrets and environment keys for environment-based reference secrets"
+	}
+	return ""
+}
+
+// javaSplit splits as Java's String.split on an unescaped separator does:
+// trailing empty strings are dropped.
+func javaSplit(s string, sep byte) []string {
+	parts := splitUnescaped(s, sep)
+	for len(parts) > 0 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	return parts
 }
 
 // StartDispatcher starts a dispatcher registered with the cluster.
@@ -841,6 +895,15 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 			p := plans[o.id]
 			if p.left.scalars["cpus"]+1e-9 < drv.cores || p.left.scalars["mem"]+1e-9 < float64(drv.taskMem) || !matchesConstraints(drv.constraints, o.agent.info.Attributes) {
 				continue
+			}
+			if err := launchError(drv.props); err != "" {
+				// MesosClusterScheduler.scheduleTasks (Spark 3.5 ~680-690):
+				// createTaskInfo threw a SparkException; the driver leaves
+				// the queue for the finished ones with no task status.
+				d.dequeue(drv)
+				drv.status, drv.launchErr = nil, err
+				d.finished = append(d.finished, drv)
+				break
 			}
 			ti := d.driverTask(drv, o)
 			p.left = p.left.minus(sumResources(ti.Resources))

@@ -340,3 +340,31 @@ func TestDispatcherFaultsAndLog(t *testing.T) {
 		t.Fatal("dispatcher requests are not logged")
 	}
 }
+
+// MesosClusterScheduler.scheduleTasks (Spark 3.5 ~680-690): a driver whose
+// TaskInfo cannot be built (malformed labels, secrets that do not pair
+// up) leaves the queue as FINISHED with no task status, and no task is
+// launched; the next driver is launched as usual.
+func TestLaunchTimeFailureFinishesWithoutTask(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	for _, props := range []map[string]string{
+		{"spark.app.name": "bad-label", "spark.mesos.driver.labels": "team:data,k:"},
+		{"spark.app.name": "bad-secrets", "spark.mesos.driver.secret.names": "a,b", "spark.mesos.driver.secret.filenames": "x"},
+	} {
+		id := submit(t, d, props)
+		waitFor(t, "FINISHED", func() bool { return driverState(t, d, id) == "FINISHED" })
+		if st := status(t, d, id); st["message"] != nil {
+			t.Errorf("%s: a status message %v, want none (no task status)", props["spark.app.name"], st["message"])
+		}
+		for _, tr := range c.TaskHistory() {
+			if tr.ID == id {
+				t.Errorf("%s launched task %s", props["spark.app.name"], tr.ID)
+			}
+		}
+	}
+	ok := submit(t, d, map[string]string{"spark.app.name": "fine", "spark.mesos.driver.labels": `a:b\,c,d:`+"e"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, ok) == "RUNNING" })
+	if e := launchError(map[string]string{"spark.mesos.driver.labels": "a:b,"}); e != "" {
+		t.Errorf("a trailing comma (Java's split drops it): %s", e)
+	}
+}
