@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -212,4 +213,68 @@ func TestDeadlinesKillQueuedAndLongRuns(t *testing.T) {
 	if diff, _ := e.run("diff", e.dir, "-v"); !strings.Contains(diff, "killed by its activeDeadline 4s (class deadline): not restarted") {
 		t.Errorf("diff does not say why long stays failed:\n%s", diff)
 	}
+}
+
+// Another client's poison submission (a malformed driver constraint,
+// sent straight to the shared dispatcher) aborts Spark's scheduler
+// driver: the dispatcher keeps answering and launches nothing. status,
+// diff and the metric name it stuck once our submissions wait past
+// --stuck-after with room for them; once the culprit is killed and the
+// dispatcher restarted (with recovery), the queued applications run, each
+// once: nothing was submitted twice while it was stuck.
+func TestPoisonedDispatcherIsReportedStuck(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	body := `{"action":"CreateSubmissionRequest","appResource":"https://repo/other.jar","mainClass":"x.Main","appArgs":[],"clientSparkVersion":"3.5.1",
+"environmentVariables":{},"sparkProperties":{"spark.app.name":"someone-elses","spark.mesos.driver.constraints":"zone"}}`
+	resp, err := http.Post(e.d.URL()+"/v1/submissions/create", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ SubmissionID string }
+	_ = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	waitUntil(t, "the dispatcher to abort", 10*time.Second, e.d.Aborted, func(s string) bool { return s != "" })
+
+	e.write("a.yaml", appYAML("victim-a", ""))
+	e.write("b.yaml", appYAML("victim-b", ""))
+	listen, _ := e.startRun("--stuck-after", "2s")
+	st := waitUntil(t, "status to call the dispatcher stuck", 20*time.Second, func() string { s, _ := e.run("status", "victim-a"); return s },
+		func(s string) bool { return strings.Contains(s, "looks stuck") })
+	if !strings.Contains(st, `the dispatcher "sim" looks stuck`) || !strings.Contains(st, "Phase:     Queued") || !strings.Contains(st, "free for its") {
+		t.Errorf("status victim-a:\n%s", st)
+	}
+	if diff, _ := e.run("diff", e.dir, "--stuck-after", "2s"); !strings.Contains(diff, `victim-b`) || !strings.Contains(diff, `the dispatcher "sim" looks stuck`) {
+		t.Errorf("diff:\n%s", diff)
+	}
+	waitUntil(t, "the metric", 10*time.Second, func() string { _, m := get("http://" + listen + "/metrics"); return m },
+		func(m string) bool { return strings.Contains(m, `reconciler_dispatcher_stuck{dispatcher="sim"} 2`) })
+
+	// The operator kills the culprit and restarts the dispatcher.
+	kill, err := http.Post(e.d.URL()+"/v1/submissions/kill/"+created.SubmissionID, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kill.Body.Close()
+	if err := e.d.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitDrivers("both victims running", func(d map[string][]mesos.Task) bool {
+		return len(d["victim-a"]) == 1 && len(d["victim-b"]) == 1 && d["victim-a"][0].State == "TASK_RUNNING" && d["victim-b"][0].State == "TASK_RUNNING"
+	})
+	launched := map[string]int{}
+	for _, r := range e.c.TaskHistory() {
+		if r.Labels["sparkmesos.io/component"] == "driver" {
+			launched[r.Labels["sparkmesos.io/name"]]++
+		}
+	}
+	if launched["victim-a"] != 1 || launched["victim-b"] != 1 {
+		t.Errorf("drivers launched: %v, want one each", launched)
+	}
+	for _, n := range []string{"victim-a", "victim-b"} {
+		if runs := e.history(n); len(runs) != 1 {
+			t.Errorf("%s: %d runs submitted, want 1: %+v", n, len(runs), runs)
+		}
+	}
+	waitUntil(t, "the metric to clear", 10*time.Second, func() string { _, m := get("http://" + listen + "/metrics"); return m },
+		func(m string) bool { return !strings.Contains(m, `reconciler_dispatcher_stuck{`) })
 }

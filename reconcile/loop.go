@@ -29,6 +29,9 @@ type Metrics struct {
 	StartLatency prometheus.Histogram
 	SuccessTime  prometheus.Histogram
 	FailureTime  prometheus.Histogram
+	// DispatcherStuck is, per dispatcher found stuck, how many of our
+	// submissions wait in its queue.
+	DispatcherStuck *prometheus.GaugeVec
 	Leader       prometheus.Gauge
 	GitSyncs     *prometheus.CounterVec
 	GitSynced    prometheus.Gauge
@@ -60,6 +63,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Run time of successful runs, from the driver running to its end.", Buckets: prometheus.ExponentialBuckets(1, 2, 18)}),
 		FailureTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spark_application_failure_execution_time_seconds",
 			Help: "Run time of failed runs, from the driver running to its end.", Buckets: prometheus.ExponentialBuckets(1, 2, 18)}),
+		DispatcherStuck: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "reconciler_dispatcher_stuck",
+			Help: "Submissions queued at a dispatcher that stopped launching (queued past --stuck-after while an agent has room), by dispatcher; absent when none is stuck."}, []string{"dispatcher"}),
 		Leader:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_is_leader", Help: "1 while this replica leads and acts."}),
 		GitSyncs:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_git_syncs_total", Help: "Syncs of the Git repository, by result."}, []string{"result"}),
 		GitSynced: prometheus.NewGauge(prometheus.GaugeOpts{Name: "reconciler_git_last_sync_timestamp_seconds", Help: "When the Git repository was last synced without error."}),
@@ -70,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from a run's scheduled time to its start, by schedule.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 14)}, []string{"schedule"}),
 	}
 	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
-		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.StartLatency, m.SuccessTime, m.FailureTime, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
+		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.StartLatency, m.SuccessTime, m.FailureTime, m.DispatcherStuck, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
 		m.ScheduleRuns, m.ScheduleLag)
 	return m
 }
@@ -179,6 +184,10 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 	}
 	if l.Metrics != nil {
 		l.count(d, res.Observed, res.Outcomes)
+		l.Metrics.DispatcherStuck.Reset()
+		for name, n := range res.Plan.StuckDispatchers() {
+			l.Metrics.DispatcherStuck.WithLabelValues(name).Set(float64(n))
+		}
 	}
 	l.lastOK.Store(l.Now().UnixNano())
 	next := res.Plan.RequeueAfter

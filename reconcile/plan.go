@@ -15,8 +15,13 @@ import (
 	"github.com/sparkmesos/reconciler/store"
 )
 
-// defaultInDoubt is how long an unrecorded submission holds its application.
-const defaultInDoubt = 2 * time.Minute
+// defaultInDoubt is how long an unrecorded submission holds its
+// application; defaultStuckAfter how long a submission sits queued, with
+// room for it, before its dispatcher is called stuck.
+const (
+	defaultInDoubt    = 2 * time.Minute
+	defaultStuckAfter = 5 * time.Minute
+)
 
 // Compute plans one pass. It is pure: no I/O, no clock (now is given), no
 // randomness (backoff jitter is derived from the application and attempt),
@@ -24,6 +29,9 @@ const defaultInDoubt = 2 * time.Minute
 func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if opts.InDoubt == 0 {
 		opts.InDoubt = defaultInDoubt
+	}
+	if opts.StuckAfter == 0 {
+		opts.StuckAfter = defaultStuckAfter
 	}
 	// Names of every application concerned: desired, recorded, or running.
 	names := make([]string, 0, len(d.Apps)+len(o.Records))
@@ -311,6 +319,9 @@ func (p *planner) plan() []Action {
 		if a := p.queuedDeadline(latest, state); a != nil {
 			return append(out, *a)
 		}
+		if a := p.stuckDispatcher(latest, state); a != nil {
+			return append(out, *a)
+		}
 		a := p.act(ActionUnchanged, phase, fmt.Sprintf("submission %s is %s in the dispatcher", latest.ID, orUnknown(state)))
 		if d := duration(p.app.App.Spec.StartDeadline); d > 0 && state != dispatcher.StateRunning {
 			at := latest.SubmittedAt.Add(d)
@@ -453,6 +464,59 @@ func (p *planner) queuedDeadline(latest *store.Submission, state string) *Action
 	return &a
 }
 
+// stuckDispatcher reports a dispatcher that stopped launching: our
+// submission has sat queued longer than StuckAfter while an agent had room
+// for its driver. (An exception in Spark's offer callback — a malformed
+// driver constraint of anyone's submission — aborts its scheduler driver:
+// it keeps answering 200 and launches nothing until restarted.)
+func (p *planner) stuckDispatcher(latest *store.Submission, state string) *Action {
+	if state != dispatcher.StateQueued || p.now.Sub(latest.SubmittedAt) < p.opts.StuckAfter {
+		return nil
+	}
+	room := p.roomFor()
+	if room == "" {
+		return nil // waiting for capacity: not the dispatcher's fault
+	}
+	name := p.app.App.Spec.Dispatcher.Name
+	if name == "" {
+		name = p.app.Rendered.DispatcherURL
+	}
+	a := p.act(ActionBlocked, PhaseQueued, fmt.Sprintf("the dispatcher %q looks stuck: submission %s has been queued since %s (over %s) although %s; "+
+		"a Spark dispatcher stops launching every driver after an exception in its offer callback (such as anyone's malformed driver constraint): "+
+		"read its log, kill the culprit, restart it", name, latest.ID, latest.SubmittedAt.UTC().Format(time.RFC3339), p.opts.StuckAfter, room))
+	a.StuckDispatcher = name
+	return &a
+}
+
+// roomFor names an agent that has room for the driver now, "" when none.
+func (p *planner) roomFor() string {
+	eff := p.app.Rendered.Effective
+	cpus, mem := eff.Driver.Cores, float64(eff.Driver.TaskMemMiB)
+	for i := range p.o.Agents {
+		ag := &p.o.Agents[i]
+		if matches(p.app.App.Spec.Driver.Constraints, *ag) && ag.CPUs-ag.UsedCPUs >= cpus && ag.MemMiB-ag.UsedMemMiB >= mem {
+			return fmt.Sprintf("agent %s has %s cpus and %s MiB free for its %s cpus and %s MiB", orDefault(ag.Hostname, ag.ID),
+				fmtNum(ag.CPUs-ag.UsedCPUs), fmtNum(ag.MemMiB-ag.UsedMemMiB), fmtNum(cpus), fmtNum(mem))
+		}
+	}
+	return ""
+}
+
+// StuckDispatchers are the dispatchers the plan found stuck, with the
+// number of our submissions queued at each.
+func (p Plan) StuckDispatchers() map[string]int {
+	var out map[string]int
+	for _, a := range p.Actions {
+		if a.StuckDispatcher != "" {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[a.StuckDispatcher]++
+		}
+	}
+	return out
+}
+
 // whyQueued says why no offer fits the driver: the agents' unallocated
 // resources against what it needs.
 func (p *planner) whyQueued() string {
@@ -462,19 +526,14 @@ func (p *planner) whyQueued() string {
 	if r := p.app.Rendered.Request.SparkProperties["spark.mesos.role"]; r != "" {
 		role = " on role " + r
 	}
+	if room := p.roomFor(); room != "" {
+		return room + role + ", yet the dispatcher has not launched it (is the dispatcher stuck, or its role's quota spent?)"
+	}
 	var best *Agent
 	bestCPUs := -1.0
 	for i := range p.o.Agents {
 		ag := &p.o.Agents[i]
-		if !matches(p.app.App.Spec.Driver.Constraints, *ag) {
-			continue
-		}
-		free := ag.CPUs - ag.UsedCPUs
-		if free >= cpus && ag.MemMiB-ag.UsedMemMiB >= mem {
-			return fmt.Sprintf("agent %s has %s cpus and %s MiB free for its %s cpus and %s MiB%s, yet the dispatcher has not launched it (is the dispatcher stuck, or its role's quota spent?)",
-				orDefault(ag.Hostname, ag.ID), fmtNum(free), fmtNum(ag.MemMiB-ag.UsedMemMiB), fmtNum(cpus), fmtNum(mem), role)
-		}
-		if free > bestCPUs {
+		if free := ag.CPUs - ag.UsedCPUs; matches(p.app.App.Spec.Driver.Constraints, *ag) && free > bestCPUs {
 			best, bestCPUs = ag, free
 		}
 	}

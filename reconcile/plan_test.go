@@ -101,7 +101,14 @@ func TestPlanTable(t *testing.T) {
 		{"spec changed, NextRun: wait", desired(nextRun), withLive(observed(record("pi", sub("driver-1", "oldhash", "TASK_RUNNING"))), stale), Options{}, "pi:unchanged", "next run"},
 		{"unrecorded driver is adopted", desired(pi), withLive(observed(), running), Options{}, "pi:adopt", "adopting"},
 		{"two drivers: kill one", desired(pi), withLive(observed(record("pi", sub("driver-2", h, "TASK_RUNNING"))), running, Driver{SubmissionID: "driver-2", App: "pi", SpecHash: h}), Options{}, "pi:kill", "keeping driver-2"},
-		{"queued stays", desired(pi), withSubs(observed(record("pi", sub("driver-1", h, ""))), "driver-1", SubmissionState{DriverState: "QUEUED"}), Options{}, "pi:unchanged", "QUEUED"},
+		{"queued stays", desired(pi), withSubs(observed(record("pi", store.Submission{ID: "driver-1", SpecHash: h, SubmittedAt: t0.Add(-time.Minute)})), "driver-1", SubmissionState{DriverState: "QUEUED"}), Options{}, "pi:unchanged", "QUEUED"},
+		{"queued an hour while an agent has room: the dispatcher is stuck", desired(pi), withSubs(observed(record("pi", sub("driver-1", h, ""))), "driver-1", SubmissionState{DriverState: "QUEUED"}), Options{}, "pi:blocked",
+			`the dispatcher "http://d:7077" looks stuck: submission driver-1 has been queued since 2026-11-22T09:00:00Z (over 5m0s) although agent S0 has 8 cpus and 32768 MiB free for its 1 cpus and 1792 MiB`},
+		{"queued an hour, no room: waiting for capacity", desired(pi), func() *Observed {
+			o := withSubs(observed(record("pi", sub("driver-1", h, ""))), "driver-1", SubmissionState{DriverState: "QUEUED"})
+			o.Agents[0].UsedCPUs = 8
+			return o
+		}(), Options{}, "pi:unchanged", "QUEUED"},
 		{"succeeded, Never: done", desired(pi), withEnded(observed(record("pi", sub("driver-1", h, ""))), "driver-1", "TASK_FINISHED"), Options{}, "pi:unchanged", "finished successfully"},
 		{"failed, Never: stays failed", desired(pi), withEnded(observed(record("pi", sub("driver-1", h, ""))), "driver-1", "TASK_FAILED"), Options{}, "pi:unchanged", "restartPolicy Never"},
 		{"failed, OnFailure, backoff pending", desired(onFailure), withEnded(observed(record("pi", sub("driver-1", onFailure.Rendered.SpecHash, ""))), "driver-1", "TASK_FAILED"), Options{}, "pi:unchanged", "restarting in"},

@@ -84,6 +84,9 @@ type Action struct {
 	// Deadline, on a kill, names the deadline it enforces (StartDeadline,
 	// ActiveDeadline): the run ends as class deadline.
 	Deadline string
+	// StuckDispatcher, on a queued application, names the dispatcher that
+	// stopped launching drivers.
+	StuckDispatcher string
 }
 
 // stops says the action kills because the application must not run
@@ -397,6 +400,11 @@ type Options struct {
 	// InDoubt is how long an unrecorded submission holds the application
 	// before it is submitted again. Default 2 minutes.
 	InDoubt time.Duration
+	// StuckAfter is how long a submission may sit queued in its dispatcher
+	// while an agent has room for it before the dispatcher is reported
+	// stuck (Spark's stops launching anything after an exception in its
+	// offer callback). Default 5 minutes.
+	StuckAfter time.Duration
 	// ServiceBackoff is the first relaunch delay of a failed service task,
 	// doubled per failure up to v1.DefaultBackoffMax. Default
 	// v1.DefaultBackoffInitial.

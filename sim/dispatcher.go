@@ -55,11 +55,14 @@ type Dispatcher struct {
 
 	fw         *framework
 	registered bool
-	counter    int
-	queued     []*driver
-	launched   map[string]*driver
-	retrying   []*driver
-	finished   []*driver
+	// aborted says why its scheduler driver aborted: it launches nothing
+	// until restarted.
+	aborted  string
+	counter  int
+	queued   []*driver
+	launched map[string]*driver
+	retrying []*driver
+	finished []*driver
 }
 
 type driver struct {
@@ -141,6 +144,24 @@ func javaSplit(s string, sep byte) []string {
 		parts = parts[:len(parts)-1]
 	}
 	return parts
+}
+
+// abortLocked is the dispatcher's scheduler driver aborting on an
+// exception thrown in its offer callback: the driver stops, so the
+// framework disconnects from the master and gets no more offers; Spark's
+// error callback only marks an error, and the REST server keeps answering
+// 200 (a queued driver stays QUEUED, a kill of one still works).
+func (d *Dispatcher) abortLocked(why string) {
+	d.aborted = why
+	d.fw.connected, d.fw.active = false, false
+}
+
+// Aborted says why the dispatcher's scheduler driver aborted ("" while
+// it runs).
+func (d *Dispatcher) Aborted() string {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	return d.aborted
 }
 
 // StartDispatcher starts a dispatcher registered with the cluster.
@@ -282,6 +303,7 @@ func (d *Dispatcher) registerLocked(id string) {
 func (d *Dispatcher) Restart(recover bool) error {
 	d.c.mu.Lock()
 	defer d.c.mu.Unlock()
+	d.aborted = ""
 	d.closeLocked()
 	d.stopLocked(recover)
 	d.startAgainLocked()
@@ -889,7 +911,16 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 	}
 	for _, drv := range candidates {
 		if drv.badCons {
-			continue // Spark throws inside the offer callback; the driver never launches
+			// parseConstraintString throws in resourceOffers, outside
+			// scheduleTasks' try (MesosClusterScheduler.scala ~646-660):
+			// the exception aborts Mesos' scheduler driver. Nothing of
+			// this round launches, and nothing ever will until the
+			// process restarts.
+			d.abortLocked(fmt.Sprintf("Bad constraint string: %s (driver %s)", drv.props["spark.mesos.driver.constraints"], drv.id))
+			for _, o := range offers {
+				delete(c.offers, o.id)
+			}
+			return
 		}
 		for _, o := range offers {
 			p := plans[o.id]

@@ -362,9 +362,39 @@ func TestLaunchTimeFailureFinishesWithoutTask(t *testing.T) {
 			}
 		}
 	}
-	ok := submit(t, d, map[string]string{"spark.app.name": "fine", "spark.mesos.driver.labels": `a:b\,c,d:`+"e"})
+	ok := submit(t, d, map[string]string{"spark.app.name": "fine", "spark.mesos.driver.labels": `a:b\,c,d:` + "e"})
 	waitFor(t, "RUNNING", func() bool { return driverState(t, d, ok) == "RUNNING" })
 	if e := launchError(map[string]string{"spark.mesos.driver.labels": "a:b,"}); e != "" {
 		t.Errorf("a trailing comma (Java's split drops it): %s", e)
 	}
+}
+
+// MesosClusterScheduler.resourceOffers (Spark 3.5 ~646-660) parses the
+// driver constraints outside scheduleTasks' try: a malformed one aborts
+// the scheduler driver. The poison submission is accepted; from then on
+// nothing launches (every status stays QUEUED) while REST answers, the
+// framework is disconnected at the master; a queued driver can still be
+// killed, and a restart (with recovery) launches the rest.
+func TestPoisonSubmissionStopsTheDispatcher(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	poison := submit(t, d, map[string]string{"spark.app.name": "poison", "spark.mesos.driver.constraints": "zone"})
+	waitFor(t, "the abort", func() bool { return d.Aborted() != "" })
+	victim := submit(t, d, map[string]string{"spark.app.name": "victim"})
+	time.Sleep(300 * time.Millisecond) // many offer cycles
+	if s := driverState(t, d, victim); s != "QUEUED" {
+		t.Fatalf("a driver after the poison: %s, want QUEUED", s)
+	}
+	fws := operator(t, c, `{"type":"GET_FRAMEWORKS"}`).GetGetFrameworks().GetFrameworks()
+	for _, f := range fws {
+		if f.FrameworkInfo.GetID().GetValue() == d.FrameworkID() && f.Connected {
+			t.Errorf("the aborted dispatcher's framework is still connected")
+		}
+	}
+	if r := do(t, "POST", d.URL()+"/v1/submissions/kill/"+poison, nil, ""); r.code != 200 || !strings.Contains(string(r.body), `"success" : true`) {
+		t.Fatalf("kill of the queued poison: %d %s", r.code, r.body)
+	}
+	if err := d.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the victim to run after the restart", func() bool { return driverState(t, d, victim) == "RUNNING" })
 }

@@ -35,6 +35,9 @@ type clusterOptions struct {
 	// connectTimeout bounds each call to the Mesos master, finding the
 	// leader included.
 	connectTimeout time.Duration
+	// stuckAfter is how long a submission waits queued, while an agent
+	// has room for it, before its dispatcher is called stuck.
+	stuckAfter time.Duration
 }
 
 // loadOpts are how manifests are loaded and rendered.
@@ -55,6 +58,7 @@ func (o *clusterOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.mesosPrincipal, "mesos-principal", "", "principal for the master's HTTP authentication ($RECONCILER_MESOS_PRINCIPAL)")
 	f.StringVar(&o.mesosSecretFile, "mesos-secret-file", "", "file holding the secret for --mesos-principal ($RECONCILER_MESOS_SECRET_FILE)")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long one call to the Mesos master may take, finding the leader included")
+	f.DurationVar(&o.stuckAfter, "stuck-after", 5*time.Minute, "how long a submission may sit queued while an agent has room for it before its dispatcher is reported stuck")
 	registerScheduleSeconds(cmd, &o.scheduleSeconds)
 }
 

@@ -80,7 +80,7 @@ func runDiff(ctx context.Context, streams Streams, paths []string, o diffOptions
 		return failure(err)
 	}
 	defer st.Close()
-	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force}, nil)
+	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force, StuckAfter: o.cluster.stuckAfter}, nil)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 	}
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(streams.Err, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt}, log)
+	r, err := o.cluster.reconciler(st, reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt, StuckAfter: o.cluster.stuckAfter}, log)
 	if err != nil {
 		return err
 	}

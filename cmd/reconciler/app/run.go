@@ -232,7 +232,8 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		l := &reconcile.Loop{
 			Load: load,
 			Reconciler: &reconcile.Reconciler{Master: mc, Dispatchers: pool, Store: st, Owner: o.cluster.owner, Lookup: lookupSecret, Log: log, Files: mc,
-				Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt, ServiceBackoff: o.framework.backoff},
+				Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt, ServiceBackoff: o.framework.backoff,
+					StuckAfter: o.cluster.stuckAfter},
 				Observed: func(ctx context.Context, _ *reconcile.Desired, obs *reconcile.Observed) {
 					keeper.RestoreFailures(obs.ServiceRecords)
 					keeper.SetAgents(obs.Agents)
