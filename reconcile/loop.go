@@ -32,10 +32,10 @@ type Metrics struct {
 	// DispatcherStuck is, per dispatcher found stuck, how many of our
 	// submissions wait in its queue.
 	DispatcherStuck *prometheus.GaugeVec
-	Leader       prometheus.Gauge
-	GitSyncs     *prometheus.CounterVec
-	GitSynced    prometheus.Gauge
-	Webhooks     *prometheus.CounterVec
+	Leader          prometheus.Gauge
+	GitSyncs        *prometheus.CounterVec
+	GitSynced       prometheus.Gauge
+	Webhooks        *prometheus.CounterVec
 	// ScheduleRuns counts schedules' runs by outcome (started, succeeded,
 	// failed, skipped); ScheduleLag is the time between a run's scheduled
 	// time and its start.
