@@ -188,6 +188,24 @@ func sortedKeys(m map[string]string) []string {
 // one that reads the environment and files; tests pass fakes.
 type Lookup func(v1.ValueSource) (string, error)
 
+// value reads the secret: inline, from the environment verbatim, or a
+// file's content without its trailing newlines — as the printed command's
+// "$(cat FILE)" reads it, so that what apply sends is what the printed
+// command sends (an editor's final newline is not part of a password).
+func (s SecretRef) value(lookup Lookup) (string, error) {
+	if s.Inline {
+		return s.inline, nil
+	}
+	v, err := lookup(*s.From)
+	if err != nil {
+		return "", fmt.Errorf("secret for %s from %s: %w", s.Property, s.Source, err)
+	}
+	if s.From.File != "" {
+		v = strings.TrimRight(v, "\n")
+	}
+	return v, nil
+}
+
 // Resolve returns a copy of the request with every secret placeholder
 // replaced by its value, for the executor that really submits. The result
 // must never be printed, logged or stored.
@@ -198,12 +216,9 @@ func Resolve(a *Application, lookup Lookup) (CreateSubmissionRequest, error) {
 		props[k] = v
 	}
 	for _, ref := range a.Secrets {
-		value := ref.inline
-		if !ref.Inline {
-			var err error
-			if value, err = lookup(*ref.From); err != nil {
-				return CreateSubmissionRequest{}, fmt.Errorf("secret for %s from %s: %w", ref.Property, ref.Source, err)
-			}
+		value, err := ref.value(lookup)
+		if err != nil {
+			return CreateSubmissionRequest{}, err
 		}
 		if strings.Contains(value, ",") && strings.Contains(ref.Property, ".secret.values") {
 			return CreateSubmissionRequest{}, fmt.Errorf("secret for %s from %s contains ',', which Spark would split", ref.Property, ref.Source)

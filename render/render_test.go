@@ -182,11 +182,13 @@ func TestSecretCanary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A file's trailing newlines are dropped, as the printed command's
+	// $(cat FILE) drops them: one rule for what is sent and what is printed.
 	req, err := Resolve(a, func(s v1.ValueSource) (string, error) {
 		if s.Env != "" {
 			return "CANARY-FROM-ENV", nil
 		}
-		return "CANARY-FROM-FILE", nil
+		return "CANARY-FROM-FILE\n\n", nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -392,12 +392,9 @@ func ResolveTask(s *Service, lookup Lookup) (*mesos.TaskInfo, error) {
 		vars = append(vars, cmd.Environment.Variables...)
 	}
 	for _, ref := range s.Secrets {
-		secret := ref.inline
-		if !ref.Inline {
-			var err error
-			if secret, err = lookup(*ref.From); err != nil {
-				return nil, fmt.Errorf("secret for %s from %s: %w", ref.Property, ref.Source, err)
-			}
+		secret, err := ref.value(lookup)
+		if err != nil {
+			return nil, err
 		}
 		ph := ref.Placeholder()
 		if strings.Contains(value, ph) {
