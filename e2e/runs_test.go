@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +279,58 @@ func TestPoisonedDispatcherIsReportedStuck(t *testing.T) {
 	}
 	waitUntil(t, "the metric to clear", 10*time.Second, func() string { _, m := get("http://" + listen + "/metrics"); return m },
 		func(m string) bool { return !strings.Contains(m, `reconciler_dispatcher_stuck{`) })
+}
+
+// Rotating a file secret resubmits the running driver with the new
+// value: diff says so first; the value itself appears nowhere (status,
+// history, the store's JSON, diff), only a keyed digest of it.
+func TestRotatedSecretResubmits(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	secret := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secret, []byte("CANARY-OLD-TOKEN\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.write("svc.yaml", appYAML("svc", fmt.Sprintf(`  driver:
+    secrets: [{valueFrom: {file: %q}, envKey: API_TOKEN}]
+  restartPolicy: {type: Always}
+`, secret)))
+	e.startRun()
+	first := e.waitDrivers("svc running", func(d map[string][]mesos.Task) bool {
+		return len(d["svc"]) == 1 && d["svc"][0].State == "TASK_RUNNING"
+	})["svc"][0].ID
+	if diff, code := e.run("diff", e.dir); code != 0 {
+		t.Fatalf("diff before the rotation: exit %d\n%s", code, diff)
+	}
+	e.stopAll() // diff must say it before run does it
+	if err := os.WriteFile(secret, []byte("CANARY-NEW-TOKEN\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	diff, code := e.run("diff", e.dir)
+	if code != 1 || !strings.Contains(diff, "a secret's value changed since driver "+first+" was submitted (secrets from file:"+secret+")") {
+		t.Fatalf("diff after the rotation: exit %d\n%s", code, diff)
+	}
+	e.startRun()
+	e.waitDrivers("svc resubmitted", func(d map[string][]mesos.Task) bool {
+		return len(d["svc"]) == 1 && d["svc"][0].ID != first && d["svc"][0].State == "TASK_RUNNING"
+	})
+	// What the dispatcher received last holds the new value, without the
+	// file's newline.
+	var sent string
+	for _, r := range e.c.Requests() {
+		if r.Server == "dispatcher" && strings.HasSuffix(r.Path, "/create") {
+			sent = string(r.Body)
+		}
+	}
+	if !strings.Contains(sent, `"spark.mesos.driver.secret.values" : "CANARY-NEW-TOKEN"`) && !strings.Contains(sent, `"spark.mesos.driver.secret.values":"CANARY-NEW-TOKEN"`) {
+		t.Errorf("the last submission does not carry the new value:\n%s", sent)
+	}
+	for _, args := range [][]string{{"status", "svc", "-o", "json"}, {"history", "svc", "-o", "json"}, {"status", "--source", "-o", "json"}, {"diff", e.dir, "-v"}} {
+		out, _ := e.run(args...)
+		if strings.Contains(out, "CANARY") || strings.Contains(out, "digestKey") {
+			t.Errorf("%v shows the secret or the digest key:\n%s", args, out)
+		}
+	}
+	if runs := e.history("svc"); len(runs) != 2 || runs[0].Class != "killed" {
+		t.Errorf("runs: %+v", runs)
+	}
 }

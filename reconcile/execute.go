@@ -406,6 +406,11 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		x.setStatus(r, a)
 		return "adopted " + dr.SubmissionID, x.put(ctx, r)
 	}
+	if da := x.app(a.App); da != nil && da.SecretDigest != "" && r.SecretDigest == "" && a.Type == ActionUnchanged && a.Phase == PhaseRunning {
+		// A driver submitted before digests were kept: it is taken to run
+		// the current values, and a later change is seen.
+		r.SecretDigest, changed = da.SecretDigest, true
+	}
 	if x.setStatus(r, a) || changed {
 		if r.Version == 0 && len(r.Submissions) == 0 && a.Type != ActionBlocked {
 			return "", nil // nothing worth recording for an app never submitted
@@ -441,6 +446,7 @@ func (x *execution) remember(r *store.Record, da *DesiredApp) {
 	r.Origin = da.File
 	r.Properties = da.Rendered.Request.SparkProperties
 	r.HistoryServer = da.Rendered.HistoryServerURL
+	r.SecretDigest = da.SecretDigest
 }
 
 func (x *execution) clientFor(r *store.Record, app string) (DispatcherClient, error) {

@@ -278,6 +278,17 @@ func (p *planner) plan() []Action {
 			if a := p.liveDeadline(dr); a != nil {
 				return append(out, *a)
 			}
+			if why := p.secretChanged(dr.SubmissionID); why != "" {
+				if p.app.App.Spec.ChangePolicy == v1.ChangeNextRun {
+					return append(out, p.act(ActionUnchanged, PhaseRunning, why+"; changePolicy NextRun: the next run uses the new value"))
+				}
+				if blocked := p.infeasible(); blocked != nil {
+					return append(out, *blocked)
+				}
+				a := p.act(ActionResubmit, PhaseSubmitted, why+": killing it and submitting again")
+				a.Kill, a.Attempt, a.Trigger = []string{dr.SubmissionID}, 1, TriggerManifest
+				return append(out, a)
+			}
 			if len(out) == first {
 				a := p.act(ActionUnchanged, PhaseRunning, "driver "+dr.SubmissionID+" runs the current spec")
 				p.deadlineNote(&a, dr)
@@ -403,6 +414,22 @@ func orNow(t, now time.Time) time.Time {
 		return now
 	}
 	return t
+}
+
+// secretChanged says why the driver of the latest run has an old secret:
+// the keyed digest of the secrets' values differs from the one it was
+// submitted with ("" when they agree or either is unknown).
+func (p *planner) secretChanged(submission string) string {
+	latest := p.latest()
+	if p.app.SecretDigest == "" || p.rec == nil || p.rec.SecretDigest == "" || p.rec.SecretDigest == p.app.SecretDigest ||
+		latest == nil || latest.ID != submission {
+		return ""
+	}
+	var sources []string
+	for _, s := range p.app.Rendered.Secrets {
+		sources = append(sources, s.Source)
+	}
+	return fmt.Sprintf("a secret's value changed since driver %s was submitted (secrets from %s)", submission, strings.Join(sources, ", "))
 }
 
 // liveDeadline kills a live driver of the latest run past a deadline:

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +51,8 @@ type Reconciler struct {
 	// passes until its source changes) and whether its pass was whole.
 	recorded         *Desired
 	recordedComplete bool
+	// digestKey keys the digests of secret values (from the store's meta).
+	digestKey []byte
 }
 
 // PassResult is what one pass saw, planned and did.
@@ -95,12 +99,14 @@ func (r *Reconciler) Plan(ctx context.Context, d *Desired) (Plan, *Observed, err
 	if err != nil {
 		return Plan{}, nil, err
 	}
+	r.secretDigests(ctx, d, false)
 	return Compute(d, o, r.now(), r.Options), o, nil
 }
 
 // Pass runs one observe-plan-execute pass and records the source's
 // revision (applied only when the pass was whole).
 func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
+	r.secretDigests(ctx, d, true)
 	plan, o, err := r.Plan(ctx, d)
 	if err != nil {
 		return PassResult{}, err
@@ -112,6 +118,39 @@ func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
 	outcomes := exec.Execute(ctx, d, o, plan)
 	r.recordSource(ctx, d, outcomes)
 	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes}, nil
+}
+
+// secretDigests gives each desired application the keyed digest of its
+// secrets' current values, with the store's key; a writer (create) makes
+// the key when the store has none yet. Without a key (a reader before any
+// writer) digests stay unknown and no secret change is seen.
+func (r *Reconciler) secretDigests(ctx context.Context, d *Desired, create bool) {
+	if r.digestKey == nil {
+		m, err := r.Store.GetMeta(ctx)
+		if err != nil {
+			return
+		}
+		if m.DigestKey == "" && create {
+			b := make([]byte, 32)
+			_, _ = rand.Read(b)
+			m.DigestKey = hex.EncodeToString(b)
+			if m, err = r.Store.PutMeta(ctx, m); err != nil {
+				return // a conflict: the next pass reads the key written
+			}
+		}
+		if m.DigestKey == "" {
+			return
+		}
+		if r.digestKey, err = hex.DecodeString(m.DigestKey); err != nil {
+			return
+		}
+	}
+	if r.Lookup == nil {
+		return
+	}
+	for _, a := range d.Apps {
+		a.SecretDigest = render.SecretDigest(a.Rendered, r.digestKey, r.Lookup)
+	}
 }
 
 // recordSource records the source's revision and problems in the store

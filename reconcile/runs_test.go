@@ -237,3 +237,33 @@ func TestDeadlineKillIntentSurvivesACrash(t *testing.T) {
 		t.Errorf("after the crash: %s %q", act.Type, act.Reason)
 	}
 }
+
+// A secret's value changed (its keyed digest differs from the one the
+// running driver was submitted with): resubmitted, or left for the next
+// run under changePolicy NextRun; unknown digests change nothing.
+func TestSecretChangeResubmits(t *testing.T) {
+	for _, tc := range []struct {
+		name, policy, recorded, current string
+		want                            ActionType
+		reason                          string
+	}{
+		{"changed", "", "d-old", "d-new", ActionResubmit, "a secret's value changed since driver driver-1 was submitted (secrets from env:API_TOKEN): killing it"},
+		{"changed, NextRun", "  changePolicy: NextRun\n", "d-old", "d-new", ActionUnchanged, "changePolicy NextRun: the next run uses the new value"},
+		{"the same", "", "d-new", "d-new", ActionUnchanged, "runs the current spec"},
+		{"unknown now (unreadable)", "", "d-old", "", ActionUnchanged, "runs the current spec"},
+		{"unknown then (before digests)", "", "", "d-new", ActionUnchanged, "runs the current spec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := app(t, "pi", "  driver:\n    secrets: [{valueFrom: {env: API_TOKEN}, envKey: TOKEN}]\n"+tc.policy)
+			a.SecretDigest = tc.current
+			h := a.Rendered.SpecHash
+			r := record("pi", store.Submission{ID: "driver-1", SpecHash: h, State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)})
+			r.SecretDigest = tc.recorded
+			o := withLive(observed(r), Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING"})
+			act := Compute(desired(a), o, t0, Options{}).Actions[0]
+			if act.Type != tc.want || !strings.Contains(act.Reason, tc.reason) {
+				t.Errorf("%s %q, want %s %q", act.Type, act.Reason, tc.want, tc.reason)
+			}
+		})
+	}
+}

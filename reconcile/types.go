@@ -192,6 +192,10 @@ type DesiredApp struct {
 	// Overrides change its next submission (a run-now's arguments and
 	// properties).
 	Overrides *store.Overrides
+	// SecretDigest is the keyed digest of its secrets' current values
+	// (SetSecretDigests); "" when unknown. A driver submitted with other
+	// values is resubmitted.
+	SecretDigest string
 }
 
 // Desired is what the manifests want.

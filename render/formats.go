@@ -1,6 +1,9 @@
 package render
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"sort"
@@ -204,6 +207,25 @@ func (s SecretRef) value(lookup Lookup) (string, error) {
 		v = strings.TrimRight(v, "\n")
 	}
 	return v, nil
+}
+
+// SecretDigest is a keyed digest (HMAC-SHA256) of the values of the
+// application's secrets, so that a change of a value can be noticed
+// without ever keeping the value, or an unkeyed hash a low-entropy secret
+// could be guessed from. "" when it has no secret or one cannot be read.
+func SecretDigest(a *Application, key []byte, lookup Lookup) string {
+	if len(a.Secrets) == 0 || len(key) == 0 {
+		return ""
+	}
+	mac := hmac.New(sha256.New, key)
+	for _, ref := range a.Secrets {
+		v, err := ref.value(lookup)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(mac, "%s[%d]=%d:%s;", ref.Property, ref.Index, len(v), v)
+	}
+	return hex.EncodeToString(mac.Sum(nil))[:32]
 }
 
 // Resolve returns a copy of the request with every secret placeholder

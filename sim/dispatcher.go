@@ -110,8 +110,8 @@ func launchError(props map[string]string) string {
 		if l == "" {
 			continue
 		}
-		for _, part := range javaSplit(l, ',') {
-			if len(javaSplit(part, ':')) != 2 {
+		for _, part := range labelSplit(l, ',') {
+			if len(labelSplit(part, ':')) != 2 {
 				return "Malformed label: " + part
 			}
 		}
@@ -136,14 +136,15 @@ func launchError(props map[string]string) string {
 	return ""
 }
 
-// javaSplit splits as Java's String.split on an unescaped separator does:
-// trailing empty strings are dropped.
-func javaSplit(s string, sep byte) []string {
-	parts := splitUnescaped(s, sep)
-	for len(parts) > 0 && parts[len(parts)-1] == "" {
-		parts = parts[:len(parts)-1]
+// labelSplit splits on an unescaped separator as MesosProtoUtils'
+// splitUnescaped does: nothing from "", every piece (empty ones too)
+// otherwise, so "k:" is a label with an empty value and "a:b," ends in an
+// empty, malformed label.
+func labelSplit(s string, sep byte) []string {
+	if s == "" {
+		return nil
 	}
-	return parts
+	return splitUnescaped(s, sep)
 }
 
 // abortLocked is the dispatcher's scheduler driver aborting on an

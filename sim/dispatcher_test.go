@@ -348,7 +348,8 @@ func TestDispatcherFaultsAndLog(t *testing.T) {
 func TestLaunchTimeFailureFinishesWithoutTask(t *testing.T) {
 	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
 	for _, props := range []map[string]string{
-		{"spark.app.name": "bad-label", "spark.mesos.driver.labels": "team:data,k:"},
+		{"spark.app.name": "bad-label", "spark.mesos.driver.labels": "team:data,k"},
+		{"spark.app.name": "trailing-comma", "spark.mesos.driver.labels": "team:data,"},
 		{"spark.app.name": "bad-secrets", "spark.mesos.driver.secret.names": "a,b", "spark.mesos.driver.secret.filenames": "x"},
 	} {
 		id := submit(t, d, props)
@@ -364,8 +365,8 @@ func TestLaunchTimeFailureFinishesWithoutTask(t *testing.T) {
 	}
 	ok := submit(t, d, map[string]string{"spark.app.name": "fine", "spark.mesos.driver.labels": `a:b\,c,d:` + "e"})
 	waitFor(t, "RUNNING", func() bool { return driverState(t, d, ok) == "RUNNING" })
-	if e := launchError(map[string]string{"spark.mesos.driver.labels": "a:b,"}); e != "" {
-		t.Errorf("a trailing comma (Java's split drops it): %s", e)
+	if e := launchError(map[string]string{"spark.mesos.driver.labels": "a:b,empty:"}); e != "" {
+		t.Errorf("an empty value is a label (MesosProtoUtils keeps empty pieces): %s", e)
 	}
 }
 

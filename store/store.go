@@ -64,6 +64,9 @@ type Record struct {
 	// Origin is the manifest file the object came from: when that file fails
 	// to load, the object keeps its last good spec.
 	Origin string `json:"origin,omitempty"`
+	// SecretDigest is the keyed digest of the secret values last
+	// submitted (render.SecretDigest with Meta.DigestKey), never a value.
+	SecretDigest string `json:"secretDigest,omitempty"`
 	// HistoryServer is the dispatcher's Spark history server, if any.
 	HistoryServer string `json:"historyServer,omitempty"`
 	// Properties are the Spark properties last submitted, as rendered
@@ -336,6 +339,9 @@ type Meta struct {
 	// Events are the source's recent events (new revisions, failures),
 	// newest last.
 	Events []Event `json:"events,omitempty"`
+	// DigestKey keys the digests of secret values (hex): created once by
+	// the first writer.
+	DigestKey string `json:"digestKey,omitempty"`
 }
 
 // AddEvent appends an event, keeping the newest MaxEvents.
