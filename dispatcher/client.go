@@ -203,8 +203,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	case resp.StatusCode == http.StatusOK && jsonErr == nil:
 		return &r, nil
 	case resp.StatusCode == 468:
-		return nil, &Error{Op: op, StatusCode: 468, Permanent: true,
-			Message: fmt.Sprintf("the dispatcher speaks protocol %s, not v1: %s", r.HighestProtocolVersion, r.Message)}
+		// Spark answers 468 to an unknown first path segment, and names
+		// its own highest version: v1 itself when the path after /v1 was
+		// wrong (the URL, not the protocol, is at fault).
+		msg := fmt.Sprintf("the dispatcher speaks protocol %s, not v1: %s", r.HighestProtocolVersion, r.Message)
+		if r.HighestProtocolVersion == "v1" {
+			msg = "the dispatcher does not know this path (check the dispatcher URL's path): " + r.Message
+		}
+		return nil, &Error{Op: op, StatusCode: 468, Permanent: true, Message: msg}
 	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotFound:
 		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Permanent: true, Message: summary(r.Message, raw)}
 	case resp.StatusCode >= 500 && permanentServerError(raw):

@@ -156,6 +156,12 @@ func TestErrorsPermanentOrRetryable(t *testing.T) {
 	if _, err := wrong.Status(ctx, "x"); !errors.As(err, &e) || e.StatusCode != 468 || !e.Permanent {
 		t.Errorf("protocol version mismatch: %v, want a permanent 468", err)
 	}
+	// After /v1, anything but /submissions is an "unknown version 'v1'"
+	// to Spark's ErrorServlet: the path is wrong, not the protocol.
+	if _, err := New(cl.base+"/v1/x", time.Second).Status(ctx, "x"); !errors.As(err, &e) || e.StatusCode != 468 ||
+		!strings.Contains(e.Message, "does not know this path (check the dispatcher URL's path)") || strings.Contains(e.Message, "speaks protocol v1, not v1") {
+		t.Errorf("a wrong path after /v1: %v", err)
+	}
 }
 
 // Before registration a dispatcher's port is closed (as Spark's is): the

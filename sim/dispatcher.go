@@ -305,6 +305,7 @@ func (d *Dispatcher) Restart(recover bool) error {
 	d.c.mu.Lock()
 	defer d.c.mu.Unlock()
 	d.aborted = ""
+	d.counter = 0 // the REST server's nextDriverNumber is per process, recovery or not
 	d.closeLocked()
 	d.stopLocked(recover)
 	d.startAgainLocked()
@@ -322,7 +323,6 @@ func (d *Dispatcher) stopLocked(recover bool) {
 	if !recover {
 		old.internal = orphanScheduler{}
 		d.queued, d.retrying, d.launched = nil, nil, map[string]*driver{}
-		d.counter = 0
 		d.fw = nil
 	}
 }
@@ -567,16 +567,37 @@ func writeHTML(w http.ResponseWriter, code int, msg string) {
 const missingAction = "Missing an action: please specify one of /create, /kill, or /status. Please submit requests through http://[host]:[port]/v1/submissions/..."
 
 // serve implements MesosRestServer's servlets.
+// serve routes as RestSubmissionServer does: /v1/submissions/{create,
+// kill,status}/* to their servlets, anything else to its ErrorServlet,
+// which answers by the path's non-empty segments: none, 400 "Missing
+// protocol version."; v1 alone, 400 "Missing the /submissions prefix.";
+// v1/submissions/..., 400 "Missing an action"; any other first segment —
+// v1 followed by anything but submissions included — 468 "Unknown protocol
+// version '<it>'." with highestProtocolVersion v1.
 func (d *Dispatcher) serve(w http.ResponseWriter, r *http.Request) {
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if parts[0] != "v1" {
-		writeErrorResponse(w, 468, fmt.Sprintf("Unknown protocol version '%s'. Please submit requests through http://[host]:[port]/v1/submissions/...", parts[0]))
-		return
+	raw := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	var parts []string
+	for _, p := range raw {
+		if p != "" {
+			parts = append(parts, p)
+		}
 	}
-	if len(parts) < 3 || parts[1] != "submissions" {
+	const please = " Please submit requests through http://[host]:[port]/v1/submissions/..."
+	switch {
+	case len(parts) == 0:
+		writeErrorResponse(w, http.StatusBadRequest, "Missing protocol version."+please)
+		return
+	case parts[0] == "v1" && len(parts) == 1:
+		writeErrorResponse(w, http.StatusBadRequest, "Missing the /submissions prefix."+please)
+		return
+	case parts[0] != "v1" || parts[1] != "submissions":
+		writeErrorResponse(w, 468, fmt.Sprintf("Unknown protocol version '%s'."+please, parts[0]))
+		return
+	case len(parts) == 2 || len(raw) < 3 || raw[1] != "submissions":
 		writeErrorResponse(w, http.StatusBadRequest, missingAction)
 		return
 	}
+	parts = raw
 	id := ""
 	if len(parts) > 3 {
 		id = parts[3]
@@ -730,7 +751,7 @@ func newDriver(appResource, mainClass *string, args []string, props, env map[str
 	if v, ok := props["spark.driver.cores"]; ok {
 		drv.cores, _ = strconv.ParseFloat(v, 64)
 	}
-	if q := props["spark.mesos.dispatcher.queue"]; q != "" {
+	if q, ok := props["spark.mesos.dispatcher.queue"]; ok { // set but empty: a queue named "", which no lookup finds
 		drv.queue = q
 	}
 	var err error
@@ -997,7 +1018,13 @@ func (d *Dispatcher) driverTask(drv *driver, o *offer) mesos.TaskInfo {
 	}
 }
 
+// shellEscape is MesosClusterScheduler.shellEscape: a value already
+// wrapped in quotes is left alone; one with a shell special character is
+// double-quoted with ", `, $ and \ escaped; anything else is untouched.
 func shellEscape(s string) string {
+	if len(s) >= 3 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		return s // "The user quoted his args, don't touch it!"
+	}
 	if strings.ContainsAny(s, " '<>&|?*;!#\\()\"$`") {
 		r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", "$", `\$`)
 		return `"` + r.Replace(s) + `"`

@@ -81,6 +81,12 @@ func TestDispatcherPathsAndMethods(t *testing.T) {
 		{"GET", "/v1/submissions/create", 405, ""},
 		{"POST", "/v1/submissions/status/x", 405, ""},
 		{"GET", "/v2/submissions/status/x", 468, `"highestProtocolVersion" : "v1"`},
+		// RestSubmissionServer's ErrorServlet, by the path's segments.
+		{"GET", "/", 400, `"message" : "Missing protocol version. Please submit requests through http://[host]:[port]/v1/submissions/..."`},
+		{"POST", "/v1", 400, `"message" : "Missing the /submissions prefix.`},
+		{"POST", "/v1/", 400, `"message" : "Missing the /submissions prefix.`},
+		{"GET", "/v1/other", 468, `"message" : "Unknown protocol version 'v1'.`},
+		{"GET", "/v1/submissions", 400, "Missing an action"},
 		{"POST", "/v1/submissions/killall", 400, "Missing an action"},
 		{"GET", "/v1/submissions/status/", 400, "Submission ID is missing in status request."},
 		{"POST", "/v1/submissions/kill/", 400, "Submission ID is missing in kill request."},
@@ -398,4 +404,45 @@ func TestPoisonSubmissionStopsTheDispatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the victim to run after the restart", func() bool { return driverState(t, d, victim) == "RUNNING" })
+}
+
+// MesosClusterScheduler.shellEscape (Spark 3.5): arguments already wrapped
+// in quotes are left alone, others with a shell special character are
+// double-quoted with ", `, $ and \ escaped, harmless ones untouched.
+func TestShellEscapeAsSpark(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain`:            `plain`,
+		`two words`:        `"two words"`,
+		`"already quoted"`: `"already quoted"`,
+		`'single quoted'`:  `'single quoted'`,
+		`a$b"c`:            `"a\$b\"c"`,
+		`""`:               `"\"\""`, // Spark's .+ needs one character inside
+	} {
+		if got := shellEscape(in); got != want {
+			t.Errorf("shellEscape(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// A queue set but empty is a queue named "", which Spark's lookup does not
+// find; and the REST server's driver counter (nextDriverNumber) restarts
+// with each process, recovered or not.
+func TestEmptyQueueAndCounterPerProcess(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	body := `{"action":"CreateSubmissionRequest","appResource":"https://r/a.jar","mainClass":"a.Main","appArgs":[],"clientSparkVersion":"3.5.1",
+"environmentVariables":{},"sparkProperties":{"spark.app.name":"q","spark.mesos.dispatcher.queue":""}}`
+	if r := do(t, "POST", d.URL()+"/v1/submissions/create", map[string]string{"Content-Type": "application/json"}, body); r.code != 500 ||
+		!strings.Contains(string(r.body), "java.util.NoSuchElementException: key not found: ") {
+		t.Errorf("an empty queue: %d %s", r.code, r.body)
+	}
+	first := submit(t, d, map[string]string{"spark.app.name": "a"})
+	_ = submit(t, d, map[string]string{"spark.app.name": "b"})
+	if err := d.Restart(true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the REST port", func() bool { _, err := http.Get(d.URL() + "/v1/submissions/status/x"); return err == nil })
+	again := submit(t, d, map[string]string{"spark.app.name": "c"})
+	if !strings.HasSuffix(first, "-0001") || !strings.HasSuffix(again, "-0001") {
+		t.Errorf("ids %s then, after a restart with recovery, %s: the counter is per process", first, again)
+	}
 }
