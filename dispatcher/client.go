@@ -88,25 +88,48 @@ type response struct {
 	Success                *bool  `json:"success"`
 	DriverState            string `json:"driverState"`
 	HighestProtocolVersion string `json:"highestProtocolVersion"`
+	// UnknownFields are the request's fields the server did not
+	// recognise (RestServlet.findUnknownFields).
+	UnknownFields []string `json:"unknownFields"`
+}
+
+// Created is a create's answer: the submission id, and the request's
+// fields the dispatcher did not recognise (a newer client's, or a
+// misspelling): it ignored them.
+type Created struct {
+	ID            string
+	UnknownFields []string
+}
+
+// expect checks a 200 answer is the response the call asks for.
+func expect(op string, r *response, action string) error {
+	if r.Action != action {
+		return &Error{Op: op, StatusCode: http.StatusOK, Permanent: true,
+			Message: fmt.Sprintf("the dispatcher answered %q where Spark answers %s: is this a Spark dispatcher?", r.Action, action)}
+	}
+	return nil
 }
 
 // Create submits a driver and returns its submission id. The request must
 // be resolved (no secret placeholders left).
-func (c *Client) Create(ctx context.Context, req render.CreateSubmissionRequest) (string, error) {
+func (c *Client) Create(ctx context.Context, req render.CreateSubmissionRequest) (Created, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return "", &Error{Op: "create", Message: err.Error(), Permanent: true, Err: err}
+		return Created{}, &Error{Op: "create", Message: err.Error(), Permanent: true, Err: err}
 	}
 	resp, err := c.do(ctx, "create", http.MethodPost, "/v1/submissions/create", body)
 	if err != nil {
-		return "", err
+		return Created{}, err
+	}
+	if err := expect("create", resp, "CreateSubmissionResponse"); err != nil {
+		return Created{}, err
 	}
 	if resp.Success == nil || !*resp.Success || resp.SubmissionID == "" {
 		// 200 with success false: "Scheduler is not ready to take requests"
 		// or "Already reached maximum submission size"; both clear with time.
-		return "", &Error{Op: "create", StatusCode: http.StatusOK, Message: orDefault(resp.Message, "submission refused")}
+		return Created{}, &Error{Op: "create", StatusCode: http.StatusOK, Message: orDefault(resp.Message, "submission refused")}
 	}
-	return resp.SubmissionID, nil
+	return Created{ID: resp.SubmissionID, UnknownFields: resp.UnknownFields}, nil
 }
 
 // Status is a driver's state as the dispatcher reports it.
@@ -134,6 +157,9 @@ var (
 func (c *Client) Status(ctx context.Context, submissionID string) (*Status, error) {
 	resp, err := c.do(ctx, "status", http.MethodGet, "/v1/submissions/status/"+submissionID, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := expect("status", resp, "SubmissionStatusResponse"); err != nil {
 		return nil, err
 	}
 	st := &Status{SubmissionID: submissionID, DriverState: resp.DriverState, Message: resp.Message}
@@ -166,6 +192,9 @@ type KillResult struct {
 func (c *Client) Kill(ctx context.Context, submissionID string) (*KillResult, error) {
 	resp, err := c.do(ctx, "kill", http.MethodPost, "/v1/submissions/kill/"+submissionID, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := expect("kill", resp, "KillSubmissionResponse"); err != nil {
 		return nil, err
 	}
 	return &KillResult{Killed: resp.Success != nil && *resp.Success, Message: resp.Message}, nil

@@ -10,6 +10,9 @@ import (
 
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/sim"
+	"io"
+	"net/http"
+	"net/http/httptest"
 )
 
 func start(t *testing.T, dc sim.DispatcherConfig) (*sim.Cluster, *sim.Dispatcher, *Client) {
@@ -58,12 +61,12 @@ func waitState(t *testing.T, cl *Client, id, state string) *Status {
 func TestCreateSendsSparksRequest(t *testing.T) {
 	c, _, cl := start(t, sim.DispatcherConfig{})
 	c.ResetRequests()
-	id, err := cl.Create(context.Background(), request(nil))
+	created, err := cl.Create(context.Background(), request(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(id, "driver-") {
-		t.Fatalf("submission id %q", id)
+	if id := created.ID; !strings.HasPrefix(id, "driver-") || len(created.UnknownFields) != 0 {
+		t.Fatalf("submission %+v: the request has a field Spark does not know", created)
 	}
 	reqs := c.Requests()
 	if len(reqs) != 1 {
@@ -90,10 +93,11 @@ func TestCreateSendsSparksRequest(t *testing.T) {
 
 func TestStatusParsesTaskState(t *testing.T) {
 	_, d, cl := start(t, sim.DispatcherConfig{})
-	id, err := cl.Create(context.Background(), request(nil))
+	created, err := cl.Create(context.Background(), request(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := created.ID
 	waitState(t, cl, id, StateRunning)
 	if err := d.Finish(id, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
 		t.Fatal(err)
@@ -110,7 +114,8 @@ func TestStatusParsesTaskState(t *testing.T) {
 
 func TestKill(t *testing.T) {
 	_, _, cl := start(t, sim.DispatcherConfig{})
-	id, _ := cl.Create(context.Background(), request(nil))
+	created, _ := cl.Create(context.Background(), request(nil))
+	id := created.ID
 	waitState(t, cl, id, StateRunning)
 	res, err := cl.Kill(context.Background(), id)
 	if err != nil || !res.Killed || res.Message != "Killing running driver" {
@@ -183,5 +188,26 @@ func TestDroppedConnectionMayHaveBeenSent(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.NotSent || e.StatusCode != 0 {
 		t.Fatalf("a dropped connection: %v, want status 0 and not NotSent", err)
+	}
+}
+
+// A create answer's unknownFields (RestServlet.findUnknownFields) reach the
+// caller; a 200 whose action is not the response asked for is refused
+// (something else answers on the dispatcher's port).
+func TestCreateUnknownFieldsAndWrongAction(t *testing.T) {
+	answer := `{"action" : "CreateSubmissionResponse", "serverSparkVersion" : "3.5.1", "submissionId" : "driver-1", "success" : true, "unknownFields" : [ "newField" ]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, answer)
+	}))
+	defer srv.Close()
+	cl := New(srv.URL, time.Second)
+	created, err := cl.Create(context.Background(), request(nil))
+	if err != nil || created.ID != "driver-1" || len(created.UnknownFields) != 1 || created.UnknownFields[0] != "newField" {
+		t.Fatalf("create: %+v %v", created, err)
+	}
+	answer = `{"action" : "SubmissionStatusResponse", "submissionId" : "driver-1", "success" : true, "driverState" : "RUNNING"}`
+	if _, err := cl.Create(context.Background(), request(nil)); !IsPermanent(err) || !strings.Contains(err.Error(), `answered "SubmissionStatusResponse" where Spark answers CreateSubmissionResponse`) {
+		t.Errorf("a wrong action: %v", err)
 	}
 }

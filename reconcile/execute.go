@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -561,7 +562,8 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 		}
 	}
 	req.SparkProperties["spark.mesos.driver.labels"] += "," + v1.EscapeLabel(render.LabelIntent) + ":" + intent.ID
-	id, err := c.Create(ctx, req)
+	created, err := c.Create(ctx, req)
+	id := created.ID
 	if err != nil {
 		var de *dispatcher.Error
 		if errors.As(err, &de) && de.StatusCode == 0 && !de.NotSent {
@@ -586,6 +588,13 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 	x.remember(r, da)
 	r.RerunOverrides = nil
 	x.event(r, "Normal", "Submitted", fmt.Sprintf("%s (%s, attempt %d%s): %s", id, a.Type, a.Attempt, a.Overrides.Describe(), a.Reason))
+	if len(created.UnknownFields) > 0 {
+		// Spark ignores what it does not know: say so, once per submission.
+		why := fmt.Sprintf("the dispatcher ignored fields of the request it does not know: %s (an older Spark than the request was rendered for?)",
+			strings.Join(created.UnknownFields, ", "))
+		x.event(r, "Warning", "UnknownFields", why)
+		x.e.Log.Warn("dispatcher ignored request fields", "app", a.App, "submission", id, "fields", strings.Join(created.UnknownFields, ","))
+	}
 	r.Status = store.Status{Phase: a.Phase, Message: a.Reason, ObservedAt: x.now()}
 	return id, x.put(ctx, r)
 }

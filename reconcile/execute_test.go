@@ -54,6 +54,7 @@ type fakeDispatcher struct {
 	j         *journal
 	createErr error
 	creates   int
+	unknown   []string // fields the dispatcher says it did not recognise
 }
 
 func (d *fakeDispatcher) For(string) DispatcherClient  { return d }
@@ -62,13 +63,13 @@ func (d *fakeDispatcher) Status(context.Context, string) (*dispatcher.Status, er
 	return &dispatcher.Status{DriverState: "RUNNING"}, nil
 }
 
-func (d *fakeDispatcher) Create(_ context.Context, req render.CreateSubmissionRequest) (string, error) {
+func (d *fakeDispatcher) Create(_ context.Context, req render.CreateSubmissionRequest) (dispatcher.Created, error) {
 	d.creates++
 	d.j.add("create %s", req.SparkProperties["spark.app.name"])
 	if d.createErr != nil {
-		return "", d.createErr
+		return dispatcher.Created{}, d.createErr
 	}
-	return fmt.Sprintf("driver-%d", d.creates), nil
+	return dispatcher.Created{ID: fmt.Sprintf("driver-%d", d.creates), UnknownFields: d.unknown}, nil
 }
 
 func (d *fakeDispatcher) Kill(_ context.Context, id string) (*dispatcher.KillResult, error) {
@@ -238,5 +239,22 @@ func TestExecuteRoles(t *testing.T) {
 	rec, _ := st.Get(context.Background(), store.Key{Kind: v1.KindMesosRole, Name: "adhoc"})
 	if rec.Status.Phase != PhaseFailed || !strings.Contains(rec.Status.Message, "403 Forbidden") {
 		t.Errorf("adhoc's record: %+v", rec.Status)
+	}
+}
+
+// The dispatcher's unknownFields become a warning event of the run.
+func TestExecuteWarnsOfUnknownFields(t *testing.T) {
+	j := &journal{}
+	x, st := executor(j, &fakeDispatcher{j: j, unknown: []string{"newField"}})
+	a := app(t, "pi", "")
+	d := desired(a)
+	x.Execute(context.Background(), d, observed(), Compute(d, observed(), t0, Options{}))
+	rec, err := st.Get(context.Background(), store.Key{Kind: v1.KindSparkApplication, Name: "pi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := rec.Events[len(rec.Events)-1]
+	if last.Type != "Warning" || last.Reason != "UnknownFields" || !strings.Contains(last.Message, "ignored fields of the request it does not know: newField") {
+		t.Errorf("events: %+v", rec.Events)
 	}
 }

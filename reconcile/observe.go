@@ -33,7 +33,7 @@ type Dispatchers interface {
 
 // DispatcherClient is the part of the dispatcher client the loop uses.
 type DispatcherClient interface {
-	Create(ctx context.Context, req render.CreateSubmissionRequest) (string, error)
+	Create(ctx context.Context, req render.CreateSubmissionRequest) (dispatcher.Created, error)
 	Status(ctx context.Context, id string) (*dispatcher.Status, error)
 	Kill(ctx context.Context, id string) (*dispatcher.KillResult, error)
 }
@@ -92,8 +92,8 @@ type downDispatcher string
 func (d downDispatcher) err() error {
 	return fmt.Errorf("the managed dispatcher %q has no running task (as last observed)", string(d))
 }
-func (d downDispatcher) Create(context.Context, render.CreateSubmissionRequest) (string, error) {
-	return "", d.err()
+func (d downDispatcher) Create(context.Context, render.CreateSubmissionRequest) (dispatcher.Created, error) {
+	return dispatcher.Created{}, d.err()
 }
 func (d downDispatcher) Status(context.Context, string) (*dispatcher.Status, error) {
 	return nil, d.err()

@@ -85,14 +85,14 @@ func parseLabels(s string) map[string]string {
 	return out
 }
 
-func (w *world) Create(_ context.Context, req render.CreateSubmissionRequest) (string, error) {
+func (w *world) Create(_ context.Context, req render.CreateSubmissionRequest) (dispatcher.Created, error) {
 	l := parseLabels(req.SparkProperties["spark.mesos.driver.labels"])
 	id := fmt.Sprintf("driver-%03d", len(w.drivers)+1)
 	w.drivers = append(w.drivers, &fakeDriver{Driver: Driver{SubmissionID: id, TaskID: id, App: l[render.LabelName], SpecHash: l[render.LabelSpecHash],
 		State: "TASK_RUNNING", Intent: l[render.LabelIntent]},
 		labels: l, ends: w.now.Add(w.runFor), final: w.outcome, args: req.AppArgs, conf: req.SparkProperties})
 	w.creates = append(w.creates, l[render.LabelName])
-	return id, nil
+	return dispatcher.Created{ID: id}, nil
 }
 
 func (w *world) Kill(_ context.Context, id string) (*dispatcher.KillResult, error) {

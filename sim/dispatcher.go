@@ -532,6 +532,15 @@ func jackson(fields map[string]any) []byte {
 	b.WriteString("{\n")
 	for i, k := range keys {
 		v, _ := json.Marshal(fields[k])
+		if list, ok := fields[k].([]string); ok {
+			// Jackson's DefaultPrettyPrinter: [ "a", "b" ] on one line.
+			quoted := make([]string, len(list))
+			for j, s := range list {
+				q, _ := json.Marshal(s)
+				quoted[j] = string(q)
+			}
+			v = []byte("[ " + strings.Join(quoted, ", ") + " ]")
+		}
 		fmt.Fprintf(&b, "  %q : %s", k, v)
 		if i < len(keys)-1 {
 			b.WriteString(",")
@@ -623,6 +632,11 @@ func (d *Dispatcher) serve(w http.ResponseWriter, r *http.Request) {
 		route.serve()
 	}
 }
+
+// createFields are CreateSubmissionRequest's JSON fields (with those of
+// SubmitRestProtocolRequest and SubmitRestProtocolMessage).
+var createFields = map[string]bool{"action": true, "message": true, "clientSparkVersion": true, "appResource": true, "mainClass": true,
+	"appArgs": true, "sparkProperties": true, "environmentVariables": true}
 
 var knownActions = map[string]bool{"CreateSubmissionRequest": true, "KillSubmissionRequest": true, "SubmissionStatusRequest": true,
 	"CreateSubmissionResponse": true, "KillSubmissionResponse": true, "SubmissionStatusResponse": true, "ErrorResponse": true}
@@ -716,7 +730,20 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 	drv.id = fmt.Sprintf("driver-%s-%04d", now.In(d.cfg.Location).Format("20060102150405"), d.counter)
 	d.queued = append(d.queued, drv)
 	d.fw.filters = nil // reviveOffers
-	writeJackson(w, http.StatusOK, map[string]any{"action": "CreateSubmissionResponse", "success": true, "submissionId": drv.id})
+	resp := map[string]any{"action": "CreateSubmissionResponse", "success": true, "submissionId": drv.id}
+	// RestServlet.findUnknownFields: the request's fields a
+	// CreateSubmissionRequest does not have, which Spark ignored.
+	var unknown []string
+	for k := range raw {
+		if !createFields[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		resp["unknownFields"] = unknown
+	}
+	writeJackson(w, http.StatusOK, resp)
 }
 
 // newDriver builds a driver description as MesosRestServer does, including

@@ -446,3 +446,15 @@ func TestEmptyQueueAndCounterPerProcess(t *testing.T) {
 		t.Errorf("ids %s then, after a restart with recovery, %s: the counter is per process", first, again)
 	}
 }
+
+// RestServlet.findUnknownFields: a create naming a field that a
+// CreateSubmissionRequest lacks is accepted, and the answer lists it.
+func TestCreateListsUnknownFields(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	body := `{"action":"CreateSubmissionRequest","appResource":"https://r/a.jar","mainClass":"a.Main","appArgs":[],"clientSparkVersion":"3.5.1",
+"environmentVariables":{},"sparkProperties":{"spark.app.name":"u"},"sparkPropertes":{},"extra":1}`
+	r := do(t, "POST", d.URL()+"/v1/submissions/create", map[string]string{"Content-Type": "application/json"}, body)
+	if r.code != 200 || !strings.Contains(string(r.body), `"unknownFields" : [ "extra", "sparkPropertes" ]`) {
+		t.Errorf("create with unknown fields: %d %s", r.code, r.body)
+	}
+}
