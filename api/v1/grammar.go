@@ -126,7 +126,7 @@ func ParseDockerVolume(s string) (DockerVolume, error) {
 	case len(parts) == 3 && isMode(parts[2]):
 		return DockerVolume{HostPath: parts[0], ContainerPath: parts[1], Mode: parts[2]}, nil
 	}
-	return DockerVolume{}, fmt.Errorf("%q is not a Docker volume: write [host_path:]container_path[:ro|:rw] (mode in lower case)", s)
+	return DockerVolume{}, fmt.Errorf("%q is not a Docker volume: write [host_path:]container_path[:ro|:rw] (mode in lower case: Spark's parseVolumesSpec drops a volume it cannot read, or takes RO for a container path)", s)
 }
 
 // UnmarshalScalar implements scalarUnmarshaler for the string form.

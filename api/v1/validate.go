@@ -103,8 +103,9 @@ func validateApplication(a *SparkApplicationSpec, at Path, s problemSink) {
 	default:
 		s.errorf(at.Field("mode"), "%q is not a mode: use coarse or fine", a.Mode)
 	}
-	validateDriver(&a.Driver, at.Field("driver"), s)
-	validateExecutor(&a.Executor, at.Field("executor"), s)
+	image := a.Docker != nil && a.Docker.Image != ""
+	validateDriver(&a.Driver, at.Field("driver"), image, s)
+	validateExecutor(&a.Executor, at.Field("executor"), image, s)
 	if d := a.Docker; d != nil {
 		validateDocker(d, at.Field("docker"), s)
 	}
@@ -215,7 +216,7 @@ func DispatcherURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-func validateDriver(d *DriverSpec, at Path, s problemSink) {
+func validateDriver(d *DriverSpec, at Path, image bool, s problemSink) {
 	if d.Cores != nil && *d.Cores <= 0 {
 		s.errorf(at.Field("cores"), "must be more than 0 (fractions such as 0.5 are allowed)")
 	}
@@ -227,10 +228,10 @@ func validateDriver(d *DriverSpec, at Path, s problemSink) {
 	if d.WebUIURL != "" {
 		validateHTTPURL(d.WebUIURL, at.Field("webUIURL"), s)
 	}
-	validateSecrets(d.Secrets, at.Field("secrets"), s)
+	validateSecrets(d.Secrets, at.Field("secrets"), image, s)
 }
 
-func validateExecutor(e *ExecutorSpec, at Path, s problemSink) {
+func validateExecutor(e *ExecutorSpec, at Path, image bool, s problemSink) {
 	if e.Cores != nil && *e.Cores < 1 {
 		s.errorf(at.Field("cores"), "must be at least 1")
 	}
@@ -263,7 +264,7 @@ func validateExecutor(e *ExecutorSpec, at Path, s problemSink) {
 	validateEnv(e.Env, at.Field("env"), s)
 	validateLabels(e.Labels, at.Field("labels"), s)
 	validateConstraints(e.Constraints, at.Field("constraints"), s)
-	validateSecrets(e.Secrets, at.Field("secrets"), s)
+	validateSecrets(e.Secrets, at.Field("secrets"), image, s)
 }
 
 func nonNeg(v *int, at Path, s problemSink) {
@@ -282,8 +283,12 @@ func validateOverhead(m *ByteSize, at Path, s problemSink) {
 	if m == nil {
 		return
 	}
-	if m.Bytes%(1<<20) != 0 || m.Bytes == 0 {
-		s.errorf(at, "%s is not a whole, positive number of MiB; Spark reads this setting as an integer of MiB", m)
+	switch {
+	case m.Bytes%(1<<20) != 0:
+		s.errorf(at, "%s is not a whole number of MiB; Spark reads this setting as an integer of MiB", m)
+	case m.Bytes == 0:
+		// Spark takes 0 (MesosRestServer: driverMemoryOverhead.toInt).
+		s.warnf(at, "0: the task gets the heap and nothing more, and the JVM's off-heap memory (metaspace, threads, direct buffers) takes it over the limit, where the agent's memory isolator kills it")
 	}
 }
 
@@ -303,8 +308,12 @@ func validateConstraints(cs Constraints, at Path, s problemSink) {
 		seen[c.Attribute] = i
 		for k, v := range c.Values {
 			switch {
+			case v == "" && k == len(c.Values)-1:
+				// parseConstraintString splits values with Java's split,
+				// which drops a trailing empty string: "a:b," is {b}.
+				s.warnf(ci.Field("values").Index(k), "a trailing ',': Spark drops it; leave it out")
 			case v == "":
-				s.errorf(ci.Field("values").Index(k), "empty value; leave values out to require only that the attribute exists")
+				s.warnf(ci.Field("values").Index(k), "an empty value: Spark keeps it, and no agent's attribute matches it; leave it out")
 			case strings.ContainsAny(v, ":;,"):
 				s.errorf(ci.Field("values").Index(k), "%q cannot contain ':', ';' or ',' (Spark's constraint grammar)", v)
 			case strings.HasPrefix(v, "{"):
@@ -339,7 +348,9 @@ func validateEnv(m map[string]string, at Path, s problemSink) {
 	}
 }
 
-func validateSecrets(list []Secret, at Path, s problemSink) {
+// validateSecrets checks secrets lists; image says the containers have an
+// image of their own (docker.image), where an absolute fileName lands.
+func validateSecrets(list []Secret, at Path, image bool, s problemSink) {
 	if len(list) == 0 {
 		return
 	}
@@ -380,8 +391,11 @@ func validateSecrets(list []Secret, at Path, s problemSink) {
 		if f := sec.FileName; f != "" {
 			clean := path.Clean(f)
 			switch {
-			case path.IsAbs(f):
-				s.errorf(si.Field("fileName"), "%q must be relative to the sandbox", f)
+			case path.IsAbs(f) && !image:
+				// Spark passes it on as the secret volume's container path
+				// (its own tests use /topsecret); Mesos mounts an absolute
+				// one in the container's own filesystem.
+				s.warnf(si.Field("fileName"), "%q is absolute: Mesos mounts it in the container's own filesystem, which only a container image (docker.image) gives; without one, write a path relative to the sandbox", f)
 			case clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(f, "/../"):
 				s.errorf(si.Field("fileName"), "%q must not leave the sandbox with '..'", f)
 			case strings.Contains(f, ","):
