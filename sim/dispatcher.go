@@ -575,7 +575,6 @@ func writeHTML(w http.ResponseWriter, code int, msg string) {
 
 const missingAction = "Missing an action: please specify one of /create, /kill, or /status. Please submit requests through http://[host]:[port]/v1/submissions/..."
 
-// serve implements MesosRestServer's servlets.
 // serve routes as RestSubmissionServer does: /v1/submissions/{create,
 // kill,status}/* to their servlets, anything else to its ErrorServlet,
 // which answers by the path's non-empty segments: none, 400 "Missing
@@ -638,7 +637,10 @@ func (d *Dispatcher) serve(w http.ResponseWriter, r *http.Request) {
 var createFields = map[string]bool{"action": true, "message": true, "clientSparkVersion": true, "appResource": true, "mainClass": true,
 	"appArgs": true, "sparkProperties": true, "environmentVariables": true}
 
-var knownActions = map[string]bool{"CreateSubmissionRequest": true, "KillSubmissionRequest": true, "SubmissionStatusRequest": true,
+// knownActions are the message classes Spark 3.5 has (a kill or status
+// request has no message class there: SubmitRestProtocolMessage.fromJson
+// throws ClassNotFoundException, a 500).
+var knownActions = map[string]bool{"CreateSubmissionRequest": true,
 	"CreateSubmissionResponse": true, "KillSubmissionResponse": true, "SubmissionStatusResponse": true, "ErrorResponse": true}
 
 const validationFailed = "Malformed request: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message CreateSubmissionRequest failed!\n\tat org.apache.spark.deploy.rest.SubmitRestProtocolMessage.validate(SubmitRestProtocolMessage.scala:75)"
@@ -660,6 +662,21 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if action != "CreateSubmissionRequest" {
+		// A response class parses, then validate() wants its own required
+		// fields (SubmitRestProtocolResponse: serverSparkVersion and
+		// success; ErrorResponse: message): without them a 400 "Malformed
+		// request"; with them handleSubmit's unexpected type.
+		required := []string{"serverSparkVersion", "success"}
+		if action == "ErrorResponse" {
+			required = []string{"serverSparkVersion", "message"}
+		}
+		for _, f := range required {
+			if raw[f] == nil {
+				writeErrorResponse(w, http.StatusBadRequest, "Malformed request: org.apache.spark.deploy.rest.SubmitRestProtocolException: Validation of message "+action+" failed!\n"+
+					"\tat org.apache.spark.deploy.rest.SubmitRestProtocolMessage.validate(SubmitRestProtocolMessage.scala:75)")
+				return
+			}
+		}
 		writeErrorResponse(w, http.StatusBadRequest, "Received message of unexpected type "+action+".")
 		return
 	}

@@ -458,3 +458,30 @@ func TestCreateListsUnknownFields(t *testing.T) {
 		t.Errorf("create with unknown fields: %d %s", r.code, r.body)
 	}
 }
+
+// Spark 3.5 has no KillSubmissionRequest or SubmissionStatusRequest class:
+// a create with such an action fails in SubmitRestProtocolMessage.fromJson
+// with ClassNotFoundException, outside the servlet's catch (a 500); a
+// response class as the action is a message of unexpected type (400).
+func TestCreateWithOtherActions(t *testing.T) {
+	_, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{})
+	for action, want := range map[string]struct {
+		code int
+		text string
+	}{
+		"KillSubmissionRequest":    {500, "java.lang.ClassNotFoundException: org.apache.spark.deploy.rest.KillSubmissionRequest"},
+		"SubmissionStatusRequest":  {500, "java.lang.ClassNotFoundException: org.apache.spark.deploy.rest.SubmissionStatusRequest"},
+		"CreateSubmissionResponse": {400, "Validation of message CreateSubmissionResponse failed!"},
+	} {
+		r := do(t, "POST", d.URL()+"/v1/submissions/create", map[string]string{"Content-Type": "application/json"}, `{"action":"`+action+`"}`)
+		if r.code != want.code || !strings.Contains(string(r.body), want.text) {
+			t.Errorf("%s: %d %s", action, r.code, r.body)
+		}
+	}
+	// A response message complete enough to validate: handleSubmit's answer.
+	r := do(t, "POST", d.URL()+"/v1/submissions/create", map[string]string{"Content-Type": "application/json"},
+		`{"action":"CreateSubmissionResponse","serverSparkVersion":"3.5.1","success":true}`)
+	if r.code != 400 || !strings.Contains(string(r.body), "Received message of unexpected type CreateSubmissionResponse.") {
+		t.Errorf("a valid response message: %d %s", r.code, r.body)
+	}
+}
