@@ -245,9 +245,8 @@ func (a *agent) resolveLocked(p string) (sb *sandbox, file string, ok bool) {
 
 func (c *Cluster) filesRead(a *agent, w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := q.Get("path")
-	if p == "" {
-		httpError(w, http.StatusBadRequest, "Expecting 'path=value' in query.\n")
+	p, ok := pathOf(w, r)
+	if !ok {
 		return
 	}
 	offset, length := int64(-1), int64(-1)
@@ -288,15 +287,12 @@ func (c *Cluster) filesRead(a *agent, w http.ResponseWriter, r *http.Request) {
 		end := min(offset+max(length, 0), size)
 		out = map[string]any{"offset": offset, "data": string(data[offset:end])}
 	}
-	b, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	writeJSON(w, out)
 }
 
 func (c *Cluster) filesBrowse(a *agent, w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Query().Get("path")
-	if p == "" {
-		httpError(w, http.StatusBadRequest, "Expecting 'path=value' in query.\n")
+	p, ok := pathOf(w, r)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
@@ -323,15 +319,12 @@ func (c *Cluster) filesBrowse(a *agent, w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Path < list[j].Path })
-	b, _ := json.Marshal(list)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	writeJSON(w, list)
 }
 
 func (c *Cluster) filesDownload(a *agent, w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Query().Get("path")
-	if p == "" {
-		httpError(w, http.StatusBadRequest, "Expecting 'path=value' in query.\n")
+	p, ok := pathOf(w, r)
+	if !ok {
 		return
 	}
 	data, ok := c.fileOf(a, w, p, "Cannot download a directory.\n")
@@ -370,9 +363,7 @@ func (c *Cluster) filesDebug(a *agent, w http.ResponseWriter, _ *http.Request) {
 		out[p] = sb.dir
 	}
 	c.mu.Unlock()
-	b, _ := json.Marshal(out)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	writeJSON(w, out)
 }
 
 // progressLocked writes a running driver's progress every 500ms until
@@ -387,4 +378,20 @@ func (c *Cluster) progressLocked(t *task, n int) {
 		c.driverLogProgressLocked(t, n)
 		c.progressLocked(t, n+1)
 	})
+}
+
+// pathOf is a files request's path, or answers 400 as the agent does
+// without one.
+func pathOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		httpError(w, http.StatusBadRequest, "Expecting 'path=value' in query.\n")
+	}
+	return p, p != ""
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
 }
