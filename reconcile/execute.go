@@ -191,6 +191,10 @@ type execution struct {
 	// hostnames by id.
 	liveDriver map[string]Driver
 	hosts      map[string]string
+	// unreadable are the agents whose sandbox could not be read this
+	// pass: not asked again (many failures on one dead agent must not
+	// hold the pass up once each).
+	unreadable map[string]error
 	// runApps are the desired applications of schedules' runs.
 	runApps map[string]*DesiredApp
 }
@@ -338,11 +342,20 @@ func (x *execution) stderrTail(ctx context.Context, s *store.Submission) string 
 	if agent == nil {
 		return fmt.Sprintf("(stderr unavailable: agent %s is not registered with the master)", orDefault(s.Hostname, s.AgentID))
 	}
+	if err := x.unreadable[agent.ID]; err != nil {
+		return fmt.Sprintf("(stderr unavailable: %v)", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	url := x.e.Files.AgentURL(mesos.Agent{ID: agent.ID, Hostname: agent.Hostname, Port: agent.Port})
 	data, _, err := x.e.Files.Tail(ctx, url, mesos.SandboxPath(s.FrameworkID, orDefault(s.TaskID, s.ID))+"/stderr", store.MaxTail)
 	if err != nil {
+		if !errors.Is(err, mesos.ErrFileNotFound) {
+			if x.unreadable == nil {
+				x.unreadable = map[string]error{}
+			}
+			x.unreadable[agent.ID] = err
+		}
 		return fmt.Sprintf("(stderr unavailable: %v)", err)
 	}
 	return store.Tail(string(data), store.MaxTail)

@@ -129,3 +129,44 @@ func TestTenThousandFailuresFitAZnode(t *testing.T) {
 		}
 	}
 }
+
+// deadAgent is an agent whose HTTP API does not answer.
+type deadAgent struct{ calls int }
+
+func (f *deadAgent) AgentURL(a mesos.Agent) string { return "http://" + a.Hostname + ":5051" }
+func (f *deadAgent) Tail(context.Context, string, string, int64) ([]byte, int64, error) {
+	f.calls++
+	return nil, 0, fmt.Errorf("agent agent-0: dial tcp: i/o timeout")
+}
+
+// Runs failing on one agent that does not answer cost one read of it per
+// pass, not one each; each run records why its stderr is missing.
+func TestUnreachableAgentIsAskedOncePerPass(t *testing.T) {
+	files := &deadAgent{}
+	j := &journal{}
+	x, st := executor(j, &fakeDispatcher{j: j})
+	x.Files = files
+	ctx := context.Background()
+	d := desired(app(t, "a", ""), app(t, "b", ""))
+	o := observed()
+	o.Agents[0].Hostname = "agent-0"
+	for _, n := range []string{"a", "b"} {
+		h := d.Apps[n].Rendered.SpecHash
+		r, err := st.Put(ctx, record(n, store.Submission{ID: "driver-" + n, SpecHash: h, State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Records[n] = r
+		o.Ended["driver-"+n] = Driver{SubmissionID: "driver-" + n, TaskID: "driver-" + n, App: n, SpecHash: h, State: "TASK_FAILED", AgentID: "S0", FrameworkID: "fw"}
+	}
+	x.Execute(ctx, d, o, Compute(d, o, t0, Options{}))
+	if files.calls != 1 {
+		t.Errorf("the dead agent was asked %d times in one pass", files.calls)
+	}
+	for _, n := range []string{"a", "b"} {
+		r, _ := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: n})
+		if tail := r.Submissions[0].StderrTail; !strings.Contains(tail, "stderr unavailable: agent agent-0: dial tcp: i/o timeout") {
+			t.Errorf("%s: tail %q", n, tail)
+		}
+	}
+}
