@@ -447,14 +447,16 @@ func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
-// stripped are the properties the dispatcher removes from a driver's conf.
+// stripped are the properties the dispatcher removes from the
+// submission's conf before passing it to the driver (generateCmdOption's
+// replicatedOptionsBlacklist); the driverDefaults are passed whole.
 var stripped = map[string]bool{"spark.jars": true, "spark.master": true, "spark.submit.deployMode": true}
 
 func effective(props map[string]string, d *v1.Dispatcher) Effective {
 	e := Effective{DriverConf: map[string]string{}, DriverDefaultsKnown: d != nil}
 	if d != nil {
 		for k, v := range d.Spec.DriverDefaults {
-			if _, set := props[k]; !set && !stripped[k] {
+			if _, set := props[k]; !set || stripped[k] {
 				e.DriverConf[k] = v
 				e.FromDriverDefaults = append(e.FromDriverDefaults, k)
 			}
@@ -466,8 +468,7 @@ func effective(props map[string]string, d *v1.Dispatcher) Effective {
 			e.DriverConf[k] = v
 		}
 	}
-	conf := e.DriverConf
-	mib := func(key string) int64 {
+	mib := func(conf map[string]string, key string) int64 {
 		if s, ok := conf[key]; ok {
 			if b, err := v1.ParseByteSize(s); err == nil {
 				return b.MiB()
@@ -475,24 +476,38 @@ func effective(props map[string]string, d *v1.Dispatcher) Effective {
 		}
 		return defaultMemMiB
 	}
-	overhead := func(key string, mem int64) int64 {
+	overhead := func(conf map[string]string, key string, mem int64, factor float64) int64 {
 		if s, ok := conf[key]; ok {
 			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 				return n
 			}
 		}
-		return max(int64(overheadFactor*float64(mem)), minOverheadMiB)
+		return max(int64(factor*float64(mem)), minOverheadMiB)
 	}
+	// The driver's task is sized from the submission's own properties
+	// (MesosRestServer.buildDriverDescription; the driverDefaults reach
+	// only the driver's --conf): spark.driver.memory plus its overhead
+	// (spark.driver.memoryOverhead, else spark.driver.memoryOverheadFactor
+	// of it, at least 384) is --driver-memory; spark.mesos.driver.memoryOverhead
+	// (else 10% of that, at least 384) is added for the task.
 	cores := 1.0
-	if s, ok := conf["spark.driver.cores"]; ok {
+	if s, ok := props["spark.driver.cores"]; ok {
 		cores, _ = strconv.ParseFloat(s, 64)
 	}
-	heap := mib("spark.driver.memory")
-	arg := heap + overhead("spark.driver.memoryOverhead", heap)
-	e.Driver = Resources{Cores: cores, HeapMiB: heap, DriverMemoryArgMiB: arg, TaskMemMiB: arg + overhead("spark.mesos.driver.memoryOverhead", arg)}
+	factor := overheadFactor
+	if s, ok := props["spark.driver.memoryOverheadFactor"]; ok {
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			factor = f
+		}
+	}
+	heap := mib(props, "spark.driver.memory")
+	arg := heap + overhead(props, "spark.driver.memoryOverhead", heap, factor)
+	e.Driver = Resources{Cores: cores, HeapMiB: heap, DriverMemoryArgMiB: arg, TaskMemMiB: arg + overhead(props, "spark.mesos.driver.memoryOverhead", arg, overheadFactor)}
 
-	ex := Executors{HeapMiB: mib("spark.executor.memory")}
-	ex.TaskMemMiB = ex.HeapMiB + overhead("spark.mesos.executor.memoryOverhead", ex.HeapMiB)
+	// Executors are sized by the driver, from the conf it starts with.
+	conf := e.DriverConf
+	ex := Executors{HeapMiB: mib(conf, "spark.executor.memory")}
+	ex.TaskMemMiB = ex.HeapMiB + overhead(conf, "spark.mesos.executor.memoryOverhead", ex.HeapMiB, overheadFactor)
 	ex.CoresEach, _ = strconv.Atoi(conf["spark.executor.cores"])
 	ex.MaxCores, _ = strconv.Atoi(conf["spark.cores.max"])
 	if ex.CoresEach > 0 && ex.MaxCores > 0 {

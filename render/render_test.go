@@ -468,3 +468,57 @@ spec:
 		}
 	}
 }
+
+// The driver's task is sized from the submission's own properties
+// (MesosRestServer.buildDriverDescription; Spark's MesosClusterSchedulerSuite
+// SPARK-22256 for the second overhead), never from the dispatcher's
+// driverDefaults, which only reach the driver's --conf, spark.jars
+// included (generateCmdOption strips it from the submission only).
+func TestDriverSizeFromTheSubmissionOnly(t *testing.T) {
+	load := func(doc string) (*v1.SparkApplication, *v1.Dispatcher) {
+		m, problems := v1.Load([]v1.File{{Name: "x.yaml", Data: []byte(doc)}})
+		if err := problems.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return m.Get(v1.KindSparkApplication, "app").(*v1.SparkApplication), m.Get(v1.KindDispatcher, "d").(*v1.Dispatcher)
+	}
+	const dispatcher = `apiVersion: sparkmesos.io/v1
+kind: Dispatcher
+metadata: {name: d}
+spec:
+  external: {url: "mesos://d:7077"}
+  driverDefaults: {spark.driver.memory: 4g, spark.driver.memoryOverhead: "2048", spark.jars: "https://r/extra.jar", spark.executor.memory: 2g}
+---
+apiVersion: sparkmesos.io/v1
+kind: SparkApplication
+metadata: {name: app}
+spec:
+  dispatcher: {name: d}
+  mainClass: a.Main
+  mainApplicationFile: https://r/app.jar
+  executor: {maxCores: 2}
+`
+	app, d := load(dispatcher)
+	a, err := SparkApplication(app, d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1024 + 384, then + 384: the defaults' 4g and 2048 do not size it.
+	if got := a.Effective.Driver; got.HeapMiB != 1024 || got.DriverMemoryArgMiB != 1408 || got.TaskMemMiB != 1792 {
+		t.Errorf("driver: %+v, want heap 1024, --driver-memory 1408M, task 1792 MiB", got)
+	}
+	if a.Effective.DriverConf["spark.driver.memory"] != "4g" || a.Effective.DriverConf["spark.jars"] != "https://r/extra.jar" {
+		t.Errorf("the driver's conf: %v", a.Effective.DriverConf)
+	}
+	if ex := a.Effective.Executor; ex.HeapMiB != 2048 {
+		t.Errorf("executors are sized by the driver's conf (defaults included): %+v", ex)
+	}
+	// spark.driver.memoryOverheadFactor: 5000M with 0.2 is 6000M.
+	app, d = load(strings.Replace(dispatcher, "  executor: {maxCores: 2}\n", "  executor: {maxCores: 2}\n  sparkConf: {spark.driver.memory: 5000m, spark.driver.memoryOverheadFactor: \"0.2\"}\n", 1))
+	if a, err = SparkApplication(app, d, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Effective.Driver.DriverMemoryArgMiB; got != 6000 {
+		t.Errorf("--driver-memory with factor 0.2: %d, want 6000", got)
+	}
+}

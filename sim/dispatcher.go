@@ -25,6 +25,10 @@ type DispatcherConfig struct {
 	// Queues are spark.mesos.dispatcher.queue.<name> priorities; "default"
 	// (0.0) always exists.
 	Queues map[string]float64
+	// DriverDefaults are spark.mesos.dispatcher.driverDefault.<key>
+	// values: passed to every driver's --conf (its SparkConf, which sizes
+	// its executors), never used to size the driver's own task.
+	DriverDefaults map[string]string
 	// Name is the framework name. Default "Spark Cluster".
 	Name string
 	// Role of the dispatcher's framework. Default "*".
@@ -372,6 +376,12 @@ func dispatcherBehavior(cmd string) behavior {
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
 				cfg.Queues[q] = f
 			}
+		}
+		if key, ok := strings.CutPrefix(k, "spark.mesos.dispatcher.driverDefault."); ok {
+			if cfg.DriverDefaults == nil {
+				cfg.DriverDefaults = map[string]string{}
+			}
+			cfg.DriverDefaults[key] = v
 		}
 	}
 	cfg.Role = conf["spark.mesos.role"]
@@ -773,7 +783,15 @@ func newDriver(appResource, mainClass *string, args []string, props, env map[str
 	if v, ok := props["spark.driver.memory"]; ok {
 		mem, _ = byteStringToMiB(v)
 	}
-	overhead1 := max(int64(0.10*float64(mem)), 384)
+	factor := 0.10
+	if v, ok := props["spark.driver.memoryOverheadFactor"]; ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("java.lang.NumberFormatException: For input string: %q", v)
+		}
+		factor = f
+	}
+	overhead1 := max(int64(factor*float64(mem)), 384)
 	if v, ok := props["spark.driver.memoryOverhead"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -485,3 +485,44 @@ func TestCreateWithOtherActions(t *testing.T) {
 		t.Errorf("a valid response message: %d %s", r.code, r.body)
 	}
 }
+
+// MesosRestServer sizes the driver's task from the submission's own
+// properties (spark.driver.memoryOverheadFactor included: 5000M at 0.2 is
+// 6000M, plus spark.mesos.driver.memoryOverhead's 10%); the dispatcher's
+// driverDefaults reach only the driver's conf, which sizes its executors.
+func TestDriverDefaultsSizeExecutorsNotTheDriver(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{DriverDefaults: map[string]string{"spark.driver.memory": "4g", "spark.executor.memory": "2g"}})
+	small := submit(t, d, map[string]string{"spark.app.name": "small", "spark.cores.max": "1"})
+	factor := submit(t, d, map[string]string{"spark.app.name": "factor", "spark.driver.memory": "5000m", "spark.driver.memoryOverheadFactor": "0.2", "spark.cores.max": "1"})
+	mem := func(taskID string) float64 {
+		for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+			if tk.TaskID.Value == taskID {
+				for _, r := range tk.Resources {
+					if r.Name == "mem" {
+						return r.GetScalar().Value
+					}
+				}
+			}
+		}
+		return 0
+	}
+	waitFor(t, "both drivers", func() bool { return driverState(t, d, small) == "RUNNING" && driverState(t, d, factor) == "RUNNING" })
+	if got := mem(small); got != 1792 {
+		t.Errorf("driver without memory settings: task mem %v, want 1792 (1024 + 384 + 384; the defaults' 4g do not size it)", got)
+	}
+	if got := mem(factor); got != 6600 {
+		t.Errorf("5000m with factor 0.2: task mem %v, want 6600", got)
+	}
+	waitFor(t, "an executor of small", func() bool {
+		for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+			if strings.HasSuffix(tk.FrameworkID.Value, small) {
+				for _, r := range tk.Resources {
+					if r.Name == "mem" && r.GetScalar().Value == 2432 {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
+}

@@ -27,7 +27,16 @@ type driverFramework struct {
 }
 
 func startDriverFramework(c *Cluster, d *Dispatcher, drv *driver) *driverFramework {
-	props := drv.props
+	// The driver starts with the dispatcher's driverDefaults under the
+	// submission's own properties (generateCmdOption: defaultConf ++
+	// driverConf); its executors are sized from that.
+	props := map[string]string{}
+	for k, v := range d.cfg.DriverDefaults {
+		props[k] = v
+	}
+	for k, v := range drv.props {
+		props[k] = v
+	}
 	df := &driverFramework{maxCores: math.MaxInt32, labels: sparkLabels(props["spark.mesos.task.labels"])}
 	if v, err := strconv.Atoi(props["spark.executor.cores"]); err == nil && v > 0 {
 		df.execCores = v

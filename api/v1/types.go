@@ -455,7 +455,9 @@ type DispatcherSpec struct {
 	// dispatcher recovers its queued and running drivers.
 	Recovery *Recovery `json:"recovery,omitempty"`
 	// DriverDefaults are Spark properties every driver submitted through this
-	// dispatcher gets unless its submission sets them.
+	// dispatcher gets unless its submission sets them. They reach the
+	// driver's conf (and so size its executors), never the driver's own
+	// Mesos task, which Spark sizes from the submission alone.
 	DriverDefaults map[string]string `json:"driverDefaults,omitempty" spark:"spark.mesos.dispatcher.driverDefault.*"`
 	// WebUIURL is the webui_url of the dispatcher's framework.
 	WebUIURL string `json:"webUIURL,omitempty" spark:"spark.mesos.dispatcher.webui.url"`
