@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,14 +97,31 @@ spec:
 %s`, name, name, extra)
 }
 
+// environ is the environment of the binary for this test: its master,
+// store, owner and API token file (beside the store: the CLI's --server and
+// run share it; run creates it).
+func (e *env) environ() []string {
+	return append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e",
+		"RECONCILER_API_TOKEN_FILE="+e.tokenFile())
+}
+
+// tokenFile is the test's API token file, written (as run would) before
+// the first command, so that a CLI call may come before any run.
+func (e *env) tokenFile() string {
+	p := filepath.Join(filepath.Dir(e.state), "api-token")
+	if _, err := os.Stat(p); os.IsNotExist(err) {
+		if err := os.WriteFile(p, []byte("e2e-token-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"\n"), 0o600); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return p
+}
+
 // run executes the binary; it returns stdout+stderr and the exit code.
 func (e *env) run(args ...string) (string, int) {
 	e.t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(),
-		"RECONCILER_MASTER="+e.c.MasterURL(),
-		"RECONCILER_STORE=bolt:"+e.state,
-		"RECONCILER_OWNER=e2e")
+	cmd.Env = e.environ()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	code := exitCode(e.t, cmd.Run())

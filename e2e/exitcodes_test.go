@@ -101,7 +101,7 @@ func TestExitCodes(t *testing.T) {
 func (e *env) runStdout(args ...string) ([]byte, int) {
 	e.t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e")
+	cmd.Env = e.environ()
 	out, err := cmd.Output()
 	return out, exitCode(e.t, err)
 }

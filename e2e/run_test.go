@@ -16,6 +16,7 @@ import (
 
 	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/sim"
+	"path/filepath"
 )
 
 func freeAddr(t testing.TB) string {
@@ -37,7 +38,7 @@ func (e *env) start(listen string, extra ...string) (*exec.Cmd, *bytes.Buffer) {
 	args := append(append([]string{"run"}, source...), "--listen", listen, "--resync", "1s")
 	args = append(args, extra...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+e.c.MasterURL(), "RECONCILER_STORE=bolt:"+e.state, "RECONCILER_OWNER=e2e")
+	cmd.Env = e.environ()
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
@@ -306,5 +307,73 @@ func TestDriverHistoryViolations(t *testing.T) {
 	}, "d")
 	if n != 6 || len(overlaps) != 1 || !strings.Contains(overlaps[0], "drivers 3 and 4") || len(twice) != 1 || !strings.Contains(twice[0], "c@h1") {
 		t.Fatalf("%d drivers, overlaps %v, twice %v", n, overlaps, twice)
+	}
+}
+
+// The control endpoints are no open doors: without the bearer token, with
+// a wrong one, or from another site (with the right one), each is refused
+// and nothing changes; they are not served on the --listen address at all
+// when --control-listen is set; the CLI's --server sends the token.
+func TestControlEndpointsNeedTheToken(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("pi.yaml", appYAML("pi", ""))
+	control := freeAddr(t)
+	listen, log := e.startRun("--control-listen", control)
+	first := e.waitDrivers("pi running", func(d map[string][]mesos.Task) bool {
+		return len(d["pi"]) == 1 && d["pi"][0].State == "TASK_RUNNING"
+	})["pi"][0].ID
+	token, err := os.ReadFile(e.tokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := "Bearer " + strings.TrimSpace(string(token))
+	call := func(addr, path string, header map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(`{}`))
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/run-now/pi", "/rerun/pi", "/delete/pi"} {
+		for _, tc := range []struct {
+			name   string
+			addr   string
+			header map[string]string
+			want   int
+		}{
+			{"no token", control, nil, 401},
+			{"a wrong token", control, map[string]string{"Authorization": "Bearer not-the-token-at-all"}, 401},
+			{"not bearer", control, map[string]string{"Authorization": "Basic " + strings.TrimSpace(string(token))}, 401},
+			{"cross-site, right token", control, map[string]string{"Authorization": right, "Sec-Fetch-Site": "cross-site"}, 403},
+			{"another origin, right token", control, map[string]string{"Authorization": right, "Origin": "http://evil.example"}, 403},
+			{"on the metrics listener", listen, map[string]string{"Authorization": right}, 404},
+		} {
+			if got := call(tc.addr, path, tc.header); got != tc.want {
+				t.Errorf("POST %s, %s: %d, want %d", path, tc.name, got, tc.want)
+			}
+		}
+	}
+	time.Sleep(2 * time.Second) // passes run: none of the refused calls may act
+	if d := e.drivers(); len(d["pi"]) != 1 || d["pi"][0].ID != first {
+		t.Fatalf("a refused call changed pi: %v", d["pi"])
+	}
+	if st, _ := e.run("status", "pi", "-o", "json"); strings.Contains(st, "rerunRequested") {
+		t.Fatalf("a refused call was recorded:\n%s", st)
+	}
+	// The CLI, with the same token file: accepted.
+	if out, code := e.run("run-now", "pi", "--server", control); code != 0 {
+		t.Fatalf("run-now --server with the token: exit %d\n%s", code, out)
+	}
+	e.waitDrivers("pi run again", func(d map[string][]mesos.Task) bool { return len(d["pi"]) == 1 && d["pi"][0].ID != first })
+	if out, code := e.run("run-now", "pi", "--server", control, "--api-token-file", filepath.Join(t.TempDir(), "none")); code != 2 || !strings.Contains(out, "API token") {
+		t.Errorf("run-now without its token file: exit %d\n%s", code, out)
+	}
+	if strings.Contains(log.String(), strings.TrimSpace(string(token))) {
+		t.Error("run's log shows the API token")
 	}
 }

@@ -8,7 +8,7 @@ BIN=$PWD/bin
 WORK=$(mktemp -d)
 MASTER=127.0.0.1:${DEMO_MASTER_PORT:-15050}
 DISPATCHER=127.0.0.1:${DEMO_DISPATCHER_PORT:-17077}
-export RECONCILER_MASTER="mesos://$MASTER" RECONCILER_STORE="bolt:$WORK/state.db"
+export RECONCILER_MASTER="mesos://$MASTER" RECONCILER_STORE="bolt:$WORK/state.db" RECONCILER_API_TOKEN_FILE="$WORK/api-token"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

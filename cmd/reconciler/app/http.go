@@ -15,14 +15,23 @@ import (
 	"github.com/sparkmesos/reconciler/reconcile"
 )
 
-// serveHTTP serves /metrics, /healthz, /readyz, POST /run-now/NAME (and
-// its synonym /rerun/NAME, with an optional JSON body of overrides) and
-// /delete/NAME, and the extra handlers by pattern; ready says whether the
-// replica is ready and why not.
-func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string, body runNowBody) (string, error), ready func() (bool, string)) (*http.Server, string, error) {
-	l, err := net.Listen("tcp", addr)
+// httpOptions say where run serves what: /metrics, /healthz, /readyz and
+// the extra handlers (the Git webhook) on Listen; the control endpoints
+// (POST /run-now/NAME, its synonym /rerun/NAME, with an optional JSON
+// body of overrides, and /delete/NAME), behind the bearer token, on
+// ControlListen, or on Listen when it is empty.
+type httpOptions struct {
+	Listen, ControlListen string
+	Token                 string
+}
+
+// serveHTTP serves run's HTTP API; ready says whether the replica is ready
+// and why not. It returns the servers and their addresses (the control
+// one "" when it shares the first).
+func serveHTTP(opts httpOptions, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string, body runNowBody) (string, error), ready func() (bool, string)) ([]*http.Server, []string, error) {
+	l, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		return nil, "", fmt.Errorf("--listen %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("--listen %s: %w", opts.Listen, err)
 	}
 	mux := http.NewServeMux()
 	for pattern, h := range extra {
@@ -37,8 +46,17 @@ func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Hand
 		}
 		fmt.Fprintln(w, why)
 	})
+	control := mux
+	var cl net.Listener
+	if opts.ControlListen != "" {
+		if cl, err = net.Listen("tcp", opts.ControlListen); err != nil {
+			l.Close()
+			return nil, nil, fmt.Errorf("--control-listen %s: %w", opts.ControlListen, err)
+		}
+		control = http.NewServeMux()
+	}
 	for _, verb := range []string{"run-now", "rerun", "delete"} {
-		mux.HandleFunc("POST /"+verb+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+		control.Handle("POST /"+verb+"/{name}", guarded(opts.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var body runNowBody
 			if b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20)); len(bytes.TrimSpace(b)) > 0 {
 				if err := json.Unmarshal(b, &body); err != nil {
@@ -56,9 +74,15 @@ func serveHTTP(addr string, reg *prometheus.Registry, extra map[string]http.Hand
 				return
 			}
 			fmt.Fprintln(w, msg)
-		})
+		})))
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	return srv, l.Addr().String(), nil
+	servers, addrs := []*http.Server{srv}, []string{l.Addr().String()}
+	if cl != nil {
+		csrv := &http.Server{Handler: control, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = csrv.Serve(cl) }()
+		servers, addrs = append(servers, csrv), append(addrs, cl.Addr().String())
+	}
+	return servers, addrs, nil
 }

@@ -20,8 +20,9 @@ import (
 )
 
 type requestOptions struct {
-	cluster clusterOptions
-	server  string
+	cluster   clusterOptions
+	server    string
+	tokenFile string
 	// run-now only
 	args  []string
 	conf  []string
@@ -90,7 +91,8 @@ is opened directly.`,
 		cmd.ValidArgsFunction = completeNames(v1.KindSparkApplication)
 	}
 	o.cluster.register(cmd)
-	cmd.Flags().StringVar(&o.server, "server", "", "address of a running reconciler run, such as 127.0.0.1:8080 ($RECONCILER_SERVER)")
+	cmd.Flags().StringVar(&o.server, "server", "", "address of a running reconciler run's control endpoints, such as 127.0.0.1:8080 ($RECONCILER_SERVER)")
+	cmd.Flags().StringVar(&o.tokenFile, "api-token-file", "", "with --server: file holding its API token ($"+tokenEnv+"; default: api-token beside the default store)")
 	if verb == "run-now" {
 		cmd.Flags().StringArrayVar(&o.args, "arg", nil, "an argument of this run, replacing the spec's (repeat for each)")
 		cmd.Flags().StringArrayVar(&o.conf, "conf", nil, "a Spark property of this run: key=value (repeatable)")
@@ -124,8 +126,19 @@ func runRequest(ctx context.Context, streams Streams, verb, name string, o reque
 	}
 	if o.server != "" {
 		url := "http://" + strings.TrimPrefix(o.server, "http://") + "/" + verb + "/" + name
+		path := tokenPath(o.tokenFile)
+		token, err := readToken(path)
+		if err != nil {
+			return invalid(fmt.Errorf("the API token of --server: %w (pass --api-token-file, the file reconciler run serves with)", err))
+		}
 		b, _ := json.Marshal(body)
-		resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+		if err != nil {
+			return invalid(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return failure(fmt.Errorf("cannot reach the reconciler at --server %s: %w", o.server, err))
 		}

@@ -26,18 +26,21 @@ import (
 )
 
 type runOptions struct {
-	cluster   clusterOptions
-	git       gitOptions
-	gitPoll   time.Duration
-	hookFile  string
-	dir       string
-	listen    string
-	resync    time.Duration
-	prune     bool
-	force     bool
-	inDoubt   time.Duration
-	logFormat string
-	framework frameworkOptions
+	cluster  clusterOptions
+	git      gitOptions
+	gitPoll  time.Duration
+	hookFile string
+	dir      string
+	listen   string
+	// controlListen serves the control endpoints apart; tokenFile holds
+	// their bearer token.
+	controlListen, tokenFile string
+	resync                   time.Duration
+	prune                    bool
+	force                    bool
+	inDoubt                  time.Duration
+	logFormat                string
+	framework                frameworkOptions
 }
 
 // frameworkOptions configure the Mesos framework that keeps the shuffle
@@ -96,7 +99,9 @@ It runs the Go garbage collector at GOGC=50 unless GOGC or GOMEMLIMIT is set.`,
 	cmd.Flags().DurationVar(&o.gitPoll, "git-poll", 30*time.Second, "with --git: how often to ask the repository for new commits (jittered by 10%)")
 	cmd.Flags().StringVar(&o.hookFile, "git-webhook-secret-file", "", "with --git: file holding the shared secret of POST /hooks/git (without it, webhooks are refused)")
 	cmd.Flags().StringVar(&o.dir, "dir", "", "directory of manifests to follow")
-	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of /metrics, /healthz and /readyz")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of /metrics, /healthz, /readyz (and of the control endpoints, without --control-listen)")
+	cmd.Flags().StringVar(&o.controlListen, "control-listen", "", "a separate address for the control endpoints (run-now, rerun, delete), so that --listen can be opened to a scraper")
+	cmd.Flags().StringVar(&o.tokenFile, "api-token-file", "", "file holding the bearer token the control endpoints require; created with a random token if missing ($"+tokenEnv+"; default: api-token beside the default store)")
 	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "reconcile at least this often")
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "remove applications no longer in the manifests (only what the reconciler owns)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
@@ -179,7 +184,12 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	}
 
 	var loop atomic.Pointer[reconcile.Loop]
-	srv, addr, err := serveHTTP(o.listen, reg, hooks, requests, func() (bool, string) {
+	tokenFile := tokenPath(o.tokenFile)
+	token, err := ensureToken(tokenFile)
+	if err != nil {
+		return invalid(fmt.Errorf("--api-token-file %s: %w", tokenFile, err))
+	}
+	srvs, addrs, err := serveHTTP(httpOptions{Listen: o.listen, ControlListen: o.controlListen, Token: token}, reg, hooks, requests, func() (bool, string) {
 		l := loop.Load()
 		switch {
 		case !leading.Load():
@@ -198,8 +208,14 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	if err != nil {
 		return failure(err) // --listen: the address is taken or cannot be bound
 	}
-	defer srv.Close()
-	log.Info("serving", "addr", addr, "source", firstOf(o.dir, o.git.url), "master", o.cluster.master, "store", o.cluster.store)
+	for _, srv := range srvs {
+		defer srv.Close()
+	}
+	control := addrs[0]
+	if len(addrs) > 1 {
+		control = addrs[1]
+	}
+	log.Info("serving", "addr", addrs[0], "control", control, "token-file", tokenFile, "source", firstOf(o.dir, o.git.url), "master", o.cluster.master, "store", o.cluster.store)
 
 	for {
 		st, leadership, err := openWriter(ctx, o.cluster.store)
