@@ -95,19 +95,24 @@ func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error)
 
 // Plan observes and plans, changing nothing.
 func (r *Reconciler) Plan(ctx context.Context, d *Desired) (Plan, *Observed, error) {
+	return r.plan(ctx, d, false)
+}
+
+// plan observes and plans; writer says the pass may create the store's
+// key of the secrets' digests.
+func (r *Reconciler) plan(ctx context.Context, d *Desired, writer bool) (Plan, *Observed, error) {
 	o, err := r.Observe(ctx, d)
 	if err != nil {
 		return Plan{}, nil, err
 	}
-	r.secretDigests(ctx, d, false)
+	r.secretDigests(ctx, d, writer)
 	return Compute(d, o, r.now(), r.Options), o, nil
 }
 
 // Pass runs one observe-plan-execute pass and records the source's
 // revision (applied only when the pass was whole).
 func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
-	r.secretDigests(ctx, d, true)
-	plan, o, err := r.Plan(ctx, d)
+	plan, o, err := r.plan(ctx, d, true)
 	if err != nil {
 		return PassResult{}, err
 	}
