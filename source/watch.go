@@ -11,11 +11,20 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
+// settle is how long the first change after a quiet interval waits for the
+// writes that come with it.
+const settle = 5 * time.Millisecond
+
 // Watch watches the directory trees under paths and sends on the returned
-// channel, at most once per debounce interval, after files change. The
-// channel has room for one signal and a send never blocks: signals coalesce,
-// and the receiver rereads everything (level-triggered). New directories are
-// watched as they appear. It stops when ctx ends.
+// channel when files change: at once for the first change after a quiet
+// debounce interval (leading edge: one edit reaches the loop in the time
+// of one pass), then at most once more per interval while changes keep
+// coming (a burst is coalesced into a trailing signal). The channel has
+// room for one signal and a send never blocks: signals coalesce, and the
+// receiver rereads everything (level-triggered; a file caught half
+// written fails to load and is held, and the trailing signal reads it
+// whole). New directories are watched as they appear. It stops when ctx
+// ends.
 func Watch(ctx context.Context, paths []string, debounce time.Duration) (<-chan struct{}, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -46,6 +55,14 @@ func Watch(ctx context.Context, paths []string, debounce time.Duration) (<-chan 
 		defer w.Close()
 		var timer *time.Timer
 		var fire <-chan time.Time
+		pending := false // changes came during the current interval
+		leading := false // the timer is the short settle before a leading signal
+		signal := func() {
+			select {
+			case out <- struct{}{}:
+			default: // a signal is already pending
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -59,17 +76,31 @@ func Watch(ctx context.Context, paths []string, debounce time.Duration) (<-chan 
 						_ = add(ev.Name)
 					}
 				}
-				if timer == nil {
-					timer = time.NewTimer(debounce)
+				switch {
+				case timer == nil:
+					// The first change after a quiet interval: signal after a
+					// few milliseconds, so that a file's create and its write
+					// (os.WriteFile's two events) are read as one.
+					timer, leading = time.NewTimer(min(settle, debounce)), true
 					fire = timer.C
+				case !leading:
+					pending = true
 				}
 			case <-w.Errors:
 			case <-fire:
-				timer, fire = nil, nil
-				select {
-				case out <- struct{}{}:
-				default: // a signal is already pending
+				if leading {
+					signal()
+					leading, pending = false, false
+					timer.Reset(debounce)
+					continue
 				}
+				if pending {
+					signal() // the burst's trailing edge; stay in the interval
+					pending = false
+					timer.Reset(debounce)
+					continue
+				}
+				timer, fire = nil, nil
 			}
 		}
 	}()

@@ -13,22 +13,36 @@ func TestWatchSignalsChangesCoalesced(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, err := Watch(ctx, []string{dir}, 50*time.Millisecond)
+	// A long interval, so that a leading signal cannot be mistaken for
+	// a trailing one.
+	ch, err := Watch(ctx, []string{dir}, 400*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	for i := 0; i < 5; i++ { // a burst of writes...
 		write(t, filepath.Join(dir, "a.yaml"), "x")
 	}
 	select {
-	case <-ch: // ...is one signal
+	case <-ch: // ...signals at once (the leading edge)...
+		if took := time.Since(start); took >= 400*time.Millisecond {
+			t.Fatalf("the first signal came after %s: the interval's end, not its start", took)
+		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("no signal after writes")
 	}
-	select {
-	case <-ch:
-		t.Fatal("a burst gave two signals")
-	case <-time.After(200 * time.Millisecond):
+	// ...then at most once more (the trailing edge), then nothing.
+	trailing := 0
+	for done := false; !done; {
+		select {
+		case <-ch:
+			trailing++
+		case <-time.After(900 * time.Millisecond):
+			done = true
+		}
+	}
+	if trailing > 1 {
+		t.Fatalf("a burst of 5 writes gave %d more signals, want at most 1", trailing)
 	}
 	// A new subdirectory is watched too.
 	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
