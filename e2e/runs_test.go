@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"bufio"
 	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/sim"
 	"github.com/sparkmesos/reconciler/store"
+	"strconv"
 )
 
 // history reads an application's runs as `history NAME -o json` gives them.
@@ -332,5 +334,89 @@ func TestRotatedSecretResubmits(t *testing.T) {
 	}
 	if runs := e.history("svc"); len(runs) != 2 || runs[0].Class != "killed" {
 		t.Errorf("runs: %+v", runs)
+	}
+}
+
+// reconciler events --follow sees a scripted scenario's events in order
+// (a failing app: submitted, ended with its class, restarted, ended, given
+// up), and a client that reconnects with Last-Event-ID gets the rest, the
+// first id the one after its last.
+func TestEventsFollowInOrderAndResume(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	listen, _ := e.startRun()
+	follow := exec.Command(binary, "events", "--follow", "-o", "json", "--server", listen)
+	follow.Env = e.environ()
+	out, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = follow.Process.Kill(); _ = follow.Wait() }()
+	time.Sleep(300 * time.Millisecond) // connected
+	e.write("flaky.yaml", appYAML("flaky", `  arguments: ["--sim-duration=300ms", "--sim-outcome=TASK_FAILED"]
+  restartPolicy: {type: OnFailure, maxRetries: 1, backoff: {initial: 1s, max: 1s}}
+`))
+	type ev struct {
+		ID                          int64
+		Kind, Name, Reason, Message string
+	}
+	var seen []ev
+	lines := bufio.NewScanner(out)
+	deadline := time.After(30 * time.Second)
+	got := make(chan ev)
+	go func() {
+		for lines.Scan() {
+			var x ev
+			if json.Unmarshal(lines.Bytes(), &x) == nil {
+				got <- x
+			}
+		}
+	}()
+	var flaky []string
+	for len(flaky) < 4 {
+		select {
+		case x := <-got:
+			seen = append(seen, x)
+			if x.Name == "flaky" {
+				flaky = append(flaky, x.Reason)
+			}
+		case <-deadline:
+			t.Fatalf("events seen: %+v", seen)
+		}
+	}
+	if strings.Join(flaky, ",") != "Submitted,Ended,Submitted,Ended" {
+		t.Errorf("flaky's events in order: %v", flaky)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i].ID <= seen[i-1].ID {
+			t.Errorf("ids not increasing: %+v", seen)
+		}
+	}
+	// A client that reconnects after the first event of flaky's gets the rest.
+	var first int64
+	for _, x := range seen {
+		if x.Name == "flaky" {
+			first = x.ID
+			break
+		}
+	}
+	again, code := e.run("events", "--server", listen, "--since", strconv.FormatInt(first, 10), "-o", "json")
+	if code != 0 {
+		t.Fatalf("events --since: exit %d\n%s", code, again)
+	}
+	var ids []int64
+	for _, l := range strings.Split(strings.TrimSpace(again), "\n") {
+		var x ev
+		if json.Unmarshal([]byte(l), &x) == nil {
+			ids = append(ids, x.ID)
+		}
+	}
+	if len(ids) == 0 || ids[0] != first+1 {
+		t.Errorf("resumed after %d: ids %v, want the next one first", first, ids)
+	}
+	if text, _ := e.run("events", "--server", listen, "flaky"); !strings.Contains(text, "SparkApplication/flaky  Warning  Ended  driver ") {
+		t.Errorf("events flaky:\n%s", text)
 	}
 }

@@ -182,6 +182,7 @@ Exit codes (every verb):
 		newStatusCommand(streams),
 		newHistoryCommand(streams),
 		newLogsCommand(streams),
+		newEventsCommand(streams),
 		newDiffCommand(streams),
 		newApplyCommand(streams),
 		newRunCommand(streams),

@@ -189,6 +189,13 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	if err != nil {
 		return invalid(fmt.Errorf("--api-token-file %s: %w", tokenFile, err))
 	}
+	// Every event the store gains while this replica leads, as SSE at
+	// /events (read-only, beside /metrics).
+	broker := reconcile.NewBroker(time.Now().UnixMicro())
+	if hooks == nil {
+		hooks = map[string]http.Handler{}
+	}
+	hooks["GET /events"] = broker
 	srvs, addrs, err := serveHTTP(httpOptions{Listen: o.listen, ControlListen: o.controlListen, Token: token}, reg, hooks, requests, func() (bool, string) {
 		l := loop.Load()
 		switch {
@@ -218,13 +225,16 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	log.Info("serving", "addr", addrs[0], "control", control, "token-file", tokenFile, "source", firstOf(o.dir, o.git.url), "master", o.cluster.master, "store", o.cluster.store)
 
 	for {
-		st, leadership, err := openWriter(ctx, o.cluster.store)
+		raw, leadership, err := openWriter(ctx, o.cluster.store)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return failure(err)
 		}
+		var st store.Store = reconcile.PublishingStore{Store: raw, Broker: broker}
+		broker.Publish(reconcile.StreamEvent{Time: time.Now(), Kind: "Reconciler", Name: o.cluster.owner, Type: "Normal", Reason: "Leading",
+			Message: "this replica leads and acts on the cluster"})
 		log.Info("leading: acting on the cluster")
 		current.Store(&st)
 		leading.Store(true)
@@ -234,6 +244,8 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			select {
 			case <-leadership.Lost():
 				log.Warn("leadership lost: stopping at once")
+				broker.Publish(reconcile.StreamEvent{Time: time.Now(), Kind: "Reconciler", Name: o.cluster.owner, Type: "Warning", Reason: "LeadershipLost",
+					Message: "this replica lost leadership and stopped acting"})
 				cancel()
 			case <-lctx.Done():
 			}

@@ -1,0 +1,88 @@
+package reconcile
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// readStream reads an /events answer: the ids and reasons, and whether a
+// gap was announced.
+func readStream(t *testing.T, url string, lastID string) (ids []int64, reasons []string, gap bool) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "event: gap" {
+			gap = true
+		}
+		if d, ok := strings.CutPrefix(line, "data: "); ok && !strings.Contains(d, `"after"`) {
+			var e StreamEvent
+			if err := json.Unmarshal([]byte(d), &e); err != nil {
+				t.Fatal(err)
+			}
+			ids, reasons = append(ids, e.ID), append(reasons, e.Reason)
+		}
+	}
+	return
+}
+
+// A record's new events are published once each, in order, numbered; a
+// client resumes after its Last-Event-ID; one that comes back after the
+// broker dropped what it missed is told so.
+func TestEventStreamResumesAndSaysGaps(t *testing.T) {
+	b := NewBroker(1000)
+	st := PublishingStore{Store: store.NewMemory(), Broker: b}
+	ctx := context.Background()
+	rec := &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: "pi"}}
+	rec.AddEvent(store.Event{Time: t0, Type: "Normal", Reason: "Submitted", Message: "driver-1"})
+	rec, err := st.Put(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.AddEvent(store.Event{Time: t0.Add(1), Type: "Warning", Reason: "Ended", Message: "class application"})
+	rec.AddEvent(store.Event{Time: t0.Add(2), Type: "Normal", Reason: "Submitted", Message: "driver-2"})
+	if rec, err = st.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Status.Phase = "Running" // no new event: nothing published
+	if _, err = st.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	ids, reasons, _ := readStream(t, srv.URL+"?once=1&since=0", "")
+	if strings.Join(reasons, ",") != "Submitted,Ended,Submitted" || ids[0] != 1001 || ids[2] != 1003 {
+		t.Fatalf("stream: %v %v", ids, reasons)
+	}
+	ids, reasons, gap := readStream(t, srv.URL+"?once=1", "1001")
+	if len(ids) != 2 || ids[0] != 1002 || reasons[0] != "Ended" || gap {
+		t.Errorf("after Last-Event-ID 1001: %v %v gap %v", ids, reasons, gap)
+	}
+	for i := 0; i < MaxStreamEvents+10; i++ {
+		b.Publish(StreamEvent{Kind: "x", Name: strconv.Itoa(i), Reason: "Flood"})
+	}
+	if _, _, gap := readStream(t, srv.URL+"?once=1", "1001"); !gap {
+		t.Error("a client behind the kept events was not told of the gap")
+	}
+}
