@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -406,4 +407,50 @@ func submissionIDs(status string) string {
 		}
 	}
 	return strings.Join(ids, ",")
+}
+
+// Issue 15's cluster-level checks: an application that names a
+// ShuffleService with port 7447 is submitted with
+// spark.shuffle.service.port=7447, and the service listens there; a
+// driver constrained to the presence of a RANGES attribute ("slots:") runs,
+// while a value against it ("slots:15") is blocked with the reason: Spark
+// 3.5's matchesAttributeRequirements matches Value.Range against the
+// Value.Ranges that toAttributeMap yields, a scala.MatchError in the
+// dispatcher's offer callback that would stop it launching any driver.
+func TestShufflePortAndRangesAttributes(t *testing.T) {
+	agent := sim.AgentConfig{CPUs: 8, MemMiB: 16384, Ports: [][2]uint64{{7447, 7447}, {31000, 32000}}, Attributes: map[string]string{"zone": "a", "slots": "[10-20]"}}
+	e := setupCluster(t, sim.Config{Seed: 6, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond,
+		Agents: []sim.AgentConfig{agent, agent}}, sim.DispatcherConfig{})
+	e.write("shuffle.yaml", "apiVersion: sparkmesos.io/v1\nkind: ShuffleService\nmetadata: {name: shuffle}\nspec:\n  port: 7447\n  sparkHome: /opt/spark\n")
+	e.write("dyn.yaml", appYAML("dyn", "  shuffleService: {enabled: true, name: shuffle}\n  dynamicAllocation: {enabled: true, minExecutors: 1, maxExecutors: 2}\n"))
+	e.write("present.yaml", appYAML("present", "  driver: {constraints: \"slots:\"}\n"))
+	e.write("ranged.yaml", appYAML("ranged", "  driver: {constraints: \"slots:15\"}\n"))
+	e.startRun()
+	e.waitDrivers("dyn and present running", func(d map[string][]mesos.Task) bool {
+		return len(d["dyn"]) == 1 && len(d["present"]) == 1 && d["present"][0].State == "TASK_RUNNING"
+	})
+	var sent string // the client's JSON is compact
+	for _, r := range e.c.Requests() {
+		if r.Server == "dispatcher" && strings.HasSuffix(r.Path, "/create") && strings.Contains(string(r.Body), `"spark.app.name":"dyn"`) {
+			sent = string(r.Body)
+		}
+	}
+	if !strings.Contains(sent, `"spark.shuffle.service.port":"7447"`) {
+		t.Errorf("dyn's submission lacks spark.shuffle.service.port=7447:\n%s", sent)
+	}
+	waitUntil(t, "the shuffle service listening on 7447", 20*time.Second, func() error {
+		conn, err := net.DialTimeout("tcp", "127.0.1.1:7447", time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}, func(err error) bool { return err == nil })
+	st := waitUntil(t, "ranged blocked", 10*time.Second, func() string { s, _ := e.run("status", "ranged"); return s },
+		func(s string) bool { return strings.Contains(s, "Phase:     Blocked") })
+	if !strings.Contains(st, "MatchError") || !strings.Contains(st, `"slots:", no value`) {
+		t.Errorf("status ranged:\n%s", st)
+	}
+	if d := e.drivers(); len(d["ranged"]) != 0 {
+		t.Errorf("ranged was submitted: %v", d["ranged"])
+	}
 }
