@@ -27,7 +27,9 @@ func validateDispatcher(d *DispatcherSpec, at Path, s problemSink) {
 		case q.Name == "":
 			s.errorf(qi.Field("name"), "required")
 		case q.Name == "default":
-			s.errorf(qi.Field("name"), "the default queue always exists with priority 0 and cannot be redefined")
+			// Spark takes the property and keeps 0.0 (Running on Mesos:
+			// "a single queue with 0.0 priority (cannot be overridden)").
+			s.warnf(qi.Field("name"), "the default queue always has priority 0.0 in Spark, which ignores this one (Running on Mesos: it cannot be overridden); give the queue another name")
 		case !queueName.MatchString(q.Name):
 			s.errorf(qi.Field("name"), "%q is not a queue name: use letters, digits, '_' and '-'", q.Name)
 		}
