@@ -67,6 +67,9 @@ type Dispatcher struct {
 	launched map[string]*driver
 	retrying []*driver
 	finished []*driver
+	// retired are drivers retired by an outdated task's status while
+	// their current task runs, by that task's id.
+	retired map[string]*driver
 }
 
 type driver struct {
@@ -1138,10 +1141,36 @@ func (s dispatcherScheduler) update(c *Cluster, fw *framework, t *task) {
 		id = id[:i]
 	}
 	drv := d.launched[id]
-	if drv == nil || drv.taskID != t.info.TaskID.Value {
+	if drv == nil {
+		if r := d.retired[t.info.TaskID.Value]; r != nil && isTerminal(t.state) && r.app != nil {
+			// The task of a driver the dispatcher retired early ended: its
+			// executors go with it.
+			r.app.end(c)
+			r.app = nil
+			delete(d.retired, t.info.TaskID.Value)
+		}
 		return
 	}
 	st := t.statuses[len(t.statuses)-1]
+	if drv.taskID != t.info.TaskID.Value {
+		// An outdated task's status (an earlier attempt of a supervised
+		// driver, from an agent that came back): statusUpdate ignores a
+		// relaunchable one (isTaskOutdated), but a finished one retires
+		// the driver, whose current task runs on; the status is kept.
+		if drv.supervise && (t.state == mesos.TASK_FAILED || t.state == mesos.TASK_LOST) {
+			return
+		}
+		drv.status = &st
+		if isTerminal(t.state) {
+			delete(d.launched, drv.id)
+			d.retire(drv)
+			if d.retired == nil {
+				d.retired = map[string]*driver{}
+			}
+			d.retired[drv.taskID] = drv
+		}
+		return
+	}
 	drv.status = &st
 	switch {
 	case t.state == mesos.TASK_RUNNING && drv.app == nil:
@@ -1181,11 +1210,17 @@ func (s dispatcherScheduler) update(c *Cluster, fw *framework, t *task) {
 			d.fw.filters = nil
 			return
 		}
-		d.finished = append(d.finished, drv)
-		if n := len(d.finished); n > d.cfg.RetainedDrivers {
-			drop := max(n/10, 1)
-			d.finished = d.finished[drop:]
-		}
+		d.retire(drv)
+	}
+}
+
+// retire keeps a finished driver, the oldest tenth dropped past
+// RetainedDrivers (retireDriver).
+func (d *Dispatcher) retire(drv *driver) {
+	d.finished = append(d.finished, drv)
+	if n := len(d.finished); n > d.cfg.RetainedDrivers {
+		drop := max(n/10, 1)
+		d.finished = d.finished[drop:]
 	}
 }
 

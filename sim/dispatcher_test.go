@@ -526,3 +526,46 @@ func TestDriverDefaultsSizeExecutorsNotTheDriver(t *testing.T) {
 		return false
 	})
 }
+
+// MesosClusterScheduler.statusUpdate (SPARK-27347 and after): a late status
+// of a supervised driver's earlier task is ignored when it would relaunch
+// it (isTaskOutdated), but a finished one (KILLED, FINISHED) retires the
+// driver although its current task runs on.
+func TestOutdatedTaskStatusOfASupervisedDriver(t *testing.T) {
+	c, d := startWithDispatcher(t, fastConfig(), DispatcherConfig{RejectOfferDuration: 200 * time.Millisecond})
+	id := submit(t, d, map[string]string{"spark.app.name": "sup", "spark.driver.supervise": "true"})
+	waitFor(t, "RUNNING", func() bool { return driverState(t, d, id) == "RUNNING" })
+	_ = d.Finish(id, mesos.TASK_FAILED, "Command exited with status 1")
+	waitFor(t, "the retry running", func() bool {
+		for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+			if tk.TaskID.Value == id+"-retry-1" && tk.GetState() == mesos.TASK_RUNNING {
+				return driverState(t, d, id) == "RUNNING"
+			}
+		}
+		return false
+	})
+	late := func(state mesos.TaskState) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		old := &task{info: mesos.TaskInfo{TaskID: mesos.TaskID{Value: id}}, framework: d.fw.id, state: state}
+		old.statuses = []mesos.TaskStatus{{TaskID: old.info.TaskID, State: &state}}
+		dispatcherScheduler{d}.update(c, d.fw, old)
+	}
+	late(mesos.TASK_FAILED) // relaunchable: ignored
+	if s := driverState(t, d, id); s != "RUNNING" {
+		t.Fatalf("after an outdated TASK_FAILED: %s, want RUNNING", s)
+	}
+	late(mesos.TASK_KILLED) // finished: retires the driver
+	if s := driverState(t, d, id); s != "FINISHED" {
+		t.Fatalf("after an outdated TASK_KILLED: %s, want FINISHED", s)
+	}
+	running := false
+	for _, tk := range operator(t, c, `{"type":"GET_TASKS"}`).GetTasks.Tasks {
+		if tk.TaskID.Value == id+"-retry-1" && tk.GetState() == mesos.TASK_RUNNING {
+			running = true
+		}
+	}
+	if !running {
+		t.Error("the current task must run on: only the dispatcher's view changed")
+	}
+}
