@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -251,15 +252,29 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte) (
 	}
 }
 
-var permanentExceptions = []string{"NoSuchElementException", "NumberFormatException", "ClassNotFoundException", "IllegalArgumentException"}
+// A 500 from Spark's REST server is an exception its servlet did not
+// catch, in Jetty 9.4's error page (HTML: the client sends no Accept):
+// the exception is in the CAUSED BY row (and the title). These come from
+// parsing the request itself, so sending it again raises them again: an
+// unknown queue (NoSuchElementException), a property that is not a number
+// (NumberFormatException), an action Spark has no message class for
+// (ClassNotFoundException), a bad argument (IllegalArgumentException).
+// Any other 500 (another exception, a proxy's page) is retried.
+var permanentExceptions = []string{"java.util.NoSuchElementException", "java.lang.NumberFormatException", "java.lang.ClassNotFoundException",
+	"java.lang.IllegalArgumentException"}
 
+var (
+	causedByRE = regexp.MustCompile(`<tr><th>CAUSED BY:</th><td>([A-Za-z0-9_.$]+)`)
+	titleRE    = regexp.MustCompile(`<title>Error 5\d\d ([A-Za-z0-9_.$]+)[:<]`)
+)
+
+// permanentServerError says the 500 page names one of permanentExceptions.
 func permanentServerError(body []byte) bool {
-	for _, e := range permanentExceptions {
-		if bytes.Contains(body, []byte(e)) {
-			return true
-		}
+	m := causedByRE.FindSubmatch(body)
+	if m == nil {
+		m = titleRE.FindSubmatch(body)
 	}
-	return false
+	return m != nil && slices.Contains(permanentExceptions, string(m[1]))
 }
 
 // summary is the dispatcher's message, else the first line of the body

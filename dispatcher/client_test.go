@@ -211,3 +211,56 @@ func TestCreateUnknownFieldsAndWrongAction(t *testing.T) {
 		t.Errorf("a wrong action: %v", err)
 	}
 }
+
+// jettyPage is Jetty 9.4's ErrorHandler page for an uncaught exception of
+// Spark's submit servlet, as it renders for a client that sends no Accept.
+func jettyPage(exception string) string {
+	return `<html>
+<head>
+<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>
+<title>Error 500 ` + exception + `</title>
+</head>
+<body><h2>HTTP ERROR 500 ` + exception + `</h2>
+<table>
+<tr><th>URI:</th><td>/v1/submissions/create</td></tr>
+<tr><th>STATUS:</th><td>500</td></tr>
+<tr><th>MESSAGE:</th><td>` + exception + `</td></tr>
+<tr><th>SERVLET:</th><td>org.apache.spark.deploy.rest.mesos.MesosSubmitRequestServlet-5b8a2fd4</td></tr>
+<tr><th>CAUSED BY:</th><td>` + exception + `</td></tr>
+</table>
+<h3>Caused by:</h3><pre>` + exception + `
+	at java.lang.Integer.parseInt(Integer.java:652) [java.lang.NumberFormatException in a frame]
+</pre>
+<hr><a href="https://eclipse.org/jetty">Powered by Jetty:// 9.4.54.v20240208</a><hr/>
+
+</body>
+</html>
+`
+}
+
+// Whether a 500 is permanent is read from the exception Jetty's page names
+// (CAUSED BY, else the title), never from a class name anywhere in it.
+func TestServerErrorPermanence(t *testing.T) {
+	for _, tc := range []struct {
+		page      string
+		permanent bool
+	}{
+		{jettyPage("java.util.NoSuchElementException: key not found: nosuch"), true},
+		{jettyPage(`java.lang.NumberFormatException: For input string: "512m"`), true},
+		{jettyPage("java.lang.ClassNotFoundException: org.apache.spark.deploy.rest.KillSubmissionRequest"), true},
+		{jettyPage("java.lang.OutOfMemoryError: Java heap space"), false}, // its stack mentions NumberFormatException
+		{"<html><body><h1>500 Internal Server Error</h1>nginx</body></html>", false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html;charset=iso-8859-1")
+			w.WriteHeader(500)
+			_, _ = io.WriteString(w, tc.page)
+		}))
+		_, err := New(srv.URL, time.Second).Create(context.Background(), request(nil))
+		srv.Close()
+		var e *Error
+		if !errors.As(err, &e) || e.StatusCode != 500 || e.Permanent != tc.permanent {
+			t.Errorf("%.120q...: %v, want permanent %v", tc.page, err, tc.permanent)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"math"
 	"net"
@@ -580,10 +581,31 @@ func writeErrorResponse(w http.ResponseWriter, code int, msg string) {
 	writeJackson(w, code, fields)
 }
 
-func writeHTML(w http.ResponseWriter, code int, msg string) {
+// writeHTML answers as Jetty 9.4's ErrorHandler does for a servlet's
+// sendError or uncaught exception when the client sends no Accept header
+// (the reconciler's client sends none): text/html in ISO-8859-1 with the
+// status and message in the title and heading, a table of URI, STATUS,
+// MESSAGE, SERVLET and, for an exception, CAUSED BY, its stack trace
+// (showStacks is on by default), and the "Powered by" line.
+func writeHTML(w http.ResponseWriter, r *http.Request, code int, msg, servlet string, exception bool) {
+	esc := html.EscapeString
 	w.Header().Set("Content-Type", "text/html;charset=iso-8859-1")
+	w.Header().Set("Cache-Control", "must-revalidate,no-cache,no-store")
 	w.WriteHeader(code)
-	fmt.Fprintf(w, "<html><head><title>Error %d %s</title></head><body><h2>HTTP ERROR %d</h2><p>%s</p></body></html>", code, http.StatusText(code), code, msg)
+	var b strings.Builder
+	fmt.Fprintf(&b, "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n<title>Error %d %s</title>\n</head>\n<body>", code, esc(msg))
+	fmt.Fprintf(&b, "<h2>HTTP ERROR %d %s</h2>\n<table>\n", code, esc(msg))
+	fmt.Fprintf(&b, "<tr><th>URI:</th><td>%s</td></tr>\n<tr><th>STATUS:</th><td>%d</td></tr>\n<tr><th>MESSAGE:</th><td>%s</td></tr>\n", esc(r.URL.Path), code, esc(msg))
+	fmt.Fprintf(&b, "<tr><th>SERVLET:</th><td>org.apache.spark.deploy.rest.mesos.%s-5b8a2fd4</td></tr>\n", servlet)
+	if exception {
+		fmt.Fprintf(&b, "<tr><th>CAUSED BY:</th><td>%s</td></tr>\n</table>\n", esc(msg))
+		fmt.Fprintf(&b, "<h3>Caused by:</h3><pre>%s\n\tat org.apache.spark.deploy.rest.mesos.MesosSubmitRequestServlet.handleSubmit(MesosRestServer.scala:166)\n"+
+			"\tat org.apache.spark.deploy.rest.SubmitRequestServlet.doPost(RestSubmissionServer.scala:260)\n\tat javax.servlet.http.HttpServlet.service(HttpServlet.java:523)\n</pre>\n", esc(msg))
+	} else {
+		b.WriteString("</table>\n")
+	}
+	b.WriteString("<hr><a href=\"https://eclipse.org/jetty\">Powered by Jetty:// 9.4.54.v20240208</a><hr/>\n\n</body>\n</html>\n")
+	_, _ = io.WriteString(w, b.String())
 }
 
 const missingAction = "Missing an action: please specify one of /create, /kill, or /status. Please submit requests through http://[host]:[port]/v1/submissions/..."
@@ -624,20 +646,21 @@ func (d *Dispatcher) serve(w http.ResponseWriter, r *http.Request) {
 		id = parts[3]
 	}
 	routes := map[string]struct {
-		method string
-		needID bool
-		serve  func()
+		method  string
+		needID  bool
+		servlet string
+		serve   func()
 	}{
-		"create": {http.MethodPost, false, func() { d.create(w, r) }},
-		"status": {http.MethodGet, true, func() { d.status(w, id) }},
-		"kill":   {http.MethodPost, true, func() { d.kill(w, id) }},
+		"create": {http.MethodPost, false, "MesosSubmitRequestServlet", func() { d.create(w, r) }},
+		"status": {http.MethodGet, true, "MesosStatusRequestServlet", func() { d.status(w, id) }},
+		"kill":   {http.MethodPost, true, "MesosKillRequestServlet", func() { d.kill(w, id) }},
 	}
 	route, ok := routes[parts[2]]
 	switch {
 	case !ok:
 		writeErrorResponse(w, http.StatusBadRequest, missingAction)
 	case r.Method != route.method:
-		writeHTML(w, http.StatusMethodNotAllowed, "HTTP method "+r.Method+" is not supported by this URL")
+		writeHTML(w, r, http.StatusMethodNotAllowed, "HTTP method "+r.Method+" is not supported by this URL", route.servlet, false)
 	case route.needID && id == "":
 		writeErrorResponse(w, http.StatusBadRequest, "Submission ID is missing in "+parts[2]+" request.")
 	default:
@@ -671,7 +694,7 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !knownActions[action] {
-		writeHTML(w, http.StatusInternalServerError, "java.lang.ClassNotFoundException: org.apache.spark.deploy.rest."+action)
+		writeHTML(w, r, http.StatusInternalServerError, "java.lang.ClassNotFoundException: org.apache.spark.deploy.rest."+action, "MesosSubmitRequestServlet", true)
 		return
 	}
 	if action != "CreateSubmissionRequest" {
@@ -736,7 +759,7 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 	}
 	drv, err := newDriver(req.AppResource, req.MainClass, req.AppArgs, props, req.EnvironmentVariables)
 	if err != nil {
-		writeHTML(w, http.StatusInternalServerError, err.Error())
+		writeHTML(w, r, http.StatusInternalServerError, err.Error(), "MesosSubmitRequestServlet", true)
 		return
 	}
 	c := d.c
@@ -749,7 +772,7 @@ func (d *Dispatcher) create(w http.ResponseWriter, r *http.Request) {
 	if drv.queue != "default" {
 		p, ok := d.cfg.Queues[drv.queue]
 		if !ok {
-			writeHTML(w, http.StatusInternalServerError, "java.util.NoSuchElementException: key not found: "+drv.queue)
+			writeHTML(w, r, http.StatusInternalServerError, "java.util.NoSuchElementException: key not found: "+drv.queue, "MesosSubmitRequestServlet", true)
 			return
 		}
 		drv.priority = p
