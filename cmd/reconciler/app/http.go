@@ -26,8 +26,8 @@ type httpOptions struct {
 }
 
 // serveHTTP serves run's HTTP API; ready says whether the replica is ready
-// and why not. It returns the servers and their addresses (the control
-// one "" when it shares the first).
+// and why not. It returns the servers and their addresses: Listen's, then
+// ControlListen's when it is set.
 func serveHTTP(opts httpOptions, reg *prometheus.Registry, extra map[string]http.Handler, request func(verb, name string, body runNowBody) (string, error), ready func() (bool, string)) ([]*http.Server, []string, error) {
 	l, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
