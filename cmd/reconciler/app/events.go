@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ with --follow it keeps printing, and reconnects after a dropped connection
 from the last id seen (Last-Event-ID), so that none is missed.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server = firstOf(server, configOf(cmd.Context()).Server)
+			server = firstOf(server, os.Getenv("RECONCILER_SERVER"), configOf(cmd.Context()).Server)
 			if server == "" {
 				return invalid(errors.New("--server is required: the --listen address of reconciler run"))
 			}
@@ -45,7 +46,7 @@ from the last id seen (Last-Event-ID), so that none is missed.`,
 			return runEvents(cmd.Context(), streams, server, name, since, follow, output)
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "the --listen address of a running reconciler run, such as 127.0.0.1:8080")
+	cmd.Flags().StringVar(&server, "server", "", "the --listen address of a running reconciler run, such as 127.0.0.1:8080 ($RECONCILER_SERVER)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
 	cmd.Flags().Int64Var(&since, "since", 0, "only events after this id")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, or json (one event per line)")

@@ -54,6 +54,9 @@ func serveHTTP(opts httpOptions, reg *prometheus.Registry, extra map[string]http
 			return nil, nil, fmt.Errorf("--control-listen %s: %w", opts.ControlListen, err)
 		}
 		control = http.NewServeMux()
+		if h, ok := extra["GET /events"]; ok {
+			control.Handle("GET /events", h) // read-only: a --server of either address reads it
+		}
 	}
 	for _, verb := range []string{"run-now", "rerun", "delete"} {
 		control.Handle("POST /"+verb+"/{name}", guarded(opts.Token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
