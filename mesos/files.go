@@ -15,7 +15,7 @@ import (
 )
 
 // An agent serves its tasks' sandboxes through its /files API
-// (files/read, files/browse): Mesos attaches every executor's directory
+// (files/read here): Mesos attaches every executor's directory
 // under the virtual path SandboxPath, and keeps it readable after the
 // executor ends, until the agent's garbage collection removes it.
 
@@ -31,14 +31,6 @@ const MaxRead = 16 * 4096
 // ErrFileNotFound: the agent has no such file (never written, or its
 // sandbox was garbage-collected).
 var ErrFileNotFound = errors.New("no such file in the sandbox (gone, or garbage-collected by the agent)")
-
-// FileInfo is one entry of a files/browse listing.
-type FileInfo struct {
-	Path  string  `json:"path"`
-	Size  int64   `json:"size"`
-	Mode  string  `json:"mode"`
-	MTime float64 `json:"mtime"`
-}
 
 // AgentURL is the base URL of an agent's HTTP API, with the master's
 // scheme (agents of a TLS cluster serve TLS too).
@@ -103,13 +95,6 @@ func (c *Client) ReadFile(ctx context.Context, agentURL, path string, offset, le
 		return 0, nil, err
 	}
 	return r.Offset, []byte(r.Data), nil
-}
-
-// Browse lists a sandbox directory.
-func (c *Client) Browse(ctx context.Context, agentURL, path string) ([]FileInfo, error) {
-	var out []FileInfo
-	err := c.agentGet(ctx, agentURL, "/files/browse", url.Values{"path": {path}}, &out)
-	return out, err
 }
 
 // Tail reads the last n bytes of a sandbox file (fewer when it is

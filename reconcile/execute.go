@@ -74,10 +74,8 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
-	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, live: make(map[string]string, len(o.Live))}
-	x.liveDriver = make(map[string]Driver, len(o.Live))
+	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, liveDriver: make(map[string]Driver, len(o.Live))}
 	for _, dr := range o.Live {
-		x.live[dr.SubmissionID] = dr.State
 		x.liveDriver[dr.SubmissionID] = dr
 	}
 	x.hosts = make(map[string]string, len(o.Agents))
@@ -186,7 +184,6 @@ type execution struct {
 	d    *Desired
 	o    *Observed
 	recs map[string]*store.Record
-	live map[string]string // submission id -> state of its live driver task
 	// liveDriver are the live drivers by submission id; hosts the agents'
 	// hostnames by id.
 	liveDriver map[string]Driver
@@ -246,11 +243,11 @@ func (x *execution) sync(ctx context.Context, r *store.Record) bool {
 			*dst, changed = v, true
 		}
 	}
-	state := x.live[s.ID]
 	dr, ended := x.o.Ended[s.ID]
 	if !ended {
 		dr = x.liveDriver[s.ID]
 	}
+	state := dr.State // its task's, live or ended; else the dispatcher's, below
 	if dr.TaskID != "" {
 		set(&s.TaskID, dr.TaskID)
 		set(&s.FrameworkID, dr.FrameworkID)
@@ -261,7 +258,6 @@ func (x *execution) sync(ctx context.Context, r *store.Record) bool {
 		}
 	}
 	if ended {
-		state = dr.State
 		set(&s.Reason, dr.Reason)
 		set(&s.TaskMessage, dr.Message)
 	} else if st, ok := x.o.Submissions[s.ID]; ok {
@@ -312,7 +308,7 @@ func (x *execution) ended(ctx context.Context, r *store.Record, s *store.Submiss
 			s.StderrTail = x.stderrTail(ctx, s)
 		}
 	}
-	x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s, class %s", s.ID, describeEnd(s), s.Class))
+	x.event(r, typ, "Ended", fmt.Sprintf("driver %s ended: %s, class %s", s.ID, DescribeRun(s), s.Class))
 	if x.e.OnEnded != nil {
 		end := RunEnd{App: r.Key.Name, State: s.State, Class: s.Class}
 		if da != nil {
@@ -467,7 +463,7 @@ func (x *execution) clientFor(r *store.Record, app string) (DispatcherClient, er
 	if da := x.app(app); da != nil && da.Rendered.DispatcherURL != "" {
 		return x.e.Dispatchers.For(da.Rendered.DispatcherURL), nil
 	}
-	if base := dispatcherOf(r); base != "" {
+	if base := DispatcherOf(r); base != "" {
 		return x.e.Dispatchers.For(base), nil
 	}
 	return nil, fmt.Errorf("no dispatcher known for %s", app)

@@ -199,7 +199,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 		if _, ended := o.Ended[s.ID]; ended {
 			continue
 		}
-		base := dispatcherOf(r)
+		base := DispatcherOf(r)
 		if base == "" {
 			continue
 		}
@@ -214,10 +214,7 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 
 // DispatcherOf is the REST URL a record's application was submitted to
 // ("" when unknown).
-func DispatcherOf(r *store.Record) string { return dispatcherOf(r) }
-
-// dispatcherOf is the REST URL a record's application was submitted to.
-func dispatcherOf(r *store.Record) string {
+func DispatcherOf(r *store.Record) string {
 	u, err := v1.DispatcherURL(r.Properties["spark.master"])
 	if err != nil {
 		return ""

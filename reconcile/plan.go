@@ -363,7 +363,7 @@ func (p *planner) plan() []Action {
 	class := Classify(&seen, taskState, reason)
 	ended := orNow(latest.FinishedAt, p.now)
 	counters := countersOf(p.rec, hash, latest, class, ended, duration(policy.ResetAfter))
-	end := describeEnd(&store.Submission{State: taskState, Reason: reason, TaskMessage: message})
+	end := DescribeRun(&store.Submission{State: taskState, Reason: reason, TaskMessage: message})
 	switch {
 	case class == ClassSucceeded && policy.Type == v1.RestartAlways:
 		return append(out, p.restart(latest, counters.Consecutive, "the driver finished; restartPolicy Always"))

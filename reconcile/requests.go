@@ -113,7 +113,7 @@ func Delete(ctx context.Context, st store.Store, dispatchers Dispatchers, name s
 	msg := "no driver to kill"
 	if n := len(rec.Submissions); n > 0 {
 		s := rec.Submissions[n-1]
-		if base := dispatcherOf(rec); base != "" && !isTerminalTask(s.State) && s.ID != "" {
+		if base := DispatcherOf(rec); base != "" && !isTerminalTask(s.State) && s.ID != "" {
 			res, err := dispatchers.For(base).Kill(ctx, s.ID)
 			if err != nil {
 				return "", fmt.Errorf("kill %s: %w", s.ID, err)

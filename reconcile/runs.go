@@ -193,7 +193,7 @@ func duration(d *v1.Duration) time.Duration {
 	if d == nil {
 		return 0
 	}
-	return time.Duration(d.Micros) * time.Microsecond
+	return micros(d.Micros)
 }
 
 // restartDecision says whether a failed run of class is restarted under
@@ -222,8 +222,8 @@ func restartDecision(p v1.RestartPolicy, class string, c store.Counters) string 
 	return ""
 }
 
-// describeEnd says in words how a run ended, for status and history.
-func describeEnd(s *store.Submission) string {
+// DescribeRun says in words how a run ended, for events, status and history.
+func DescribeRun(s *store.Submission) string {
 	var b strings.Builder
 	b.WriteString(orDefault(s.State, "?"))
 	if s.Reason != "" {
@@ -234,6 +234,3 @@ func describeEnd(s *store.Submission) string {
 	}
 	return b.String()
 }
-
-// DescribeRun is describeEnd for callers outside the package (status).
-func DescribeRun(s *store.Submission) string { return describeEnd(s) }

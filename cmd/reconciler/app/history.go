@@ -136,7 +136,7 @@ func printAppSummary(w io.Writer, rec *store.Record) {
 		if ui := rec.Properties["spark.mesos.driver.webui.url"]; ui != "" {
 			fmt.Fprintf(w, "  Spark UI:  %s\n", ui)
 		} else if s.FinishedAt.IsZero() && s.Hostname != "" {
-			fmt.Fprintf(w, "  Spark UI:  http://%s:%s\n", s.Hostname, orDefault(rec.Properties["spark.ui.port"], "4040"))
+			fmt.Fprintf(w, "  Spark UI:  http://%s:%s\n", s.Hostname, firstOf(rec.Properties["spark.ui.port"], "4040"))
 		}
 		if h := strings.TrimSuffix(rec.HistoryServer, "/"); h != "" && s.FrameworkID != "" && s.TaskID != "" {
 			// The dispatcher gives each driver the framework id
@@ -161,13 +161,6 @@ func printAppSummary(w io.Writer, rec *store.Record) {
 		}
 		tw.Flush()
 	}
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 type logsOptions struct {

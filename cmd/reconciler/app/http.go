@@ -23,6 +23,9 @@ import (
 type httpOptions struct {
 	Listen, ControlListen string
 	Token                 string
+	// Shared are read-only handlers served on both addresses (the event
+	// stream), by pattern.
+	Shared map[string]http.Handler
 }
 
 // serveHTTP serves run's HTTP API; ready says whether the replica is ready
@@ -35,6 +38,9 @@ func serveHTTP(opts httpOptions, reg *prometheus.Registry, extra map[string]http
 	}
 	mux := http.NewServeMux()
 	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
+	for pattern, h := range opts.Shared {
 		mux.Handle(pattern, h)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -54,8 +60,8 @@ func serveHTTP(opts httpOptions, reg *prometheus.Registry, extra map[string]http
 			return nil, nil, fmt.Errorf("--control-listen %s: %w", opts.ControlListen, err)
 		}
 		control = http.NewServeMux()
-		if h, ok := extra["GET /events"]; ok {
-			control.Handle("GET /events", h) // read-only: a --server of either address reads it
+		for pattern, h := range opts.Shared {
+			control.Handle(pattern, h)
 		}
 	}
 	for _, verb := range []string{"run-now", "rerun", "delete"} {

@@ -192,11 +192,8 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	// Every event the store gains while this replica leads, as SSE at
 	// /events (read-only, beside /metrics).
 	broker := reconcile.NewBroker(time.Now().UnixMicro())
-	if hooks == nil {
-		hooks = map[string]http.Handler{}
-	}
-	hooks["GET /events"] = broker
-	srvs, addrs, err := serveHTTP(httpOptions{Listen: o.listen, ControlListen: o.controlListen, Token: token}, reg, hooks, requests, func() (bool, string) {
+	srvs, addrs, err := serveHTTP(httpOptions{Listen: o.listen, ControlListen: o.controlListen, Token: token,
+		Shared: map[string]http.Handler{"GET /events": broker}}, reg, hooks, requests, func() (bool, string) {
 		l := loop.Load()
 		switch {
 		case !leading.Load():
