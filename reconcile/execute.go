@@ -490,18 +490,12 @@ func (x *execution) kill(ctx context.Context, r *store.Record, ids []string, a A
 				s.State, s.FinishedAt, s.Class = "TASK_KILLED", x.now(), ClassKilled
 				if a.Deadline != "" {
 					s.Class, s.Reason, s.TaskMessage = ClassDeadline, a.Deadline, a.Reason
-					if killedFor(r, s.ID) != "" {
+					x.event(r, "Warning", "Deadline", a.Reason)
+					if i == len(r.Submissions)-1 {
+						x.ended(ctx, r, s) // as any run's end: counters, stderr tail, metrics
+					} else if killedFor(r, s.ID) != "" {
 						r.Intent = nil
 					}
-					if i == len(r.Submissions)-1 {
-						s.StderrTail = x.stderrTail(ctx, s)
-						da := x.app(r.Key.Name)
-						if da != nil {
-							c := countersOf(r, s.SpecHash, s, s.Class, s.FinishedAt, duration(da.App.Spec.RestartPolicy.ResetAfter))
-							r.Counters = &c
-						}
-					}
-					x.event(r, "Warning", "Deadline", a.Reason)
 				}
 			}
 		}
