@@ -48,6 +48,10 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 			d.Schedules = append(d.Schedules, ds)
 			continue
 		}
+		if n, ok := o.(*v1.Notifier); ok {
+			d.Notifiers = append(d.Notifiers, &DesiredNotifier{Notifier: n, File: n.Origin().File})
+			continue
+		}
 		app, ok := o.(*v1.SparkApplication)
 		if !ok {
 			continue

@@ -36,6 +36,9 @@ type Executor struct {
 	Files SandboxFiles
 	// Roles sets role weights (plan.Roles); nil leaves roles alone.
 	Roles RoleUpdater
+	// Records are, after Execute, the applications' records as it left
+	// them (by name; pruned ones gone).
+	Records map[string]*store.Record
 }
 
 // RunEnd is a run's end, for metrics.
@@ -136,6 +139,7 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 			out = append(out, ro)
 		}
 	}
+	e.Records = x.recs
 	return out
 }
 

@@ -41,6 +41,9 @@ type Metrics struct {
 	// time and its start.
 	ScheduleRuns *prometheus.CounterVec
 	ScheduleLag  *prometheus.HistogramVec
+	// Notifications counts delivery attempts by notifier, event and
+	// result (delivered, failed).
+	Notifications *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -73,11 +76,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Runs of ScheduledSparkApplications, by schedule and outcome (started, succeeded, failed, skipped)."}, []string{"schedule", "outcome"}),
 		ScheduleLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "reconciler_schedule_start_lag_seconds",
 			Help: "Time from a run's scheduled time to its start, by schedule.", Buckets: prometheus.ExponentialBuckets(0.25, 2, 14)}, []string{"schedule"}),
+		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_notifications_total",
+			Help: "Attempts to deliver notifications, by notifier, event and result (delivered, failed)."}, []string{"notifier", "event", "result"}),
 	}
 	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
 		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.StartLatency, m.SuccessTime, m.FailureTime, m.DispatcherStuck, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
-		m.ScheduleRuns, m.ScheduleLag)
+		m.ScheduleRuns, m.ScheduleLag, m.Notifications)
 	return m
+}
+
+// CountNotification counts an attempt to deliver a notification.
+func (m *Metrics) CountNotification(notifier, event string, err error) {
+	result := "delivered"
+	if err != nil {
+		result = "failed"
+	}
+	m.Notifications.WithLabelValues(notifier, event, result).Inc()
 }
 
 // CountGitSync counts a sync of the Git repository.
@@ -111,9 +125,24 @@ type Loop struct {
 	Metrics    *Metrics
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Notifications, when set, decide after each pass what the Notifiers
+	// send (Run delivers it).
+	Notifications *Notifications
 
 	lastOK atomic.Int64 // unix nanos of the last successful pass
+	last   atomic.Pointer[LastPass]
 }
+
+// LastPass is what the latest pass that observed the cluster saw,
+// planned and did, for the status page.
+type LastPass struct {
+	At      time.Time
+	Desired *Desired
+	Result  PassResult
+}
+
+// Last is the latest pass that observed the cluster (nil before one).
+func (l *Loop) Last() *LastPass { return l.last.Load() }
 
 // LastSuccess is when the last pass completed without error.
 func (l *Loop) LastSuccess() time.Time {
@@ -168,6 +197,16 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 	if err != nil {
 		l.fail("observe the cluster", err)
 		return 0
+	}
+	l.last.Store(&LastPass{At: start, Desired: d, Result: res})
+	if n := l.Notifications; n != nil {
+		meta, err := l.Reconciler.Store.GetMeta(ctx)
+		if err == nil {
+			err = n.Decide(ctx, d, NotifyObjects(d, res.Records, res.Observed.ScheduleRecords, meta))
+		}
+		if err != nil {
+			l.Log.Warn("could not decide the notifications", "err", err)
+		}
 	}
 	for _, e := range res.Plan.Entries() {
 		if e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt {

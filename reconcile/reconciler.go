@@ -60,6 +60,8 @@ type PassResult struct {
 	Observed *Observed
 	Plan     Plan
 	Outcomes []Outcome
+	// Records are the applications' records as the pass left them.
+	Records map[string]*store.Record
 }
 
 func (r *Reconciler) now() time.Time {
@@ -122,7 +124,7 @@ func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
 	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded, Files: r.Files}
 	outcomes := exec.Execute(ctx, d, o, plan)
 	r.recordSource(ctx, d, outcomes)
-	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes}, nil
+	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes, Records: exec.Records}, nil
 }
 
 // secretDigests gives each desired application the keyed digest of its

@@ -207,6 +207,8 @@ type Desired struct {
 	Roles []*DesiredRole
 	// Schedules are the ScheduledSparkApplications.
 	Schedules []*DesiredSchedule
+	// Notifiers say who is told about failures (run's notifications).
+	Notifiers []*DesiredNotifier
 	// BrokenFiles are files that failed to load: objects recorded as coming
 	// from them keep their last good spec (never killed, pruned or changed).
 	BrokenFiles map[string]bool
@@ -251,6 +253,9 @@ func (d *Desired) AbsoluteOrigins() {
 	}
 	for _, s := range d.Schedules {
 		s.File = abs(s.File)
+	}
+	for _, n := range d.Notifiers {
+		n.File = abs(n.File)
 	}
 	broken := make(map[string]bool, len(d.BrokenFiles))
 	for f := range d.BrokenFiles {

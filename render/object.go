@@ -65,6 +65,8 @@ func Object(obj v1.Object, m *v1.Manifests, opts Options) (*Rendered, error) {
 		r.app.Kind, r.app.Name = x.GetKind(), x.GetName()
 	case *v1.MesosRole:
 		r.Doc = map[string]any{"kind": x.GetKind(), "name": x.GetName(), "role": x.RoleName(), "spec": x.Spec}
+	case *v1.Notifier:
+		r.Doc = notifierDoc(x)
 	default:
 		return nil, fmt.Errorf("cannot render a %T", obj)
 	}
@@ -153,4 +155,52 @@ func RunApplication(s *v1.ScheduledSparkApplication, name, scheduled string) *v1
 	app.Spec.Driver.Labels = merge(app.Spec.Driver.Labels, labels)
 	app.Spec.Executor.Labels = merge(app.Spec.Executor.Labels, labels)
 	return app
+}
+
+// notifierDoc is what a Notifier sends where, with its secrets as the
+// sources they are read from (a URL from urlFrom is never resolved here).
+func notifierDoc(n *v1.Notifier) map[string]any {
+	sp := n.Spec
+	events := sp.Events
+	if len(events) == 0 {
+		events = v1.NotifyEvents
+	}
+	doc := map[string]any{"kind": n.GetKind(), "name": n.GetName(), "events": events,
+		"blockedFor":     v1.DurationOr(sp.BlockedFor, v1.DefaultBlockedFor).String(),
+		"recoveredAfter": v1.DurationOr(sp.RecoveredAfter, v1.DefaultRecoveredAfter).String(),
+		"dedupWindow":    v1.DurationOr(sp.DedupWindow, v1.DefaultDedupWindow).String()}
+	count, per := v1.DefaultRateCount, v1.DefaultRatePer
+	if r := sp.RateLimit; r != nil {
+		count, per = r.Count, v1.DurationOr(r.Per, v1.DefaultRatePer)
+	}
+	doc["rateLimit"] = fmt.Sprintf("%d per %s", count, per)
+	if sp.Selector != nil && len(sp.Selector.MatchLabels) > 0 {
+		doc["selector"] = sp.Selector.MatchLabels
+	}
+	switch {
+	case sp.Webhook != nil:
+		t := map[string]any{"type": "webhook", "method": "POST", "contentType": "application/json"}
+		if sp.Webhook.URL != "" {
+			t["url"] = sp.Webhook.URL
+		} else {
+			t["url"] = "<from " + describeSource(*sp.Webhook.URLFrom) + ">"
+		}
+		if s := sp.Webhook.SigningSecretFrom; s != nil {
+			t["signature"] = "X-Reconciler-Signature-256: sha256=HMAC(<from " + describeSource(*s) + ">, body)"
+		}
+		doc["target"] = t
+	case sp.Slack != nil:
+		doc["target"] = map[string]any{"type": "slack", "method": "POST", "url": "<from " + describeSource(*sp.Slack.URLFrom) + ">"}
+	case sp.Command != nil:
+		doc["target"] = map[string]any{"type": "command", "argv": sp.Command.Argv, "stdin": "the notification as JSON",
+			"timeout": v1.DurationOr(sp.Command.Timeout, v1.DefaultCommandTimeout).String()}
+	}
+	return doc
+}
+
+func describeSource(v v1.ValueSource) string {
+	if v.Env != "" {
+		return "env:" + v.Env
+	}
+	return "file:" + v.File
 }

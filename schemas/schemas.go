@@ -35,6 +35,7 @@ var kinds = []struct {
 	{v1.KindShuffleService, &v1.ShuffleService{}, "dynamic-allocation.yaml"},
 	{v1.KindMesosRole, &v1.MesosRole{}, "dispatcher.yaml"},
 	{v1.KindScheduledSparkApplication, &v1.ScheduledSparkApplication{}, "nightly-schedule.yaml"},
+	{v1.KindNotifier, &v1.Notifier{}, "notifiers.yaml"},
 }
 
 func reflector() (*jsonschema.Reflector, error) {

@@ -91,6 +91,102 @@ type Record struct {
 	Schedule *ScheduleState `json:"schedule,omitempty"`
 	// Counters are the failures counted against the restart policy.
 	Counters *Counters `json:"counters,omitempty"`
+	// Notify is a Notifier's memory: what it told whom, and its outbox.
+	Notify *NotifyState `json:"notify,omitempty"`
+}
+
+// Limits of a Notifier's memory.
+const (
+	// MaxOutbox bounds the deliveries waiting: beyond it, new
+	// notifications are folded into the next summary.
+	MaxOutbox = 200
+	// MaxSummaryNames bounds the objects a summary names.
+	MaxSummaryNames = 10
+)
+
+// NotifyState is what a Notifier remembers. Notifications are decided
+// from the records, level-triggered, and written here (Sent and Outbox in
+// one write) before anything is delivered: a crash or a new leader finds
+// them and delivers them, with the same ids; a delivery is removed from
+// the outbox only once its target acknowledged it.
+type NotifyState struct {
+	// Since is when the notifier was first seen: what was already wrong
+	// then is remembered as known, not sent.
+	Since time.Time `json:"since"`
+	// Target is the notifier's target type (webhook, slack, command).
+	Target string `json:"target,omitempty"`
+	// Sent are, per object (Kind/name), the conditions notified since it
+	// last recovered.
+	Sent map[string][]Notified `json:"sent,omitempty"`
+	// Outbox are the deliveries not yet acknowledged, oldest first.
+	Outbox []Delivery `json:"outbox,omitempty"`
+	// Window is the start of the rate limit's current window, InWindow
+	// how many were sent to the outbox in it; Overflow what the limit (or
+	// a full outbox) held back, for the summary sent when it ends.
+	Window   time.Time `json:"window,omitzero"`
+	InWindow int       `json:"inWindow,omitempty"`
+	Overflow *Overflow `json:"overflow,omitempty"`
+	// Delivered counts the deliveries acknowledged; LastDelivered and
+	// LastError say when the last one was and why the last attempt failed.
+	Delivered     int64     `json:"delivered,omitempty"`
+	LastDelivered time.Time `json:"lastDelivered,omitzero"`
+	LastError     string    `json:"lastError,omitempty"`
+}
+
+// Notified is one condition an object was notified about.
+type Notified struct {
+	Event string `json:"event"`
+	// Key tells one condition from another of the same event (a failure's
+	// class, the set of held files): the same key again within the dedup
+	// window is not sent again.
+	Key string    `json:"key"`
+	ID  string    `json:"id"`
+	At  time.Time `json:"at"`
+	// Quiet: it was already so when the notifier was added, and was not
+	// sent (it is no reason for a Recovered, nor for holding a new
+	// occurrence back).
+	Quiet bool `json:"quiet,omitempty"`
+}
+
+// Overflow counts the notifications held back since Since, by event, and
+// names the first objects.
+type Overflow struct {
+	Since   time.Time      `json:"since"`
+	Count   int            `json:"count"`
+	ByEvent map[string]int `json:"byEvent,omitempty"`
+	Names   []string       `json:"names,omitempty"`
+}
+
+// Delivery is a notification waiting for its target's acknowledgement.
+type Delivery struct {
+	Notification Notification `json:"notification"`
+	Attempts     int          `json:"attempts,omitempty"`
+	NextAttempt  time.Time    `json:"nextAttempt,omitzero"`
+	LastError    string       `json:"lastError,omitempty"`
+}
+
+// Notification is what a target receives (as JSON for a webhook or a
+// command, as text for Slack). It holds no secret: no stderr, no
+// properties; the message is the record's own event or status.
+type Notification struct {
+	// ID names the occurrence: a redelivery, or the same occurrence
+	// decided again after a crash, carries the same id.
+	ID       string            `json:"id"`
+	Event    string            `json:"event"`
+	Time     time.Time         `json:"time"`
+	Kind     string            `json:"kind"`
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Schedule string            `json:"schedule,omitempty"`
+	Phase    string            `json:"phase,omitempty"`
+	// Run is the submission the event is about, Class how it ended.
+	Run      string `json:"run,omitempty"`
+	Class    string `json:"class,omitempty"`
+	Message  string `json:"message"`
+	Revision string `json:"revision,omitempty"`
+	// Summary, for a summary of notifications held back by the rate
+	// limit: how many, by event.
+	Summary *Overflow `json:"summary,omitempty"`
 }
 
 // Counters count an application's failures of one spec since the last

@@ -244,6 +244,8 @@ func newObject(kind string) Object {
 		return &MesosRole{}
 	case KindScheduledSparkApplication:
 		return &ScheduledSparkApplication{}
+	case KindNotifier:
+		return &Notifier{}
 	}
 	return nil
 }

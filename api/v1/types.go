@@ -36,7 +36,7 @@ const (
 )
 
 // Kinds lists every kind, in the order objects of different kinds are printed.
-var Kinds = []string{KindMesosRole, KindDispatcher, KindShuffleService, KindSparkApplication, KindScheduledSparkApplication}
+var Kinds = []string{KindMesosRole, KindDispatcher, KindShuffleService, KindSparkApplication, KindScheduledSparkApplication, KindNotifier}
 
 // ObjectMeta is the metadata every object carries.
 type ObjectMeta struct {

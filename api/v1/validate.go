@@ -46,6 +46,8 @@ func validateObject(o Object, opts LoadOptions, s problemSink) {
 		validateRole(x, p("spec"), s)
 	case *ScheduledSparkApplication:
 		validateSchedule(x, opts.ScheduleSeconds, s)
+	case *Notifier:
+		validateNotifier(&x.Spec, p("spec"), s)
 	}
 }
 

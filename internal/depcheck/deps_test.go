@@ -19,6 +19,7 @@ var layers = []string{
 	"cmd",
 	"e2e",
 	"reconcile",
+	"notify",
 	"source",
 	"mesos",
 	"dispatcher",

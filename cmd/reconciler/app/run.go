@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/notify"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/source"
 	gitsource "github.com/sparkmesos/reconciler/source/git"
@@ -275,6 +276,10 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			Now:     time.Now,
 			Log:     log,
 		}
+		// Notifications: decided after each pass, delivered from the
+		// store's outboxes while this replica leads.
+		l.Notifications = &reconcile.Notifications{Store: st, Lookup: notify.Lookup(lookupSecret), Log: log, Delivered: metrics.CountNotification}
+		go l.Notifications.Run(lctx)
 		loop.Store(l)
 		_ = l.Run(lctx)
 		cancel()
