@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,6 +64,13 @@ func (b *Broker) Publish(e StreamEvent) {
 	b.wake = make(chan struct{})
 }
 
+// Recent returns the newest n events kept, oldest first.
+func (b *Broker) Recent(n int) []StreamEvent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.events[max(len(b.events)-n, 0):])
+}
+
 // since returns the events after id, whether some were dropped between
 // id and the oldest kept, and a channel closed at the next publish.
 func (b *Broker) since(id int64) ([]StreamEvent, bool, <-chan struct{}) {
@@ -89,13 +97,16 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	last := int64(-1)
-	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("since")} {
+	for _, v := range []string{r.URL.Query().Get("since"), r.Header.Get("Last-Event-ID")} { // a reconnect's header wins
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			last = n
 		}
 	}
 	name := r.URL.Query().Get("name")
 	once := r.URL.Query().Get("once") != "" // the events kept, then the end
+	// unnamed sends every event as the default type ("message"), for a
+	// browser's EventSource.onmessage.
+	unnamed := r.URL.Query().Get("unnamed") != ""
 	if last < 0 {
 		b.mu.Lock()
 		last = b.next
@@ -119,6 +130,10 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			data, _ := json.Marshal(e)
+			if unnamed {
+				fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.ID, data)
+				continue
+			}
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Reason, data)
 		}
 		flusher.Flush()

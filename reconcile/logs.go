@@ -74,3 +74,25 @@ func LocateSandbox(snap *mesos.Snapshot, s *store.Submission) (*RunSandbox, erro
 	}
 	return nil, fmt.Errorf("the agent %s of run %s is not registered with the master: its sandbox cannot be read", orDefault(s.Hostname, agentID), s.ID)
 }
+
+// RunLinks are a run's Spark UI (the driver's own while it runs, or the
+// URL spark.mesos.driver.webui.url names) and its page on the dispatcher's
+// history server; "" where there is none.
+func RunLinks(rec *store.Record, s *store.Submission) (sparkUI, history string) {
+	if ui := rec.Properties["spark.mesos.driver.webui.url"]; ui != "" {
+		sparkUI = ui
+	} else if s.FinishedAt.IsZero() && s.Hostname != "" {
+		port := rec.Properties["spark.ui.port"]
+		if port == "" {
+			port = "4040"
+		}
+		sparkUI = "http://" + s.Hostname + ":" + port
+	}
+	if h := strings.TrimSuffix(rec.HistoryServer, "/"); h != "" && s.FrameworkID != "" && s.TaskID != "" {
+		// The dispatcher gives each driver the framework id
+		// DISPATCHER-TASK (spark.mesos.driver.frameworkId): the history
+		// server's application id.
+		history = h + "/history/" + s.FrameworkID + "-" + s.TaskID
+	}
+	return sparkUI, history
+}

@@ -18,6 +18,7 @@ const module = "github.com/sparkmesos/reconciler"
 var layers = []string{
 	"cmd",
 	"e2e",
+	"web",
 	"reconcile",
 	"notify",
 	"source",
@@ -57,6 +58,8 @@ var thirdParty = map[string][]string{
 	"github.com/mesos/mesos-go/api/v1/lib": {"mesos", "render", "sim"},
 	"github.com/mesos/mesos-go":            {"mesos", "sim"},
 	"github.com/gogo/protobuf":             {"mesos", "render", "sim"},
+	// chromedp drives Debian's chromium in the status page's browser test.
+	"github.com/chromedp": {"e2e"},
 }
 
 type pkg struct {

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/dispatcher"
+	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -133,16 +134,12 @@ func printAppSummary(w io.Writer, rec *store.Record) {
 		if s.Message != "" {
 			fmt.Fprintf(w, "  Note:      %s\n", s.Message)
 		}
-		if ui := rec.Properties["spark.mesos.driver.webui.url"]; ui != "" {
+		ui, history := reconcile.RunLinks(rec, &s)
+		if ui != "" {
 			fmt.Fprintf(w, "  Spark UI:  %s\n", ui)
-		} else if s.FinishedAt.IsZero() && s.Hostname != "" {
-			fmt.Fprintf(w, "  Spark UI:  http://%s:%s\n", s.Hostname, firstOf(rec.Properties["spark.ui.port"], "4040"))
 		}
-		if h := strings.TrimSuffix(rec.HistoryServer, "/"); h != "" && s.FrameworkID != "" && s.TaskID != "" {
-			// The dispatcher gives each driver the framework id
-			// DISPATCHER-TASK (spark.mesos.driver.frameworkId): the
-			// history server's application id.
-			fmt.Fprintf(w, "  History:   %s/history/%s-%s\n", h, s.FrameworkID, s.TaskID)
+		if history != "" {
+			fmt.Fprintf(w, "  History:   %s\n", history)
 		}
 		if tail := strings.TrimRight(s.StderrTail, "\n"); tail != "" {
 			lines := strings.Split(tail, "\n")
@@ -161,6 +158,21 @@ func printAppSummary(w io.Writer, rec *store.Record) {
 		}
 		tw.Flush()
 	}
+}
+
+// readRunLog reads the end (n bytes; all when n < 0) of a run's sandbox
+// file through its agent's /files API, found in the master's state.
+func readRunLog(ctx context.Context, mc *mesos.Client, run *store.Submission, file string, n int64) ([]byte, int64, *reconcile.RunSandbox, error) {
+	snap, err := mc.Snapshot(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	sb, err := reconcile.LocateSandbox(snap, run)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	data, size, err := mc.Tail(ctx, mc.AgentURL(sb.Agent), sb.Path+"/"+file, n)
+	return data, size, sb, err
 }
 
 type logsOptions struct {
@@ -218,16 +230,7 @@ func runLogs(ctx context.Context, streams Streams, name string, o logsOptions) e
 	if err != nil {
 		return invalid(err)
 	}
-	snap, err := mc.Snapshot(ctx)
-	if err != nil {
-		return failure(err)
-	}
-	sb, err := reconcile.LocateSandbox(snap, run)
-	var data []byte
-	var size int64
-	if err == nil {
-		data, size, err = mc.Tail(ctx, mc.AgentURL(sb.Agent), sb.Path+"/"+file, tailBytes(o.tail))
-	}
+	data, size, sb, err := readRunLog(ctx, mc, run, file, tailBytes(o.tail))
 	if err != nil {
 		if file == "stderr" && run.StderrTail != "" {
 			fmt.Fprintf(streams.Err, "reconciler: the sandbox of %s cannot be read (%v); its stderr tail, copied when it ended:\n", run.ID, err)

@@ -24,7 +24,17 @@ import (
 	"github.com/sparkmesos/reconciler/source"
 	gitsource "github.com/sparkmesos/reconciler/source/git"
 	"github.com/sparkmesos/reconciler/store"
+	"github.com/sparkmesos/reconciler/web"
 )
+
+// withHandler adds a handler to a pattern map, making the map if needed.
+func withHandler(m map[string]http.Handler, pattern string, h http.Handler) map[string]http.Handler {
+	if m == nil {
+		m = map[string]http.Handler{}
+	}
+	m[pattern] = h
+	return m
+}
 
 type runOptions struct {
 	cluster  clusterOptions
@@ -193,6 +203,28 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 	// Every event the store gains while this replica leads, as SSE at
 	// /events (read-only, beside /metrics).
 	broker := reconcile.NewBroker(time.Now().UnixMicro())
+	// The status page, read-only, on --listen beside /metrics.
+	page := &web.Server{Owner: o.cluster.owner, Events: broker,
+		Store: func() store.Store {
+			if stp := current.Load(); stp != nil && leading.Load() {
+				return *stp
+			}
+			return nil
+		},
+		Last: func() *reconcile.LastPass {
+			if l := loop.Load(); l != nil {
+				return l.Last()
+			}
+			return nil
+		},
+		Logs: func(ctx context.Context, _ *store.Record, run *store.Submission) (string, error) {
+			data, _, _, err := readRunLog(ctx, mc, run, "stderr", 1<<20)
+			return string(data), err
+		}}
+	pageHandler := page.Handler()
+	for _, pattern := range web.Patterns {
+		hooks = withHandler(hooks, pattern, pageHandler)
+	}
 	srvs, addrs, err := serveHTTP(httpOptions{Listen: o.listen, ControlListen: o.controlListen, Token: token,
 		Shared: map[string]http.Handler{"GET /events": broker}}, reg, hooks, requests, func() (bool, string) {
 		l := loop.Load()
