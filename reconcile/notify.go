@@ -351,6 +351,10 @@ type Notifications struct {
 	Retry, MaxRetry time.Duration
 	// Delivered, when set, counts each attempt (err nil: acknowledged).
 	Delivered func(notifier, event string, err error)
+	// Prune removes the records (memory and outbox) of notifiers no longer
+	// in the manifests, as run --prune does applications; Force allows it
+	// beyond half of them.
+	Prune, Force bool
 
 	mu        sync.Mutex // the decision's and the deliveries' writes
 	notifiers map[string]*DesiredNotifier
@@ -385,8 +389,9 @@ func (n *Notifications) poke() {
 }
 
 // Decide is the step after a pass: each desired notifier's decision over
-// the objects, written to its record; the records of notifiers no longer
-// desired (and not held by a broken file) are removed, outbox and all.
+// the objects, written to its record. With Prune, the records of notifiers
+// no longer desired (and not held by a broken file) are removed, outbox
+// and all; without, they stay, and nothing is delivered for them.
 func (n *Notifications) Decide(ctx context.Context, d *Desired, objects []NotifyObject) error {
 	n.mu.Lock()
 	n.notifiers = map[string]*DesiredNotifier{}
@@ -423,10 +428,22 @@ func (n *Notifications) Decide(ctx context.Context, d *Desired, objects []Notify
 		pending = pending || len(st.Outbox) > 0
 		n.mu.Unlock()
 	}
+	var gone []*store.Record
 	for name, r := range have {
-		if n.notifiers[name] != nil || d.Holds(r.Origin) {
-			continue
+		if n.notifiers[name] == nil && !d.Holds(r.Origin) {
+			gone = append(gone, r)
 		}
+	}
+	switch {
+	case len(gone) == 0:
+	case !n.Prune:
+		gone = nil // kept, inert: nothing is delivered for a notifier not desired
+	case len(gone)*2 > len(have) && !n.Force:
+		n.log().Warn("notifications: not pruning the records of removed notifiers: more than half of them (--force allows it)", "removed", len(gone), "owned", len(have))
+		gone = nil
+	}
+	for _, r := range gone {
+		name := r.Key.Name
 		n.mu.Lock()
 		if err := n.Store.Delete(ctx, r.Key, r.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("notifier %s: %w", name, err))

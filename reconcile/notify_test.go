@@ -266,3 +266,39 @@ func TestNotificationsDeliverInOrderWithRetries(t *testing.T) {
 		t.Errorf("outbox %v, delivered %d", events(rec.Notify), rec.Notify.Delivered)
 	}
 }
+
+func TestRemovedNotifiersArePrunedOnlyWithPruneAndBelowHalf(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	all := &Desired{Apps: map[string]*DesiredApp{}}
+	for _, name := range []string{"a", "b", "c"} {
+		all.Notifiers = append(all.Notifiers, notifier(name, v1.NotifierSpec{}))
+	}
+	count := func() int {
+		recs, _ := st.List(ctx, KindNotifier)
+		return len(recs)
+	}
+	n := &Notifications{Store: st}
+	if err := n.Decide(ctx, all, nil); err != nil || count() != 3 {
+		t.Fatalf("%d records, %v", count(), err)
+	}
+	none := &Desired{Apps: map[string]*DesiredApp{}, Notifiers: all.Notifiers[:1]}
+	if err := n.Decide(ctx, none, nil); err != nil || count() != 3 {
+		t.Fatalf("without Prune: %d records, %v", count(), err)
+	}
+	n.Prune = true
+	if err := n.Decide(ctx, none, nil); err != nil || count() != 3 {
+		t.Fatalf("pruning 2 of 3 without Force: %d records, %v", count(), err)
+	}
+	if err := n.Decide(ctx, &Desired{Apps: map[string]*DesiredApp{}, Notifiers: all.Notifiers[:2]}, nil); err != nil || count() != 2 {
+		t.Fatalf("pruning 1 of 3: %d records, %v", count(), err)
+	}
+	held := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{"n.yaml": true}}
+	n.Force = true
+	if err := n.Decide(ctx, held, nil); err != nil || count() != 2 {
+		t.Fatalf("a broken file pruned its notifiers: %d records, %v", count(), err)
+	}
+	if err := n.Decide(ctx, &Desired{Apps: map[string]*DesiredApp{}}, nil); err != nil || count() != 0 {
+		t.Fatalf("with Force: %d records, %v", count(), err)
+	}
+}

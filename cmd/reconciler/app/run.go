@@ -310,7 +310,8 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		}
 		// Notifications: decided after each pass, delivered from the
 		// store's outboxes while this replica leads.
-		l.Notifications = &reconcile.Notifications{Store: st, Lookup: notify.Lookup(lookupSecret), Log: log, Delivered: metrics.CountNotification}
+		l.Notifications = &reconcile.Notifications{Store: st, Lookup: notify.Lookup(lookupSecret), Log: log, Delivered: metrics.CountNotification,
+			Prune: o.prune, Force: o.force}
 		go l.Notifications.Run(lctx)
 		loop.Store(l)
 		_ = l.Run(lctx)
