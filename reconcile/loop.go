@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/store"
 )
 
 // Metrics are the loop's Prometheus metrics. Application metrics use
@@ -200,9 +201,18 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 	}
 	l.last.Store(&LastPass{At: start, Desired: d, Result: res})
 	if n := l.Notifications; n != nil {
-		meta, err := l.Reconciler.Store.GetMeta(ctx)
+		// Without notifiers, only the records of removed ones are looked
+		// at (to prune them): no pass pays for objects nobody watches.
+		var objects []NotifyObject
+		var err error
+		if len(d.Notifiers) > 0 {
+			var meta *store.Meta
+			if meta, err = l.Reconciler.Store.GetMeta(ctx); err == nil {
+				objects = NotifyObjects(d, res.Records, res.Observed.ScheduleRecords, meta)
+			}
+		}
 		if err == nil {
-			err = n.Decide(ctx, d, NotifyObjects(d, res.Records, res.Observed.ScheduleRecords, meta))
+			err = n.Decide(ctx, d, objects)
 		}
 		if err != nil {
 			l.Log.Warn("could not decide the notifications", "err", err)

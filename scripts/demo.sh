@@ -87,3 +87,6 @@ $BIN/reconciler status nightly-report | sed -n '/^  schedule:/,/^  status:/p'
 step "spark-pi's runs (the first killed for the new spec) and its driver's log"
 $BIN/reconciler history spark-pi
 $BIN/reconciler logs spark-pi --tail 4
+
+step "the status page that run serves: http://$LISTEN/ (live; here its applications, as curl reads them)"
+curl -sS "http://$LISTEN/?part=main" | grep -o 'data-app="[^"]*" class="phase-[a-z]*"' | sed -E 's/data-app="([^"]*)" class="phase-([a-z]*)"/  \1: \2/'
