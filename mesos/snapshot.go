@@ -37,6 +37,8 @@ type Task struct {
 	Reason, Message string
 	// Started is when it was first reported running (the agent's clock).
 	Started time.Time
+	// CPUs and MemMiB are the resources it holds.
+	CPUs, MemMiB float64
 }
 
 // Agent is an active agent's capacity and attributes.
@@ -51,7 +53,7 @@ type Agent struct {
 	GPUs       float64
 	Ports      [][2]uint64 // the ports resource's ranges
 	Attributes map[string]Attribute
-	// UsedCPUs and UsedMemMiB are allocated to frameworks.
+	// UsedCPUs and UsedMemMiB are what its live tasks hold.
 	UsedCPUs, UsedMemMiB float64
 }
 
@@ -84,11 +86,21 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err := c.call(ctx, calls.GetState(), &st); err != nil {
 		return nil, fmt.Errorf("mesos GET_STATE: %w", err)
 	}
-	gs := st.GetState
+	return st.GetState.snapshot(), nil
+}
+
+// snapshot is the state in the project's terms. An agent's use is what its
+// live tasks hold (as the event stream's view counts it too).
+func (gs *leanGetState) snapshot() *Snapshot {
 	s := &Snapshot{
 		Tasks:            tasksOf(gs.GetTasks.Tasks),
 		CompletedTasks:   tasksOf(gs.GetTasks.CompletedTasks),
 		UnreachableTasks: tasksOf(gs.GetTasks.UnreachableTasks),
+	}
+	used := map[string][2]float64{}
+	for _, t := range s.Tasks {
+		u := used[t.AgentID]
+		used[t.AgentID] = [2]float64{u[0] + t.CPUs, u[1] + t.MemMiB}
 	}
 	s.Capacity = map[string]float64{}
 	for _, a := range gs.GetAgents.Agents {
@@ -99,43 +111,56 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 			}
 		}
 		if a.Active {
+			u := used[ag.ID]
+			ag.UsedCPUs, ag.UsedMemMiB = u[0], u[1]
 			s.Agents = append(s.Agents, ag)
 		}
 	}
 	for _, f := range gs.GetFrameworks.Frameworks {
-		s.Frameworks = append(s.Frameworks, RegisteredFramework{ID: f.Info.ID.Value, Name: f.Info.Name, Principal: f.Info.Principal,
-			Active: f.Active, Connected: f.Connected, Registered: time.Unix(0, f.Registered.Nanoseconds)})
+		s.Frameworks = append(s.Frameworks, f.registered())
 	}
-	return s, nil
+	return s
 }
 
 // leanState is the part of the JSON GET_STATE response (master.proto's
 // Response.GetState) that Snapshot keeps; the decoder skips the rest.
 type leanState struct {
-	GetState struct {
-		GetTasks struct {
-			Tasks            []leanTask `json:"tasks"`
-			CompletedTasks   []leanTask `json:"completed_tasks"`
-			UnreachableTasks []leanTask `json:"unreachable_tasks"`
-		} `json:"get_tasks"`
-		GetAgents struct {
-			Agents []leanAgent `json:"agents"`
-		} `json:"get_agents"`
-		GetFrameworks struct {
-			Frameworks []struct {
-				Info struct {
-					ID        leanID `json:"id"`
-					Name      string `json:"name"`
-					Principal string `json:"principal"`
-				} `json:"framework_info"`
-				Active     bool `json:"active"`
-				Connected  bool `json:"connected"`
-				Registered struct {
-					Nanoseconds int64 `json:"nanoseconds"`
-				} `json:"registered_time"`
-			} `json:"frameworks"`
-		} `json:"get_frameworks"`
-	} `json:"get_state"`
+	GetState leanGetState `json:"get_state"`
+}
+
+// leanGetState is master.proto's Response.GetState, as GET_STATE answers
+// it and the event stream's SUBSCRIBED carries it.
+type leanGetState struct {
+	GetTasks struct {
+		Tasks            []leanTask `json:"tasks"`
+		CompletedTasks   []leanTask `json:"completed_tasks"`
+		UnreachableTasks []leanTask `json:"unreachable_tasks"`
+	} `json:"get_tasks"`
+	GetAgents struct {
+		Agents []leanAgent `json:"agents"`
+	} `json:"get_agents"`
+	GetFrameworks struct {
+		Frameworks []leanFramework `json:"frameworks"`
+	} `json:"get_frameworks"`
+}
+
+// leanFramework is a GetFrameworks.Framework.
+type leanFramework struct {
+	Info struct {
+		ID        leanID `json:"id"`
+		Name      string `json:"name"`
+		Principal string `json:"principal"`
+	} `json:"framework_info"`
+	Active     bool `json:"active"`
+	Connected  bool `json:"connected"`
+	Registered struct {
+		Nanoseconds int64 `json:"nanoseconds"`
+	} `json:"registered_time"`
+}
+
+func (f leanFramework) registered() RegisteredFramework {
+	return RegisteredFramework{ID: f.Info.ID.Value, Name: f.Info.Name, Principal: f.Info.Principal,
+		Active: f.Active, Connected: f.Connected, Registered: time.Unix(0, f.Registered.Nanoseconds)}
 }
 
 type leanID struct {
@@ -160,6 +185,7 @@ type leanTask struct {
 			Value *string `json:"value"`
 		} `json:"labels"`
 	} `json:"labels"`
+	Resources []leanValue `json:"resources"`
 }
 
 type leanValue struct {
@@ -185,9 +211,8 @@ type leanAgent struct {
 		Port       int         `json:"port"`
 		Attributes []leanValue `json:"attributes"`
 	} `json:"agent_info"`
-	Active    bool        `json:"active"`
-	Total     []leanValue `json:"total_resources"`
-	Allocated []leanValue `json:"allocated_resources"`
+	Active bool        `json:"active"`
+	Total  []leanValue `json:"total_resources"`
 }
 
 // UnmarshalJSON lets mesos-go's JSON codec decode into leanState.
@@ -204,26 +229,38 @@ func (s *leanState) Unmarshal([]byte) error {
 func tasksOf(ts []leanTask) []Task {
 	out := make([]Task, 0, len(ts))
 	for _, t := range ts {
-		task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value,
-			State: t.State, Labels: make(map[string]string, len(t.Labels.Labels))}
-		for _, st := range t.Statuses {
-			if st.State == "TASK_RUNNING" && task.Started.IsZero() {
-				task.Started = seconds(st.Timestamp)
-			}
-		}
-		if n := len(t.Statuses); n > 0 {
-			task.Reason, task.Message = t.Statuses[n-1].Reason, t.Statuses[n-1].Message
-		}
-		for _, l := range t.Labels.Labels {
-			if l.Value != nil {
-				task.Labels[l.Key] = *l.Value
-			} else {
-				task.Labels[l.Key] = ""
-			}
-		}
-		out = append(out, task)
+		out = append(out, t.task())
 	}
 	return out
+}
+
+func (t leanTask) task() Task {
+	task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value,
+		State: t.State, Labels: make(map[string]string, len(t.Labels.Labels))}
+	for _, st := range t.Statuses {
+		if st.State == "TASK_RUNNING" && task.Started.IsZero() {
+			task.Started = seconds(st.Timestamp)
+		}
+	}
+	if n := len(t.Statuses); n > 0 {
+		task.Reason, task.Message = t.Statuses[n-1].Reason, t.Statuses[n-1].Message
+	}
+	for _, l := range t.Labels.Labels {
+		if l.Value != nil {
+			task.Labels[l.Key] = *l.Value
+		} else {
+			task.Labels[l.Key] = ""
+		}
+	}
+	for _, r := range t.Resources {
+		switch {
+		case r.Scalar != nil && r.Name == "cpus":
+			task.CPUs += r.Scalar.Value
+		case r.Scalar != nil && r.Name == "mem":
+			task.MemMiB += r.Scalar.Value
+		}
+	}
+	return task
 }
 
 // seconds converts a Mesos status timestamp (seconds since the epoch).
@@ -250,14 +287,6 @@ func (la leanAgent) agent() Agent {
 			for _, x := range r.Ranges.Range {
 				a.Ports = append(a.Ports, [2]uint64{x.Begin, x.End})
 			}
-		}
-	}
-	for _, r := range la.Allocated {
-		switch {
-		case r.Scalar != nil && r.Name == "cpus":
-			a.UsedCPUs += r.Scalar.Value
-		case r.Scalar != nil && r.Name == "mem":
-			a.UsedMemMiB += r.Scalar.Value
 		}
 	}
 	for _, at := range la.Info.Attributes {

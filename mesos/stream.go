@@ -47,42 +47,46 @@ func streamingResponses(cli *httpcli.Client) httpcli.ResponseHandler {
 // at a time: memory stays that of the result, whatever the answer's size.
 func (s *leanState) unmarshalFrom(r io.Reader) error {
 	dec := json.NewDecoder(r)
-	gs := &s.GetState
 	return object(dec, func(key string) error {
 		if key != "get_state" {
 			return skip(dec)
 		}
-		return object(dec, func(key string) error {
-			switch key {
-			case "get_tasks":
-				return object(dec, func(key string) error {
-					switch key {
-					case "tasks":
-						return array(dec, &gs.GetTasks.Tasks)
-					case "completed_tasks":
-						return array(dec, &gs.GetTasks.CompletedTasks)
-					case "unreachable_tasks":
-						return array(dec, &gs.GetTasks.UnreachableTasks)
-					}
-					return skip(dec)
-				})
-			case "get_agents":
-				return object(dec, func(key string) error {
-					if key == "agents" {
-						return array(dec, &gs.GetAgents.Agents)
-					}
-					return skip(dec)
-				})
-			case "get_frameworks":
-				return object(dec, func(key string) error {
-					if key == "frameworks" {
-						return array(dec, &gs.GetFrameworks.Frameworks)
-					}
-					return skip(dec)
-				})
-			}
-			return skip(dec)
-		})
+		return s.GetState.decode(dec)
+	})
+}
+
+// decode reads a GetState object from dec.
+func (gs *leanGetState) decode(dec *json.Decoder) error {
+	return object(dec, func(key string) error {
+		switch key {
+		case "get_tasks":
+			return object(dec, func(key string) error {
+				switch key {
+				case "tasks":
+					return array(dec, &gs.GetTasks.Tasks)
+				case "completed_tasks":
+					return array(dec, &gs.GetTasks.CompletedTasks)
+				case "unreachable_tasks":
+					return array(dec, &gs.GetTasks.UnreachableTasks)
+				}
+				return skip(dec)
+			})
+		case "get_agents":
+			return object(dec, func(key string) error {
+				if key == "agents" {
+					return array(dec, &gs.GetAgents.Agents)
+				}
+				return skip(dec)
+			})
+		case "get_frameworks":
+			return object(dec, func(key string) error {
+				if key == "frameworks" {
+					return array(dec, &gs.GetFrameworks.Frameworks)
+				}
+				return skip(dec)
+			})
+		}
+		return skip(dec)
 	})
 }
 

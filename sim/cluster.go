@@ -139,6 +139,9 @@ type Cluster struct {
 	// (--max_completed_tasks_per_framework); completedFrameworks the
 	// removed frameworks kept, oldest first (--max_completed_frameworks).
 	completed           map[string][]*task
+	// unreachable are the tasks of partition-aware frameworks on agents
+	// marked unreachable (GET_TASKS' unreachable_tasks), by task key.
+	unreachable map[string]*task
 	completedFrameworks []string
 	// history is every task ever launched, for tests (TaskHistory).
 	history  []*task
@@ -269,6 +272,7 @@ func New(cfg Config) *Cluster {
 		frameworks:      map[string]*framework{},
 		tasks:           map[string]*task{},
 		completed:       map[string][]*task{},
+		unreachable:     map[string]*task{},
 		offers:          map[string]*offer{},
 		seq:             map[string]int{},
 		faults:          &faults{},

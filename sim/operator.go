@@ -400,6 +400,9 @@ func (c *Cluster) tasksLocked() *master.Response_GetTasks {
 	for _, k := range slices.Sorted(maps.Keys(c.tasks)) {
 		resp.Tasks = append(resp.Tasks, c.taskProtoLocked(c.tasks[k]))
 	}
+	for _, k := range slices.Sorted(maps.Keys(c.unreachable)) {
+		resp.UnreachableTasks = append(resp.UnreachableTasks, c.taskProtoLocked(c.unreachable[k]))
+	}
 	for _, t := range c.allCompletedLocked() {
 		if t.state == mesos.TASK_ERROR || t.state == mesos.TASK_DROPPED {
 			continue // never launched: Mesos does not list them
@@ -478,22 +481,39 @@ func (c *Cluster) agentsLocked() *master.Response_GetAgents {
 		if !a.listed() {
 			continue // removed (unreachable) agents are not listed
 		}
-		alloc, offered := u.usedOn[a.info.ID.Value], u.offeredOn[a.info.ID.Value]
-		deactivated := false
-		resp.Agents = append(resp.Agents, master.Response_GetAgents_Agent{
-			AgentInfo:          a.info,
-			Active:             a.active,
-			Deactivated:        &deactivated,
-			Version:            Version,
-			PID:                strPtr(fmt.Sprintf("slave(1)@%s:%d", a.ip, a.info.GetPort())),
-			RegisteredTime:     timeInfo(a.regTime),
-			TotalResources:     preRefinement(a.total),
-			AllocatedResources: preRefinement(alloc),
-			OfferedResources:   preRefinement(offered),
-			Capabilities:       agentCapabilities,
-		})
+		resp.Agents = append(resp.Agents, c.agentProtoLocked(a, u))
 	}
 	return resp
+}
+
+func (c *Cluster) agentProtoLocked(a *agent, u usage) master.Response_GetAgents_Agent {
+	alloc, offered := u.usedOn[a.info.ID.Value], u.offeredOn[a.info.ID.Value]
+	deactivated := false
+	return master.Response_GetAgents_Agent{
+		AgentInfo:          a.info,
+		Active:             a.active,
+		Deactivated:        &deactivated,
+		Version:            Version,
+		PID:                strPtr(fmt.Sprintf("slave(1)@%s:%d", a.ip, a.info.GetPort())),
+		RegisteredTime:     timeInfo(a.regTime),
+		TotalResources:     preRefinement(a.total),
+		AllocatedResources: preRefinement(alloc),
+		OfferedResources:   preRefinement(offered),
+		Capabilities:       agentCapabilities,
+	}
+}
+
+// agentAddedLocked tells the event streams an agent (re)registered.
+func (c *Cluster) agentAddedLocked(a *agent) {
+	if len(c.watchers) == 0 {
+		return
+	}
+	c.notifyWatchersLocked(&master.Event{Type: master.Event_AGENT_ADDED, AgentAdded: &master.Event_AgentAdded{Agent: c.agentProtoLocked(a, c.usageLocked())}})
+}
+
+// agentRemovedLocked tells the event streams an agent was removed.
+func (c *Cluster) agentRemovedLocked(a *agent) {
+	c.notifyWatchersLocked(&master.Event{Type: master.Event_AGENT_REMOVED, AgentRemoved: &master.Event_AgentRemoved{AgentID: *a.info.ID}})
 }
 
 // serveOperatorSubscribe streams cluster events: SUBSCRIBED with the whole

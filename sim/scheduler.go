@@ -251,7 +251,12 @@ func (c *Cluster) subscribe(m *masterEndpoint, w http.ResponseWriter, r *http.Re
 		FrameworkID: &mesos.FrameworkID{Value: fw.id}, HeartbeatIntervalSeconds: &hb, MasterInfo: c.masterInfoLocked(m),
 	}})
 	s.send(heartbeatEvent())
-	c.notifyWatchersLocked(&master.Event{Type: master.Event_FRAMEWORK_ADDED, FrameworkAdded: &master.Event_FrameworkAdded{Framework: c.frameworkProtoLocked(fw)}})
+	if fw.regTime.Equal(fw.reregTime) {
+		c.notifyWatchersLocked(&master.Event{Type: master.Event_FRAMEWORK_ADDED, FrameworkAdded: &master.Event_FrameworkAdded{Framework: c.frameworkProtoLocked(fw)}})
+	} else {
+		// A known framework subscribing again: Mesos' sendFrameworkUpdates.
+		c.notifyWatchersLocked(&master.Event{Type: master.Event_FRAMEWORK_UPDATED, FrameworkUpdated: &master.Event_FrameworkUpdated{Framework: c.frameworkProtoLocked(fw)}})
+	}
 	c.mu.Unlock()
 
 	s.serve(w, r, c.cfg.HeartbeatInterval, heartbeatEvent)

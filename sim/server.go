@@ -581,6 +581,7 @@ func (c *Cluster) loseAgentLocked(a *agent) {
 	id := a.info.ID.Value
 	a.active, a.disconnected, a.goneTime = false, false, c.now()
 	c.rescindAgentOffersLocked(a)
+	defer c.agentRemovedLocked(a) // after its tasks' updates, as Mesos' __removeSlave sends it
 	reason := mesos.REASON_AGENT_REMOVED
 	for _, t := range c.sortedTasksLocked() {
 		if t.info.AgentID.Value != id {
@@ -598,7 +599,7 @@ func (c *Cluster) loseAgentLocked(a *agent) {
 				t.behavior.stop(c, t)
 			}
 			delete(c.tasks, key)
-			c.retireLocked(t)
+			c.unreachable[key] = t // listed apart, as Mesos lists them
 		}
 	}
 }
@@ -612,6 +613,7 @@ func (c *Cluster) ReturnAgent(id string) error {
 		return fmt.Errorf("no lost agent %s", id)
 	}
 	a.active, a.regTime = true, c.now()
+	c.agentAddedLocked(a)
 	return nil
 }
 
@@ -620,6 +622,7 @@ func (c *Cluster) AddAgent(ac AgentConfig) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	a := c.addAgentLocked(len(c.agents), ac)
+	c.agentAddedLocked(a)
 	if c.serving {
 		if err := c.startAgentServerLocked(a); err != nil {
 			panic(err) // a loopback listen: nothing a test could recover from

@@ -1,0 +1,696 @@
+package mesos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+)
+
+// The operator API's event stream (SUBSCRIBE): the master sends SUBSCRIBED
+// with its whole state once, then an event per change (TASK_ADDED,
+// TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED, FRAMEWORK_ADDED/UPDATED/
+// REMOVED) and a HEARTBEAT every heartbeat_interval_seconds. A Watcher
+// keeps a View of exactly what a Snapshot holds from it, so that a pass
+// reads the cluster without asking the master anything.
+
+// MaxCompletedPerFramework bounds the completed tasks a View keeps per
+// framework: Mesos' own default (--max_completed_tasks_per_framework).
+const MaxCompletedPerFramework = 1000
+
+type viewKey struct{ framework, task string }
+
+// View is the cluster as events told it.
+type View struct {
+	live        map[viewKey]Task
+	unreachable map[viewKey]Task
+	completed   map[string][]Task // by framework, oldest first
+	agents      []Agent           // listed, in the order they came
+	active      map[string]bool
+	frameworks  map[string]RegisteredFramework
+}
+
+// NewView is the view of a state (SUBSCRIBED's, or a GET_STATE's).
+func newView(gs *leanGetState) *View {
+	v := &View{live: map[viewKey]Task{}, unreachable: map[viewKey]Task{}, completed: map[string][]Task{}, active: map[string]bool{},
+		frameworks: map[string]RegisteredFramework{}}
+	for _, t := range gs.GetTasks.Tasks {
+		task := t.task()
+		v.live[viewKey{task.FrameworkID, task.ID}] = task
+	}
+	for _, t := range gs.GetTasks.UnreachableTasks {
+		task := t.task()
+		v.unreachable[viewKey{task.FrameworkID, task.ID}] = task
+	}
+	for _, t := range gs.GetTasks.CompletedTasks {
+		task := t.task()
+		v.completed[task.FrameworkID] = append(v.completed[task.FrameworkID], task)
+	}
+	for _, a := range gs.GetAgents.Agents {
+		v.agents = append(v.agents, a.agent())
+		v.active[a.Info.ID.Value] = a.Active
+	}
+	for _, f := range gs.GetFrameworks.Frameworks {
+		v.frameworks[f.Info.ID.Value] = f.registered()
+	}
+	return v
+}
+
+// Snapshot is the view as GET_STATE's Snapshot would give it: tasks by
+// framework and id, completed tasks by framework oldest first, agents in
+// their order, each agent's use what its live tasks hold.
+func (v *View) Snapshot() *Snapshot {
+	s := &Snapshot{Tasks: sortedTasks(v.live), UnreachableTasks: sortedTasks(v.unreachable), Capacity: map[string]float64{}}
+	for _, fw := range slices.Sorted(mapsKeys(v.completed)) {
+		s.CompletedTasks = append(s.CompletedTasks, v.completed[fw]...)
+	}
+	used := map[string][2]float64{}
+	for _, t := range v.live {
+		u := used[t.AgentID]
+		used[t.AgentID] = [2]float64{u[0] + t.CPUs, u[1] + t.MemMiB}
+	}
+	for _, a := range v.agents {
+		for name, x := range map[string]float64{"cpus": a.CPUs, "mem": a.MemMiB, "disk": a.DiskMiB, "gpus": a.GPUs} {
+			if x > 0 {
+				s.Capacity[name] += x
+			}
+		}
+		if v.active[a.ID] {
+			u := used[a.ID]
+			a.UsedCPUs, a.UsedMemMiB = u[0], u[1]
+			s.Agents = append(s.Agents, a)
+		}
+	}
+	for _, id := range slices.Sorted(mapsKeys(v.frameworks)) {
+		s.Frameworks = append(s.Frameworks, v.frameworks[id])
+	}
+	return s
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func sortedTasks(m map[viewKey]Task) []Task {
+	keys := make([]viewKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b viewKey) int {
+		if c := strings.Compare(a.framework, b.framework); c != 0 {
+			return c
+		}
+		return strings.Compare(a.task, b.task)
+	})
+	out := make([]Task, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}
+
+// event is one operator API event, as much of it as a View uses.
+type event struct {
+	Type       string
+	Subscribed *struct {
+		GetState  leanGetState
+		Heartbeat float64
+	}
+	TaskAdded   *leanTask
+	TaskUpdated *struct {
+		FrameworkID string
+		State       string
+		Status      struct {
+			TaskID    string
+			AgentID   string
+			State     string
+			Reason    string
+			Message   string
+			Timestamp float64
+		}
+	}
+	AgentAdded       *leanAgent
+	AgentRemoved     string
+	Framework        *leanFramework // FRAMEWORK_ADDED and FRAMEWORK_UPDATED
+	FrameworkRemoved string
+}
+
+// apply changes the view by one event and says whether it changed.
+func (v *View) apply(e *event) bool {
+	switch e.Type {
+	case "TASK_ADDED":
+		if e.TaskAdded == nil {
+			return false
+		}
+		t := e.TaskAdded.task()
+		v.live[viewKey{t.FrameworkID, t.ID}] = t
+		return true
+	case "TASK_UPDATED":
+		u := e.TaskUpdated
+		if u == nil {
+			return false
+		}
+		k := viewKey{u.FrameworkID, u.Status.TaskID}
+		t, ok := v.live[k]
+		if !ok {
+			if t, ok = v.unreachable[k]; !ok {
+				return false // a task never added (TASK_ERROR, TASK_DROPPED) or long gone
+			}
+		}
+		t.State = u.State
+		if t.State == "" {
+			t.State = u.Status.State
+		}
+		if u.Status.AgentID != "" {
+			t.AgentID = u.Status.AgentID
+		}
+		t.Reason, t.Message = u.Status.Reason, u.Status.Message
+		if u.Status.State == "TASK_RUNNING" && t.Started.IsZero() {
+			t.Started = seconds(u.Status.Timestamp)
+		}
+		delete(v.live, k)
+		delete(v.unreachable, k)
+		switch {
+		case t.State == "TASK_UNREACHABLE":
+			v.unreachable[k] = t
+		case terminal(t.State):
+			list := append(v.completed[k.framework], t)
+			if n := len(list) - MaxCompletedPerFramework; n > 0 {
+				list = append([]Task(nil), list[n:]...)
+			}
+			v.completed[k.framework] = list
+		default:
+			v.live[k] = t
+		}
+		return true
+	case "AGENT_ADDED":
+		if e.AgentAdded == nil {
+			return false
+		}
+		a := e.AgentAdded.agent()
+		if i := slices.IndexFunc(v.agents, func(x Agent) bool { return x.ID == a.ID }); i >= 0 {
+			v.agents[i] = a
+		} else {
+			v.agents = append(v.agents, a)
+		}
+		v.active[a.ID] = e.AgentAdded.Active
+		return true
+	case "AGENT_REMOVED":
+		i := slices.IndexFunc(v.agents, func(x Agent) bool { return x.ID == e.AgentRemoved })
+		if i < 0 {
+			return false
+		}
+		v.agents = slices.Delete(v.agents, i, i+1)
+		delete(v.active, e.AgentRemoved)
+		return true
+	case "FRAMEWORK_ADDED", "FRAMEWORK_UPDATED":
+		if e.Framework == nil {
+			return false
+		}
+		f := e.Framework.registered()
+		v.frameworks[f.ID] = f
+		return true
+	case "FRAMEWORK_REMOVED":
+		if _, ok := v.frameworks[e.FrameworkRemoved]; !ok {
+			return false
+		}
+		delete(v.frameworks, e.FrameworkRemoved)
+		return true
+	}
+	return false
+}
+
+func terminal(state string) bool {
+	switch state {
+	case "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR":
+		return true
+	}
+	return false
+}
+
+// decodeEvent reads one event's JSON from dec, streaming: SUBSCRIBED's
+// state is decoded a task at a time, whatever its size.
+func decodeEvent(dec *json.Decoder) (*event, error) {
+	e := &event{}
+	err := object(dec, func(key string) error {
+		switch key {
+		case "type":
+			return dec.Decode(&e.Type)
+		case "subscribed":
+			e.Subscribed = &struct {
+				GetState  leanGetState
+				Heartbeat float64
+			}{}
+			return object(dec, func(key string) error {
+				switch key {
+				case "get_state":
+					return e.Subscribed.GetState.decode(dec)
+				case "heartbeat_interval_seconds":
+					return dec.Decode(&e.Subscribed.Heartbeat)
+				}
+				return skip(dec)
+			})
+		case "task_added":
+			return object(dec, func(key string) error {
+				if key == "task" {
+					e.TaskAdded = &leanTask{}
+					return dec.Decode(e.TaskAdded)
+				}
+				return skip(dec)
+			})
+		case "task_updated":
+			var raw struct {
+				FrameworkID leanID `json:"framework_id"`
+				State       string `json:"state"`
+				Status      struct {
+					TaskID    leanID  `json:"task_id"`
+					AgentID   leanID  `json:"agent_id"`
+					State     string  `json:"state"`
+					Reason    string  `json:"reason"`
+					Message   string  `json:"message"`
+					Timestamp float64 `json:"timestamp"`
+				} `json:"status"`
+			}
+			if err := dec.Decode(&raw); err != nil {
+				return err
+			}
+			e.TaskUpdated = &struct {
+				FrameworkID string
+				State       string
+				Status      struct {
+					TaskID    string
+					AgentID   string
+					State     string
+					Reason    string
+					Message   string
+					Timestamp float64
+				}
+			}{FrameworkID: raw.FrameworkID.Value, State: raw.State}
+			st := &e.TaskUpdated.Status
+			st.TaskID, st.AgentID, st.State, st.Reason, st.Message, st.Timestamp = raw.Status.TaskID.Value, raw.Status.AgentID.Value, raw.Status.State,
+				raw.Status.Reason, raw.Status.Message, raw.Status.Timestamp
+			return nil
+		case "agent_added":
+			return object(dec, func(key string) error {
+				if key == "agent" {
+					e.AgentAdded = &leanAgent{}
+					return dec.Decode(e.AgentAdded)
+				}
+				return skip(dec)
+			})
+		case "agent_removed":
+			var raw struct {
+				AgentID leanID `json:"agent_id"`
+			}
+			err := dec.Decode(&raw)
+			e.AgentRemoved = raw.AgentID.Value
+			return err
+		case "framework_added", "framework_updated":
+			return object(dec, func(key string) error {
+				if key == "framework" {
+					e.Framework = &leanFramework{}
+					return dec.Decode(e.Framework)
+				}
+				return skip(dec)
+			})
+		case "framework_removed":
+			var raw struct {
+				Info struct {
+					ID leanID `json:"id"`
+				} `json:"framework_info"`
+			}
+			err := dec.Decode(&raw)
+			e.FrameworkRemoved = raw.Info.ID.Value
+			return err
+		}
+		return skip(dec)
+	})
+	return e, err
+}
+
+// readRecord reads one RecordIO record ("<length>\n<bytes>") and decodes
+// its event.
+func readRecord(r *bufio.Reader) (*event, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("RecordIO: bad record length %q", strings.TrimSpace(line))
+	}
+	body := io.LimitReader(r, n)
+	e, err := decodeEvent(json.NewDecoder(body))
+	if _, derr := io.Copy(io.Discard, body); err == nil {
+		err = derr
+	}
+	return e, err
+}
+
+// WatchStats count what a Watcher did.
+type WatchStats struct {
+	// Subscriptions made, events applied, consistency checks made and the
+	// checks that found the view had drifted from the master's state.
+	Subscriptions, Events, Checks, Drifts int
+	// Current says the view follows a live stream.
+	Current bool
+}
+
+// Watcher keeps a View from the master's event stream: subscribed again
+// with a backoff when the stream drops or its heartbeats stop (a master
+// failover ends the stream: the new leader's SUBSCRIBED replaces the
+// view), checked against a full GET_STATE every CheckEvery.
+type Watcher struct {
+	Client *Client
+	// Changed is called after each change of the view (keep it short: the
+	// stream waits).
+	Changed func()
+	// CheckEvery is how often a full GET_STATE is compared with the view
+	// and replaces it. Default 10m.
+	CheckEvery time.Duration
+	Log        *slog.Logger
+
+	mu          sync.Mutex
+	view        *View
+	current     bool
+	unsupported bool     // the master refused SUBSCRIBE
+	pending     []*event // events during a check, applied on its state
+	checking    bool
+	stats       WatchStats
+}
+
+func (w *Watcher) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.Log
+}
+
+// Stats says what the watcher did so far.
+func (w *Watcher) Stats() WatchStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.Current = w.current
+	return s
+}
+
+// Snapshot is the view while it follows a live stream (no call to the
+// master); otherwise one GET_STATE.
+func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
+	w.mu.Lock()
+	if w.current {
+		s := w.view.Snapshot()
+		w.mu.Unlock()
+		return s, nil
+	}
+	w.mu.Unlock()
+	return w.Client.Snapshot(ctx)
+}
+
+// ErrSubscribeRefused: the master does not serve the event stream (an
+// old master, or a proxy that refuses streams); passes read GET_STATE.
+var ErrSubscribeRefused = errors.New("the master refused the operator event stream (SUBSCRIBE)")
+
+// Run follows the stream until ctx ends.
+func (w *Watcher) Run(ctx context.Context) {
+	if w.CheckEvery == 0 {
+		w.CheckEvery = 10 * time.Minute
+	}
+	go w.checks(ctx)
+	backoff := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := w.follow(ctx)
+		w.mu.Lock()
+		w.current = false
+		w.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff
+		if errors.Is(err, ErrSubscribeRefused) {
+			w.mu.Lock()
+			w.unsupported = true
+			w.mu.Unlock()
+			wait = w.CheckEvery // passes read GET_STATE meanwhile
+		}
+		if time.Since(start) > time.Minute {
+			backoff = 250 * time.Millisecond // it ran well: the next drop starts over
+		} else {
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		w.log().Warn("mesos event stream ended; passes read GET_STATE until it is back", "err", err, "retry-in", wait)
+		if w.Changed != nil {
+			w.Changed() // a pass now reads the state itself
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// follow subscribes once and applies events until the stream ends.
+func (w *Watcher) follow(ctx context.Context) error {
+	c := w.Client
+	lctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	base, err := c.Leader(lctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.opts.Master, err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	req, err := http.NewRequestWithContext(sctx, http.MethodPost, base+"/api/v1", strings.NewReader(`{"type":"SUBSCRIBE"}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if c.opts.Principal != "" {
+		req.SetBasicAuth(c.opts.Principal, c.opts.Secret)
+	}
+	hc := c.redirectClient()
+	hc.Timeout = 0 // a stream
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect:
+		c.leader = ""
+		if l, err := c.detector.Redirect(ctx, base, c.redirectClient()); err == nil {
+			c.leader = l
+		}
+		return fmt.Errorf("%s: %w", base, ErrNotLeader)
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusNotImplemented:
+		return fmt.Errorf("%w: %s", ErrSubscribeRefused, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return &MasterError{Code: resp.StatusCode, Text: strings.TrimSpace(string(b))}
+	}
+	// Heartbeats: a stream silent for three intervals is taken as dead
+	// (a half-open connection, a master that stopped).
+	var mu sync.Mutex
+	interval := 15 * time.Second
+	last := time.Now()
+	watchdog := time.NewTicker(time.Second)
+	defer watchdog.Stop()
+	go func() {
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-watchdog.C:
+				mu.Lock()
+				dead := time.Since(last) > 3*interval
+				mu.Unlock()
+				if dead {
+					w.log().Warn("mesos event stream: no heartbeat", "silent-for", time.Since(last).Round(time.Second))
+					stop()
+					return
+				}
+			}
+		}
+	}()
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	first := true
+	for {
+		e, err := readRecord(r)
+		if err != nil {
+			if sctx.Err() != nil && ctx.Err() == nil {
+				return errors.New("no heartbeat within three intervals")
+			}
+			return err
+		}
+		mu.Lock()
+		last = time.Now()
+		if e.Subscribed != nil && e.Subscribed.Heartbeat > 0 {
+			interval = time.Duration(e.Subscribed.Heartbeat * float64(time.Second))
+		}
+		mu.Unlock()
+		if first {
+			if e.Type != "SUBSCRIBED" || e.Subscribed == nil {
+				return fmt.Errorf("the stream began with %s, not SUBSCRIBED", e.Type)
+			}
+			first = false
+			w.mu.Lock()
+			w.view, w.current, w.unsupported = newView(&e.Subscribed.GetState), true, false
+			w.stats.Subscriptions++
+			w.mu.Unlock()
+			w.log().Info("mesos event stream: subscribed", "master", base, "heartbeat", interval)
+			if w.Changed != nil {
+				w.Changed()
+			}
+			continue
+		}
+		if e.Type == "HEARTBEAT" {
+			continue
+		}
+		w.mu.Lock()
+		changed := w.view.apply(e)
+		w.stats.Events++
+		if w.checking {
+			w.pending = append(w.pending, e)
+		}
+		w.mu.Unlock()
+		if changed && w.Changed != nil {
+			w.Changed()
+		}
+	}
+}
+
+// checks compares the view with a full GET_STATE every CheckEvery and
+// replaces it with that state (and the events that came meanwhile).
+func (w *Watcher) checks(ctx context.Context) {
+	t := time.NewTicker(w.CheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := w.Check(ctx); err != nil && ctx.Err() == nil {
+			w.log().Warn("mesos event stream: consistency check failed", "err", err)
+		}
+	}
+}
+
+// Check reads a full GET_STATE and replaces the view with it, the events
+// that arrived while it was read applied on top; a view that differed
+// from it is counted as a drift and logged.
+func (w *Watcher) Check(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.current {
+		w.mu.Unlock()
+		return nil // no view to check: passes read GET_STATE
+	}
+	w.checking, w.pending = true, nil
+	w.mu.Unlock()
+	var st leanState
+	err := w.Client.call(ctx, calls.GetState(), &st)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.checking = false
+	pending := w.pending
+	w.pending = nil
+	if err != nil {
+		return fmt.Errorf("mesos GET_STATE: %w", err)
+	}
+	if !w.current {
+		return nil
+	}
+	fresh := newView(&st.GetState)
+	for _, e := range pending {
+		fresh.apply(e)
+	}
+	w.stats.Checks++
+	if d := Diff(w.view.Snapshot(), fresh.Snapshot()); d != "" {
+		w.stats.Drifts++
+		w.log().Warn("mesos event stream: the view had drifted from the master's state; replaced", "difference", d)
+	}
+	w.view = fresh
+	return nil
+}
+
+// Diff says how two snapshots differ ("" when they hold the same tasks,
+// agents and frameworks), for consistency checks and tests.
+func Diff(a, b *Snapshot) string {
+	var out []string
+	cmpTasks := func(what string, x, y []Task) {
+		if len(x) != len(y) {
+			out = append(out, fmt.Sprintf("%s: %d vs %d", what, len(x), len(y)))
+			return
+		}
+		for i := range x {
+			if !sameTask(x[i], y[i]) {
+				out = append(out, fmt.Sprintf("%s: %+v vs %+v", what, x[i], y[i]))
+				return
+			}
+		}
+	}
+	cmpTasks("tasks", a.Tasks, b.Tasks)
+	cmpTasks("unreachable tasks", a.UnreachableTasks, b.UnreachableTasks)
+	cmpTasks("completed tasks", a.CompletedTasks, b.CompletedTasks)
+	if len(a.Agents) != len(b.Agents) {
+		out = append(out, fmt.Sprintf("agents: %d vs %d", len(a.Agents), len(b.Agents)))
+	} else {
+		for i := range a.Agents {
+			x, y := a.Agents[i], b.Agents[i]
+			if x.ID != y.ID || x.Hostname != y.Hostname || x.CPUs != y.CPUs || x.MemMiB != y.MemMiB || !near(x.UsedCPUs, y.UsedCPUs) || !near(x.UsedMemMiB, y.UsedMemMiB) {
+				out = append(out, fmt.Sprintf("agent %s: %+v vs %+v", x.ID, x, y))
+				break
+			}
+		}
+	}
+	if len(a.Frameworks) != len(b.Frameworks) {
+		out = append(out, fmt.Sprintf("frameworks: %d vs %d", len(a.Frameworks), len(b.Frameworks)))
+	} else {
+		for i := range a.Frameworks {
+			if a.Frameworks[i] != b.Frameworks[i] {
+				out = append(out, fmt.Sprintf("framework: %+v vs %+v", a.Frameworks[i], b.Frameworks[i]))
+				break
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+
+func sameTask(a, b Task) bool {
+	if a.ID != b.ID || a.Name != b.Name || a.FrameworkID != b.FrameworkID || a.AgentID != b.AgentID || a.State != b.State ||
+		a.Reason != b.Reason || a.Message != b.Message || !a.Started.Equal(b.Started) || !near(a.CPUs, b.CPUs) || !near(a.MemMiB, b.MemMiB) ||
+		len(a.Labels) != len(b.Labels) {
+		return false
+	}
+	for k, v := range a.Labels {
+		if b.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
