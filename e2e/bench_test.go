@@ -31,6 +31,8 @@ import (
 // loopFixture is a simulated cluster, n desired applications and the pieces
 // of one reconcile pass.
 type loopFixture struct {
+	// cluster, when set, is read instead of mc (the event stream's view).
+	cluster reconcile.Cluster
 	c    *sim.Cluster
 	disp *sim.Dispatcher
 	d    *reconcile.Desired
@@ -95,7 +97,11 @@ func smallApp(i int) string {
 
 func (f *loopFixture) pass(b *testing.B) reconcile.Plan {
 	ctx := context.Background()
-	o, err := reconcile.Observe(ctx, f.mc, f.pool, f.st, "bench")
+	var cluster reconcile.Cluster = f.mc
+	if f.cluster != nil {
+		cluster = f.cluster
+	}
+	o, err := reconcile.Observe(ctx, cluster, f.pool, f.st, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -292,9 +298,67 @@ func BenchmarkLoopRunning10k(b *testing.B) {
 		b.ReportMetric(float64(steady.Milliseconds()), "pass-ms")
 		b.ReportMetric(float64(steady)/float64(state), "pass/getstate")
 
+		// The same steady pass reading the event stream's view.
+		ctx, stop := context.WithCancel(context.Background())
+		w := &mesos.Watcher{Client: f.mc, CheckEvery: time.Hour}
+		go w.Run(ctx)
+		for !w.Stats().Current {
+			time.Sleep(10 * time.Millisecond)
+		}
+		f.cluster = w
+		c.ResetRequests()
+		if p := f.pass(b); running(p) != n || p.Changes() != 0 {
+			b.Fatalf("steady pass on the view: %d running, %d changes", running(p), p.Changes())
+		}
+		calls := 0
+		for _, r := range c.Requests() {
+			if r.Server == "master" {
+				calls++
+			}
+		}
+		b.ReportMetric(float64(calls), "master-calls/pass-events")
+		b.ReportMetric(float64(medianOf(5, func() { f.pass(b) }).Microseconds())/1000, "pass-events-ms")
+		b.ReportMetric(float64(viewLatency(b, c, f.mc, w).Microseconds())/1000, "update-to-view-p50-ms")
+		stop()
+		f.cluster = nil
+
 		b.ReportMetric(runRSS(b, c, f.disp, n), "run-peak-rss-MB")
 		c.Stop()
 	}
+}
+
+// viewLatency ends 50 running executor tasks one at a time and returns
+// the median time from the end to the view showing it.
+func viewLatency(b *testing.B, c *sim.Cluster, mc *mesos.Client, w *mesos.Watcher) time.Duration {
+	snap, err := mc.Snapshot(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	for _, t := range snap.Tasks {
+		if len(lat) == 50 {
+			break
+		}
+		if t.Labels[render.LabelComponent] == "driver" || t.State != "TASK_RUNNING" {
+			continue
+		}
+		start := time.Now()
+		if err := c.EndTask(t.ID, 2 /* TASK_FINISHED */, "bench"); err != nil {
+			continue
+		}
+		for w.TaskState(t.FrameworkID, t.ID) != "TASK_FINISHED" {
+			if time.Since(start) > 10*time.Second {
+				b.Fatalf("the view never showed %s ended", t.ID)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	if len(lat) == 0 {
+		b.Fatal("no executor task to end")
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[len(lat)/2]
 }
 
 func running(p reconcile.Plan) int {

@@ -412,6 +412,29 @@ func (w *Watcher) Stats() WatchStats {
 	return s
 }
 
+// TaskState is a task's state in the view ("" when the view does not
+// have it, or follows no stream): for measuring how soon an update shows.
+func (w *Watcher) TaskState(frameworkID, taskID string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.current {
+		return ""
+	}
+	k := viewKey{frameworkID, taskID}
+	if t, ok := w.view.live[k]; ok {
+		return t.State
+	}
+	if t, ok := w.view.unreachable[k]; ok {
+		return t.State
+	}
+	for _, t := range w.view.completed[frameworkID] {
+		if t.ID == taskID {
+			return t.State
+		}
+	}
+	return ""
+}
+
 // Snapshot is the view while it follows a live stream (no call to the
 // master); otherwise one GET_STATE.
 func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
@@ -639,6 +662,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 // Diff says how two snapshots differ ("" when they hold the same tasks,
 // agents and frameworks), for consistency checks and tests.
 func Diff(a, b *Snapshot) string {
+	a, b = ordered(a), ordered(b)
 	var out []string
 	cmpTasks := func(what string, x, y []Task) {
 		if len(x) != len(y) {
@@ -677,6 +701,25 @@ func Diff(a, b *Snapshot) string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// ordered is a copy of a snapshot in one order (a master lists tasks and
+// agents in an order of its own): tasks by framework and id, completed
+// tasks by framework (oldest first within one), agents by id.
+func ordered(s *Snapshot) *Snapshot {
+	c := *s
+	byKey := func(x, y Task) int {
+		if d := strings.Compare(x.FrameworkID, y.FrameworkID); d != 0 {
+			return d
+		}
+		return strings.Compare(x.ID, y.ID)
+	}
+	c.Tasks = slices.SortedFunc(slices.Values(s.Tasks), byKey)
+	c.UnreachableTasks = slices.SortedFunc(slices.Values(s.UnreachableTasks), byKey)
+	c.CompletedTasks = slices.Clone(s.CompletedTasks)
+	slices.SortStableFunc(c.CompletedTasks, func(x, y Task) int { return strings.Compare(x.FrameworkID, y.FrameworkID) })
+	c.Agents = slices.SortedFunc(slices.Values(s.Agents), func(x, y Agent) int { return strings.Compare(x.ID, y.ID) })
+	return &c
 }
 
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }

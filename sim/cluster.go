@@ -138,10 +138,10 @@ type Cluster struct {
 	// completed are the terminal tasks kept, by framework, oldest first
 	// (--max_completed_tasks_per_framework); completedFrameworks the
 	// removed frameworks kept, oldest first (--max_completed_frameworks).
-	completed           map[string][]*task
+	completed map[string][]*task
 	// unreachable are the tasks of partition-aware frameworks on agents
 	// marked unreachable (GET_TASKS' unreachable_tasks), by task key.
-	unreachable map[string]*task
+	unreachable         map[string]*task
 	completedFrameworks []string
 	// history is every task ever launched, for tests (TaskHistory).
 	history  []*task

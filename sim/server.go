@@ -433,6 +433,27 @@ func (c *Cluster) FailOver() {
 	c.onLeaderChangeLocked()
 }
 
+// DropEventStreams closes every operator API event stream (SUBSCRIBE), as
+// a master does when it restarts or a proxy drops long connections.
+func (c *Cluster) DropEventStreams() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.watchers {
+		s.close()
+	}
+}
+
+// StallEventStreams leaves every operator event stream open but silent:
+// no event and no heartbeat is written any more (a hung master, a
+// half-open connection). Events still change the cluster.
+func (c *Cluster) StallEventStreams() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.watchers {
+		s.stalled.Store(true)
+	}
+}
+
 // EndTask ends a running task with a terminal state, as if its process
 // exited (TASK_FAILED, TASK_FINISHED) or was killed outside Mesos.
 func (c *Cluster) EndTask(taskID string, state mesos.TaskState, message string) error {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +39,9 @@ type stream struct {
 	events chan []byte
 	done   chan struct{}
 	once   sync.Once
+	// stalled: the connection stays open but nothing more is written
+	// (a master that hangs, a half-open connection).
+	stalled atomic.Bool
 }
 
 func newStream(id string, enc encoding) *stream {
@@ -77,6 +81,9 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request, interval time.Dur
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	write := func(b []byte) bool {
+		if s.stalled.Load() {
+			return true // silently swallowed
+		}
 		if _, err := fmt.Fprint(w, strconv.Itoa(len(b))+"\n"); err != nil {
 			return false
 		}

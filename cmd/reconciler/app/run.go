@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
 	"github.com/sparkmesos/reconciler/notify"
 	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/source"
@@ -26,6 +27,44 @@ import (
 	"github.com/sparkmesos/reconciler/store"
 	"github.com/sparkmesos/reconciler/web"
 )
+
+// watchedMaster is the master, read from the event stream's view.
+type watchedMaster struct {
+	*mesos.Client
+	w *mesos.Watcher
+}
+
+// Snapshot is the view (no call) while the stream is live, else GET_STATE.
+func (m watchedMaster) Snapshot(ctx context.Context) (*mesos.Snapshot, error) {
+	return m.w.Snapshot(ctx)
+}
+
+// registerWatchMetrics exports what the current term's watcher did.
+func registerWatchMetrics(reg prometheus.Registerer, w *atomic.Pointer[mesos.Watcher]) {
+	stat := func(f func(mesos.WatchStats) float64) func() float64 {
+		return func() float64 {
+			if x := w.Load(); x != nil {
+				return f(x.Stats())
+			}
+			return 0
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "reconciler_mesos_stream_current", Help: "1 while passes read the master's event stream's view (0: they read GET_STATE)."},
+			stat(func(s mesos.WatchStats) float64 {
+				if s.Current {
+					return 1
+				}
+				return 0
+			})),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "reconciler_mesos_stream_events_total", Help: "Events of the master's event stream applied to the view (this leadership term)."},
+			stat(func(s mesos.WatchStats) float64 { return float64(s.Events) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "reconciler_mesos_stream_subscriptions_total", Help: "Subscriptions to the master's event stream (this leadership term)."},
+			stat(func(s mesos.WatchStats) float64 { return float64(s.Subscriptions) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "reconciler_mesos_stream_drifts_total", Help: "Consistency checks that found the view differing from GET_STATE."},
+			stat(func(s mesos.WatchStats) float64 { return float64(s.Drifts) })),
+	)
+}
 
 // withHandler adds a handler to a pattern map, making the map if needed.
 func withHandler(m map[string]http.Handler, pattern string, h http.Handler) map[string]http.Handler {
@@ -52,6 +91,11 @@ type runOptions struct {
 	inDoubt                  time.Duration
 	logFormat                string
 	framework                frameworkOptions
+	// observe is events (the master's event stream, GET_STATE only as a
+	// periodic check and a fallback) or poll (GET_STATE every pass);
+	// checkEvery is the period of the events' consistency check.
+	observe    string
+	checkEvery time.Duration
 }
 
 // frameworkOptions configure the Mesos framework that keeps the shuffle
@@ -118,6 +162,8 @@ It runs the Go garbage collector at GOGC=50 unless GOGC or GOMEMLIMIT is set.`,
 	cmd.Flags().BoolVar(&o.force, "force", false, "allow pruning more than half of what the reconciler owns")
 	cmd.Flags().DurationVar(&o.inDoubt, "in-doubt", 2*time.Minute, "how long a submission whose result was not recorded (a crash) holds its application before it is submitted again; longer than drivers may wait invisibly in the dispatcher's queue")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&o.observe, "observe", "events", "how passes read the cluster: events (the master's operator event stream keeps a view: a steady pass asks the master nothing) or poll (one GET_STATE per pass)")
+	cmd.Flags().DurationVar(&o.checkEvery, "consistency-check", 10*time.Minute, "with --observe events: how often a full GET_STATE is compared with the view and replaces it")
 	cmd.Flags().StringVar(&o.framework.name, "framework-name", "spark-reconciler", "name of the Mesos framework that runs the shuffle services")
 	cmd.Flags().StringVar(&o.framework.role, "framework-role", "*", "Mesos role of that framework")
 	cmd.Flags().DurationVar(&o.framework.failoverTimeout, "framework-failover-timeout", 7*24*time.Hour, "how long Mesos keeps the framework's tasks while no reconciler is connected")
@@ -144,6 +190,9 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		return errors.New("--log-format must be text or json")
 	}
 	log := slog.New(handler)
+	if o.observe != "events" && o.observe != "poll" {
+		return invalid(errors.New("--observe must be events or poll"))
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -167,6 +216,16 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		}
 	}
 	keeper.Failed = kick // plan the relaunch at once
+	// The master's events wake a pass, coalesced: a burst of task updates
+	// makes one pass, not one each.
+	var kickPending atomic.Bool
+	eventKick := func() {
+		if kickPending.CompareAndSwap(false, true) {
+			time.AfterFunc(20*time.Millisecond, func() { kickPending.Store(false); kick() })
+		}
+	}
+	var watcher atomic.Pointer[mesos.Watcher]
+	registerWatchMetrics(reg, &watcher)
 	cache := &reconcile.DesiredCache{Log: log, Loaded: func(d *reconcile.Desired) { keeper.SetDesired(d.Services, d.BrokenFiles, o.prune) }}
 	cache.Changed()
 	read, hooks, err := o.follow(ctx, log, metrics, func() { cache.Changed(); kick() })
@@ -287,9 +346,16 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 					FailoverTimeout: o.framework.failoverTimeout, RefuseSeconds: o.framework.refuse}, o.cluster.owner)
 			})
 		}
+		var master reconcile.Master = mc
+		if o.observe == "events" {
+			w := &mesos.Watcher{Client: mc, Log: log, Changed: eventKick, CheckEvery: o.checkEvery}
+			watcher.Store(w)
+			go w.Run(lctx)
+			master = watchedMaster{Client: mc, w: w}
+		}
 		l := &reconcile.Loop{
 			Load: load,
-			Reconciler: &reconcile.Reconciler{Master: mc, Dispatchers: pool, Store: st, Owner: o.cluster.owner, Lookup: lookupSecret, Log: log, Files: mc,
+			Reconciler: &reconcile.Reconciler{Master: master, Dispatchers: pool, Store: st, Owner: o.cluster.owner, Lookup: lookupSecret, Log: log, Files: mc,
 				Options: reconcile.Options{Prune: o.prune, Force: o.force, InDoubt: o.inDoubt, ServiceBackoff: o.framework.backoff,
 					StuckAfter: o.cluster.stuckAfter},
 				Observed: func(ctx context.Context, _ *reconcile.Desired, obs *reconcile.Observed) {

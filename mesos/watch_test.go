@@ -1,0 +1,185 @@
+package mesos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mesosproto "github.com/mesos/mesos-go/api/v1/lib"
+
+	"github.com/sparkmesos/reconciler/sim"
+)
+
+type watched struct {
+	t       *testing.T
+	c       *sim.Cluster
+	d       *sim.Dispatcher
+	client  *Client
+	w       *Watcher
+	changes atomic.Int64
+}
+
+func startWatched(t *testing.T, cfg sim.Config) *watched {
+	t.Helper()
+	cfg.AllocationInterval, cfg.TaskStepDelay = 10*time.Millisecond, 5*time.Millisecond
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 200 * time.Millisecond
+	}
+	c := sim.New(cfg)
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	d, err := c.StartDispatcher(sim.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := c.MasterURL()
+	if len(c.MasterURLs()) > 1 {
+		master = c.MasterURLs()[0]
+	}
+	client, err := New(Options{Master: master, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &watched{t: t, c: c, d: d, client: client}
+	x.w = &Watcher{Client: client, Changed: func() { x.changes.Add(1) }, CheckEvery: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go x.w.Run(ctx)
+	x.waitCurrent()
+	return x
+}
+
+func (x *watched) waitCurrent() {
+	x.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !x.w.Stats().Current {
+		if time.Now().After(deadline) {
+			x.t.Fatal("the watcher never subscribed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// converged waits until the view equals a fresh GET_STATE.
+func (x *watched) converged(what string) {
+	x.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fresh, err := x.client.Snapshot(context.Background())
+		if err != nil {
+			x.t.Fatal(err)
+		}
+		x.w.mu.Lock()
+		current := x.w.current
+		var diff string
+		if current {
+			diff = Diff(x.w.view.Snapshot(), fresh)
+		}
+		x.w.mu.Unlock()
+		if current && diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			x.t.Fatalf("%s: the view never equalled GET_STATE (current %v): %s", what, current, diff)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (x *watched) submit(args ...string) {
+	body, _ := json.Marshal(map[string]any{"action": "CreateSubmissionRequest", "appResource": "https://repo/app.jar", "mainClass": "a.Main",
+		"appArgs": args, "clientSparkVersion": "3.4.1", "environmentVariables": map[string]string{},
+		"sparkProperties": map[string]string{"spark.app.name": "p", "spark.driver.cores": "0.1", "spark.driver.memory": "64m"}})
+	resp, err := http.Post(x.d.URL()+"/v1/submissions/create", "application/json", bytes.NewReader(body))
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+// Events applied in order equal a fresh GET_STATE of the same cluster,
+// over random sequences of drivers started and ending, tasks killed,
+// agents lost, returned and added.
+func TestViewFollowsTheClusterLikeGetState(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			x := startWatched(t, sim.Config{Seed: seed, NumAgents: 3})
+			rnd := rand.New(rand.NewSource(seed))
+			x.converged("at the start")
+			var lost []string
+			for step := 0; step < 40; step++ {
+				snap, err := x.client.Snapshot(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch op := rnd.Intn(10); {
+				case op < 4:
+					outcome := []string{"TASK_FINISHED", "TASK_FAILED"}[rnd.Intn(2)]
+					x.submit(fmt.Sprintf("--sim-duration=%dms", 50+rnd.Intn(400)), "--sim-outcome="+outcome)
+				case op < 6 && len(snap.Tasks) > 0:
+					task := snap.Tasks[rnd.Intn(len(snap.Tasks))]
+					_ = x.c.EndTask(task.ID, mesosproto.TASK_FAILED, "killed by the test")
+				case op == 6 && len(snap.Agents) > 1:
+					id := snap.Agents[rnd.Intn(len(snap.Agents))].ID
+					if x.c.LoseAgent(id) == nil {
+						lost = append(lost, id)
+					}
+				case op == 7:
+					x.c.AddAgent(sim.AgentConfig{CPUs: 4, MemMiB: 8192, DiskMiB: 1000})
+				case op == 8 && len(lost) > 0:
+					_ = x.c.ReturnAgent(lost[0])
+					lost = lost[1:]
+				default:
+					time.Sleep(time.Duration(rnd.Intn(100)) * time.Millisecond)
+				}
+				if step%5 == 4 {
+					x.converged(fmt.Sprintf("step %d", step))
+				}
+			}
+			x.converged("at the end")
+			if s := x.w.Stats(); s.Events == 0 || s.Subscriptions != 1 {
+				t.Errorf("stats %+v: want events over one subscription", s)
+			}
+		})
+	}
+}
+
+// A dropped stream, a silent one (no heartbeat) and a master failover
+// each end with a view equal to the cluster's: the watcher subscribes
+// again and the new SUBSCRIBED replaces the view.
+func TestViewRecoversFromDropsStallsAndFailover(t *testing.T) {
+	x := startWatched(t, sim.Config{Seed: 7, NumAgents: 2, Masters: 2})
+	x.submit("--sim-duration=30s")
+	x.converged("a driver running")
+
+	x.c.DropEventStreams()
+	x.submit("--sim-duration=30s") // while it is down
+	x.converged("after a dropped stream")
+
+	x.c.StallEventStreams()
+	x.submit("--sim-duration=30s")
+	time.Sleep(100 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for x.w.Stats().Subscriptions < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a silent stream was not given up: %+v", x.w.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	x.converged("after a silent stream")
+
+	x.c.FailOver()
+	x.submit("--sim-duration=30s")
+	x.converged("after a master failover")
+	if s := x.w.Stats(); s.Subscriptions < 4 {
+		t.Errorf("stats %+v: want a subscription after each break", s)
+	}
+}
