@@ -33,13 +33,13 @@ import (
 type loopFixture struct {
 	// cluster, when set, is read instead of mc (the event stream's view).
 	cluster reconcile.Cluster
-	c    *sim.Cluster
-	disp *sim.Dispatcher
-	d    *reconcile.Desired
-	mc   *mesos.Client
-	st   store.Store
-	pool *reconcile.DispatcherPool
-	exec *reconcile.Executor
+	c       *sim.Cluster
+	disp    *sim.Dispatcher
+	d       *reconcile.Desired
+	mc      *mesos.Client
+	st      store.Store
+	pool    *reconcile.DispatcherPool
+	exec    *reconcile.Executor
 }
 
 func newLoopFixture(b *testing.B, n int) *loopFixture {
@@ -302,6 +302,9 @@ func BenchmarkLoopRunning10k(b *testing.B) {
 		ctx, stop := context.WithCancel(context.Background())
 		w := &mesos.Watcher{Client: f.mc, CheckEvery: time.Hour}
 		go w.Run(ctx)
+		if _, err := w.Snapshot(ctx); err != nil {
+			b.Fatal(err)
+		}
 		for !w.Stats().Current {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -318,17 +321,20 @@ func BenchmarkLoopRunning10k(b *testing.B) {
 		}
 		b.ReportMetric(float64(calls), "master-calls/pass-events")
 		b.ReportMetric(float64(medianOf(5, func() { f.pass(b) }).Microseconds())/1000, "pass-events-ms")
-		b.ReportMetric(float64(viewLatency(b, c, f.mc, w).Microseconds())/1000, "update-to-view-p50-ms")
-		stop()
 		f.cluster = nil
 
 		b.ReportMetric(runRSS(b, c, f.disp, n), "run-peak-rss-MB")
+		b.ReportMetric(runRSS(b, c, f.disp, n, "--observe", "poll"), "run-poll-peak-rss-MB")
+		// Last, as it ends drivers.
+		b.ReportMetric(float64(viewLatency(b, c, f.mc, w).Microseconds())/1000, "update-to-view-p50-ms")
+		stop()
 		c.Stop()
 	}
 }
 
-// viewLatency ends 50 running executor tasks one at a time and returns
-// the median time from the end to the view showing it.
+// viewLatency ends 50 running drivers one at a time (through the sim, as
+// if their process exited) and returns the median time from the end to
+// the view showing it.
 func viewLatency(b *testing.B, c *sim.Cluster, mc *mesos.Client, w *mesos.Watcher) time.Duration {
 	snap, err := mc.Snapshot(context.Background())
 	if err != nil {
@@ -339,7 +345,7 @@ func viewLatency(b *testing.B, c *sim.Cluster, mc *mesos.Client, w *mesos.Watche
 		if len(lat) == 50 {
 			break
 		}
-		if t.Labels[render.LabelComponent] == "driver" || t.State != "TASK_RUNNING" {
+		if t.Labels[render.LabelComponent] != "driver" || t.State != "TASK_RUNNING" {
 			continue
 		}
 		start := time.Now()
@@ -386,14 +392,14 @@ func medianOf(k int, fn func()) time.Duration {
 // the fixture's owner: it adopts the running drivers. Once a pass reports
 // all n running and three more passes have run, it returns the process's
 // peak RSS in MB.
-func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int) float64 {
+func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) float64 {
 	dir := b.TempDir()
 	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(dispatcherYAML(disp.URL())), 0o644)
 	for i := 0; i < n; i++ {
 		os.WriteFile(filepath.Join(dir, fmt.Sprintf("a%05d.yaml", i)), []byte(smallApp(i)), 0o644)
 	}
 	listen := freeAddr(b)
-	cmd := exec.Command(binary, "run", "--dir", dir, "--listen", listen, "--resync", "1s")
+	cmd := exec.Command(binary, append([]string{"run", "--dir", dir, "--listen", listen, "--resync", "1s"}, extra...)...)
 	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+filepath.Join(b.TempDir(), "state.db"), "RECONCILER_OWNER=bench")
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log

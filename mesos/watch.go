@@ -394,6 +394,46 @@ type Watcher struct {
 	pending     []*event // events during a check, applied on its state
 	checking    bool
 	stats       WatchStats
+	// wanted is closed by the first Snapshot: Run subscribes only then,
+	// so that the state's decoding never overlaps the caller's start (a
+	// control loop loading its manifests).
+	wanted     chan struct{}
+	wantedOnce sync.Once
+	// subscribing is closed when the subscription under way is current
+	// or has failed (nil when none is under way): a pass then waits for
+	// the view rather than reading the whole state a second time.
+	subscribing chan struct{}
+}
+
+// maxWaitForView bounds how long Snapshot waits for a subscription under
+// way before it reads GET_STATE itself.
+const maxWaitForView = 30 * time.Second
+
+func (w *Watcher) want() {
+	w.mu.Lock()
+	if w.wanted == nil {
+		w.wanted = make(chan struct{})
+	}
+	wanted := w.wanted
+	w.mu.Unlock()
+	w.wantedOnce.Do(func() { close(wanted) })
+}
+
+func (w *Watcher) startSubscribing() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.subscribing == nil {
+		w.subscribing = make(chan struct{})
+	}
+}
+
+func (w *Watcher) doneSubscribing() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.subscribing != nil {
+		close(w.subscribing)
+		w.subscribing = nil
+	}
 }
 
 func (w *Watcher) log() *slog.Logger {
@@ -438,7 +478,21 @@ func (w *Watcher) TaskState(frameworkID, taskID string) string {
 // Snapshot is the view while it follows a live stream (no call to the
 // master); otherwise one GET_STATE.
 func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
+	w.want()
 	w.mu.Lock()
+	if !w.current && w.subscribing != nil {
+		// A subscription is under way: its SUBSCRIBED is the state.
+		wait := w.subscribing
+		w.mu.Unlock()
+		t := time.NewTimer(maxWaitForView)
+		select {
+		case <-wait:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		w.mu.Lock()
+	}
 	if w.current {
 		s := w.view.Snapshot()
 		w.mu.Unlock()
@@ -456,6 +510,22 @@ var ErrSubscribeRefused = errors.New("the master refused the operator event stre
 func (w *Watcher) Run(ctx context.Context) {
 	if w.CheckEvery == 0 {
 		w.CheckEvery = 10 * time.Minute
+	}
+	w.mu.Lock()
+	if w.wanted == nil {
+		w.wanted = make(chan struct{})
+	}
+	wanted := w.wanted
+	// Until the first Snapshot, a subscription counts as under way: that
+	// Snapshot waits for it instead of reading the state beside it.
+	if w.subscribing == nil {
+		w.subscribing = make(chan struct{})
+	}
+	w.mu.Unlock()
+	select {
+	case <-wanted:
+	case <-ctx.Done():
+		return
 	}
 	go w.checks(ctx)
 	backoff := 250 * time.Millisecond
@@ -496,6 +566,8 @@ func (w *Watcher) Run(ctx context.Context) {
 
 // follow subscribes once and applies events until the stream ends.
 func (w *Watcher) follow(ctx context.Context) error {
+	w.startSubscribing()
+	defer w.doneSubscribing()
 	c := w.Client
 	lctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	base, err := c.Leader(lctx)
@@ -583,6 +655,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 			w.view, w.current, w.unsupported = newView(&e.Subscribed.GetState), true, false
 			w.stats.Subscriptions++
 			w.mu.Unlock()
+			w.doneSubscribing()
 			w.log().Info("mesos event stream: subscribed", "master", base, "heartbeat", interval)
 			if w.Changed != nil {
 				w.Changed()

@@ -53,6 +53,9 @@ func startWatched(t *testing.T, cfg sim.Config) *watched {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go x.w.Run(ctx)
+	if _, err := x.w.Snapshot(ctx); err != nil { // the first one starts the subscription and waits for it
+		t.Fatal(err)
+	}
 	x.waitCurrent()
 	return x
 }

@@ -134,12 +134,28 @@ type Loop struct {
 	last   atomic.Pointer[LastPass]
 }
 
-// LastPass is what the latest pass that observed the cluster saw,
-// planned and did, for the status page.
+// LastPass is what the status page shows of the latest pass that
+// observed the cluster: its plan's entries that do something (or wait),
+// and how many objects were as desired. It keeps nothing else of the
+// pass: a pass's observation is garbage once it is done.
 type LastPass struct {
 	At      time.Time
-	Desired *Desired
-	Result  PassResult
+	Entries []Entry
+	Steady  int
+}
+
+// lastPassOf keeps what the page needs of a plan.
+func lastPassOf(at time.Time, p Plan) *LastPass {
+	last := &LastPass{At: at}
+	for _, e := range p.Entries() {
+		if e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt {
+			e.Changes = nil // the properties a resubmission changes: diff shows them
+			last.Entries = append(last.Entries, e)
+		} else {
+			last.Steady++
+		}
+	}
+	return last
 }
 
 // Last is the latest pass that observed the cluster (nil before one).
@@ -199,7 +215,7 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		l.fail("observe the cluster", err)
 		return 0
 	}
-	l.last.Store(&LastPass{At: start, Desired: d, Result: res})
+	l.last.Store(lastPassOf(start, res.Plan))
 	if n := l.Notifications; n != nil {
 		// Without notifiers, only the records of removed ones are looked
 		// at (to prune them): no pass pays for objects nobody watches.

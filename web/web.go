@@ -101,14 +101,7 @@ func (s *Server) page(ctx context.Context) Page {
 		slices.Reverse(p.Events)
 	}
 	if last := s.Last(); last != nil {
-		p.PassAt = last.At
-		for _, e := range last.Result.Plan.Entries() {
-			if e.Type.Changes() || e.Type == reconcile.ActionBlocked || e.Type == reconcile.ActionHold || e.Type == reconcile.ActionAdopt {
-				p.Plan = append(p.Plan, e)
-			} else {
-				p.Steady++
-			}
-		}
+		p.PassAt, p.Plan, p.Steady = last.At, last.Entries, last.Steady
 	}
 	st := s.Store()
 	if st == nil {
