@@ -133,23 +133,28 @@ type event struct {
 		GetState  leanGetState
 		Heartbeat float64
 	}
-	TaskAdded   *leanTask
-	TaskUpdated *struct {
-		FrameworkID string
-		State       string
-		Status      struct {
-			TaskID    string
-			AgentID   string
-			State     string
-			Reason    string
-			Message   string
-			Timestamp float64
-		}
-	}
+	TaskAdded        *leanTask
+	TaskUpdated      *leanTaskUpdated
 	AgentAdded       *leanAgent
 	AgentRemoved     string
 	Framework        *leanFramework // FRAMEWORK_ADDED and FRAMEWORK_UPDATED
 	FrameworkRemoved string
+}
+
+// leanTaskUpdated is master.proto's Event.TaskUpdated.
+type leanTaskUpdated struct {
+	FrameworkID leanID `json:"framework_id"`
+	// State is the task's latest state (the status may be an older one
+	// being retried).
+	State  string `json:"state"`
+	Status struct {
+		TaskID    leanID  `json:"task_id"`
+		AgentID   leanID  `json:"agent_id"`
+		State     string  `json:"state"`
+		Reason    string  `json:"reason"`
+		Message   string  `json:"message"`
+		Timestamp float64 `json:"timestamp"`
+	} `json:"status"`
 }
 
 // apply changes the view by one event and says whether it changed.
@@ -167,7 +172,7 @@ func (v *View) apply(e *event) bool {
 		if u == nil {
 			return false
 		}
-		k := viewKey{u.FrameworkID, u.Status.TaskID}
+		k := viewKey{u.FrameworkID.Value, u.Status.TaskID.Value}
 		t, ok := v.live[k]
 		if !ok {
 			if t, ok = v.unreachable[k]; !ok {
@@ -178,8 +183,8 @@ func (v *View) apply(e *event) bool {
 		if t.State == "" {
 			t.State = u.Status.State
 		}
-		if u.Status.AgentID != "" {
-			t.AgentID = u.Status.AgentID
+		if u.Status.AgentID.Value != "" {
+			t.AgentID = u.Status.AgentID.Value
 		}
 		t.Reason, t.Message = u.Status.Reason, u.Status.Message
 		if u.Status.State == "TASK_RUNNING" && t.Started.IsZero() {
@@ -268,68 +273,22 @@ func decodeEvent(dec *json.Decoder) (*event, error) {
 				return skip(dec)
 			})
 		case "task_added":
-			return object(dec, func(key string) error {
-				if key == "task" {
-					e.TaskAdded = &leanTask{}
-					return dec.Decode(e.TaskAdded)
-				}
-				return skip(dec)
-			})
+			e.TaskAdded = &leanTask{}
+			return member(dec, "task", e.TaskAdded)
 		case "task_updated":
-			var raw struct {
-				FrameworkID leanID `json:"framework_id"`
-				State       string `json:"state"`
-				Status      struct {
-					TaskID    leanID  `json:"task_id"`
-					AgentID   leanID  `json:"agent_id"`
-					State     string  `json:"state"`
-					Reason    string  `json:"reason"`
-					Message   string  `json:"message"`
-					Timestamp float64 `json:"timestamp"`
-				} `json:"status"`
-			}
-			if err := dec.Decode(&raw); err != nil {
-				return err
-			}
-			e.TaskUpdated = &struct {
-				FrameworkID string
-				State       string
-				Status      struct {
-					TaskID    string
-					AgentID   string
-					State     string
-					Reason    string
-					Message   string
-					Timestamp float64
-				}
-			}{FrameworkID: raw.FrameworkID.Value, State: raw.State}
-			st := &e.TaskUpdated.Status
-			st.TaskID, st.AgentID, st.State, st.Reason, st.Message, st.Timestamp = raw.Status.TaskID.Value, raw.Status.AgentID.Value, raw.Status.State,
-				raw.Status.Reason, raw.Status.Message, raw.Status.Timestamp
-			return nil
+			e.TaskUpdated = &leanTaskUpdated{}
+			return dec.Decode(e.TaskUpdated)
 		case "agent_added":
-			return object(dec, func(key string) error {
-				if key == "agent" {
-					e.AgentAdded = &leanAgent{}
-					return dec.Decode(e.AgentAdded)
-				}
-				return skip(dec)
-			})
+			e.AgentAdded = &leanAgent{}
+			return member(dec, "agent", e.AgentAdded)
 		case "agent_removed":
-			var raw struct {
-				AgentID leanID `json:"agent_id"`
-			}
-			err := dec.Decode(&raw)
-			e.AgentRemoved = raw.AgentID.Value
+			var id leanID
+			err := member(dec, "agent_id", &id)
+			e.AgentRemoved = id.Value
 			return err
 		case "framework_added", "framework_updated":
-			return object(dec, func(key string) error {
-				if key == "framework" {
-					e.Framework = &leanFramework{}
-					return dec.Decode(e.Framework)
-				}
-				return skip(dec)
-			})
+			e.Framework = &leanFramework{}
+			return member(dec, "framework", e.Framework)
 		case "framework_removed":
 			var raw struct {
 				Info struct {
@@ -343,6 +302,16 @@ func decodeEvent(dec *json.Decoder) (*event, error) {
 		return skip(dec)
 	})
 	return e, err
+}
+
+// member decodes the one member of an object that matters into out.
+func member(dec *json.Decoder, name string, out any) error {
+	return object(dec, func(key string) error {
+		if key == name {
+			return dec.Decode(out)
+		}
+		return skip(dec)
+	})
 }
 
 // readRecord reads one RecordIO record ("<length>\n<bytes>") and decodes

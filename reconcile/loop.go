@@ -148,7 +148,7 @@ type LastPass struct {
 func lastPassOf(at time.Time, p Plan) *LastPass {
 	last := &LastPass{At: at}
 	for _, e := range p.Entries() {
-		if e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt {
+		if e.Notable() {
 			e.Changes = nil // the properties a resubmission changes: diff shows them
 			last.Entries = append(last.Entries, e)
 		} else {
@@ -235,7 +235,7 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		}
 	}
 	for _, e := range res.Plan.Entries() {
-		if e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt {
+		if e.Notable() {
 			subject := "app" // applications keep the key their log lines always had
 			if e.Kind != v1.KindSparkApplication {
 				subject = "object"

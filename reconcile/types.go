@@ -435,6 +435,12 @@ type Entry struct {
 	Changes []Change
 }
 
+// Notable says the entry does something or waits (changes the cluster,
+// is blocked, held or adopted): what run logs and the status page lists.
+func (e Entry) Notable() bool {
+	return e.Type.Changes() || e.Type == ActionBlocked || e.Type == ActionHold || e.Type == ActionAdopt
+}
+
 // Target names the object: an application by its name (the common case),
 // any other kind as KIND/NAME.
 func (e Entry) Target() string {

@@ -306,7 +306,7 @@ func (c *Cluster) next(kind string) int {
 func (c *Cluster) addAgentLocked(i int, ac AgentConfig) *agent {
 	if ac.Hostname == "" {
 		// As an agent with --hostname_lookup=false: its address.
-		ac.Hostname = fmt.Sprintf("%s.%d", c.cfg.AgentIPPrefix, i+1)
+		ac.Hostname = agentIP(c.cfg.AgentIPPrefix, i)
 	}
 	if len(ac.Ports) == 0 {
 		ac.Ports = [][2]uint64{{31000, 32000}}
@@ -314,7 +314,7 @@ func (c *Cluster) addAgentLocked(i int, ac AgentConfig) *agent {
 	id := fmt.Sprintf("%s-S%d", c.masterID, c.next("agent"))
 	port := int32(5051)
 	a := &agent{
-		ip:      fmt.Sprintf("%s.%d", c.cfg.AgentIPPrefix, i+1),
+		ip:      agentIP(c.cfg.AgentIPPrefix, i),
 		active:  true,
 		regTime: c.cfg.Clock.Now(),
 	}
@@ -327,6 +327,21 @@ func (c *Cluster) addAgentLocked(i int, ac AgentConfig) *agent {
 	a.info.Resources = a.total
 	c.agents = append(c.agents, a)
 	return a
+}
+
+// agentIP is agent i's loopback address: PREFIX.(i+1) for the first 254,
+// then on through the next third octets (127.0.2.1, ...), so that a
+// cluster of thousands of agents binds.
+func agentIP(prefix string, i int) string {
+	if i < 254 {
+		return fmt.Sprintf("%s.%d", prefix, i+1)
+	}
+	k := strings.LastIndexByte(prefix, '.')
+	n, err := strconv.Atoi(prefix[k+1:])
+	if k < 0 || err != nil {
+		return fmt.Sprintf("%s.%d", prefix, i%254+1)
+	}
+	return fmt.Sprintf("%s.%d.%d", prefix[:k], n+i/254, i%254+1)
 }
 
 // parseAttributes follows Mesos' --attributes parsing: a number is a
