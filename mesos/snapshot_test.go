@@ -96,7 +96,33 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 				task.Reason = st.Reason.String()
 			}
 		}
+		for _, r := range x.Resources {
+			switch r.Name {
+			case "cpus":
+				task.CPUs += r.GetScalar().GetValue()
+			case "mem":
+				task.MemMiB += r.GetScalar().GetValue()
+			}
+		}
 		want = append(want, task)
+	}
+	// An agent's use is what its live tasks hold: in the sim that is its
+	// allocated_resources too.
+	for _, fa := range full.Agents {
+		var cpus, mem float64
+		for _, r := range fa.AllocatedResources {
+			switch r.Name {
+			case "cpus":
+				cpus += r.GetScalar().GetValue()
+			case "mem":
+				mem += r.GetScalar().GetValue()
+			}
+		}
+		for _, a := range snap.Agents {
+			if a.ID == fa.AgentInfo.ID.Value && (!near(a.UsedCPUs, cpus) || !near(a.UsedMemMiB, mem)) {
+				t.Errorf("agent %s uses %v cpus %v mem, its allocated_resources %v and %v", a.ID, a.UsedCPUs, a.UsedMemMiB, cpus, mem)
+			}
+		}
 	}
 	if !reflect.DeepEqual(snap.Tasks, want) {
 		t.Errorf("tasks:\n got %+v\nwant %+v", snap.Tasks, want)

@@ -120,28 +120,22 @@ func (c *Cluster) availableLocked() map[*agent]amounts {
 			used[a] = amounts{scalars: map[string]float64{}}
 		}
 	}
-	add := func(a *agent, rs []mesos.Resource) {
+	add := func(a *agent, x amounts) {
 		u, ok := used[a]
 		if !ok {
 			return
 		}
-		for _, r := range rs {
-			switch {
-			case r.Scalar != nil:
-				u.scalars[r.Name] += r.Scalar.Value
-			case r.Ranges != nil && r.Name == "ports":
-				for _, x := range r.Ranges.Range {
-					u.ports = append(u.ports, [2]uint64{x.Begin, x.End})
-				}
-			}
+		for name, v := range x.scalars {
+			u.scalars[name] += v
 		}
+		u.ports = append(u.ports, x.ports...)
 		used[a] = u
 	}
 	for _, t := range c.tasks {
-		add(byID[t.info.AgentID.Value], t.info.Resources)
+		add(byID[t.info.AgentID.Value], t.amounts())
 	}
 	for _, o := range c.offers {
-		add(o.agent, o.resources)
+		add(o.agent, o.amounts())
 	}
 	left := make(map[*agent]amounts, len(used))
 	for a, u := range used {
@@ -183,29 +177,24 @@ func (c *Cluster) allocate() {
 			roleUsed[frameworkRole(fw)] = &[2]float64{}
 		}
 	}
-	fwRole := map[string]string{}
-	for _, fw := range c.frameworks {
-		fwRole[fw.id] = frameworkRole(fw)
-	}
-	charge := func(fwID string, rs []mesos.Resource) {
-		for _, u := range []*[2]float64{used[fwID], roleUsed[fwRole[fwID]]} {
-			if u == nil {
-				continue
-			}
-			for _, r := range rs {
-				if r.Scalar != nil && r.Name == "cpus" {
-					u[0] += r.Scalar.Value
-				} else if r.Scalar != nil && r.Name == "mem" {
-					u[1] += r.Scalar.Value
-				}
+	charge := func(fwID string, x amounts) {
+		role := "*"
+		if fw := c.frameworks[fwID]; fw != nil {
+			role = frameworkRole(fw)
+		}
+		cpus, mem := x.scalars["cpus"], x.scalars["mem"]
+		for _, u := range []*[2]float64{used[fwID], roleUsed[role]} {
+			if u != nil {
+				u[0] += cpus
+				u[1] += mem
 			}
 		}
 	}
 	for _, t := range c.tasks {
-		charge(t.framework, t.info.Resources)
+		charge(t.framework, t.amounts())
 	}
 	for _, o := range c.offers {
-		charge(o.framework, o.resources)
+		charge(o.framework, o.amounts())
 	}
 	share := func(fw *framework) float64 {
 		u := used[fw.id]
@@ -257,7 +246,7 @@ func (c *Cluster) allocate() {
 		o.resources = bestAvail.resources(role)
 		c.offers[o.id] = o
 		made[best] = append(made[best], o)
-		charge(best.id, o.resources)
+		charge(best.id, o.amounts())
 	}
 	// Offers go out in framework order, so a cycle is reproducible.
 	for _, fw := range fws {
@@ -614,19 +603,42 @@ func (c *Cluster) containerStatusLocked(t *task) *mesos.ContainerStatus {
 	}
 }
 
-// loop runs offer cycles until Stop.
+// loop runs offer cycles until Stop, AllocationInterval apart, or the
+// time the last cycle took when that is longer: a big cluster's cycle
+// must not hold the master's lock all the time.
 func (c *Cluster) loop() {
 	defer c.wg.Done()
-	tick := time.NewTicker(c.cfg.AllocationInterval)
-	defer tick.Stop()
+	wait := c.cfg.AllocationInterval
 	for {
+		t := time.NewTimer(wait)
 		select {
 		case <-c.stop:
+			t.Stop()
 			return
-		case <-tick.C:
-			c.allocate()
+		case <-t.C:
 		}
+		start := time.Now()
+		c.allocate()
+		wait = max(c.cfg.AllocationInterval, time.Since(start))
 	}
+}
+
+// amounts are the task's resources summed (its resources never change).
+func (t *task) amounts() amounts {
+	if t.res == nil {
+		a := sumResources(t.info.Resources)
+		t.res = &a
+	}
+	return *t.res
+}
+
+// amounts are the offer's resources summed.
+func (o *offer) amounts() amounts {
+	if o.res == nil {
+		a := sumResources(o.resources)
+		o.res = &a
+	}
+	return *o.res
 }
 
 // rescindLocked withdraws a framework's outstanding offers.

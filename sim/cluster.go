@@ -249,6 +249,7 @@ type task struct {
 	executorPID uint32
 	agentIP     string
 	sandbox     *sandbox
+	res         *amounts // its resources summed, once
 }
 
 type offer struct {
@@ -257,6 +258,7 @@ type offer struct {
 	agent     *agent
 	resources []mesos.Resource
 	role      string
+	res       *amounts // its resources summed, once
 }
 
 // listed reports whether the master lists the agent: active, or
