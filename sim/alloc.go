@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -109,39 +110,104 @@ func resourceOrder(n string) string {
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-// availableLocked is what each active agent has left: total minus running
-// tasks and outstanding offers, in one pass over both.
+// availableLocked is what each active agent has left: total minus what
+// its running tasks and outstanding offers hold (the ledger).
 func (c *Cluster) availableLocked() map[*agent]amounts {
-	byID := make(map[string]*agent, len(c.agents))
-	used := make(map[*agent]amounts, len(c.agents))
+	left := make(map[*agent]amounts, len(c.agents))
 	for _, a := range c.agents {
-		if a.active {
-			byID[a.info.ID.Value] = a
-			used[a] = amounts{scalars: map[string]float64{}}
+		if !a.active {
+			continue
 		}
-	}
-	add := func(a *agent, x amounts) {
-		u, ok := used[a]
-		if !ok {
-			return
+		held := amounts{scalars: map[string]float64{}}
+		if h := c.ledger.onAgent[a.info.ID.Value]; h != nil {
+			held = *h
 		}
-		for name, v := range x.scalars {
-			u.scalars[name] += v
-		}
-		u.ports = append(u.ports, x.ports...)
-		used[a] = u
-	}
-	for _, t := range c.tasks {
-		add(byID[t.info.AgentID.Value], t.amounts())
-	}
-	for _, o := range c.offers {
-		add(o.agent, o.amounts())
-	}
-	left := make(map[*agent]amounts, len(used))
-	for a, u := range used {
-		left[a] = sumResources(a.total).minus(u)
+		left[a] = sumResources(a.total).minus(held)
 	}
 	return left
+}
+
+// ledger is what live tasks and outstanding offers hold, by agent, by
+// framework and by role (cpus and mem), kept as they come and go so that
+// an offer cycle does not walk every task.
+type ledger struct {
+	onAgent     map[string]*amounts
+	byFramework map[string]*[2]float64
+	byRole      map[string]*[2]float64
+}
+
+func (l *ledger) change(agentID, fwID, role string, x amounts, sign float64) {
+	if l.onAgent == nil {
+		l.onAgent, l.byFramework, l.byRole = map[string]*amounts{}, map[string]*[2]float64{}, map[string]*[2]float64{}
+	}
+	h := l.onAgent[agentID]
+	if h == nil {
+		h = &amounts{scalars: map[string]float64{}}
+		l.onAgent[agentID] = h
+	}
+	for name, v := range x.scalars {
+		h.scalars[name] += sign * v
+	}
+	if sign > 0 {
+		h.ports = append(h.ports, x.ports...)
+	} else {
+		for _, r := range x.ports {
+			if i := slices.Index(h.ports, r); i >= 0 {
+				h.ports = slices.Delete(h.ports, i, i+1)
+			}
+		}
+	}
+	add2(l.byFramework, fwID, x, sign)
+	add2(l.byRole, role, x, sign)
+}
+
+func add2(m map[string]*[2]float64, key string, x amounts, sign float64) {
+	u := m[key]
+	if u == nil {
+		u = &[2]float64{}
+		m[key] = u
+	}
+	u[0] += sign * x.scalars["cpus"]
+	u[1] += sign * x.scalars["mem"]
+}
+
+// roleOfLocked is the role a framework's resources are charged to.
+func (c *Cluster) roleOfLocked(fwID string) string {
+	if fw := c.frameworks[fwID]; fw != nil {
+		return frameworkRole(fw)
+	}
+	return "*"
+}
+
+// putTaskLocked adds a live task; removeTaskLocked removes one.
+func (c *Cluster) putTaskLocked(key string, t *task) {
+	if old := c.tasks[key]; old != nil {
+		c.ledger.change(old.info.AgentID.Value, old.framework, old.chargedRole, old.amounts(), -1)
+	}
+	t.chargedRole = c.roleOfLocked(t.framework)
+	c.tasks[key] = t
+	c.ledger.change(t.info.AgentID.Value, t.framework, t.chargedRole, t.amounts(), 1)
+}
+
+func (c *Cluster) removeTaskLocked(key string) {
+	if t := c.tasks[key]; t != nil {
+		c.ledger.change(t.info.AgentID.Value, t.framework, t.chargedRole, t.amounts(), -1)
+		delete(c.tasks, key)
+	}
+}
+
+// putOfferLocked adds an outstanding offer; removeOfferLocked removes one.
+func (c *Cluster) putOfferLocked(o *offer) {
+	o.chargedRole = c.roleOfLocked(o.framework)
+	c.offers[o.id] = o
+	c.ledger.change(o.agent.info.ID.Value, o.framework, o.chargedRole, o.amounts(), 1)
+}
+
+func (c *Cluster) removeOfferLocked(id string) {
+	if o := c.offers[id]; o != nil {
+		c.ledger.change(o.agent.info.ID.Value, o.framework, o.chargedRole, o.amounts(), -1)
+		delete(c.offers, id)
+	}
 }
 
 // allocate runs one offer cycle, as Mesos' hierarchical DRF allocator: the
@@ -172,29 +238,28 @@ func (c *Cluster) allocate() {
 	// tasks and outstanding offers.
 	used, roleUsed := map[string]*[2]float64{}, map[string]*[2]float64{}
 	for _, fw := range fws {
-		used[fw.id] = &[2]float64{}
-		if roleUsed[frameworkRole(fw)] == nil {
-			roleUsed[frameworkRole(fw)] = &[2]float64{}
+		u := [2]float64{}
+		if x := c.ledger.byFramework[fw.id]; x != nil {
+			u = *x
+		}
+		used[fw.id] = &u
+		role := frameworkRole(fw)
+		if roleUsed[role] == nil {
+			r := [2]float64{}
+			if x := c.ledger.byRole[role]; x != nil {
+				r = *x
+			}
+			roleUsed[role] = &r
 		}
 	}
 	charge := func(fwID string, x amounts) {
-		role := "*"
-		if fw := c.frameworks[fwID]; fw != nil {
-			role = frameworkRole(fw)
-		}
 		cpus, mem := x.scalars["cpus"], x.scalars["mem"]
-		for _, u := range []*[2]float64{used[fwID], roleUsed[role]} {
+		for _, u := range []*[2]float64{used[fwID], roleUsed[c.roleOfLocked(fwID)]} {
 			if u != nil {
 				u[0] += cpus
 				u[1] += mem
 			}
 		}
-	}
-	for _, t := range c.tasks {
-		charge(t.framework, t.amounts())
-	}
-	for _, o := range c.offers {
-		charge(o.framework, o.amounts())
 	}
 	share := func(fw *framework) float64 {
 		u := used[fw.id]
@@ -244,7 +309,7 @@ func (c *Cluster) allocate() {
 		role := frameworkRole(best)
 		o := &offer{id: fmt.Sprintf("%s-O%d", c.masterID, c.next("offer")), framework: best.id, agent: a, role: role}
 		o.resources = bestAvail.resources(role)
-		c.offers[o.id] = o
+		c.putOfferLocked(o)
 		made[best] = append(made[best], o)
 		charge(best.id, o.amounts())
 	}
@@ -378,7 +443,7 @@ func (c *Cluster) acceptLocked(fw *framework, offerIDs []string, tasks []mesos.T
 			pool.scalars[k] += v
 		}
 		pool.ports = append(pool.ports, s.ports...)
-		delete(c.offers, o.id)
+		c.removeOfferLocked(o.id)
 	}
 	for _, ti := range tasks {
 		need := sumResources(ti.Resources)
@@ -432,7 +497,7 @@ func (c *Cluster) launchLocked(fw *framework, ti mesos.TaskInfo, b behavior) *ta
 		t.agentIP = a.ip
 	}
 	c.history = append(c.history, t)
-	c.tasks[taskKey(fw.id, ti.TaskID.Value)] = t
+	c.putTaskLocked(taskKey(fw.id, ti.TaskID.Value), t)
 	c.attachSandboxLocked(t)
 	c.notifyWatchersLocked(taskAddedEvent(t))
 	// Each step is scheduled when the previous one has happened: timers
@@ -556,7 +621,7 @@ func (c *Cluster) statusLocked(t *task, state mesos.TaskState, source mesos.Task
 		}
 		key := taskKey(t.framework, t.info.TaskID.Value)
 		if c.tasks[key] == t {
-			delete(c.tasks, key)
+			c.removeTaskLocked(key)
 		}
 		c.retireLocked(t)
 	}
@@ -645,7 +710,7 @@ func (o *offer) amounts() amounts {
 func (c *Cluster) rescindLocked(fw *framework, notify bool) {
 	for id, o := range c.offers {
 		if o.framework == fw.id {
-			delete(c.offers, id)
+			c.removeOfferLocked(id)
 			if notify {
 				c.sendRescindLocked(fw, id)
 			}

@@ -139,6 +139,8 @@ type Cluster struct {
 	// (--max_completed_tasks_per_framework); completedFrameworks the
 	// removed frameworks kept, oldest first (--max_completed_frameworks).
 	completed map[string][]*task
+	// ledger is what tasks and offers hold (putTaskLocked, putOfferLocked).
+	ledger ledger
 	// unreachable are the tasks of partition-aware frameworks on agents
 	// marked unreachable (GET_TASKS' unreachable_tasks), by task key.
 	unreachable         map[string]*task
@@ -250,6 +252,7 @@ type task struct {
 	agentIP     string
 	sandbox     *sandbox
 	res         *amounts // its resources summed, once
+	chargedRole string   // the role the ledger charges it to
 }
 
 type offer struct {
@@ -259,6 +262,8 @@ type offer struct {
 	resources []mesos.Resource
 	role      string
 	res       *amounts // its resources summed, once
+	// chargedRole is the role the ledger charges it to.
+	chargedRole string
 }
 
 // listed reports whether the master lists the agent: active, or

@@ -1028,7 +1028,7 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 			// process restarts.
 			d.abortLocked(fmt.Sprintf("Bad constraint string: %s (driver %s)", drv.props["spark.mesos.driver.constraints"], drv.id))
 			for _, o := range offers {
-				delete(c.offers, o.id)
+				c.removeOfferLocked(o.id)
 			}
 			return
 		}
@@ -1056,7 +1056,7 @@ func (s dispatcherScheduler) offers(c *Cluster, fw *framework, offers []*offer) 
 	for _, o := range offers {
 		p := plans[o.id]
 		if len(p.tasks) == 0 {
-			delete(c.offers, o.id)
+			c.removeOfferLocked(o.id)
 			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), d.cfg.RejectOfferDuration.Seconds())
 			continue
 		}
@@ -1252,7 +1252,7 @@ type orphanScheduler struct{}
 
 func (orphanScheduler) offers(c *Cluster, fw *framework, offers []*offer) {
 	for _, o := range offers {
-		delete(c.offers, o.id)
+		c.removeOfferLocked(o.id)
 	}
 }
 func (orphanScheduler) update(*Cluster, *framework, *task) {}

@@ -111,11 +111,11 @@ func (df *driverFramework) offers(c *Cluster, fw *framework, offers []*offer) {
 		avail := sumResources(o.resources)
 		switch {
 		case df.acquired >= df.maxCores:
-			delete(c.offers, o.id)
+			c.removeOfferLocked(o.id)
 			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), df.rejectMax)
 			continue
 		case !matchesConstraints(df.constraints, o.agent.info.Attributes):
-			delete(c.offers, o.id)
+			c.removeOfferLocked(o.id)
 			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), df.rejectUnmet)
 			continue
 		}
@@ -145,7 +145,7 @@ func (df *driverFramework) offers(c *Cluster, fw *framework, offers []*offer) {
 			}
 		}
 		if len(tasks) == 0 {
-			delete(c.offers, o.id)
+			c.removeOfferLocked(o.id)
 			c.refuseLocked(fw, o.agent.info.ID.Value, sumResources(o.resources), 5)
 			continue
 		}

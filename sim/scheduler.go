@@ -78,7 +78,7 @@ func (c *Cluster) schedulerCallLocked(fw *framework, call *scheduler.Call) error
 		d := call.GetDecline()
 		for _, o := range d.GetOfferIDs() {
 			if off, ok := c.offers[o.Value]; ok && off.framework == fw.id {
-				delete(c.offers, o.Value)
+				c.removeOfferLocked(o.Value)
 				c.refuseLocked(fw, off.agent.info.ID.Value, sumResources(off.resources), refuseSeconds(d.GetFilters()))
 			}
 		}

@@ -590,7 +590,7 @@ func (c *Cluster) ReconnectAgent(id string) error {
 func (c *Cluster) rescindAgentOffersLocked(a *agent) {
 	for oid, o := range c.offers {
 		if o.agent == a {
-			delete(c.offers, oid)
+			c.removeOfferLocked(oid)
 			if fw := c.frameworks[o.framework]; fw != nil {
 				c.sendRescindLocked(fw, oid)
 			}
@@ -619,7 +619,7 @@ func (c *Cluster) loseAgentLocked(a *agent) {
 			if t.behavior.stop != nil {
 				t.behavior.stop(c, t)
 			}
-			delete(c.tasks, key)
+			c.removeTaskLocked(key)
 			c.unreachable[key] = t // listed apart, as Mesos lists them
 		}
 	}
