@@ -306,8 +306,13 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "converge-s")
 
+		// One GET_STATE for reference, with the time a big one needs.
+		slow, err := mesos.New(mesos.Options{Master: c.MasterURL(), Timeout: 10 * time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
 		state := medianOf(1, func() {
-			if _, err := f.mc.Snapshot(context.Background()); err != nil {
+			if _, err := slow.Snapshot(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 		})
@@ -418,7 +423,7 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		}
 		return -1
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(time.Duration(max(n/10_000, 1)) * 2 * time.Minute)
 	for metric("spark_application_running_count") != float64(n) {
 		if time.Now().After(deadline) {
 			mc, _ := mesos.New(mesos.Options{Master: c.MasterURL()})
