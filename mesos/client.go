@@ -22,6 +22,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
@@ -56,7 +57,10 @@ type Client struct {
 	opts     Options
 	detector Detector
 	tls      *tls.Config
-	leader   string // base URL of the last known leader
+	// leader is the base URL of the last known leader; passes, the
+	// framework and the event stream share the client.
+	mu     sync.Mutex
+	leader string
 }
 
 // New builds a client; no connection is made until the first call.
@@ -110,15 +114,33 @@ func (c *Client) Frameworks(ctx context.Context) ([]RegisteredFramework, error) 
 
 // Leader returns the base URL of the leading master (detecting it if needed).
 func (c *Client) Leader(ctx context.Context) (string, error) {
-	if c.leader != "" {
-		return c.leader, nil
+	c.mu.Lock()
+	l := c.leader
+	c.mu.Unlock()
+	if l != "" {
+		return l, nil
 	}
 	l, err := c.detector.Leader(ctx)
 	if err != nil {
 		return "", err
 	}
-	c.leader = l
+	c.setLeader(l)
 	return l, nil
+}
+
+func (c *Client) setLeader(l string) {
+	c.mu.Lock()
+	c.leader = l
+	c.mu.Unlock()
+}
+
+// redetect forgets base as the leader and asks it (or the detector)
+// where the leader is now.
+func (c *Client) redetect(ctx context.Context, base string) {
+	c.setLeader("")
+	if l, err := c.detector.Redirect(ctx, base, c.redirectClient()); err == nil {
+		c.setLeader(l)
+	}
 }
 
 // The codecs: answers are decoded from protobuf, where mesos-go's gogo
@@ -180,10 +202,7 @@ func (c *Client) call(ctx context.Context, call *master.Call, out encoding.Unmar
 		last = err
 		switch {
 		case errors.Is(err, ErrNotLeader):
-			c.leader = "" // detect again
-			if l, err := c.detector.Redirect(ctx, base, c.redirectClient()); err == nil {
-				c.leader = l
-			}
+			c.redetect(ctx, base)
 		case !retryable(err):
 			return err
 		}

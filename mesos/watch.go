@@ -564,10 +564,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect:
-		c.leader = ""
-		if l, err := c.detector.Redirect(ctx, base, c.redirectClient()); err == nil {
-			c.leader = l
-		}
+		c.redetect(ctx, base)
 		return fmt.Errorf("%s: %w", base, ErrNotLeader)
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusNotImplemented:
 		return fmt.Errorf("%w: %s", ErrSubscribeRefused, resp.Status)
