@@ -53,8 +53,13 @@ type ServiceKeeper struct {
 	held     map[string]bool // keys of services whose file failed to load
 	agents   map[string]Agent
 	tasks    map[string]*serviceTask // by task id
-	failures map[string]*failure     // by service key + "@" + agent
-	noRoom   map[string]noRoom       // agents an offer showed unable to host a service
+	// ended are the tasks whose end the framework was told, and when: an
+	// observation read just before (the master's state, or its event
+	// stream, can trail the framework's own updates) must not bring them
+	// back as live.
+	ended    map[string]time.Time
+	failures map[string]*failure // by service key + "@" + agent
+	noRoom   map[string]noRoom   // agents an offer showed unable to host a service
 	seq      int64
 	revive   bool // a service or an agent appeared since Revive was last asked
 	// prunable are the removed services the plan allows to kill.
@@ -81,9 +86,18 @@ func (k *ServiceKeeper) SetObserved(tasks []ServiceTask) {
 	if !k.observed {
 		k.observed, k.revive = true, true
 	}
+	now := k.Now()
+	for id, at := range k.ended {
+		if now.Sub(at) > endedMemory {
+			delete(k.ended, id)
+		}
+	}
 	for _, t := range tasks {
 		if _, known := k.tasks[t.TaskID]; known || gone(t.State) {
 			continue
+		}
+		if _, ended := k.ended[t.TaskID]; ended {
+			continue // a stale observation of a task that ended
 		}
 		key, hash, ok := parseTaskID(t.TaskID)
 		if !ok {
@@ -92,6 +106,10 @@ func (k *ServiceKeeper) SetObserved(tasks []ServiceTask) {
 		k.tasks[t.TaskID] = &serviceTask{id: t.TaskID, agent: t.AgentID, key: key, hash: hash, state: t.State, since: k.Now()}
 	}
 }
+
+// endedMemory is how long an ended task is kept from coming back through
+// a stale observation: far longer than any observation trails.
+const endedMemory = 10 * time.Minute
 
 // RestoreFailures takes the task failures the store recorded for services
 // (by kind/name) the first time it is given them, so that a restart keeps
@@ -204,6 +222,7 @@ func parseTaskID(id string) (key, hash string, ok bool) {
 func (k *ServiceKeeper) init() {
 	if k.tasks == nil {
 		k.tasks, k.failures, k.noRoom, k.agents = map[string]*serviceTask{}, map[string]*failure{}, map[string]noRoom{}, map[string]Agent{}
+		k.ended = map[string]time.Time{}
 		k.services, k.held = map[string]*DesiredService{}, map[string]bool{}
 	}
 	if k.Now == nil {
@@ -492,6 +511,7 @@ func (k *ServiceKeeper) Update(st mesos.TaskStatus) {
 		delete(k.failures, slot)
 	case gone(st.State):
 		delete(k.tasks, st.TaskID)
+		k.ended[st.TaskID] = now
 		if !t.killing {
 			f := k.failures[slot]
 			if f == nil {

@@ -374,3 +374,24 @@ func TestKeeperLaunchesOnlyWhereThePlanPlaces(t *testing.T) {
 		t.Fatalf("launches %v: want one on a2 (the plan's placement), none on a1", got)
 	}
 }
+
+// An observation read just before the framework heard of a task's end
+// (the master's state or its event stream trail the framework's own
+// updates by a moment) does not bring the task back: the service is
+// relaunched after its backoff.
+func TestKeeperIgnoresAStaleObservationOfAnEndedTask(t *testing.T) {
+	f := newKeeper(t, shuffleService(t, "shuffle", "zone:a", "1g"))
+	a1 := zone("a1", "a")
+	f.k.SetAgents([]Agent{a1})
+	id := f.launch(a1)["a1"][0]
+	f.update(id, "a1", "TASK_RUNNING")
+	f.update(id, "a1", "TASK_FAILED")
+	f.k.SetObserved([]ServiceTask{{Kind: "ShuffleService", Name: "shuffle", TaskID: id, AgentID: "a1", State: "TASK_RUNNING"}})
+	f.now = f.now.Add(13 * time.Second)
+	if !f.k.Wants() {
+		t.Fatal("a stale observation made the ended task live again: the keeper wants no offer")
+	}
+	if got := f.launch(a1); len(got["a1"]) != 1 {
+		t.Fatalf("not relaunched: %v", got)
+	}
+}

@@ -161,9 +161,10 @@ func printAppSummary(w io.Writer, rec *store.Record) {
 }
 
 // readRunLog reads the end (n bytes; all when n < 0) of a run's sandbox
-// file through its agent's /files API, found in the master's state.
-func readRunLog(ctx context.Context, mc *mesos.Client, run *store.Submission, file string, n int64) ([]byte, int64, *reconcile.RunSandbox, error) {
-	snap, err := mc.Snapshot(ctx)
+// file through its agent's /files API, found in the master's state (state:
+// GET_STATE, or run's event-stream view).
+func readRunLog(ctx context.Context, mc *mesos.Client, state func(context.Context) (*mesos.Snapshot, error), run *store.Submission, file string, n int64) ([]byte, int64, *reconcile.RunSandbox, error) {
+	snap, err := state(ctx)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -230,7 +231,7 @@ func runLogs(ctx context.Context, streams Streams, name string, o logsOptions) e
 	if err != nil {
 		return invalid(err)
 	}
-	data, size, sb, err := readRunLog(ctx, mc, run, file, tailBytes(o.tail))
+	data, size, sb, err := readRunLog(ctx, mc, mc.Snapshot, run, file, tailBytes(o.tail))
 	if err != nil {
 		if file == "stderr" && run.StderrTail != "" {
 			fmt.Fprintf(streams.Err, "reconciler: the sandbox of %s cannot be read (%v); its stderr tail, copied when it ended:\n", run.ID, err)

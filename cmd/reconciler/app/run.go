@@ -277,7 +277,11 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			return nil
 		},
 		Logs: func(ctx context.Context, _ *store.Record, run *store.Submission) (string, error) {
-			data, _, _, err := readRunLog(ctx, mc, run, "stderr", 1<<20)
+			state := mc.Snapshot
+			if w := watcher.Load(); w != nil && o.observe == "events" {
+				state = w.Snapshot // the view: no GET_STATE per click
+			}
+			data, _, _, err := readRunLog(ctx, mc, state, run, "stderr", 1<<20)
 			return string(data), err
 		}}
 	pageHandler := page.Handler()
