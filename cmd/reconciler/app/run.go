@@ -129,7 +129,15 @@ attempted and the one applied, the problems and the sync error. A force-push
 is followed like any commit: pruning still needs --prune, and --force beyond
 half of what the reconciler owns.
 
-It serves on --listen: /metrics (Prometheus), /healthz (the process is up),
+It reads the cluster from the master's operator event stream (--observe
+events, the default): a steady pass asks the master nothing, and the
+stream's changes wake a pass; a full GET_STATE is the fallback while the
+stream is down and a check every --consistency-check. --observe poll reads
+GET_STATE every pass. After each pass it decides what the Notifiers send,
+and delivers it from an outbox in the store.
+
+It serves on --listen: / (a read-only status page), /events (the event
+stream, SSE), /metrics (Prometheus), /healthz (the process is up),
 /readyz (it leads and its last pass succeeded recently), and with --git and
 --git-webhook-secret-file, POST /hooks/git: a push webhook signed with that
 secret the way GitHub signs (X-Hub-Signature-256, HMAC-SHA256 of the body)
