@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -72,7 +73,7 @@ func newView(gs *leanGetState) *View {
 // their order, each agent's use what its live tasks hold.
 func (v *View) Snapshot() *Snapshot {
 	s := &Snapshot{Tasks: sortedTasks(v.live), UnreachableTasks: sortedTasks(v.unreachable), Capacity: map[string]float64{}}
-	for _, fw := range slices.Sorted(mapsKeys(v.completed)) {
+	for _, fw := range slices.Sorted(maps.Keys(v.completed)) {
 		s.CompletedTasks = append(s.CompletedTasks, v.completed[fw]...)
 	}
 	used := map[string][2]float64{}
@@ -92,38 +93,22 @@ func (v *View) Snapshot() *Snapshot {
 			s.Agents = append(s.Agents, a)
 		}
 	}
-	for _, id := range slices.Sorted(mapsKeys(v.frameworks)) {
+	for _, id := range slices.Sorted(maps.Keys(v.frameworks)) {
 		s.Frameworks = append(s.Frameworks, v.frameworks[id])
 	}
 	return s
 }
 
-func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+func sortedTasks(m map[viewKey]Task) []Task {
+	return slices.SortedFunc(maps.Values(m), taskOrder)
 }
 
-func sortedTasks(m map[viewKey]Task) []Task {
-	keys := make([]viewKey, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// taskOrder orders tasks by framework, then id.
+func taskOrder(x, y Task) int {
+	if d := strings.Compare(x.FrameworkID, y.FrameworkID); d != 0 {
+		return d
 	}
-	slices.SortFunc(keys, func(a, b viewKey) int {
-		if c := strings.Compare(a.framework, b.framework); c != 0 {
-			return c
-		}
-		return strings.Compare(a.task, b.task)
-	})
-	out := make([]Task, len(keys))
-	for i, k := range keys {
-		out[i] = m[k]
-	}
-	return out
+	return strings.Compare(x.ID, y.ID)
 }
 
 // event is one operator API event, as much of it as a View uses.
@@ -747,14 +732,8 @@ func Diff(a, b *Snapshot) string {
 // tasks by framework (oldest first within one), agents by id.
 func ordered(s *Snapshot) *Snapshot {
 	c := *s
-	byKey := func(x, y Task) int {
-		if d := strings.Compare(x.FrameworkID, y.FrameworkID); d != 0 {
-			return d
-		}
-		return strings.Compare(x.ID, y.ID)
-	}
-	c.Tasks = slices.SortedFunc(slices.Values(s.Tasks), byKey)
-	c.UnreachableTasks = slices.SortedFunc(slices.Values(s.UnreachableTasks), byKey)
+	c.Tasks = slices.SortedFunc(slices.Values(s.Tasks), taskOrder)
+	c.UnreachableTasks = slices.SortedFunc(slices.Values(s.UnreachableTasks), taskOrder)
 	c.CompletedTasks = slices.Clone(s.CompletedTasks)
 	slices.SortStableFunc(c.CompletedTasks, func(x, y Task) int { return strings.Compare(x.FrameworkID, y.FrameworkID) })
 	c.Agents = slices.SortedFunc(slices.Values(s.Agents), func(x, y Agent) int { return strings.Compare(x.ID, y.ID) })

@@ -92,7 +92,7 @@ func (w *webhook) Deliver(ctx context.Context, n store.Notification) error {
 	if w.spec.URLFrom != nil {
 		u, err := w.lookup.secret(*w.spec.URLFrom)
 		if err != nil {
-			return fmt.Errorf("the webhook's URL (%s): %w", source(*w.spec.URLFrom), err)
+			return fmt.Errorf("the webhook's URL (%s): %w", w.spec.URLFrom.Describe(), err)
 		}
 		target = u
 	}
@@ -104,7 +104,7 @@ func (w *webhook) Deliver(ctx context.Context, n store.Notification) error {
 	if s := w.spec.SigningSecretFrom; s != nil {
 		secret, err := w.lookup.secret(*s)
 		if err != nil {
-			return fmt.Errorf("the webhook's signing secret (%s): %w", source(*s), err)
+			return fmt.Errorf("the webhook's signing secret (%s): %w", s.Describe(), err)
 		}
 		headers[HeaderSignature] = Sign([]byte(secret), body)
 	}
@@ -120,7 +120,7 @@ type slack struct {
 func (s *slack) Deliver(ctx context.Context, n store.Notification) error {
 	target, err := s.lookup.secret(*s.spec.URLFrom)
 	if err != nil {
-		return fmt.Errorf("the Slack webhook's URL (%s): %w", source(*s.spec.URLFrom), err)
+		return fmt.Errorf("the Slack webhook's URL (%s): %w", s.spec.URLFrom.Describe(), err)
 	}
 	body, err := json.Marshal(map[string]string{"text": Text(n)})
 	if err != nil {
@@ -234,11 +234,4 @@ func kindWord(kind string) string {
 		return "(source)"
 	}
 	return "(" + kind + ")"
-}
-
-func source(v v1.ValueSource) string {
-	if v.Env != "" {
-		return "env:" + v.Env
-	}
-	return "file:" + v.File
 }

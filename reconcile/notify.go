@@ -169,8 +169,8 @@ func DecideNotifications(n *DesiredNotifier, prev *store.NotifyState, objects []
 	}
 	if st.Window.IsZero() || !now.Before(st.Window.Add(micros(per.Micros))) {
 		if o := st.Overflow; o != nil && o.Count > 0 {
-			id := NotificationID(KindNotifier+"/"+n.Name(), "Summary", o.Since.UTC().Format(time.RFC3339Nano))
-			st.Outbox = append(st.Outbox, store.Delivery{Notification: store.Notification{ID: id, Event: "Summary", Time: now, Kind: KindNotifier, Name: n.Name(),
+			id := NotificationID(v1.KindNotifier+"/"+n.Name(), "Summary", o.Since.UTC().Format(time.RFC3339Nano))
+			st.Outbox = append(st.Outbox, store.Delivery{Notification: store.Notification{ID: id, Event: "Summary", Time: now, Kind: v1.KindNotifier, Name: n.Name(),
 				Message: summaryMessage(o), Summary: o}})
 		}
 		st.Window, st.InWindow, st.Overflow = now, 0, nil
@@ -296,8 +296,23 @@ func cloneNotifyState(prev *store.NotifyState) *store.NotifyState {
 	return &st
 }
 
-// KindNotifier is the store kind of the notifiers' records.
-const KindNotifier = v1.KindNotifier
+// NotifierStatus says how a notifier's deliveries go, for status and the
+// page: Delivering (its
+// outbox is empty or flowing) or Retrying (its oldest delivery failed).
+func NotifierStatus(n *store.NotifyState) (phase, msg string) {
+	phase = "Delivering"
+	msg = fmt.Sprintf("%s: %d delivered, %d waiting", n.Target, n.Delivered, len(n.Outbox))
+	if len(n.Outbox) > 0 && n.Outbox[0].Attempts > 0 {
+		head := n.Outbox[0]
+		phase = "Retrying"
+		msg += fmt.Sprintf("; %s of %s/%s failed %d times (%s), next attempt %s", head.Notification.Event, head.Notification.Kind, head.Notification.Name,
+			head.Attempts, head.LastError, head.NextAttempt.Format(time.RFC3339))
+	}
+	if o := n.Overflow; o != nil && o.Count > 0 {
+		msg += fmt.Sprintf("; %d held back by the rate limit", o.Count)
+	}
+	return phase, msg
+}
 
 // NotifyObjects are the objects notifications look at after a pass: the
 // applications' records as the pass left them (a schedule's runs with
@@ -375,15 +390,19 @@ func (n *Notifications) log() *slog.Logger {
 	return n.Log
 }
 
-func (n *Notifications) poke() {
+// wakeup is the channel that wakes the deliveries (made at first use).
+func (n *Notifications) wakeup() chan struct{} {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.wake == nil {
 		n.wake = make(chan struct{}, 1)
 	}
-	w := n.wake
-	n.mu.Unlock()
+	return n.wake
+}
+
+func (n *Notifications) poke() {
 	select {
-	case w <- struct{}{}:
+	case n.wakeup() <- struct{}{}:
 	default:
 	}
 }
@@ -399,7 +418,7 @@ func (n *Notifications) Decide(ctx context.Context, d *Desired, objects []Notify
 		n.notifiers[dn.Name()] = dn
 	}
 	n.mu.Unlock()
-	recs, err := n.Store.List(ctx, KindNotifier)
+	recs, err := n.Store.List(ctx, v1.KindNotifier)
 	if err != nil {
 		return err
 	}
@@ -413,7 +432,7 @@ func (n *Notifications) Decide(ctx context.Context, d *Desired, objects []Notify
 		n.mu.Lock()
 		rec := have[dn.Name()]
 		if rec == nil {
-			rec = &store.Record{Key: store.Key{Kind: KindNotifier, Name: dn.Name()}}
+			rec = &store.Record{Key: store.Key{Kind: v1.KindNotifier, Name: dn.Name()}}
 		} else if fresh, err := n.Store.Get(ctx, rec.Key); err == nil {
 			rec = fresh // a delivery may have written it since the list
 		}
@@ -475,12 +494,7 @@ func (n *Notifications) Run(ctx context.Context) {
 		if !next.IsZero() {
 			wait = max(next.Sub(n.now()), 10*time.Millisecond)
 		}
-		n.mu.Lock()
-		if n.wake == nil {
-			n.wake = make(chan struct{}, 1)
-		}
-		w := n.wake
-		n.mu.Unlock()
+		w := n.wakeup()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -495,7 +509,7 @@ func (n *Notifications) Run(ctx context.Context) {
 
 // deliverDue delivers what is due and returns when the next retry is.
 func (n *Notifications) deliverDue(ctx context.Context, targets map[string]notify.Target, specs map[string]*v1.NotifierSpec) time.Time {
-	recs, err := n.Store.List(ctx, KindNotifier)
+	recs, err := n.Store.List(ctx, v1.KindNotifier)
 	if err != nil {
 		if ctx.Err() == nil {
 			n.log().Warn("notifications: cannot read the outboxes", "err", err)

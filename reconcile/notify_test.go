@@ -226,7 +226,7 @@ func TestNotificationsDeliverInOrderWithRetries(t *testing.T) {
 	go first.Run(rctx)
 	time.Sleep(150 * time.Millisecond)
 	stop() // the leader goes away with the delivery unacknowledged
-	rec, err := st.Get(ctx, store.Key{Kind: KindNotifier, Name: "hook"})
+	rec, err := st.Get(ctx, store.Key{Kind: v1.KindNotifier, Name: "hook"})
 	if err != nil || len(rec.Notify.Outbox) != 1 || rec.Notify.Outbox[0].Attempts < 2 {
 		t.Fatalf("the outbox after failed attempts: %+v, %v", rec.Notify, err)
 	}
@@ -261,7 +261,7 @@ func TestNotificationsDeliverInOrderWithRetries(t *testing.T) {
 	if target.tries != 4 {
 		t.Errorf("%d attempts, want 2 failed + 2 delivered", target.tries)
 	}
-	rec, _ = st.Get(ctx, store.Key{Kind: KindNotifier, Name: "hook"})
+	rec, _ = st.Get(ctx, store.Key{Kind: v1.KindNotifier, Name: "hook"})
 	if len(rec.Notify.Outbox) != 0 || rec.Notify.Delivered != 2 {
 		t.Errorf("outbox %v, delivered %d", events(rec.Notify), rec.Notify.Delivered)
 	}
@@ -275,7 +275,7 @@ func TestRemovedNotifiersArePrunedOnlyWithPruneAndBelowHalf(t *testing.T) {
 		all.Notifiers = append(all.Notifiers, notifier(name, v1.NotifierSpec{}))
 	}
 	count := func() int {
-		recs, _ := st.List(ctx, KindNotifier)
+		recs, _ := st.List(ctx, v1.KindNotifier)
 		return len(recs)
 	}
 	n := &Notifications{Store: st}

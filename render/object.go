@@ -183,24 +183,17 @@ func notifierDoc(n *v1.Notifier) map[string]any {
 		if sp.Webhook.URL != "" {
 			t["url"] = sp.Webhook.URL
 		} else {
-			t["url"] = "<from " + describeSource(*sp.Webhook.URLFrom) + ">"
+			t["url"] = "<from " + sp.Webhook.URLFrom.Describe() + ">"
 		}
 		if s := sp.Webhook.SigningSecretFrom; s != nil {
-			t["signature"] = "X-Reconciler-Signature-256: sha256=HMAC(<from " + describeSource(*s) + ">, body)"
+			t["signature"] = "X-Reconciler-Signature-256: sha256=HMAC(<from " + s.Describe() + ">, body)"
 		}
 		doc["target"] = t
 	case sp.Slack != nil:
-		doc["target"] = map[string]any{"type": "slack", "method": "POST", "url": "<from " + describeSource(*sp.Slack.URLFrom) + ">"}
+		doc["target"] = map[string]any{"type": "slack", "method": "POST", "url": "<from " + sp.Slack.URLFrom.Describe() + ">"}
 	case sp.Command != nil:
 		doc["target"] = map[string]any{"type": "command", "argv": sp.Command.Argv, "stdin": "the notification as JSON",
 			"timeout": v1.DurationOr(sp.Command.Timeout, v1.DefaultCommandTimeout).String()}
 	}
 	return doc
-}
-
-func describeSource(v v1.ValueSource) string {
-	if v.Env != "" {
-		return "env:" + v.Env
-	}
-	return "file:" + v.File
 }

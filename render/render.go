@@ -367,10 +367,8 @@ func formatField(f v1.SparkField) (string, []SecretRef) {
 func credentialRef(key string, c v1.CredentialSource) SecretRef {
 	ref := SecretRef{Property: key, From: c.ValueFrom}
 	switch {
-	case c.ValueFrom != nil && c.ValueFrom.Env != "":
-		ref.Source = "env:" + c.ValueFrom.Env
 	case c.ValueFrom != nil:
-		ref.Source = "file:" + c.ValueFrom.File
+		ref.Source = c.ValueFrom.Describe()
 	default:
 		ref.Source, ref.Inline, ref.inline = "inline", true, c.Value
 	}

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,7 +104,7 @@ func (s *Server) page(ctx context.Context) Page {
 	}
 	st := s.Store()
 	if st == nil {
-		p.Error = "this replica does not lead: the leader's page shows the cluster"
+		p.Error = string(errNotLeading)
 		return p
 	}
 	p.Leading = true
@@ -124,12 +123,7 @@ func (s *Server) page(ctx context.Context) Page {
 			row.Run = &r.Submissions[n-1]
 		}
 		if n := r.Notify; n != nil {
-			row.Phase = "Delivering"
-			row.Message = n.Target + ": " + plural(int(n.Delivered), "delivered") + ", " + plural(len(n.Outbox), "waiting")
-			if len(n.Outbox) > 0 && n.Outbox[0].Attempts > 0 {
-				row.Phase = "Retrying"
-				row.Message += "; last error: " + n.Outbox[0].LastError
-			}
+			row.Phase, row.Message = reconcile.NotifierStatus(n)
 		}
 		if sc := r.Schedule; sc != nil && len(sc.Runs) > 0 {
 			row.Message = strings.TrimSpace(row.Message + " (latest run " + sc.Runs[len(sc.Runs)-1].Name + ")")
@@ -150,8 +144,6 @@ func kindRank(k string) int {
 	}
 	return len(v1.Kinds)
 }
-
-func plural(n int, what string) string { return strconv.Itoa(n) + " " + what }
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	name := "index.html"

@@ -287,6 +287,14 @@ type ValueSource struct {
 	File string `json:"file,omitempty"`
 }
 
+// Describe names the source, never its value: env:NAME or file:PATH.
+func (v ValueSource) Describe() string {
+	if v.Env != "" {
+		return "env:" + v.Env
+	}
+	return "file:" + v.File
+}
+
 // Credentials authenticate a framework to Mesos.
 type Credentials struct {
 	// Principal is the framework principal.

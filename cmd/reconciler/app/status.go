@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/reconcile"
 	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/store"
 )
@@ -139,28 +140,11 @@ func printStatusTable(w io.Writer, recs []*store.Record, now time.Time) {
 		msg := strings.ReplaceAll(r.Status.Message, "\n", " ")
 		phase := r.Status.Phase
 		if n := r.Notify; n != nil {
-			phase, msg = notifierSummary(n)
+			phase, msg = reconcile.NotifierStatus(n)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key.Kind, r.Key.Name, orDash(phase), orDash(hash), orDash(shortRevision(r.Revision)), sub, age, msg)
 	}
 	tw.Flush()
-}
-
-// notifierSummary says how a notifier's deliveries go: Delivering (its
-// outbox is empty or flowing) or Retrying (its oldest delivery failed).
-func notifierSummary(n *store.NotifyState) (phase, msg string) {
-	phase = "Delivering"
-	msg = fmt.Sprintf("%s: %d delivered, %d waiting", n.Target, n.Delivered, len(n.Outbox))
-	if len(n.Outbox) > 0 && n.Outbox[0].Attempts > 0 {
-		head := n.Outbox[0]
-		phase = "Retrying"
-		msg += fmt.Sprintf("; %s of %s/%s failed %d times (%s), next attempt %s", head.Notification.Event, head.Notification.Kind, head.Notification.Name,
-			head.Attempts, head.LastError, head.NextAttempt.Format(time.RFC3339))
-	}
-	if o := n.Overflow; o != nil && o.Count > 0 {
-		msg += fmt.Sprintf("; %d held back by the rate limit", o.Count)
-	}
-	return phase, msg
 }
 
 // shortRevision abbreviates main@sha1:HASH to main@HASH[:7].
