@@ -213,6 +213,34 @@ func TestPlanDoesNotModifyInputs(t *testing.T) {
 	}
 }
 
+// TestPlanWalksAppsThatOnlyRun: drivers of ours whose application is
+// neither desired nor recorded are planned in name order among the others
+// (before, between and after them), and count among what we own when a
+// prune is weighed.
+func TestPlanWalksAppsThatOnlyRun(t *testing.T) {
+	b, n := app(t, "b", ""), app(t, "n", "")
+	o := withLive(observed(record("m")),
+		Driver{SubmissionID: "driver-3", App: "z", SpecHash: "x", State: "TASK_RUNNING"},
+		Driver{SubmissionID: "driver-1", App: "a", SpecHash: "x", State: "TASK_RUNNING"},
+		Driver{SubmissionID: "driver-2", App: "c", SpecHash: "x", State: "TASK_RUNNING"},
+		Driver{SubmissionID: "driver-4", App: "b", SpecHash: b.Rendered.SpecHash, State: "TASK_RUNNING"},
+		Driver{SubmissionID: "driver-5", App: "c", SpecHash: "y", State: "TASK_RUNNING"})
+	p := Compute(desired(b, n), o, t0, Options{})
+	if got, want := types(p), "a:unchanged b:adopt c:kill c:unchanged m:unchanged n:submit z:unchanged"; got != want {
+		t.Fatalf("plan %s, want %s", got, want)
+	}
+	for _, a := range p.Actions { // c's two drivers were walked together: one is kept
+		if a.App == "c" && a.Type == ActionKill && (len(a.Kill) != 1 || a.Kill[0] != "driver-2" && a.Kill[0] != "driver-5") {
+			t.Errorf("c's kill: %v, want one of driver-2 and driver-5", a.Kill)
+		}
+	}
+	// Four of six are not desired: more than half, so a prune is refused.
+	p = Compute(desired(b, n), o, t0, Options{Prune: true})
+	if got, want := types(p), "a:blocked b:adopt c:blocked m:blocked n:submit z:blocked"; got != want {
+		t.Fatalf("prune of 4 of 6: plan %s, want %s", got, want)
+	}
+}
+
 // model applies a plan to an observation the way the cluster and the
 // executor would, instantly: submissions start drivers, kills remove them,
 // adoption records, prunes forget.

@@ -853,6 +853,16 @@ func shuffleUp(o *Observed) map[string]bool {
 	return up
 }
 
+// shuffleNoteOf is shuffleNote for the actions that start or keep a
+// driver, and empty for the others.
+func shuffleNoteOf(a Action, app *DesiredApp, o *Observed, up map[string]bool) string {
+	switch a.Type {
+	case ActionSubmit, ActionResubmit, ActionRestart, ActionUnchanged:
+		return shuffleNote(app, o, up)
+	}
+	return ""
+}
+
 // shuffleNote says, for an application that uses the external shuffle
 // service, on which agents its executors could run without one up.
 func shuffleNote(app *DesiredApp, o *Observed, up map[string]bool) string {
