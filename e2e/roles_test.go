@@ -284,3 +284,63 @@ spec: {weight: 3}
 	}
 	e.waitStatus("etl", "phase: Converged")
 }
+
+// run reads the roles' weights and quotas (which the event stream does not
+// carry) once per --resync and after its own changes, not on every pass a
+// task's event wakes; a change somebody else makes is undone within about
+// one --resync (here 1s; the test allows 10s).
+func TestRunReadsRolesOncePerResync(t *testing.T) {
+	e := setup(t, sim.DispatcherConfig{})
+	e.write("roles.yaml", "apiVersion: sparkmesos.io/v1\nkind: MesosRole\nmetadata: {name: etl}\nspec: {weight: 3}\n")
+	listen, _ := e.startRun() // --resync 1s
+	mc, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	weight := func() float64 {
+		w, err := mc.Weights(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w["etl"]
+	}
+	waitUntil(t, "the weight", 10*time.Second, func() string { return fmt.Sprint(weight()) }, func(s string) bool { return s == "3" })
+
+	passes := func() float64 {
+		_, m := get("http://" + listen + "/metrics")
+		for _, line := range strings.Split(m, "\n") {
+			if v, ok := strings.CutPrefix(line, "reconciler_passes_total "); ok {
+				var x float64
+				fmt.Sscan(v, &x)
+				return x
+			}
+		}
+		t.Fatal("no reconciler_passes_total")
+		return 0
+	}
+	before, start := passes(), time.Now()
+	e.c.ResetRequests()
+	for i := 0; i < 4; i++ { // drivers starting and ending: events that wake passes
+		e.write(fmt.Sprintf("app%d.yaml", i), appYAML(fmt.Sprintf("app%d", i), ""))
+		time.Sleep(150 * time.Millisecond)
+	}
+	e.waitDrivers("the four drivers", func(d map[string][]mesos.Task) bool { return len(d) == 4 })
+	ran, elapsed := passes()-before, time.Since(start)
+	reads := 0
+	for _, r := range e.c.Requests() {
+		if body := r.JSON(); r.Server == "master" && (strings.Contains(body, `"GET_WEIGHTS"`) || strings.Contains(body, `"GET_QUOTA"`)) {
+			reads++
+		}
+	}
+	// Two calls (weights and quotas) per second of --resync at most, and
+	// one more second's worth for where the window started.
+	if limit := 2 * (int(elapsed/time.Second) + 2); reads > limit || float64(reads) >= 2*ran {
+		t.Fatalf("%v passes in %s read the roles %d times (at most %d, and fewer than twice the passes)", ran, elapsed.Round(time.Millisecond), reads, limit)
+	}
+
+	if err := mc.UpdateWeights(ctx, map[string]float64{"etl": 1}); err != nil { // somebody else
+		t.Fatal(err)
+	}
+	waitUntil(t, "the weight set back", 10*time.Second, func() string { return fmt.Sprint(weight()) }, func(s string) bool { return s == "3" })
+}

@@ -28,9 +28,11 @@ import (
 	"github.com/sparkmesos/reconciler/web"
 )
 
-// watchedMaster is the master, read from the event stream's view.
+// watchedMaster is the master, read from the event stream's view; its
+// roles' weights and quotas, which the stream does not carry, from a
+// cache read again every --resync and after each change.
 type watchedMaster struct {
-	*mesos.Client
+	*mesos.RoleCache
 	w *mesos.Watcher
 }
 
@@ -132,8 +134,10 @@ half of what the reconciler owns.
 It reads the cluster from the master's operator event stream (--observe
 events, the default): a steady pass asks the master nothing, and the
 stream's changes wake a pass; a full GET_STATE is the fallback while the
-stream is down and a check every --consistency-check. --observe poll reads
-GET_STATE every pass. After each pass it decides what the Notifiers send,
+stream is down and a check every --consistency-check. With MesosRoles, the
+roles' weights and quotas (the stream does not carry them) are read every
+--resync and after each change the reconciler makes. --observe poll reads
+GET_STATE, and the roles, every pass. After each pass it decides what the Notifiers send,
 and delivers it from an outbox in the store.
 
 It serves on --listen: / (a read-only status page), /events (the event
@@ -363,7 +367,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			w := &mesos.Watcher{Client: mc, Log: log, Changed: eventKick, CheckEvery: o.checkEvery}
 			watcher.Store(w)
 			go w.Run(lctx)
-			master = watchedMaster{Client: mc, w: w}
+			master = watchedMaster{RoleCache: &mesos.RoleCache{Client: mc, Watcher: w, MaxAge: o.resync}, w: w}
 		}
 		l := &reconcile.Loop{
 			Load: load,
