@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -36,7 +37,10 @@ type Origin struct {
 	// to place problems; Load releases it afterwards, keeping the positions
 	// of the paths the checks between objects report at.
 	node *yaml.Node
-	kept map[string]Position
+	// keptPaths are the paths whose positions kept holds, in its order
+	// (specCrossPaths or templateCrossPaths, shared by every object).
+	keptPaths []Path
+	kept      []linePos
 	// broken lists the fields that failed to decode; an object with any is
 	// never valid, and validation says nothing more about those fields.
 	broken []Path
@@ -71,12 +75,17 @@ func (o *Origin) release(kind string) {
 	if kind == KindScheduledSparkApplication {
 		paths = templateCrossPaths
 	}
-	o.kept = make(map[string]Position, len(paths))
-	for _, p := range paths {
-		o.kept[p.String()] = o.Position(p)
+	o.keptPaths, o.kept = paths, make([]linePos, len(paths))
+	for i, p := range paths {
+		pos := o.Position(p)
+		o.kept[i] = linePos{Line: int32(pos.Line), Column: int32(pos.Column)}
 	}
 	o.node = nil
 }
+
+// linePos is a kept position in the object's file: a line and a column
+// (no file name of its own: 8 bytes each, for every object loaded).
+type linePos struct{ Line, Column int32 }
 
 // Broken reports whether some field of the object failed to decode.
 func (o *Origin) Broken() bool { return len(o.broken) > 0 }
@@ -115,8 +124,10 @@ func (o *Origin) Position(path Path) Position {
 		return Position{}
 	}
 	if o.node == nil {
-		if pos, ok := o.kept[path.String()]; ok {
-			return pos
+		for i, p := range o.keptPaths {
+			if slices.Equal(p, path) {
+				return Position{File: o.File, Line: int(o.kept[i].Line), Column: int(o.kept[i].Column)}
+			}
 		}
 		return Position{File: o.File, Line: o.Line, Column: o.Column}
 	}
