@@ -12,6 +12,7 @@
 package render
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -134,10 +135,10 @@ type Application struct {
 // driver's configuration after the dispatcher's driverDefaults are folded
 // in, and the resources Spark's defaults lead to.
 type Effective struct {
-	// DriverConf is the configuration the driver starts with: the
-	// dispatcher's driverDefaults overridden by the submission, minus what the
-	// dispatcher strips (spark.jars, spark.master, spark.submit.deployMode).
-	DriverConf map[string]string `json:"driverConf"`
+	// props and defaults are the submission's properties and the
+	// dispatcher's driverDefaults (nil when unknown): DriverConf is made
+	// from them.
+	props, defaults map[string]string
 	// FromDriverDefaults lists the keys of DriverConf that came from the
 	// dispatcher's driverDefaults.
 	FromDriverDefaults []string `json:"fromDriverDefaults,omitempty"`
@@ -451,37 +452,33 @@ func formatFloat(f float64) string {
 var stripped = map[string]bool{"spark.jars": true, "spark.master": true, "spark.submit.deployMode": true}
 
 func effective(props map[string]string, d *v1.Dispatcher) Effective {
-	e := Effective{DriverConf: map[string]string{}, DriverDefaultsKnown: d != nil}
+	e := Effective{props: props, DriverDefaultsKnown: d != nil}
 	if d != nil {
-		for k, v := range d.Spec.DriverDefaults {
+		e.defaults = d.Spec.DriverDefaults
+		for k := range d.Spec.DriverDefaults {
 			if _, set := props[k]; !set || stripped[k] {
-				e.DriverConf[k] = v
 				e.FromDriverDefaults = append(e.FromDriverDefaults, k)
 			}
 		}
 		sort.Strings(e.FromDriverDefaults)
 	}
-	for k, v := range props {
-		if !stripped[k] {
-			e.DriverConf[k] = v
-		}
-	}
-	mib := func(conf map[string]string, key string) int64 {
-		if s, ok := conf[key]; ok {
+	mib := func(conf func(string) (string, bool), key string) int64 {
+		if s, ok := conf(key); ok {
 			if b, err := v1.ParseByteSize(s); err == nil {
 				return b.MiB()
 			}
 		}
 		return defaultMemMiB
 	}
-	overhead := func(conf map[string]string, key string, mem int64, factor float64) int64 {
-		if s, ok := conf[key]; ok {
+	overhead := func(conf func(string) (string, bool), key string, mem int64, factor float64) int64 {
+		if s, ok := conf(key); ok {
 			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 				return n
 			}
 		}
 		return max(int64(factor*float64(mem)), minOverheadMiB)
 	}
+	submitted := func(k string) (string, bool) { v, ok := props[k]; return v, ok }
 	// The driver's task is sized from the submission's own properties
 	// (MesosRestServer.buildDriverDescription; the driverDefaults reach
 	// only the driver's --conf): spark.driver.memory plus its overhead
@@ -498,27 +495,72 @@ func effective(props map[string]string, d *v1.Dispatcher) Effective {
 			factor = f
 		}
 	}
-	heap := mib(props, "spark.driver.memory")
-	arg := heap + overhead(props, "spark.driver.memoryOverhead", heap, factor)
-	e.Driver = Resources{Cores: cores, HeapMiB: heap, DriverMemoryArgMiB: arg, TaskMemMiB: arg + overhead(props, "spark.mesos.driver.memoryOverhead", arg, overheadFactor)}
+	heap := mib(submitted, "spark.driver.memory")
+	arg := heap + overhead(submitted, "spark.driver.memoryOverhead", heap, factor)
+	e.Driver = Resources{Cores: cores, HeapMiB: heap, DriverMemoryArgMiB: arg, TaskMemMiB: arg + overhead(submitted, "spark.mesos.driver.memoryOverhead", arg, overheadFactor)}
 
 	// Executors are sized by the driver, from the conf it starts with.
-	conf := e.DriverConf
+	conf := e.conf
+	get := func(k string) string { v, _ := conf(k); return v }
 	ex := Executors{HeapMiB: mib(conf, "spark.executor.memory")}
 	ex.TaskMemMiB = ex.HeapMiB + overhead(conf, "spark.mesos.executor.memoryOverhead", ex.HeapMiB, overheadFactor)
-	ex.CoresEach, _ = strconv.Atoi(conf["spark.executor.cores"])
-	ex.MaxCores, _ = strconv.Atoi(conf["spark.cores.max"])
+	ex.CoresEach, _ = strconv.Atoi(get("spark.executor.cores"))
+	ex.MaxCores, _ = strconv.Atoi(get("spark.cores.max"))
 	if ex.CoresEach > 0 && ex.MaxCores > 0 {
 		ex.MaxCores -= ex.MaxCores % ex.CoresEach
 		ex.Count = ex.MaxCores / ex.CoresEach
 	}
-	ex.Dynamic = conf["spark.dynamicAllocation.enabled"] == "true"
+	ex.Dynamic = get("spark.dynamicAllocation.enabled") == "true"
 	e.Executor = ex
 
-	e.RejectOfferDuration = orDefault(conf["spark.mesos.rejectOfferDuration"], defaultRejectSeconds)
-	e.RejectOfferDurationUnmetConstraints = orDefault(conf["spark.mesos.rejectOfferDurationForUnmetConstraints"], e.RejectOfferDuration)
-	e.RejectOfferDurationReachedMaxCores = orDefault(conf["spark.mesos.rejectOfferDurationForReachedMaxCores"], e.RejectOfferDuration)
+	e.RejectOfferDuration = orDefault(get("spark.mesos.rejectOfferDuration"), defaultRejectSeconds)
+	e.RejectOfferDurationUnmetConstraints = orDefault(get("spark.mesos.rejectOfferDurationForUnmetConstraints"), e.RejectOfferDuration)
+	e.RejectOfferDurationReachedMaxCores = orDefault(get("spark.mesos.rejectOfferDurationForReachedMaxCores"), e.RejectOfferDuration)
 	return e
+}
+
+// conf is one property of the configuration the driver starts with: the
+// submission's, unless the dispatcher strips it, else the driverDefaults'.
+func (e *Effective) conf(k string) (string, bool) {
+	if !stripped[k] {
+		if v, ok := e.props[k]; ok {
+			return v, true
+		}
+	}
+	v, ok := e.defaults[k]
+	return v, ok
+}
+
+// DriverConf is the configuration the driver starts with: the
+// dispatcher's driverDefaults overridden by the submission, minus what the
+// dispatcher strips (spark.jars, spark.master, spark.submit.deployMode).
+// It is made when asked for (render's output): a desired application
+// keeps only the maps it was rendered from.
+func (e *Effective) DriverConf() map[string]string {
+	out := make(map[string]string, len(e.props)+len(e.defaults))
+	for k := range e.defaults {
+		out[k], _ = e.conf(k)
+	}
+	for k := range e.props {
+		if v, ok := e.conf(k); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// MarshalJSON writes DriverConf first, then the other fields. It escapes
+// no HTML: the encoder that called it escapes as it was told to.
+func (e Effective) MarshalJSON() ([]byte, error) {
+	type fields Effective // without this method
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		DriverConf map[string]string `json:"driverConf"`
+		fields
+	}{e.DriverConf(), fields(e)})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 func orDefault(s, def string) string {

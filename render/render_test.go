@@ -507,8 +507,8 @@ spec:
 	if got := a.Effective.Driver; got.HeapMiB != 1024 || got.DriverMemoryArgMiB != 1408 || got.TaskMemMiB != 1792 {
 		t.Errorf("driver: %+v, want heap 1024, --driver-memory 1408M, task 1792 MiB", got)
 	}
-	if a.Effective.DriverConf["spark.driver.memory"] != "4g" || a.Effective.DriverConf["spark.jars"] != "https://r/extra.jar" {
-		t.Errorf("the driver's conf: %v", a.Effective.DriverConf)
+	if a.Effective.DriverConf()["spark.driver.memory"] != "4g" || a.Effective.DriverConf()["spark.jars"] != "https://r/extra.jar" {
+		t.Errorf("the driver's conf: %v", a.Effective.DriverConf())
 	}
 	if ex := a.Effective.Executor; ex.HeapMiB != 2048 {
 		t.Errorf("executors are sized by the driver's conf (defaults included): %+v", ex)
