@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
 )
@@ -234,22 +235,28 @@ func tasksOf(ts []leanTask) []Task {
 	return out
 }
 
+// intern is the canonical copy of s: the strings tasks repeat (framework
+// and agent ids, states, label keys and most of their values, which a
+// driver and its executors share) are held once, not once per task, in a
+// view of many thousands.
+func intern(s string) string { return unique.Make(s).Value() }
+
 func (t leanTask) task() Task {
-	task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value,
-		State: t.State, Labels: make(map[string]string, len(t.Labels.Labels))}
+	task := Task{ID: t.TaskID.Value, Name: intern(t.Name), FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
+		State: intern(t.State), Labels: make(map[string]string, len(t.Labels.Labels))}
 	for _, st := range t.Statuses {
 		if st.State == "TASK_RUNNING" && task.Started.IsZero() {
 			task.Started = seconds(st.Timestamp)
 		}
 	}
 	if n := len(t.Statuses); n > 0 {
-		task.Reason, task.Message = t.Statuses[n-1].Reason, t.Statuses[n-1].Message
+		task.Reason, task.Message = intern(t.Statuses[n-1].Reason), intern(t.Statuses[n-1].Message)
 	}
 	for _, l := range t.Labels.Labels {
 		if l.Value != nil {
-			task.Labels[l.Key] = *l.Value
+			task.Labels[intern(l.Key)] = intern(*l.Value)
 		} else {
-			task.Labels[l.Key] = ""
+			task.Labels[intern(l.Key)] = ""
 		}
 	}
 	for _, r := range t.Resources {

@@ -164,14 +164,14 @@ func (v *View) apply(e *event) bool {
 				return false // a task never added (TASK_ERROR, TASK_DROPPED) or long gone
 			}
 		}
-		t.State = u.State
+		t.State = intern(u.State)
 		if t.State == "" {
-			t.State = u.Status.State
+			t.State = intern(u.Status.State)
 		}
 		if u.Status.AgentID.Value != "" {
-			t.AgentID = u.Status.AgentID.Value
+			t.AgentID = intern(u.Status.AgentID.Value)
 		}
-		t.Reason, t.Message = u.Status.Reason, u.Status.Message
+		t.Reason, t.Message = intern(u.Status.Reason), intern(u.Status.Message)
 		if u.Status.State == "TASK_RUNNING" && t.Started.IsZero() {
 			t.Started = seconds(u.Status.Timestamp)
 		}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"iter"
 	"net"
 	"net/url"
 	"regexp"
@@ -102,6 +103,20 @@ func (d downDispatcher) Kill(context.Context, string) (*dispatcher.KillResult, e
 	return nil, d.err()
 }
 
+// liveTasks are the state's tasks and its unreachable ones (which may
+// come back), without copying either.
+func liveTasks(state *mesos.Snapshot) iter.Seq[mesos.Task] {
+	return func(yield func(mesos.Task) bool) {
+		for _, ts := range [][]mesos.Task{state.Tasks, state.UnreachableTasks} {
+			for _, t := range ts {
+				if !yield(t) {
+					return
+				}
+			}
+		}
+	}
+}
+
 var retrySuffix = regexp.MustCompile(`-retry-\d+$`)
 
 // Observe reads one GET_STATE, the store's records, and the dispatcher's
@@ -146,14 +161,14 @@ func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 			o.RunLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels[render.LabelScheduledTime]}
 		}
 	}
-	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {
+	for t := range liveTasks(state) {
 		if dr, ok := driverOf(t, owner); ok {
 			o.Live = append(o.Live, dr)
 			visible[dr.SubmissionID] = true
 			runLabels(t, dr)
 		}
 	}
-	for _, t := range append(append([]mesos.Task{}, state.Tasks...), state.UnreachableTasks...) {
+	for t := range liveTasks(state) {
 		l := t.Labels
 		if l[render.LabelOwner] == owner && kindIDs[l[render.LabelKind]] != "" && strings.HasPrefix(t.ID, taskPrefix) {
 			o.ServiceTasks = append(o.ServiceTasks, ServiceTask{Kind: l[render.LabelKind], Name: l[render.LabelName],

@@ -653,7 +653,7 @@ func ServiceFrameworkID(ctx context.Context, cluster Cluster, owner string) (str
 	if err != nil {
 		return "", err
 	}
-	for _, t := range append(snap.Tasks, snap.UnreachableTasks...) {
+	for t := range liveTasks(snap) {
 		if t.Labels[render.LabelOwner] == owner && kindIDs[t.Labels[render.LabelKind]] != "" && strings.HasPrefix(t.ID, taskPrefix) {
 			return t.FrameworkID, nil
 		}
