@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -36,9 +37,11 @@ type Executor struct {
 	Files SandboxFiles
 	// Roles sets role weights (plan.Roles); nil leaves roles alone.
 	Roles RoleUpdater
-	// Records are, after Execute, the applications' records as it left
-	// them (by name; pruned ones gone).
-	Records map[string]*store.Record
+	// KeepRecords keeps, in Records after Execute, the applications'
+	// records as it left them (by name; pruned ones gone). Without it an
+	// application's record is let go after its last action.
+	KeepRecords bool
+	Records     map[string]*store.Record
 }
 
 // RunEnd is a run's end, for metrics.
@@ -85,13 +88,6 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	for _, ag := range o.Agents {
 		x.hosts[ag.ID] = ag.Hostname
 	}
-	for n, r := range o.Records {
-		// Working copies: the observation the plan came from stays as it was.
-		copied := *r
-		copied.Submissions = slices.Clone(r.Submissions)
-		copied.Events = slices.Clone(r.Events)
-		x.recs[n] = &copied
-	}
 	x.runApps = plan.RunApps
 	var out []Outcome
 	// A schedule's runs are recorded in its record before they are
@@ -110,18 +106,30 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		}
 		out = append(out, Outcome{Schedule: a, Detail: detail, Err: err})
 	}
-	for _, a := range plan.Actions {
+	// An application's working record is let go after its last action,
+	// unless the caller keeps them: a pass over many holds one at a time.
+	var last map[string]int
+	if !e.KeepRecords {
+		last = make(map[string]int, len(plan.Actions))
+		for i, a := range plan.Actions {
+			last[a.App] = i
+		}
+	}
+	for i, a := range plan.Actions {
 		if err := unrecorded[a.App]; err != nil {
 			out = append(out, Outcome{Action: a, Err: fmt.Errorf("not submitted: the schedule's record could not be written: %w", err)})
-			continue
+		} else {
+			detail, err := x.run(ctx, a)
+			if err != nil {
+				e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", err)
+			} else if a.Type.Changes() || a.Type == ActionAdopt {
+				e.Log.Info("action done", "action", string(a.Type), "app", a.App, "detail", detail, "reason", a.Reason)
+			}
+			out = append(out, Outcome{Action: a, Detail: detail, Err: err})
 		}
-		detail, err := x.run(ctx, a)
-		if err != nil {
-			e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", err)
-		} else if a.Type.Changes() || a.Type == ActionAdopt {
-			e.Log.Info("action done", "action", string(a.Type), "app", a.App, "detail", detail, "reason", a.Reason)
+		if last != nil && last[a.App] == i {
+			delete(x.recs, a.App)
 		}
-		out = append(out, Outcome{Action: a, Detail: detail, Err: err})
 	}
 	for i := range plan.Services {
 		if plan.Services[i].PruneRefused() {
@@ -139,7 +147,16 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 			out = append(out, ro)
 		}
 	}
-	e.Records = x.recs
+	e.Records = nil
+	if e.KeepRecords {
+		e.Records = make(map[string]*store.Record, len(o.Records)+len(x.recs))
+		for n, r := range o.Records {
+			if !x.gone[n] {
+				e.Records[n] = r // not touched: as observed
+			}
+		}
+		maps.Copy(e.Records, x.recs)
+	}
 	return out
 }
 
@@ -184,10 +201,14 @@ func (o Outcome) PruneRefused() bool {
 }
 
 type execution struct {
-	e    *Executor
-	d    *Desired
-	o    *Observed
+	e *Executor
+	d *Desired
+	o *Observed
+	// recs are the working records of the applications acted on: copied
+	// from the observation when first needed (the observation the plan
+	// came from stays as it was); gone are those pruned meanwhile.
 	recs map[string]*store.Record
+	gone map[string]bool
 	// liveDriver are the live drivers by submission id; hosts the agents'
 	// hostnames by id.
 	liveDriver map[string]Driver
@@ -212,8 +233,35 @@ func (x *execution) record(app string) *store.Record {
 		return r
 	}
 	r := &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: app}}
+	if seen := x.o.Records[app]; seen != nil && !x.gone[app] {
+		copied := *seen
+		copied.Submissions = slices.Clone(seen.Submissions)
+		copied.Events = slices.Clone(seen.Events)
+		r = &copied
+	}
 	x.recs[app] = r
 	return r
+}
+
+// current is the application's record as this pass knows it (read only),
+// or nil.
+func (x *execution) current(app string) *store.Record {
+	if r, ok := x.recs[app]; ok {
+		return r
+	}
+	if x.gone[app] {
+		return nil
+	}
+	return x.o.Records[app]
+}
+
+// forget marks the application's record deleted.
+func (x *execution) forget(app string) {
+	delete(x.recs, app)
+	if x.gone == nil {
+		x.gone = map[string]bool{}
+	}
+	x.gone[app] = true
 }
 
 func (x *execution) put(ctx context.Context, r *store.Record) error {
@@ -402,7 +450,7 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		if err := x.e.Store.Delete(ctx, r.Key, r.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return "", err
 		}
-		delete(x.recs, a.App)
+		x.forget(a.App)
 		return fmt.Sprintf("pruned (killed %v)", a.Kill), nil
 	case ActionAdopt:
 		dr := a.Adopt

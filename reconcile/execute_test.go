@@ -258,3 +258,85 @@ func TestExecuteWarnsOfUnknownFields(t *testing.T) {
 		t.Errorf("events: %+v", rec.Events)
 	}
 }
+
+// The executor's working records: the observation is never modified;
+// Records holds, with KeepRecords, every application's record as the pass
+// left it (pruned ones gone), and nothing
+// without; two actions of one application (a duplicate's kill, then its
+// status) work on one record: the second, written at the version the
+// first left, would conflict otherwise.
+func TestExecuteWorkingRecords(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		j := &journal{}
+		d := &fakeDispatcher{j: j}
+		e, st := executor(j, d)
+		e.KeepRecords = keep
+		ctx := context.Background()
+		pi := app(t, "pi", "")
+		h := pi.Rendered.SpecHash
+		put := func(r *store.Record) *store.Record {
+			r.Properties = map[string]string{"spark.master": "mesos://d:7077"} // its dispatcher, for kills
+			saved, err := st.Put(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return saved
+		}
+		recPi := put(record("pi", store.Submission{ID: "driver-1", SpecHash: h, State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)}))
+		recGone := put(record("gone", store.Submission{ID: "driver-9", SpecHash: "x", State: "TASK_FINISHED", SubmittedAt: t0.Add(-time.Hour)}))
+		recDup := put(record("dup", store.Submission{ID: "driver-3", SpecHash: "x", State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)}))
+		obs := withLive(observed(recPi, recGone, recDup),
+			Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING"},
+			Driver{SubmissionID: "driver-2", App: "pi", SpecHash: h, State: "TASK_RUNNING"},
+			Driver{SubmissionID: "driver-3", App: "dup", SpecHash: "x", State: "TASK_RUNNING"},
+			Driver{SubmissionID: "driver-4", App: "dup", SpecHash: "x", State: "TASK_RUNNING"})
+		before := fmt.Sprintf("%+v %+v %+v", *obs.Records["pi"], *obs.Records["gone"], *obs.Records["dup"])
+		des := desired(pi, app(t, "other", ""))
+		execute := func(obs *Observed, opts Options, want string) {
+			t.Helper()
+			plan := Compute(des, obs, t0, opts)
+			if got := types(plan); got != want {
+				t.Fatalf("plan %s, want %s", got, want)
+			}
+			for _, o := range e.Execute(ctx, des, obs, plan) {
+				if o.Err != nil {
+					t.Fatalf("keep=%v: %s %s: %v", keep, o.Action.Type, o.Action.App, o.Err)
+				}
+			}
+		}
+		execute(obs, Options{}, "dup:kill dup:unchanged gone:unchanged other:submit pi:kill")
+		if after := fmt.Sprintf("%+v %+v %+v", *obs.Records["pi"], *obs.Records["gone"], *obs.Records["dup"]); after != before {
+			t.Fatalf("keep=%v: the observation changed:\n%s\n%s", keep, before, after)
+		}
+		stored, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "dup"})
+		if err != nil || stored.Version <= recDup.Version {
+			t.Fatalf("keep=%v: dup stored %v (%v), want written after the observed version %d", keep, stored, err, recDup.Version)
+		}
+		if !keep {
+			if e.Records != nil {
+				t.Fatalf("Records kept without KeepRecords: %v", e.Records)
+			}
+		} else {
+			if len(e.Records) != 4 {
+				t.Fatalf("Records %v, want dup, gone, other and pi", e.Records)
+			}
+			for n, r := range e.Records { // as the pass left them: as stored
+				if s, err := st.Get(ctx, r.Key); err != nil || s.Version != r.Version || s.Status.Phase != r.Status.Phase {
+					t.Fatalf("Records[%s] at version %d (%s), stored %+v (%v)", n, r.Version, r.Status.Phase, s, err)
+				}
+			}
+		}
+
+		// Next pass: gone is pruned.
+		recs, err := st.List(ctx, v1.KindSparkApplication)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs = withLive(observed(recs...), Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING"},
+			Driver{SubmissionID: "driver-3", App: "dup", SpecHash: "x", State: "TASK_RUNNING"})
+		execute(obs, Options{Prune: true, Force: true}, "dup:prune gone:prune other:unchanged pi:unchanged")
+		if keep && (len(e.Records) != 2 || e.Records["gone"] != nil || e.Records["dup"] != nil) {
+			t.Fatalf("Records after the prune: %v, want pi and other", e.Records)
+		}
+	}
+}

@@ -60,7 +60,8 @@ type PassResult struct {
 	Observed *Observed
 	Plan     Plan
 	Outcomes []Outcome
-	// Records are the applications' records as the pass left them.
+	// Records are the applications' records as the pass left them, kept
+	// only when notifiers are desired (nil otherwise).
 	Records map[string]*store.Record
 }
 
@@ -121,7 +122,8 @@ func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
 	if r.Planned != nil {
 		r.Planned(plan)
 	}
-	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded, Files: r.Files}
+	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded, Files: r.Files,
+		KeepRecords: len(d.Notifiers) > 0} // the notifications are decided from them
 	outcomes := exec.Execute(ctx, d, o, plan)
 	r.recordSource(ctx, d, outcomes)
 	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes, Records: exec.Records}, nil

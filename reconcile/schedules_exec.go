@@ -119,14 +119,14 @@ func (x *execution) schedule(ctx context.Context, a ScheduleAction) (string, err
 	// The runs beyond the history limits go once the schedule no longer
 	// lists them.
 	for _, n := range forgotten {
-		r := x.recs[n]
+		r := x.current(n)
 		if r == nil || r.Version == 0 {
 			continue
 		}
 		if err := x.e.Store.Delete(ctx, r.Key, r.Version); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return "", fmt.Errorf("forget run %s: %w", n, err)
 		}
-		delete(x.recs, n)
+		x.forget(n)
 	}
 	return a.Reason, nil
 }
