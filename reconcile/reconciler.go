@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/sparkmesos/reconciler/render"
@@ -90,10 +91,24 @@ func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error)
 	if err := ObserveRoles(ctx, r.Master, r.Store, d, o); err != nil {
 		return nil, err
 	}
+	shareProperties(d, o)
 	if r.Observed != nil {
 		r.Observed(ctx, d, o)
 	}
 	return o, nil
+}
+
+// shareProperties points each record's properties at its desired
+// application's rendered ones when they are equal (the spec did not
+// change, the usual case), so that a pass over many applications holds
+// one copy, not two. Neither is modified: the executor records the
+// rendered properties by reference too.
+func shareProperties(d *Desired, o *Observed) {
+	for n, r := range o.Records {
+		if da := d.Apps[n]; da != nil && r.SpecHash == da.Rendered.SpecHash && maps.Equal(r.Properties, da.Rendered.Request.SparkProperties) {
+			r.Properties = da.Rendered.Request.SparkProperties
+		}
+	}
 }
 
 // Plan observes and plans, changing nothing.
