@@ -40,6 +40,19 @@ type loopFixture struct {
 	st      store.Store
 	pool    *reconcile.DispatcherPool
 	exec    *reconcile.Executor
+	// r observes as run does (the records kept between passes).
+	r *reconcile.Reconciler
+}
+
+// benchMaster is the fixture's cluster, with the roles of its client (none
+// are desired: never asked).
+type benchMaster struct {
+	cluster reconcile.Cluster
+	*mesos.Client
+}
+
+func (m benchMaster) Snapshot(ctx context.Context) (*mesos.Snapshot, error) {
+	return m.cluster.Snapshot(ctx)
 }
 
 func newLoopFixture(b *testing.B, n int) *loopFixture {
@@ -80,7 +93,8 @@ func newLoopFixtureOn(b *testing.B, c *sim.Cluster, n int) *loopFixture {
 	st := store.NewMemory()
 	pool := &reconcile.DispatcherPool{}
 	return &loopFixture{c: c, disp: disp, d: d, mc: mc, st: st, pool: pool,
-		exec: &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: func(v1.ValueSource) (string, error) { return "", nil }, Now: time.Now}}
+		exec: &reconcile.Executor{Store: st, Dispatchers: pool, Lookup: func(v1.ValueSource) (string, error) { return "", nil }, Now: time.Now},
+		r:    &reconcile.Reconciler{Dispatchers: pool, Store: st, Owner: "bench"}}
 }
 
 func bigAgents(n int) []sim.AgentConfig {
@@ -101,7 +115,8 @@ func (f *loopFixture) pass(b *testing.B) reconcile.Plan {
 	if f.cluster != nil {
 		cluster = f.cluster
 	}
-	o, err := reconcile.Observe(ctx, cluster, f.pool, f.st, "bench")
+	f.r.Master = benchMaster{cluster, f.mc}
+	o, err := f.r.Observe(ctx, f.d)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -366,7 +381,8 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 		b.ReportMetric(float64(calls), "master-calls/pass-events")
 		b.ReportMetric(float64(bytes), "master-request-bytes/pass-events")
 		b.ReportMetric(float64(medianOf(3, func() { f.pass(b) }).Microseconds())/1000, "pass-events-ms")
-		o, err := reconcile.Observe(context.Background(), w, f.pool, f.st, "bench")
+		f.r.Master = benchMaster{w, f.mc}
+		o, err := f.r.Observe(context.Background(), f.d)
 		if err != nil {
 			b.Fatal(err)
 		}

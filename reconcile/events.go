@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -156,6 +157,14 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type PublishingStore struct {
 	store.Store
 	Broker *Broker
+}
+
+// Versions implements store.Versioned when the store underneath does.
+func (s PublishingStore) Versions(ctx context.Context, kind string) (map[string]int64, error) {
+	if vs, ok := s.Store.(store.Versioned); ok {
+		return vs.Versions(ctx, kind)
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // Put implements store.Store: after the write, the record's new events.

@@ -122,11 +122,17 @@ var retrySuffix = regexp.MustCompile(`-retry-\d+$`)
 // Observe reads one GET_STATE, the store's records, and the dispatcher's
 // state of recorded submissions that Mesos does not show.
 func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st store.Store, owner string) (*Observed, error) {
+	return observe(ctx, cluster, dispatchers, st, owner, nil, nil)
+}
+
+// observe is Observe reading the applications' records through cache
+// (nil: the store's List), share applied to each record decoded.
+func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st store.Store, owner string, cache *RecordCache, share func(*store.Record)) (*Observed, error) {
 	state, err := cluster.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recs, err := st.List(ctx, v1.KindSparkApplication)
+	recs, err := cache.list(ctx, st, share)
 	if err != nil {
 		return nil, fmt.Errorf("read the store: %w", err)
 	}

@@ -54,6 +54,8 @@ type Reconciler struct {
 	recordedComplete bool
 	// digestKey keys the digests of secret values (from the store's meta).
 	digestKey []byte
+	// records are the applications' records kept between passes.
+	records RecordCache
 }
 
 // PassResult is what one pass saw, planned and did.
@@ -84,30 +86,27 @@ func (r *Reconciler) log() *slog.Logger {
 // dispatcher for submissions Mesos does not show, the roles' weights and
 // quotas when roles are desired or owned.
 func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error) {
-	o, err := Observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner)
+	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, &r.records, func(rec *store.Record) { shareProperties(d, rec) })
 	if err != nil {
 		return nil, err
 	}
 	if err := ObserveRoles(ctx, r.Master, r.Store, d, o); err != nil {
 		return nil, err
 	}
-	shareProperties(d, o)
 	if r.Observed != nil {
 		r.Observed(ctx, d, o)
 	}
 	return o, nil
 }
 
-// shareProperties points each record's properties at its desired
+// shareProperties points a record's properties at its desired
 // application's rendered ones when they are equal (the spec did not
-// change, the usual case), so that a pass over many applications holds
-// one copy, not two. Neither is modified: the executor records the
-// rendered properties by reference too.
-func shareProperties(d *Desired, o *Observed) {
-	for n, r := range o.Records {
-		if da := d.Apps[n]; da != nil && r.SpecHash == da.Rendered.SpecHash && maps.Equal(r.Properties, da.Rendered.Request.SparkProperties) {
-			r.Properties = da.Rendered.Request.SparkProperties
-		}
+// change, the usual case), so that the records kept between passes do not
+// hold a second copy of every application's properties. Neither map is
+// modified: the executor records the rendered properties by reference too.
+func shareProperties(d *Desired, r *store.Record) {
+	if da := d.Apps[r.Key.Name]; da != nil && r.SpecHash == da.Rendered.SpecHash && maps.Equal(r.Properties, da.Rendered.Request.SparkProperties) {
+		r.Properties = da.Rendered.Request.SparkProperties
 	}
 }
 

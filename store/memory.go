@@ -70,6 +70,22 @@ func (m *Memory) List(_ context.Context, kind string) ([]*Record, error) {
 	return out, nil
 }
 
+// Versions implements Versioned.
+func (m *Memory) Versions(_ context.Context, kind string) (map[string]int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for k := range m.records {
+		if k.Kind == kind {
+			out[k.Name] = m.version[k]
+		}
+	}
+	return out, nil
+}
+
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, rec *Record) (*Record, error) {
 	b, err := EncodeRecord(rec)

@@ -467,6 +467,14 @@ type Store interface {
 	Close() error
 }
 
+// Versioned is a store that can say cheaply, without decoding a record,
+// the version of every record of a kind: a reader that keeps the records
+// it decoded then decodes (Get) only those that changed.
+type Versioned interface {
+	// Versions returns the version of each record of the kind, by name.
+	Versions(ctx context.Context, kind string) (map[string]int64, error)
+}
+
 // Leadership is held by the one replica that may act.
 type Leadership interface {
 	// Lost is closed the moment leadership is lost (session expiry,

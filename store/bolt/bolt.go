@@ -12,6 +12,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -235,6 +236,22 @@ func (s *Store) List(_ context.Context, kind string) ([]*store.Record, error) {
 		return nil
 	})
 	store.SortRecords(out)
+	return out, err
+}
+
+// Versions implements store.Versioned: a walk of the kind's keys, reading
+// each value's version prefix only.
+func (s *Store) Versions(_ context.Context, kind string) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		prefix := []byte(kind + "/")
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			version, _ := split(v)
+			out[string(k[len(prefix):])] = version
+		}
+		return nil
+	})
 	return out, err
 }
 

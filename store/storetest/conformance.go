@@ -133,6 +133,45 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		}
 	})
 
+	t.Run("Versions", func(t *testing.T) {
+		s := open(t)
+		vs, ok := s.(store.Versioned)
+		if !ok {
+			t.Fatalf("%T does not say its records' versions (store.Versioned)", s)
+		}
+		put := func(r *store.Record) *store.Record {
+			t.Helper()
+			saved, err := s.Put(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return saved
+		}
+		a := put(&store.Record{Key: store.Key{Kind: "SparkApplication", Name: "a"}})
+		put(&store.Record{Key: store.Key{Kind: "SparkApplication", Name: "b"}})
+		put(&store.Record{Key: store.Key{Kind: "SparkApplicationX", Name: "c"}}) // a kind sharing the prefix
+		put(&store.Record{Key: store.Key{Kind: "Dispatcher", Name: "a"}})
+		a = put(a)
+		a = put(a)
+		if err := s.Delete(ctx, store.Key{Kind: "SparkApplication", Name: "b"}, 1); err != nil {
+			t.Fatal(err)
+		}
+		got, err := vs.Versions(ctx, "SparkApplication")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got["a"] != a.Version || a.Version != 3 {
+			t.Fatalf("Versions(SparkApplication) = %v, want a at version 3 (%d)", got, a.Version)
+		}
+		if got, err := vs.Versions(ctx, "ShuffleService"); err != nil || len(got) != 0 {
+			t.Fatalf("Versions of a kind never written: %v %v", got, err)
+		}
+		recs, err := s.List(ctx, "SparkApplication")
+		if err != nil || len(recs) != 1 || recs[0].Version != got["a"] {
+			t.Fatalf("List disagrees with Versions: %v %v", recs, err)
+		}
+	})
+
 	t.Run("RecordContent", func(t *testing.T) {
 		s := open(t)
 		now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)

@@ -256,6 +256,29 @@ func (s *Store) Get(_ context.Context, key store.Key) (*store.Record, error) {
 	return store.DecodeRecord(b, int64(stat.Version)+1)
 }
 
+// Versions implements store.Versioned: the kind's children and each one's
+// stat, without their data.
+func (s *Store) Versions(_ context.Context, kind string) (map[string]int64, error) {
+	out := map[string]int64{}
+	names, _, err := s.conn.Children(s.records() + "/" + kind)
+	if errors.Is(err, zk.ErrNoNode) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	for _, n := range names {
+		ok, stat, err := s.conn.Exists(s.recordPath(store.Key{Kind: kind, Name: n}))
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", kind, err)
+		}
+		if ok {
+			out[n] = int64(stat.Version) + 1
+		}
+	}
+	return out, nil
+}
+
 // List implements store.Store.
 func (s *Store) List(ctx context.Context, kind string) ([]*store.Record, error) {
 	kinds := []string{kind}

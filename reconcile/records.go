@@ -1,0 +1,80 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// RecordCache keeps the applications' records between passes: a pass asks
+// the store for their versions (store.Versioned: no record decoded) and
+// decodes only those that changed since the pass before. Over 10,000
+// applications a bolt List decoded every record, most of a steady pass.
+//
+// The records it returns are shared between passes: they are read only
+// (the executor works on copies). A store that cannot say its versions is
+// listed whole every time.
+type RecordCache struct {
+	mu   sync.Mutex
+	recs map[string]*store.Record
+	// decoded counts the records read from the store, for tests.
+	decoded int
+}
+
+// list returns the store's records of SparkApplications, sorted by key;
+// share is applied to each record as it is decoded (shareProperties).
+func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*store.Record)) ([]*store.Record, error) {
+	vs, ok := st.(store.Versioned)
+	if c == nil || !ok {
+		recs, err := st.List(ctx, v1.KindSparkApplication)
+		if err == nil && share != nil {
+			for _, r := range recs {
+				share(r)
+			}
+		}
+		return recs, err
+	}
+	versions, err := vs.Versions(ctx, v1.KindSparkApplication)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return (*RecordCache)(nil).list(ctx, st, share)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recs == nil {
+		c.recs = map[string]*store.Record{}
+	}
+	for name := range c.recs {
+		if _, ok := versions[name]; !ok {
+			delete(c.recs, name)
+		}
+	}
+	out := make([]*store.Record, 0, len(versions))
+	for name, version := range versions {
+		if r := c.recs[name]; r != nil && r.Version == version {
+			out = append(out, r)
+			continue
+		}
+		r, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: name})
+		if errors.Is(err, store.ErrNotFound) {
+			delete(c.recs, name) // deleted since its version was read
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.decoded++
+		if share != nil {
+			share(r)
+		}
+		c.recs[name] = r
+		out = append(out, r)
+	}
+	store.SortRecords(out)
+	return out, nil
+}

@@ -1,0 +1,163 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/render"
+	"github.com/sparkmesos/reconciler/sim"
+	"github.com/sparkmesos/reconciler/store"
+)
+
+// The records a Reconciler keeps between passes stay what the store holds
+// at their versions, through submissions, failures and restarts, a spec
+// change's resubmission and a prune: nothing writes into a shared record.
+// A steady pass decodes none.
+func TestRecordCacheStaysTheStores(t *testing.T) {
+	c := sim.New(sim.Config{Seed: 5, NumAgents: 4, AllocationInterval: 10 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+	if err := c.Start(sim.ServeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	disp, err := c.StartDispatcher(sim.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := mesos.New(mesos.Options{Master: c.MasterURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := func(name, policy, conf string) v1.File {
+		return v1.File{Name: name + ".yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: SparkApplication\nmetadata: {name: %s}\nspec:\n  dispatcher: {name: d}\n  mainClass: a.Main\n  mainApplicationFile: https://r/a.jar\n  driver: {cores: 0.1, memory: 512m}\n  executor: {cores: 1, maxCores: 1, memory: 512m}\n  restartPolicy: {type: %s, backoff: {initial: 1ms, max: 1ms}}\n  sparkConf: {spark.sql.shuffle.partitions: %q}\n", name, policy, conf))}
+	}
+	desiredOf := func(files ...v1.File) *Desired {
+		files = append(files, v1.File{Name: "d.yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL()))})
+		m, ps := v1.Load(files)
+		if err := ps.Err(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := BuildDesired(m, ps, render.Options{Owner: "cache"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	st := store.NewMemory()
+	r := &Reconciler{Master: rolesless{mc}, Dispatchers: &DispatcherPool{}, Store: st, Owner: "cache", Lookup: func(v1.ValueSource) (string, error) { return "", nil },
+		Options: Options{Prune: true}}
+	ctx := context.Background()
+	// check: every record kept is what the store holds at its version, and
+	// one kept across a pass was not written into meanwhile (even if the
+	// store moved on since, as when the write in place was then put).
+	seen := map[*store.Record][]byte{}
+	check := func(when string) {
+		t.Helper()
+		r.records.mu.Lock()
+		defer r.records.mu.Unlock()
+		now := map[*store.Record][]byte{}
+		for name, kept := range r.records.recs {
+			a, _ := store.EncodeRecord(kept)
+			if prev, ok := seen[kept]; ok && !bytes.Equal(a, prev) {
+				t.Fatalf("%s: the record kept of %s at version %d was written into:\nbefore %s\nafter  %s", when, name, kept.Version, prev, a)
+			}
+			now[kept] = a
+			stored, err := st.Get(ctx, kept.Key)
+			if err != nil || stored.Version != kept.Version {
+				continue // changed since: decoded again at the next pass
+			}
+			if b, _ := store.EncodeRecord(stored); !bytes.Equal(a, b) {
+				t.Fatalf("%s: the record kept of %s at version %d is not the store's:\nkept   %s\nstored %s", when, name, kept.Version, a, b)
+			}
+		}
+		seen = now
+	}
+	pass := func(d *Desired, when string) Plan {
+		t.Helper()
+		res, err := r.Pass(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(when)
+		return res.Plan
+	}
+	until := func(d *Desired, what string, ok func(Plan) bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for p := pass(d, what); !ok(p); p = pass(d, what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never; last plan %s", what, types(p))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	runningAll := func(n int) func(Plan) bool {
+		return func(p Plan) bool {
+			k := 0
+			for _, a := range p.Actions {
+				if a.Type == ActionUnchanged && a.Phase == PhaseRunning {
+					k++
+				}
+			}
+			return k == n && p.Changes() == 0
+		}
+	}
+	files := []v1.File{app("a", "OnFailure", "1"), app("b", "Always", "1"), app("c", "Never", "1"), app("d", "OnFailure", "1")}
+	d := desiredOf(files...)
+	until(d, "all four running", runningAll(4))
+
+	pass(d, "settling") // the pass that saw them running recorded where they run
+	before := r.records.decoded
+	pass(d, "steady")
+	if got := r.records.decoded - before; got != 0 {
+		t.Fatalf("a steady pass decoded %d records, want 0", got)
+	}
+
+	// Drivers fail and are restarted (a, b) or stay failed (c).
+	snap, err := mc.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range snap.Tasks {
+		if name := task.Labels[render.LabelName]; task.Labels[render.LabelComponent] == "driver" && (name == "a" || name == "b" || name == "c") {
+			if err := c.EndTask(task.ID, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	until(d, "a and b restarted, c failed for good", runningAll(3))
+	for name, want := range map[string]string{"a": "TASK_FAILED TASK_RUNNING", "b": "TASK_FAILED TASK_RUNNING", "c": "TASK_FAILED"} {
+		rec, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range rec.Submissions {
+			got = append(got, s.State)
+		}
+		if fmt.Sprint(got) != "["+want+"]" {
+			t.Fatalf("%s's runs: %v, want [%s]", name, got, want)
+		}
+	}
+
+	// A spec change resubmits d; a is removed and pruned.
+	files[3] = app("d", "OnFailure", "2")
+	d = desiredOf(files[1:]...)
+	until(d, "d resubmitted, a pruned", func(p Plan) bool {
+		_, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "a"})
+		return runningAll(2)(p) && err != nil
+	})
+	if rec, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "d"}); err != nil || len(rec.Submissions) != 2 {
+		t.Fatalf("d after its spec changed: %v %v, want two runs", rec, err)
+	}
+	if _, ok := r.records.recs["a"]; ok {
+		t.Fatal("the pruned record of a is still kept")
+	}
+}
+
+// rolesless is a master without roles (none are desired).
+type rolesless struct{ *mesos.Client }
