@@ -285,13 +285,19 @@ func TestExecuteWorkingRecords(t *testing.T) {
 		recPi := put(record("pi", store.Submission{ID: "driver-1", SpecHash: h, State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)}))
 		recGone := put(record("gone", store.Submission{ID: "driver-9", SpecHash: "x", State: "TASK_FINISHED", SubmittedAt: t0.Add(-time.Hour)}))
 		recDup := put(record("dup", store.Submission{ID: "driver-3", SpecHash: "x", State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour)}))
-		obs := withLive(observed(recPi, recGone, recDup),
+		q := app(t, "q", "")
+		recQ := record("q", store.Submission{ID: "driver-5", SpecHash: q.Rendered.SpecHash, State: "TASK_RUNNING", SubmittedAt: t0.Add(-time.Hour), StartedAt: t0.Add(-time.Hour)})
+		recQ.Status = store.Status{Phase: PhaseRunning, Message: "driver driver-5 runs the current spec"} // only its agent is new
+		recQ.SpecHash = q.Rendered.SpecHash
+		recQ = put(recQ)
+		liveQ := Driver{SubmissionID: "driver-5", TaskID: "driver-5", AgentID: "S0", App: "q", SpecHash: q.Rendered.SpecHash, State: "TASK_RUNNING"}
+		obs := withLive(observed(recPi, recGone, recDup, recQ), liveQ,
 			Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING"},
 			Driver{SubmissionID: "driver-2", App: "pi", SpecHash: h, State: "TASK_RUNNING"},
 			Driver{SubmissionID: "driver-3", App: "dup", SpecHash: "x", State: "TASK_RUNNING"},
 			Driver{SubmissionID: "driver-4", App: "dup", SpecHash: "x", State: "TASK_RUNNING"})
 		before := fmt.Sprintf("%+v %+v %+v", *obs.Records["pi"], *obs.Records["gone"], *obs.Records["dup"])
-		des := desired(pi, app(t, "other", ""))
+		des := desired(pi, app(t, "other", ""), q)
 		execute := func(obs *Observed, opts Options, want string) {
 			t.Helper()
 			plan := Compute(des, obs, t0, opts)
@@ -304,9 +310,17 @@ func TestExecuteWorkingRecords(t *testing.T) {
 				}
 			}
 		}
-		execute(obs, Options{}, "dup:kill dup:unchanged gone:unchanged other:submit pi:kill")
+		execute(obs, Options{}, "dup:kill dup:unchanged gone:unchanged other:submit pi:kill q:unchanged")
 		if after := fmt.Sprintf("%+v %+v %+v", *obs.Records["pi"], *obs.Records["gone"], *obs.Records["dup"]); after != before {
 			t.Fatalf("keep=%v: the observation changed:\n%s\n%s", keep, before, after)
+		}
+		// Actions that only keep records up to date still write what
+		// changed: gone's new phase, q's run seen on its agent.
+		if g, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "gone"}); err != nil || g.Status.Phase != PhaseOrphaned {
+			t.Fatalf("keep=%v: gone's record %+v (%v), want phase %s", keep, g, err, PhaseOrphaned)
+		}
+		if g, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "q"}); err != nil || g.Submissions[0].AgentID != "S0" || g.Submissions[0].TaskID != "driver-5" {
+			t.Fatalf("keep=%v: q's record %+v (%v), want its run on agent S0", keep, g, err)
 		}
 		stored, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "dup"})
 		if err != nil || stored.Version <= recDup.Version {
@@ -317,8 +331,8 @@ func TestExecuteWorkingRecords(t *testing.T) {
 				t.Fatalf("Records kept without KeepRecords: %v", e.Records)
 			}
 		} else {
-			if len(e.Records) != 4 {
-				t.Fatalf("Records %v, want dup, gone, other and pi", e.Records)
+			if len(e.Records) != 5 {
+				t.Fatalf("Records %v, want dup, gone, other, pi and q", e.Records)
 			}
 			for n, r := range e.Records { // as the pass left them: as stored
 				if s, err := st.Get(ctx, r.Key); err != nil || s.Version != r.Version || s.Status.Phase != r.Status.Phase {
@@ -333,10 +347,10 @@ func TestExecuteWorkingRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		obs = withLive(observed(recs...), Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING"},
-			Driver{SubmissionID: "driver-3", App: "dup", SpecHash: "x", State: "TASK_RUNNING"})
-		execute(obs, Options{Prune: true, Force: true}, "dup:prune gone:prune other:unchanged pi:unchanged")
-		if keep && (len(e.Records) != 2 || e.Records["gone"] != nil || e.Records["dup"] != nil) {
-			t.Fatalf("Records after the prune: %v, want pi and other", e.Records)
+			Driver{SubmissionID: "driver-3", App: "dup", SpecHash: "x", State: "TASK_RUNNING"}, liveQ)
+		execute(obs, Options{Prune: true, Force: true}, "dup:prune gone:prune other:unchanged pi:unchanged q:unchanged")
+		if keep && (len(e.Records) != 3 || e.Records["gone"] != nil || e.Records["dup"] != nil) {
+			t.Fatalf("Records after the prune: %v, want other, pi and q", e.Records)
 		}
 	}
 }
