@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,36 +20,15 @@ import (
 // change's resubmission and a prune: nothing writes into a shared record.
 // A steady pass decodes none.
 func TestRecordCacheStaysTheStores(t *testing.T) {
-	c := sim.New(sim.Config{Seed: 5, NumAgents: 4, AllocationInterval: 10 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
-	if err := c.Start(sim.ServeOptions{}); err != nil {
-		t.Fatal(err)
+	c, disp, mc := startCluster(t, sim.Config{Seed: 5, NumAgents: 4, AllocationInterval: 10 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+	app := func(name, policy, conf string) string {
+		return fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: SparkApplication\nmetadata: {name: %s}\nspec:\n  dispatcher: {name: d}\n  mainClass: a.Main\n  mainApplicationFile: https://r/a.jar\n  driver: {cores: 0.1, memory: 512m}\n  executor: {cores: 1, maxCores: 1, memory: 512m}\n  restartPolicy: {type: %s, backoff: {initial: 1ms, max: 1ms}}\n  sparkConf: {spark.sql.shuffle.partitions: %q}\n", name, policy, conf)
 	}
-	defer c.Stop()
-	disp, err := c.StartDispatcher(sim.DispatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := mesos.New(mesos.Options{Master: c.MasterURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := func(name, policy, conf string) v1.File {
-		return v1.File{Name: name + ".yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: SparkApplication\nmetadata: {name: %s}\nspec:\n  dispatcher: {name: d}\n  mainClass: a.Main\n  mainApplicationFile: https://r/a.jar\n  driver: {cores: 0.1, memory: 512m}\n  executor: {cores: 1, maxCores: 1, memory: 512m}\n  restartPolicy: {type: %s, backoff: {initial: 1ms, max: 1ms}}\n  sparkConf: {spark.sql.shuffle.partitions: %q}\n", name, policy, conf))}
-	}
-	desiredOf := func(files ...v1.File) *Desired {
-		files = append(files, v1.File{Name: "d.yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL()))})
-		m, ps := v1.Load(files)
-		if err := ps.Err(); err != nil {
-			t.Fatal(err)
-		}
-		d, err := BuildDesired(m, ps, render.Options{Owner: "cache"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+	desired := func(apps ...string) *Desired {
+		return desiredOf(t, "all.yaml", strings.Join(append(apps, fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL())), "---\n"))
 	}
 	st := store.NewMemory()
-	r := &Reconciler{Master: rolesless{mc}, Dispatchers: &DispatcherPool{}, Store: st, Owner: "cache", Lookup: func(v1.ValueSource) (string, error) { return "", nil },
+	r := &Reconciler{Master: rolesless{mc}, Dispatchers: &DispatcherPool{}, Store: st, Owner: "t", Lookup: func(v1.ValueSource) (string, error) { return "", nil },
 		Options: Options{Prune: true}}
 	ctx := context.Background()
 	// check: every record kept is what the store holds at its version, and
@@ -106,8 +86,8 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 			return k == n && p.Changes() == 0
 		}
 	}
-	files := []v1.File{app("a", "OnFailure", "1"), app("b", "Always", "1"), app("c", "Never", "1"), app("d", "OnFailure", "1")}
-	d := desiredOf(files...)
+	apps := []string{app("a", "OnFailure", "1"), app("b", "Always", "1"), app("c", "Never", "1"), app("d", "OnFailure", "1")}
+	d := desired(apps...)
 	until(d, "all four running", runningAll(4))
 
 	pass(d, "settling") // the pass that saw them running recorded where they run
@@ -145,8 +125,8 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 	}
 
 	// A spec change resubmits d; a is removed and pruned.
-	files[3] = app("d", "OnFailure", "2")
-	d = desiredOf(files[1:]...)
+	apps[3] = app("d", "OnFailure", "2")
+	d = desired(apps[1:]...)
 	until(d, "d resubmitted, a pruned", func(p Plan) bool {
 		_, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "a"})
 		return runningAll(2)(p) && err != nil

@@ -13,19 +13,31 @@ import (
 	"github.com/sparkmesos/reconciler/store"
 )
 
-// TestSteadyPassMakesOneCall: once every application's driver runs, a pass
-// makes exactly one HTTP request, the GET_STATE; the dispatcher is asked
-// nothing, whatever the number of applications.
-func TestSteadyPassMakesOneCall(t *testing.T) {
-	c := sim.New(sim.Config{Seed: 9, NumAgents: 8, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
+// startCluster starts a simulated master and a dispatcher for the test,
+// and a client of the master.
+func startCluster(t *testing.T, cfg sim.Config) (*sim.Cluster, *sim.Dispatcher, *mesos.Client) {
+	t.Helper()
+	c := sim.New(cfg)
 	if err := c.Start(sim.ServeOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	t.Cleanup(c.Stop)
 	disp, err := c.StartDispatcher(sim.DispatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	mc, err := mesos.New(mesos.Options{Master: c.MasterURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, disp, mc
+}
+
+// TestSteadyPassMakesOneCall: once every application's driver runs, a pass
+// makes exactly one HTTP request, the GET_STATE; the dispatcher is asked
+// nothing, whatever the number of applications.
+func TestSteadyPassMakesOneCall(t *testing.T) {
+	c, disp, mc := startCluster(t, sim.Config{Seed: 9, NumAgents: 8, AllocationInterval: 20 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
 	const n = 40
 	files := []v1.File{{Name: "d.yaml", Data: []byte(fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL()))}}
 	for i := 0; i < n; i++ {
@@ -37,10 +49,6 @@ func TestSteadyPassMakesOneCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := BuildDesired(m, ps, render.Options{Owner: "steady"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := mesos.New(mesos.Options{Master: c.MasterURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
