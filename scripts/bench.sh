@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 
-echo "running benchmarks (about nine minutes; BENCH_100K=0 leaves out the 100,000-application case, four of them)..." >&2
+echo "running benchmarks (about ten minutes; BENCH_100K=0 leaves out the 100,000-application cases, five of them)..." >&2
 go test -run '^$' -bench 'Plan10k' -benchtime 20x ./reconcile >> "$OUT"
+go test -run '^$' -bench 'Plan100k' -benchtime 5x -timeout 20m ./reconcile >> "$OUT"
 go test -run '^$' -bench 'Render10k' -benchtime 3x -benchmem ./render >> "$OUT"
 go test -run '^$' -bench . -benchtime 2000x ./store/bolt ./store/zk >> "$OUT"
 go test -run '^$' -bench SyncNewCommit -benchtime 20x ./source/git >> "$OUT"
@@ -51,7 +52,8 @@ row "plan over 10,000 (in the loop benchmark)" "$(metric BenchmarkLoopRunning10k
 row "100,000 running: sim converges in" "$(metric BenchmarkLoopRunning100k converge-s) s" "-"
 row "100,000: master calls per steady pass (events)" "$(metric BenchmarkLoopRunning100k master-calls/pass-events)" "0"
 row "100,000: steady pass on the view" "$(metric BenchmarkLoopRunning100k pass-events-ms) ms" "-"
-row "100,000: plan" "$(metric BenchmarkLoopRunning100k plan-ms) ms" "<= 150 ms"
+row "100,000: plan (in the loop benchmark, beside the sim)" "$(metric BenchmarkLoopRunning100k plan-ms) ms" "<= 150 ms"
+row "100,000: plan, the planner alone" "$(awk '$1 ~ /^BenchmarkPlan100k/ { printf "%.1f", $3/1e6 }' "$OUT") ms" "<= 150 ms"
 row "100,000: one task update -> in the view, p50" "$(metric BenchmarkLoopRunning100k update-to-view-p50-ms) ms" "-"
 row "100,000: run's peak RSS" "$(metric BenchmarkLoopRunning100k run-peak-rss-MB) MB" "<= 800 MB"
 row "sim: 10,000 submitted apps all running after" "$(metric BenchmarkLoopRunning10k converge-s) s" "-"
