@@ -16,5 +16,6 @@ func benchStore(b *testing.B) *Store {
 	return s
 }
 
-func BenchmarkWrites10k(b *testing.B) { storetest.BenchWrites(b, benchStore(b)) }
-func BenchmarkReads10k(b *testing.B)  { storetest.BenchReads(b, benchStore(b)) }
+func BenchmarkWrites10k(b *testing.B)   { storetest.BenchWrites(b, benchStore(b)) }
+func BenchmarkReads10k(b *testing.B)    { storetest.BenchReads(b, benchStore(b)) }
+func BenchmarkVersions10k(b *testing.B) { storetest.BenchVersions(b, benchStore(b)) }

@@ -68,3 +68,20 @@ func BenchReads(b *testing.B, s store.Store) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
 }
+
+// BenchVersions measures one listing of the versions of the 10,000 records
+// (store.Versioned), what a pass asks of the store; ns/op is one listing.
+func BenchVersions(b *testing.B, s store.Store) {
+	Fill(b, s)
+	vs := s.(store.Versioned)
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := vs.Versions(context.Background(), "SparkApplication")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got) != Objects {
+			b.Fatalf("%d versions, want %d", len(got), Objects)
+		}
+	}
+}

@@ -267,13 +267,20 @@ func (s *Store) Versions(_ context.Context, kind string) (map[string]int64, erro
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", kind, err)
 	}
-	for _, n := range names {
+	versions := make([]int64, len(names)) // 0: deleted meanwhile
+	err = inFlight(names, func(i int, n string) error {
 		ok, stat, err := s.conn.Exists(s.recordPath(store.Key{Kind: kind, Name: n}))
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", kind, err)
-		}
 		if ok {
-			out[n] = int64(stat.Version) + 1
+			versions[i] = int64(stat.Version) + 1
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	for i, n := range names {
+		if versions[i] > 0 {
+			out[n] = versions[i]
 		}
 	}
 	return out, nil
@@ -297,19 +304,61 @@ func (s *Store) List(ctx context.Context, kind string) ([]*store.Record, error) 
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", k, err)
 		}
-		for _, n := range names {
+		recs := make([]*store.Record, len(names))
+		err = inFlight(names, func(i int, n string) error {
 			rec, err := s.Get(ctx, store.Key{Kind: k, Name: n})
 			if errors.Is(err, store.ErrNotFound) {
-				continue // deleted meanwhile
+				return nil // deleted meanwhile
 			}
-			if err != nil {
-				return nil, err
+			recs[i] = rec
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r != nil {
+				out = append(out, r)
 			}
-			out = append(out, rec)
 		}
 	}
 	store.SortRecords(out)
 	return out, nil
+}
+
+// inFlightRequests is how many requests a listing keeps in flight: the
+// session pipelines them on its one connection, so a listing of n records
+// waits about n/inFlightRequests round trips instead of n.
+const inFlightRequests = 32
+
+// inFlight calls fn for each name, up to inFlightRequests at once, and
+// returns the first error.
+func inFlight(names []string, fn func(i int, name string) error) error {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range min(inFlightRequests, len(names)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i, names[i]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 // Put implements store.Store.
