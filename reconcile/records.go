@@ -54,6 +54,29 @@ func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*stor
 			delete(c.recs, name)
 		}
 	}
+	stale := 0
+	for name, version := range versions {
+		if r := c.recs[name]; r == nil || r.Version != version {
+			stale++
+		}
+	}
+	if stale > len(versions)/2 {
+		// Most changed (the first pass): one List, which a store reads
+		// faster than as many Gets.
+		recs, err := st.List(ctx, v1.KindSparkApplication)
+		if err != nil {
+			return nil, err
+		}
+		clear(c.recs)
+		for _, r := range recs {
+			c.decoded++
+			if share != nil {
+				share(r)
+			}
+			c.recs[r.Key.Name] = r
+		}
+		return recs, nil
+	}
 	out := make([]*store.Record, 0, len(versions))
 	for name, version := range versions {
 		if r := c.recs[name]; r != nil && r.Version == version {
