@@ -137,8 +137,8 @@ stream's changes wake a pass; a full GET_STATE is the fallback while the
 stream is down and a check every --consistency-check. With MesosRoles, the
 roles' weights and quotas (the stream does not carry them) are read every
 --resync and after each change the reconciler makes. --observe poll reads
-GET_STATE, and the roles, every pass. After each pass it decides what the Notifiers send,
-and delivers it from an outbox in the store.
+GET_STATE, and the roles, every pass. After each pass it decides what the
+Notifiers send, and delivers it from an outbox in the store.
 
 It serves on --listen: / (a read-only status page), /events (the event
 stream, SSE), /metrics (Prometheus), /healthz (the process is up),
