@@ -444,13 +444,8 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		_ = cmd.Wait()
 	}()
 	metric := func(name string) float64 {
-		_, body := get("http://" + listen + "/metrics")
-		for _, line := range strings.Split(body, "\n") {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				var x float64
-				fmt.Sscan(v, &x)
-				return x
-			}
+		if x, ok := metricOf(listen, name); ok {
+			return x
 		}
 		return -1
 	}

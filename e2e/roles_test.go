@@ -308,16 +308,11 @@ func TestRunReadsRolesOncePerResync(t *testing.T) {
 	waitUntil(t, "the weight", 10*time.Second, func() string { return fmt.Sprint(weight()) }, func(s string) bool { return s == "3" })
 
 	passes := func() float64 {
-		_, m := get("http://" + listen + "/metrics")
-		for _, line := range strings.Split(m, "\n") {
-			if v, ok := strings.CutPrefix(line, "reconciler_passes_total "); ok {
-				var x float64
-				fmt.Sscan(v, &x)
-				return x
-			}
+		x, ok := metricOf(listen, "reconciler_passes_total")
+		if !ok {
+			t.Fatal("no reconciler_passes_total")
 		}
-		t.Fatal("no reconciler_passes_total")
-		return 0
+		return x
 	}
 	before, start := passes(), time.Now()
 	e.c.ResetRequests()

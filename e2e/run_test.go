@@ -85,6 +85,20 @@ func (e *env) stopAll() {
 	e.procs = nil
 }
 
+// metricOf is the value of an unlabelled metric that run at listen
+// serves, and whether it serves it.
+func metricOf(listen, name string) (float64, bool) {
+	_, body := get("http://" + listen + "/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var x float64
+			_, err := fmt.Sscan(v, &x)
+			return x, err == nil
+		}
+	}
+	return 0, false
+}
+
 func get(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
