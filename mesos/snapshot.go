@@ -1,8 +1,8 @@
 package mesos
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -94,9 +94,9 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 // live tasks hold (as the event stream's view counts it too).
 func (gs *leanGetState) snapshot() *Snapshot {
 	s := &Snapshot{
-		Tasks:            tasksOf(gs.GetTasks.Tasks),
-		CompletedTasks:   tasksOf(gs.GetTasks.CompletedTasks),
-		UnreachableTasks: tasksOf(gs.GetTasks.UnreachableTasks),
+		Tasks:            gs.Tasks,
+		CompletedTasks:   gs.CompletedTasks,
+		UnreachableTasks: gs.UnreachableTasks,
 	}
 	used := map[string][2]float64{}
 	for _, t := range s.Tasks {
@@ -104,7 +104,7 @@ func (gs *leanGetState) snapshot() *Snapshot {
 		used[t.AgentID] = [2]float64{u[0] + t.CPUs, u[1] + t.MemMiB}
 	}
 	s.Capacity = map[string]float64{}
-	for _, a := range gs.GetAgents.Agents {
+	for _, a := range gs.Agents {
 		ag := a.agent()
 		for name, v := range map[string]float64{"cpus": ag.CPUs, "mem": ag.MemMiB, "disk": ag.DiskMiB, "gpus": ag.GPUs} {
 			if v > 0 {
@@ -117,9 +117,7 @@ func (gs *leanGetState) snapshot() *Snapshot {
 			s.Agents = append(s.Agents, ag)
 		}
 	}
-	for _, f := range gs.GetFrameworks.Frameworks {
-		s.Frameworks = append(s.Frameworks, f.registered())
-	}
+	s.Frameworks = gs.Frameworks
 	return s
 }
 
@@ -130,19 +128,14 @@ type leanState struct {
 }
 
 // leanGetState is master.proto's Response.GetState, as GET_STATE answers
-// it and the event stream's SUBSCRIBED carries it.
+// it and the event stream's SUBSCRIBED carries it, kept in the project's
+// terms: each task and framework is converted as it is decoded, so that a
+// big answer never exists twice, once as JSON-shaped values and once as
+// Tasks.
 type leanGetState struct {
-	GetTasks struct {
-		Tasks            []leanTask `json:"tasks"`
-		CompletedTasks   []leanTask `json:"completed_tasks"`
-		UnreachableTasks []leanTask `json:"unreachable_tasks"`
-	} `json:"get_tasks"`
-	GetAgents struct {
-		Agents []leanAgent `json:"agents"`
-	} `json:"get_agents"`
-	GetFrameworks struct {
-		Frameworks []leanFramework `json:"frameworks"`
-	} `json:"get_frameworks"`
+	Tasks, CompletedTasks, UnreachableTasks []Task
+	Agents                                  []leanAgent
+	Frameworks                              []RegisteredFramework
 }
 
 // leanFramework is a GetFrameworks.Framework.
@@ -218,21 +211,12 @@ type leanAgent struct {
 
 // UnmarshalJSON lets mesos-go's JSON codec decode into leanState.
 func (s *leanState) UnmarshalJSON(b []byte) error {
-	type plain leanState
-	return json.Unmarshal(b, (*plain)(s))
+	return s.unmarshalFrom(bytes.NewReader(b))
 }
 
 // Unmarshal (protobuf) is not supported: the client speaks JSON.
 func (s *leanState) Unmarshal([]byte) error {
 	return errors.New("GET_STATE: protobuf answers are not supported")
-}
-
-func tasksOf(ts []leanTask) []Task {
-	out := make([]Task, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, t.task())
-	}
-	return out
 }
 
 // intern is the canonical copy of s: the strings tasks repeat (framework

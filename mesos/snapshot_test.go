@@ -197,11 +197,11 @@ func TestLeanStateStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	gs := st.GetState
-	if len(gs.GetTasks.Tasks) != 1 || gs.GetTasks.Tasks[0].State != "TASK_RUNNING" || len(gs.GetTasks.Tasks[0].Labels.Labels) != 2 ||
-		len(gs.GetFrameworks.Frameworks) != 1 || !gs.GetFrameworks.Frameworks[0].Active || len(gs.GetAgents.Agents) != 1 {
+	if len(gs.Tasks) != 1 || gs.Tasks[0].State != "TASK_RUNNING" || len(gs.Tasks[0].Labels) != 2 ||
+		len(gs.Frameworks) != 1 || !gs.Frameworks[0].Active || len(gs.Agents) != 1 {
 		t.Errorf("decoded %+v", gs)
 	}
-	if a := gs.GetAgents.Agents[0].agent(); a.CPUs != 2 || len(a.Ports) != 1 || a.Ports[0] != [2]uint64{1, 5} || a.Attributes["z"].Text != "a" {
+	if a := gs.Agents[0].agent(); a.CPUs != 2 || len(a.Ports) != 1 || a.Ports[0] != [2]uint64{1, 5} || a.Attributes["z"].Text != "a" {
 		t.Errorf("agent %+v", a)
 	}
 	for _, bad := range []string{good[:len(good)/2], `{"get_state":{"get_tasks":{"tasks":{}}}}`, `[1]`, `{"get_state":{"get_tasks":{"tasks":[{"name":3}]}}}`} {

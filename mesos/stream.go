@@ -63,25 +63,25 @@ func (gs *leanGetState) decode(dec *json.Decoder) error {
 			return object(dec, func(key string) error {
 				switch key {
 				case "tasks":
-					return array(dec, &gs.GetTasks.Tasks)
+					return array(dec, &gs.Tasks, leanTask.task)
 				case "completed_tasks":
-					return array(dec, &gs.GetTasks.CompletedTasks)
+					return array(dec, &gs.CompletedTasks, leanTask.task)
 				case "unreachable_tasks":
-					return array(dec, &gs.GetTasks.UnreachableTasks)
+					return array(dec, &gs.UnreachableTasks, leanTask.task)
 				}
 				return skip(dec)
 			})
 		case "get_agents":
 			return object(dec, func(key string) error {
 				if key == "agents" {
-					return array(dec, &gs.GetAgents.Agents)
+					return array(dec, &gs.Agents, func(a leanAgent) leanAgent { return a })
 				}
 				return skip(dec)
 			})
 		case "get_frameworks":
 			return object(dec, func(key string) error {
 				if key == "frameworks" {
-					return array(dec, &gs.GetFrameworks.Frameworks)
+					return array(dec, &gs.Frameworks, leanFramework.registered)
 				}
 				return skip(dec)
 			})
@@ -112,17 +112,18 @@ func object(dec *json.Decoder, field func(key string) error) error {
 	return delim(dec, '}')
 }
 
-// array decodes a JSON array element by element, appending to out.
-func array[T any](dec *json.Decoder, out *[]T) error {
+// array decodes a JSON array element by element as L, appending each
+// one's conversion to out.
+func array[L, T any](dec *json.Decoder, out *[]T, conv func(L) T) error {
 	if null, err := delimOrNull(dec, '['); null || err != nil {
 		return err
 	}
 	for dec.More() {
-		var x T
+		var x L
 		if err := dec.Decode(&x); err != nil {
 			return err
 		}
-		*out = append(*out, x)
+		*out = append(*out, conv(x))
 	}
 	return delim(dec, ']')
 }

@@ -49,24 +49,21 @@ type View struct {
 func newView(gs *leanGetState) *View {
 	v := &View{live: map[viewKey]Task{}, unreachable: map[viewKey]Task{}, completed: map[string][]Task{}, active: map[string]bool{},
 		frameworks: map[string]RegisteredFramework{}}
-	for _, t := range gs.GetTasks.Tasks {
-		task := t.task()
-		v.live[viewKey{task.FrameworkID, task.ID}] = task
+	for _, t := range gs.Tasks {
+		v.live[viewKey{t.FrameworkID, t.ID}] = t
 	}
-	for _, t := range gs.GetTasks.UnreachableTasks {
-		task := t.task()
-		v.unreachable[viewKey{task.FrameworkID, task.ID}] = task
+	for _, t := range gs.UnreachableTasks {
+		v.unreachable[viewKey{t.FrameworkID, t.ID}] = t
 	}
-	for _, t := range gs.GetTasks.CompletedTasks {
-		task := t.task()
-		v.completed[task.FrameworkID] = append(v.completed[task.FrameworkID], task)
+	for _, t := range gs.CompletedTasks {
+		v.completed[t.FrameworkID] = append(v.completed[t.FrameworkID], t)
 	}
-	for _, a := range gs.GetAgents.Agents {
+	for _, a := range gs.Agents {
 		v.agents = append(v.agents, a.agent())
 		v.active[a.Info.ID.Value] = a.Active
 	}
-	for _, f := range gs.GetFrameworks.Frameworks {
-		v.frameworks[f.Info.ID.Value] = f.registered()
+	for _, f := range gs.Frameworks {
+		v.frameworks[f.ID] = f
 	}
 	return v
 }
