@@ -59,10 +59,11 @@ type SandboxFiles interface {
 	Tail(ctx context.Context, agentURL, path string, n int64) ([]byte, int64, error)
 }
 
-// Outcome is what became of one action: an application's (Action) or,
-// when Role is set, a role's.
+// Outcome is what became of one action: an application's (Action, which
+// points into the plan executed) or, when Role, Service or Schedule is
+// set, that one's.
 type Outcome struct {
-	Action Action
+	Action *Action
 	Role   *RoleAction
 	// Service is set for a service action the framework will not carry out
 	// (a prune the guard refused), so that the pass is not taken as whole.
@@ -89,7 +90,8 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		x.hosts[ag.ID] = ag.Hostname
 	}
 	x.runApps = plan.RunApps
-	var out []Outcome
+	// One outcome per action: a pass over many applications makes many.
+	out := make([]Outcome, 0, len(plan.Schedules)+len(plan.Actions)+len(plan.Roles))
 	// A schedule's runs are recorded in its record before they are
 	// submitted: a run whose record could not be written is not submitted.
 	unrecorded := map[string]error{}
@@ -115,11 +117,12 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 			last[a.App] = i
 		}
 	}
-	for i, a := range plan.Actions {
+	for i := range plan.Actions {
+		a := &plan.Actions[i]
 		if err := unrecorded[a.App]; err != nil {
 			out = append(out, Outcome{Action: a, Err: fmt.Errorf("not submitted: the schedule's record could not be written: %w", err)})
 		} else {
-			detail, err := x.run(ctx, a)
+			detail, err := x.run(ctx, *a)
 			if err != nil {
 				e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", err)
 			} else if a.Type.Changes() || a.Type == ActionAdopt {
@@ -169,6 +172,8 @@ func (o Outcome) Type() ActionType {
 		return o.Service.Type
 	case o.Schedule != nil:
 		return o.Schedule.Type
+	case o.Action == nil:
+		return ""
 	}
 	return o.Action.Type
 }
@@ -183,6 +188,8 @@ func (o Outcome) Target() string {
 		return o.Service.Kind + "/" + o.Service.Name
 	case o.Schedule != nil:
 		return v1.KindScheduledSparkApplication + "/" + o.Schedule.Name
+	case o.Action == nil:
+		return ""
 	}
 	return o.Action.App
 }
@@ -196,6 +203,8 @@ func (o Outcome) PruneRefused() bool {
 		return o.Service.PruneRefused()
 	case o.Schedule != nil:
 		return o.Schedule.Type == ActionBlocked && o.Schedule.Phase == PhaseOrphaned
+	case o.Action == nil:
+		return false
 	}
 	return o.Action.PruneRefused()
 }

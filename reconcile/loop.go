@@ -301,6 +301,9 @@ func (l *Loop) count(d *Desired, o *Observed, outcomes []Outcome) {
 				m.ScheduleRuns.WithLabelValues(a.Name, "skipped").Add(float64(max(k.Count, 1)))
 			}
 		}
+		if out.Action == nil {
+			continue
+		}
 		switch out.Action.Type {
 		case ActionSubmit, ActionResubmit, ActionRestart:
 			if out.Err == nil {

@@ -53,11 +53,11 @@ func TestRecordSource(t *testing.T) {
 	if m.LastAttemptedRevision != "main@sha1:2" || m.LastAppliedRevision != "main@sha1:1" || len(m.SourceProblems) != 1 {
 		t.Fatalf("broken commit: %+v", m)
 	}
-	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Action: Action{Type: ActionSubmit, App: "a"}, Err: errors.New("dispatcher down")})
+	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Action: &Action{Type: ActionSubmit, App: "a"}, Err: errors.New("dispatcher down")})
 	if m.LastAppliedRevision != "main@sha1:1" || len(m.SourceProblems) != 0 {
 		t.Fatalf("failed action: %+v", m)
 	}
-	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Action: Action{Type: ActionBlocked, Phase: PhaseOrphaned, App: "b"}})
+	m = pass("main@sha1:3", Source{Location: loc}, Outcome{Action: &Action{Type: ActionBlocked, Phase: PhaseOrphaned, App: "b"}})
 	if m.LastAppliedRevision != "main@sha1:1" {
 		t.Fatalf("refused prune counted as applied: %+v", m)
 	}
@@ -70,7 +70,7 @@ func TestRecordSource(t *testing.T) {
 	if m.LastAppliedRevision != "main@sha1:1" {
 		t.Fatalf("refused role and service prunes counted as applied: %+v", m)
 	}
-	m = pass("main@sha1:3", Source{Location: loc, SyncError: "list refs: connection refused"}, Outcome{Action: Action{Type: ActionBlocked, Phase: PhaseBlocked, App: "c"}})
+	m = pass("main@sha1:3", Source{Location: loc, SyncError: "list refs: connection refused"}, Outcome{Action: &Action{Type: ActionBlocked, Phase: PhaseBlocked, App: "c"}})
 	if m.LastAppliedRevision != "main@sha1:3" || m.SourceError == "" {
 		t.Fatalf("whole pass (a blocked submission is not a failure) with a sync error: %+v", m)
 	}
