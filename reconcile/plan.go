@@ -59,9 +59,22 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		}
 		return strings.Compare(x.sub, y.sub)
 	})
-	lives := make([]Driver, len(keys))
-	for i, k := range keys {
-		lives[i] = o.Live[k.i]
+	// liveOf is the drivers of keys[j:k], in order. One driver (what
+	// nearly every running application has) is the observation's own,
+	// not a copy.
+	liveOf := func(j, k int) []Driver {
+		switch k - j {
+		case 0:
+			return nil
+		case 1:
+			i := keys[j].i
+			return o.Live[i : i+1 : i+1]
+		}
+		out := make([]Driver, 0, k-j)
+		for _, key := range keys[j:k] {
+			out = append(out, o.Live[key.i])
+		}
+		return out
 	}
 
 	// Schedules plan their runs (and claim them from the loop below).
@@ -70,27 +83,27 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	plan := Plan{Actions: make([]Action, 0, len(names))}
 	if len(d.Schedules) > 0 || len(o.ScheduleRecords) > 0 {
 		byApp := map[string][]Driver{}
-		for _, dr := range lives {
-			if _, ok := o.RunLabels[dr.SubmissionID]; ok {
-				byApp[dr.App] = append(byApp[dr.App], dr)
+		for _, key := range keys {
+			if _, ok := o.RunLabels[key.sub]; ok {
+				byApp[key.app] = append(byApp[key.app], o.Live[key.i])
 			}
 		}
 		plan.Schedules, runActions, plan.RunApps, claimed = planSchedules(d, o, now, opts, byApp)
 	}
 	up := shuffleUp(o)
 	concerned := len(names)
-	// planApp plans the application n, whose drivers are lives[j:], and
+	// planApp plans the application n, whose drivers are keys[j:], and
 	// returns the index of the next application's first driver.
 	planApp := func(n string, j int) int {
 		k := j
-		for k < len(lives) && lives[k].App == n {
+		for k < len(keys) && keys[k].app == n {
 			k++
 		}
 		app := d.Apps[n]
 		if claimed[n] && app == nil {
 			return k
 		}
-		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: app, rec: o.Records[n], live: lives[j:k:k], dst: plan.Actions}
+		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: app, rec: o.Records[n], live: liveOf(j, k), dst: plan.Actions}
 		first := len(plan.Actions)
 		plan.Actions = p.plan()
 		if app == nil {
@@ -107,15 +120,15 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	for _, n := range names {
 		// Applications only running (neither desired nor recorded) sort
 		// before n.
-		for j < len(lives) && lives[j].App < n {
+		for j < len(keys) && keys[j].app < n {
 			concerned++
-			j = planApp(lives[j].App, j)
+			j = planApp(keys[j].app, j)
 		}
 		j = planApp(n, j)
 	}
-	for j < len(lives) {
+	for j < len(keys) {
 		concerned++
-		j = planApp(lives[j].App, j)
+		j = planApp(keys[j].app, j)
 	}
 	plan.Actions = append(plan.Actions, runActions...)
 	services, requeue := planServices(d, o, now, opts)
