@@ -91,7 +91,7 @@ func waitDriversRunning(b *testing.B, c *sim.Cluster, n int) {
 		}
 		running := 0
 		for _, t := range snap.Tasks {
-			if t.Labels["sparkmesos.io/component"] == "driver" && t.State == "TASK_RUNNING" {
+			if t.Labels.Get("sparkmesos.io/component") == "driver" && t.State == "TASK_RUNNING" {
 				running++
 			}
 		}

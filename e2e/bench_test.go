@@ -457,7 +457,7 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 			states := map[string]int{}
 			if err == nil {
 				for _, t := range snap.Tasks {
-					states[t.Labels[render.LabelComponent]+"/"+t.State]++
+					states[t.Labels.Get(render.LabelComponent)+"/"+t.State]++
 				}
 			}
 			b.Logf("master: %v %v", states, err)
@@ -515,7 +515,7 @@ func viewLatency(b *testing.B, c *sim.Cluster, w *mesos.Watcher) time.Duration {
 		if len(lat) == 50 {
 			break
 		}
-		if t.Labels[render.LabelComponent] != "driver" || t.State != "TASK_RUNNING" {
+		if t.Labels.Get(render.LabelComponent) != "driver" || t.State != "TASK_RUNNING" {
 			continue
 		}
 		start := time.Now()

@@ -171,8 +171,8 @@ func (e *env) drivers() map[string][]mesos.Task {
 	snap := e.snapshot()
 	out := map[string][]mesos.Task{}
 	for _, t := range snap.Tasks {
-		if t.Labels["sparkmesos.io/component"] == "driver" && t.Labels["sparkmesos.io/owner"] == "e2e" {
-			out[t.Labels["sparkmesos.io/name"]] = append(out[t.Labels["sparkmesos.io/name"]], t)
+		if t.Labels.Get("sparkmesos.io/component") == "driver" && t.Labels.Get("sparkmesos.io/owner") == "e2e" {
+			out[t.Labels.Get("sparkmesos.io/name")] = append(out[t.Labels.Get("sparkmesos.io/name")], t)
 		}
 	}
 	return out
@@ -236,7 +236,7 @@ func TestEditResubmits(t *testing.T) {
 	after := e.waitDrivers("the new pi", func(d map[string][]mesos.Task) bool {
 		return len(d["pi"]) == 1 && d["pi"][0].ID != before.ID
 	})["pi"][0]
-	if after.Labels["sparkmesos.io/spec-hash"] == before.Labels["sparkmesos.io/spec-hash"] {
+	if after.Labels.Get("sparkmesos.io/spec-hash") == before.Labels.Get("sparkmesos.io/spec-hash") {
 		t.Fatal("the new driver has the old spec hash")
 	}
 }

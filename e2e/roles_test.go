@@ -138,8 +138,8 @@ spec: {weight: 3}
 	for {
 		cores := map[string]int{} // executors have one core each
 		for _, x := range e.snapshot().Tasks {
-			if x.Labels["sparkmesos.io/component"] == "executor" && x.State == "TASK_RUNNING" {
-				cores[x.Labels["sparkmesos.io/name"]]++
+			if x.Labels.Get("sparkmesos.io/component") == "executor" && x.State == "TASK_RUNNING" {
+				cores[x.Labels.Get("sparkmesos.io/name")]++
 			}
 		}
 		if total := cores["adhoc"] + cores["etl"]; total == 48 { // the 12 new agents are taken
@@ -170,7 +170,7 @@ func TestQuotaLimitCapsRole(t *testing.T) {
 	cpus := func() int {
 		n := 0
 		for _, x := range e.snapshot().Tasks {
-			if x.Labels["sparkmesos.io/component"] == "executor" && x.State == "TASK_RUNNING" {
+			if x.Labels.Get("sparkmesos.io/component") == "executor" && x.State == "TASK_RUNNING" {
 				n++ // one core each
 			}
 		}

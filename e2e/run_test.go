@@ -192,7 +192,7 @@ func TestCrashSafety(t *testing.T) {
 		d := e.drivers()
 		ok := true
 		for _, n := range apps {
-			if len(d[n]) != 1 || d[n][0].Labels["sparkmesos.io/spec-hash"] != want[n] {
+			if len(d[n]) != 1 || d[n][0].Labels.Get("sparkmesos.io/spec-hash") != want[n] {
 				ok = false
 			}
 		}
@@ -204,7 +204,7 @@ func TestCrashSafety(t *testing.T) {
 			for _, n := range apps {
 				var ids []string
 				for _, t := range d[n] {
-					ids = append(ids, t.ID+"@"+t.Labels["sparkmesos.io/spec-hash"][:8])
+					ids = append(ids, t.ID+"@"+t.Labels.Get("sparkmesos.io/spec-hash")[:8])
 				}
 				lines = append(lines, fmt.Sprintf("%s (want %s): %v", n, want[n][:8], ids))
 			}

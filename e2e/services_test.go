@@ -48,7 +48,7 @@ func (e *env) shuffleTasks() (map[string][]mesos.Task, []mesos.RegisteredFramewo
 	snap := e.snapshot()
 	out := map[string][]mesos.Task{}
 	for _, t := range snap.Tasks {
-		if t.Labels["sparkmesos.io/kind"] == "ShuffleService" && t.Labels["sparkmesos.io/owner"] == "e2e" {
+		if t.Labels.Get("sparkmesos.io/kind") == "ShuffleService" && t.Labels.Get("sparkmesos.io/owner") == "e2e" {
 			out[t.AgentID] = append(out[t.AgentID], t)
 		}
 	}
@@ -242,7 +242,7 @@ func TestShuffleServiceChangeRollsOneAgentAtATime(t *testing.T) {
 	zoneA := e.c.AgentIDs()[:3]
 	e.startRun()
 	old := e.waitShuffle("one task per zone-a agent", runningOn(zoneA...))
-	hash := old[zoneA[0]][0].Labels["sparkmesos.io/spec-hash"]
+	hash := old[zoneA[0]][0].Labels.Get("sparkmesos.io/spec-hash")
 	e.write("shuffle.yaml", strings.Replace(readFile(t, filepath.Join(e.dir, "shuffle.yaml")), "memory: 1g", "memory: 2g", 1))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -250,7 +250,7 @@ func TestShuffleServiceChangeRollsOneAgentAtATime(t *testing.T) {
 		stale, notRunning := 0, 0
 		for _, ts := range m {
 			for _, x := range ts {
-				if x.Labels["sparkmesos.io/spec-hash"] == hash {
+				if x.Labels.Get("sparkmesos.io/spec-hash") == hash {
 					stale++
 				}
 				if x.State != "TASK_RUNNING" {
@@ -324,7 +324,7 @@ spec:
 	dispatcherTask := func() (id, agent string) {
 		n := 0
 		for _, x := range e.snapshot().Tasks {
-			if x.Labels["sparkmesos.io/kind"] == "Dispatcher" && x.State == "TASK_RUNNING" {
+			if x.Labels.Get("sparkmesos.io/kind") == "Dispatcher" && x.State == "TASK_RUNNING" {
 				id, agent = x.ID, x.AgentID
 				n++
 			}

@@ -53,10 +53,9 @@ func protobufSnapshot(b []byte) (*Snapshot, error) {
 	}
 	s := &Snapshot{}
 	for _, t := range r.GetGetState().GetGetTasks().GetTasks() {
-		task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value, State: t.GetState().String(),
-			Labels: map[string]string{}}
+		task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value, State: t.GetState().String()}
 		for _, l := range t.GetLabels().GetLabels() {
-			task.Labels[l.Key] = l.GetValue()
+			task.Labels = append(task.Labels, Label{l.Key, l.GetValue()})
 		}
 		for _, st := range t.Statuses {
 			if st.GetState() == mesosproto.TASK_RUNNING && task.Started.IsZero() {

@@ -32,7 +32,7 @@ type Task struct {
 	FrameworkID string
 	AgentID     string
 	State       string // TASK_RUNNING, ...
-	Labels      map[string]string
+	Labels      Labels
 	// Reason and Message are those of the task's latest status
 	// (REASON_AGENT_REMOVED, "Command exited with status 1").
 	Reason, Message string
@@ -40,6 +40,24 @@ type Task struct {
 	Started time.Time
 	// CPUs and MemMiB are the resources it holds.
 	CPUs, MemMiB float64
+}
+
+// Labels are a task's labels, in the order Mesos lists them: a short
+// slice, not a map (a view holds one per task, of many thousands).
+type Labels []Label
+
+// Label is one key and its value ("" for a label without one).
+type Label struct{ Key, Value string }
+
+// Get is the value of key, "" when there is none; of repeated keys, the
+// last.
+func (l Labels) Get(key string) string {
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i].Key == key {
+			return l[i].Value
+		}
+	}
+	return ""
 }
 
 // Agent is an active agent's capacity and attributes.
@@ -227,7 +245,7 @@ func intern(s string) string { return unique.Make(s).Value() }
 
 func (t leanTask) task() Task {
 	task := Task{ID: t.TaskID.Value, Name: intern(t.Name), FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
-		State: intern(t.State), Labels: make(map[string]string, len(t.Labels.Labels))}
+		State: intern(t.State)}
 	for _, st := range t.Statuses {
 		if st.State == "TASK_RUNNING" && task.Started.IsZero() {
 			task.Started = seconds(st.Timestamp)
@@ -236,12 +254,15 @@ func (t leanTask) task() Task {
 	if n := len(t.Statuses); n > 0 {
 		task.Reason, task.Message = intern(t.Statuses[n-1].Reason), intern(t.Statuses[n-1].Message)
 	}
+	if len(t.Labels.Labels) > 0 {
+		task.Labels = make(Labels, 0, len(t.Labels.Labels))
+	}
 	for _, l := range t.Labels.Labels {
+		value := ""
 		if l.Value != nil {
-			task.Labels[intern(l.Key)] = intern(*l.Value)
-		} else {
-			task.Labels[intern(l.Key)] = ""
+			value = intern(*l.Value)
 		}
+		task.Labels = append(task.Labels, Label{intern(l.Key), value})
 	}
 	for _, r := range t.Resources {
 		switch {

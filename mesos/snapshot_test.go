@@ -79,9 +79,9 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 
 	var want []Task
 	for _, x := range full.Tasks {
-		labels := map[string]string{}
+		var labels Labels
 		for _, l := range x.GetLabels().GetLabels() {
-			labels[l.Key] = l.GetValue()
+			labels = append(labels, Label{l.Key, l.GetValue()})
 		}
 		task := Task{ID: x.TaskID.Value, Name: x.Name, FrameworkID: x.FrameworkID.Value, AgentID: x.AgentID.Value, State: x.State.String(), Labels: labels}
 		for _, st := range x.Statuses {
@@ -129,11 +129,11 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 	}
 	var driver *Task
 	for i := range snap.Tasks {
-		if snap.Tasks[i].Labels["team"] == "data" {
+		if snap.Tasks[i].Labels.Get("team") == "data" {
 			driver = &snap.Tasks[i]
 		}
 	}
-	if driver == nil || driver.Labels["empty"] != "" || len(driver.Labels) != 2 {
+	if driver == nil || driver.Labels.Get("empty") != "" || len(driver.Labels) != 2 {
 		t.Errorf("driver labels: %+v", driver)
 	}
 
@@ -240,7 +240,7 @@ func TestSnapshotDecodesARealMesos112State(t *testing.T) {
 			t.Errorf("agent %+v", a)
 		}
 	}
-	if len(st.Tasks) != 1 || st.Tasks[0].State != "TASK_RUNNING" || st.Tasks[0].Labels["sparkmesos.io/kind"] != "ShuffleService" ||
+	if len(st.Tasks) != 1 || st.Tasks[0].State != "TASK_RUNNING" || st.Tasks[0].Labels.Get("sparkmesos.io/kind") != "ShuffleService" ||
 		st.Tasks[0].FrameworkID != "1a8ec8e5-0efe-46b3-a2f8-dcb5e35f7216-0007" {
 		t.Errorf("tasks %+v", st.Tasks)
 	}

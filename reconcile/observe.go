@@ -160,11 +160,11 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	}
 	visible := map[string]bool{}
 	runLabels := func(t mesos.Task, dr Driver) {
-		if s := t.Labels[render.LabelSchedule]; s != "" {
+		if s := t.Labels.Get(render.LabelSchedule); s != "" {
 			if o.RunLabels == nil {
 				o.RunLabels = map[string]RunLabels{}
 			}
-			o.RunLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels[render.LabelScheduledTime]}
+			o.RunLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels.Get(render.LabelScheduledTime)}
 		}
 	}
 	for t := range liveTasks(state) {
@@ -176,9 +176,9 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	}
 	for t := range liveTasks(state) {
 		l := t.Labels
-		if l[render.LabelOwner] == owner && kindIDs[l[render.LabelKind]] != "" && strings.HasPrefix(t.ID, taskPrefix) {
-			o.ServiceTasks = append(o.ServiceTasks, ServiceTask{Kind: l[render.LabelKind], Name: l[render.LabelName],
-				TaskID: t.ID, AgentID: t.AgentID, State: t.State, SpecHash: l[render.LabelSpecHash]})
+		if l.Get(render.LabelOwner) == owner && kindIDs[l.Get(render.LabelKind)] != "" && strings.HasPrefix(t.ID, taskPrefix) {
+			o.ServiceTasks = append(o.ServiceTasks, ServiceTask{Kind: l.Get(render.LabelKind), Name: l.Get(render.LabelName),
+				TaskID: t.ID, AgentID: t.AgentID, State: t.State, SpecHash: l.Get(render.LabelSpecHash)})
 		}
 	}
 	hosts := map[string]string{}
@@ -246,17 +246,17 @@ func DispatcherOf(r *store.Record) string {
 // driverOf recognises a driver task we own by its labels.
 func driverOf(t mesos.Task, owner string) (Driver, bool) {
 	l := t.Labels
-	if l[render.LabelOwner] != owner || l[render.LabelKind] != v1.KindSparkApplication || l[render.LabelComponent] != "driver" {
+	if l.Get(render.LabelOwner) != owner || l.Get(render.LabelKind) != v1.KindSparkApplication || l.Get(render.LabelComponent) != "driver" {
 		return Driver{}, false
 	}
 	return Driver{
 		SubmissionID: retrySuffix.ReplaceAllString(t.ID, ""),
 		TaskID:       t.ID,
-		App:          l[render.LabelName],
-		SpecHash:     l[render.LabelSpecHash],
+		App:          l.Get(render.LabelName),
+		SpecHash:     l.Get(render.LabelSpecHash),
 		State:        t.State,
 		AgentID:      t.AgentID,
-		Intent:       l[render.LabelIntent],
+		Intent:       l.Get(render.LabelIntent),
 		FrameworkID:  t.FrameworkID,
 		Reason:       t.Reason,
 		Message:      t.Message,

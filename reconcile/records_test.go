@@ -103,7 +103,7 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, task := range snap.Tasks {
-		if name := task.Labels[render.LabelName]; task.Labels[render.LabelComponent] == "driver" && (name == "a" || name == "b" || name == "c") {
+		if name := task.Labels.Get(render.LabelName); task.Labels.Get(render.LabelComponent) == "driver" && (name == "a" || name == "b" || name == "c") {
 			if err := c.EndTask(task.ID, 3 /* TASK_FAILED */, "Command exited with status 1"); err != nil {
 				t.Fatal(err)
 			}

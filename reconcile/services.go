@@ -654,7 +654,7 @@ func ServiceFrameworkID(ctx context.Context, cluster Cluster, owner string) (str
 		return "", err
 	}
 	for t := range liveTasks(snap) {
-		if t.Labels[render.LabelOwner] == owner && kindIDs[t.Labels[render.LabelKind]] != "" && strings.HasPrefix(t.ID, taskPrefix) {
+		if t.Labels.Get(render.LabelOwner) == owner && kindIDs[t.Labels.Get(render.LabelKind)] != "" && strings.HasPrefix(t.ID, taskPrefix) {
 			return t.FrameworkID, nil
 		}
 	}
