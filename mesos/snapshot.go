@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unique"
 
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+
+	"github.com/sparkmesos/reconciler/internal/strs"
+	"github.com/sparkmesos/reconciler/render"
 )
 
 // Snapshot is one GET_STATE in the project's own terms, so that callers do
@@ -101,7 +103,7 @@ type RegisteredFramework struct {
 // megabytes, and decoding all of it into mesos-go's types allocates ten
 // times that.
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
-	var st leanState
+	st := leanState{GetState: leanGetState{pool: &strs.Pool{}}}
 	if err := c.call(ctx, calls.GetState(), &st); err != nil {
 		return nil, fmt.Errorf("mesos GET_STATE: %w", err)
 	}
@@ -151,6 +153,8 @@ type leanState struct {
 // big answer never exists twice, once as JSON-shaped values and once as
 // Tasks.
 type leanGetState struct {
+	// pool holds the strings the tasks repeat (nil: each its own).
+	pool                                    *strs.Pool
 	Tasks, CompletedTasks, UnreachableTasks []Task
 	Agents                                  []leanAgent
 	Frameworks                              []RegisteredFramework
@@ -237,14 +241,18 @@ func (s *leanState) Unmarshal([]byte) error {
 	return errors.New("GET_STATE: protobuf answers are not supported")
 }
 
-// intern is the canonical copy of s: the strings tasks repeat (framework
-// and agent ids, states, label keys and most of their values, which a
-// driver and its executors share) are held once, not once per task, in a
-// view of many thousands.
-func intern(s string) string { return unique.Make(s).Value() }
+// repeatedLabels are the labels whose values many tasks share; the values
+// of the others (an application's name, its spec's hash) are one
+// application's, and a pool entry for each would cost more than the copy.
+var repeatedLabels = map[string]bool{render.LabelOwner: true, render.LabelKind: true, render.LabelComponent: true, render.LabelSchedule: true}
 
-func (t leanTask) task() Task {
-	task := Task{ID: t.TaskID.Value, Name: intern(t.Name), FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
+// task is t in the project's terms. The strings tasks repeat (framework
+// and agent ids, states, reasons and messages, label keys and the values
+// of repeatedLabels) are pool's, held once and not once per task in a
+// view of many thousands.
+func (t leanTask) task(pool *strs.Pool) Task {
+	intern := pool.Intern
+	task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
 		State: intern(t.State)}
 	for _, st := range t.Statuses {
 		if st.State == "TASK_RUNNING" && task.Started.IsZero() {
@@ -258,11 +266,14 @@ func (t leanTask) task() Task {
 		task.Labels = make(Labels, 0, len(t.Labels.Labels))
 	}
 	for _, l := range t.Labels.Labels {
-		value := ""
+		key, value := intern(l.Key), ""
 		if l.Value != nil {
-			value = intern(*l.Value)
+			value = *l.Value
+			if repeatedLabels[key] {
+				value = intern(value)
+			}
 		}
-		task.Labels = append(task.Labels, Label{intern(l.Key), value})
+		task.Labels = append(task.Labels, Label{key, value})
 	}
 	for _, r := range t.Resources {
 		switch {

@@ -57,17 +57,18 @@ func (s *leanState) unmarshalFrom(r io.Reader) error {
 
 // decode reads a GetState object from dec.
 func (gs *leanGetState) decode(dec *json.Decoder) error {
+	task := func(t leanTask) Task { return t.task(gs.pool) }
 	return object(dec, func(key string) error {
 		switch key {
 		case "get_tasks":
 			return object(dec, func(key string) error {
 				switch key {
 				case "tasks":
-					return array(dec, &gs.Tasks, leanTask.task)
+					return array(dec, &gs.Tasks, task)
 				case "completed_tasks":
-					return array(dec, &gs.CompletedTasks, leanTask.task)
+					return array(dec, &gs.CompletedTasks, task)
 				case "unreachable_tasks":
-					return array(dec, &gs.UnreachableTasks, leanTask.task)
+					return array(dec, &gs.UnreachableTasks, task)
 				}
 				return skip(dec)
 			})

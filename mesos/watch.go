@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+
+	"github.com/sparkmesos/reconciler/internal/strs"
 )
 
 // The operator API's event stream (SUBSCRIBE): the master sends SUBSCRIBED
@@ -40,6 +42,9 @@ type View struct {
 	agents      []Agent           // listed, in the order they came
 	active      map[string]bool
 	frameworks  map[string]RegisteredFramework
+	// strings holds the strings its tasks repeat; it goes with the view
+	// (a new subscription or a consistency check starts another).
+	strings *strs.Pool
 	// snap is the Snapshot made since the last event, shared by every
 	// pass that reads the view meanwhile (nil: make it).
 	snap *Snapshot
@@ -48,7 +53,10 @@ type View struct {
 // NewView is the view of a state (SUBSCRIBED's, or a GET_STATE's).
 func newView(gs *leanGetState) *View {
 	v := &View{live: map[viewKey]Task{}, unreachable: map[viewKey]Task{}, completed: map[string][]Task{}, active: map[string]bool{},
-		frameworks: map[string]RegisteredFramework{}}
+		frameworks: map[string]RegisteredFramework{}, strings: gs.pool}
+	if v.strings == nil {
+		v.strings = &strs.Pool{}
+	}
 	for _, t := range gs.Tasks {
 		v.live[viewKey{t.FrameworkID, t.ID}] = t
 	}
@@ -174,7 +182,7 @@ func (v *View) apply(e *event) bool {
 		if e.TaskAdded == nil {
 			return false
 		}
-		t := e.TaskAdded.task()
+		t := e.TaskAdded.task(v.strings)
 		v.live[viewKey{t.FrameworkID, t.ID}] = t
 		return true
 	case "TASK_UPDATED":
@@ -189,14 +197,14 @@ func (v *View) apply(e *event) bool {
 				return false // a task never added (TASK_ERROR, TASK_DROPPED) or long gone
 			}
 		}
-		t.State = intern(u.State)
+		t.State = v.strings.Intern(u.State)
 		if t.State == "" {
-			t.State = intern(u.Status.State)
+			t.State = v.strings.Intern(u.Status.State)
 		}
 		if u.Status.AgentID.Value != "" {
-			t.AgentID = intern(u.Status.AgentID.Value)
+			t.AgentID = v.strings.Intern(u.Status.AgentID.Value)
 		}
-		t.Reason, t.Message = intern(u.Status.Reason), intern(u.Status.Message)
+		t.Reason, t.Message = v.strings.Intern(u.Status.Reason), v.strings.Intern(u.Status.Message)
 		if u.Status.State == "TASK_RUNNING" && t.Started.IsZero() {
 			t.Started = seconds(u.Status.Timestamp)
 		}
@@ -272,7 +280,7 @@ func decodeEvent(dec *json.Decoder) (*event, error) {
 			e.Subscribed = &struct {
 				GetState  leanGetState
 				Heartbeat float64
-			}{}
+			}{GetState: leanGetState{pool: &strs.Pool{}}}
 			return object(dec, func(key string) error {
 				switch key {
 				case "get_state":
@@ -683,7 +691,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 	}
 	w.checking, w.pending = true, nil
 	w.mu.Unlock()
-	var st leanState
+	st := leanState{GetState: leanGetState{pool: &strs.Pool{}}}
 	err := w.Client.call(ctx, calls.GetState(), &st)
 	w.mu.Lock()
 	defer w.mu.Unlock()

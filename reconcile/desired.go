@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/internal/strs"
 	"github.com/sparkmesos/reconciler/render"
 )
 
@@ -12,6 +13,9 @@ import (
 func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*Desired, error) {
 	d := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{}, Roles: desiredRoles(m)}
 	opts.ShufflePorts = render.ShufflePortsOf(m)
+	if opts.Strings == nil {
+		opts.Strings = &strs.Pool{} // the applications' dispatcher URLs, held once
+	}
 	for _, p := range problems.Errors() {
 		if p.Pos.File != "" {
 			d.BrokenFiles[p.Pos.File] = true

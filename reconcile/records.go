@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/internal/strs"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -20,6 +21,9 @@ import (
 type RecordCache struct {
 	mu   sync.Mutex
 	recs map[string]*store.Record
+	// strings holds the strings the kept records repeat; it starts again
+	// with each full List, so that it holds only the current records'.
+	strings strs.Pool
 	// decoded counts the records read from the store, for tests.
 	decoded int
 }
@@ -68,8 +72,10 @@ func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*stor
 			return nil, err
 		}
 		clear(c.recs)
+		c.strings = strs.Pool{}
 		for _, r := range recs {
 			c.decoded++
+			r.ShareStrings(&c.strings)
 			if share != nil {
 				share(r)
 			}
@@ -92,6 +98,7 @@ func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*stor
 			return nil, err
 		}
 		c.decoded++
+		r.ShareStrings(&c.strings)
 		if share != nil {
 			share(r)
 		}

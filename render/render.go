@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/internal/strs"
 )
 
 // Ownership label keys carried by every driver and executor task the
@@ -64,6 +65,9 @@ type Options struct {
 	// (shuffleService.name) gets its port as spark.shuffle.service.port,
 	// or its executors would look for the service on Spark's 7337.
 	ShufflePorts map[string]int
+	// Strings, when set, holds the strings rendered applications repeat
+	// (their dispatcher's URLs), for a caller that keeps many.
+	Strings *strs.Pool
 }
 
 // ShufflePortsOf lists the ports the manifests' ShuffleServices declare.
@@ -197,7 +201,8 @@ func SparkApplication(app *v1.SparkApplication, d *v1.Dispatcher, opts Options) 
 		return nil, err
 	}
 	props, secrets := SparkProperties(spec, p("spec"))
-	props["spark.master"] = "mesos://" + base.Host
+	dispatcherURL := opts.Strings.Intern(base.String())
+	props["spark.master"] = opts.Strings.Intern("mesos://" + base.Host)
 	props["spark.submit.deployMode"] = "cluster"
 	if spec.AppName == "" {
 		props["spark.app.name"] = app.Metadata.Name
@@ -232,7 +237,7 @@ func SparkApplication(app *v1.SparkApplication, d *v1.Dispatcher, opts Options) 
 		SparkProperties:      props,
 	}
 	own := map[string]string{LabelOwner: opts.owner(), LabelKind: v1.KindSparkApplication, LabelName: app.Metadata.Name}
-	hash := specHash(base.String(), req)
+	hash := specHash(dispatcherURL, req)
 	own[LabelSpecHash] = hash
 	own[LabelComponent] = "driver"
 	props["spark.mesos.driver.labels"] = v1.FormatLabels(merge(spec.Driver.Labels, own))
@@ -243,8 +248,8 @@ func SparkApplication(app *v1.SparkApplication, d *v1.Dispatcher, opts Options) 
 		Kind:          v1.KindSparkApplication,
 		Name:          app.Metadata.Name,
 		SpecHash:      hash,
-		DispatcherURL: base.String(),
-		SubmitURL:     base.String() + "/v1/submissions/create",
+		DispatcherURL: dispatcherURL,
+		SubmitURL:     opts.Strings.Intern(dispatcherURL + "/v1/submissions/create"),
 		Request:       req,
 		Secrets:       secrets,
 	}

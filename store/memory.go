@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/sparkmesos/reconciler/internal/strs"
 )
 
 // Memory is an in-memory Store for tests and dry runs. Records are copied in
@@ -182,6 +184,35 @@ func DecodeRecord(b []byte, version int64) (*Record, error) {
 	}
 	r.Version = version
 	return &r, nil
+}
+
+// ShareStrings replaces the strings that many records repeat (kinds,
+// states, phases, triggers, revisions, the dispatcher's framework, agents
+// and hosts) by pool's copy, for a cache that keeps many records decoded
+// (a loop keeps every record it owns, tens of thousands of them). A
+// driver's task id, its submission id in all but retries, is held once
+// too.
+func (r *Record) ShareStrings(pool *strs.Pool) {
+	intern := pool.Intern
+	r.Key.Kind = intern(r.Key.Kind)
+	r.Revision, r.HistoryServer = intern(r.Revision), intern(r.HistoryServer)
+	for i := range r.Submissions {
+		s := &r.Submissions[i]
+		s.Revision, s.Trigger, s.State, s.DriverState, s.Class = intern(s.Revision), intern(s.Trigger), intern(s.State), intern(s.DriverState), intern(s.Class)
+		s.FrameworkID, s.AgentID, s.Hostname, s.Reason = intern(s.FrameworkID), intern(s.AgentID), intern(s.Hostname), intern(s.Reason)
+		if s.TaskID == s.ID {
+			s.TaskID = s.ID
+		}
+	}
+	r.Status.Phase = intern(r.Status.Phase)
+	for i := range r.Status.Conditions {
+		c := &r.Status.Conditions[i]
+		c.Type, c.Status, c.Reason = intern(c.Type), intern(c.Status), intern(c.Reason)
+	}
+	for i := range r.Events {
+		e := &r.Events[i]
+		e.Type, e.Reason, e.Revision = intern(e.Type), intern(e.Reason), intern(e.Revision)
+	}
 }
 
 // DecodeMeta decodes stored meta (empty: never written) and sets its version.

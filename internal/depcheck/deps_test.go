@@ -30,6 +30,7 @@ var layers = []string{
 	"api/v1",
 	"internal/benchdata",
 	"internal/gittest",
+	"internal/strs",
 }
 
 // isolated packages may import no other project package: the simulator is a
