@@ -389,9 +389,12 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 		b.ReportMetric(float64(medianOf(3, func() { reconcile.Compute(f.d, o, time.Now(), reconcile.Options{}) }).Microseconds())/1000, "plan-ms")
 		f.cluster = nil
 
-		b.ReportMetric(runRSS(b, c, f.disp, n), "run-peak-rss-MB")
+		rss, adopted := runRSS(b, c, f.disp, n)
+		b.ReportMetric(rss, "run-peak-rss-MB")
+		b.ReportMetric(adopted.Seconds(), "run-adopts-s")
 		if poll {
-			b.ReportMetric(runRSS(b, c, f.disp, n, "--observe", "poll"), "run-poll-peak-rss-MB")
+			rss, _ := runRSS(b, c, f.disp, n, "--observe", "poll")
+			b.ReportMetric(rss, "run-poll-peak-rss-MB")
 		}
 		// Last, as it ends drivers.
 		b.ReportMetric(float64(viewLatency(b, c, w).Microseconds())/1000, "update-to-view-p50-ms")
@@ -424,8 +427,9 @@ func medianOf(k int, fn func()) time.Duration {
 // runRSS starts "reconciler run" on the n manifests with an empty store, as
 // the fixture's owner: it adopts the running drivers. Once a pass reports
 // all n running and three more passes have run, it returns the process's
-// peak RSS in MB.
-func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) float64 {
+// peak RSS in MB, and how long after its start run reported them running
+// (adopted: each recorded).
+func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) (float64, time.Duration) {
 	dir := b.TempDir()
 	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(dispatcherYAML(disp.URL())), 0o644)
 	for i := 0; i < n; i++ {
@@ -436,6 +440,7 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 	cmd.Env = append(os.Environ(), "RECONCILER_MASTER="+c.MasterURL(), "RECONCILER_STORE=bolt:"+filepath.Join(b.TempDir(), "state.db"), "RECONCILER_OWNER=bench")
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -465,6 +470,7 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	adopted := time.Since(started)
 	passes := metric("reconciler_passes_total")
 	for metric("reconciler_passes_total") < passes+3 {
 		if time.Now().After(deadline) {
@@ -480,11 +486,11 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			var kb float64
 			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb / 1024
+			return kb / 1024, adopted
 		}
 	}
 	b.Fatal("no VmHWM in /proc/PID/status")
-	return 0
+	return 0, 0
 }
 
 func dispatcherYAML(url string) string {
