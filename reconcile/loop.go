@@ -147,7 +147,7 @@ type LastPass struct {
 // lastPassOf keeps what the page needs of a plan.
 func lastPassOf(at time.Time, p Plan) *LastPass {
 	last := &LastPass{At: at}
-	for _, e := range p.Entries() {
+	for e := range p.Entries() {
 		if e.Notable() {
 			e.Changes = nil // the properties a resubmission changes: diff shows them
 			last.Entries = append(last.Entries, e)
@@ -234,7 +234,7 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 			l.Log.Warn("could not decide the notifications", "err", err)
 		}
 	}
-	for _, e := range res.Plan.Entries() {
+	for e := range res.Plan.Entries() {
 		if e.Notable() {
 			subject := "app" // applications keep the key their log lines always had
 			if e.Kind != v1.KindSparkApplication {

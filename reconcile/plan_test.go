@@ -366,7 +366,7 @@ func TestPlanEntries(t *testing.T) {
 		Actions:  []Action{{Type: ActionSubmit, App: "pi", Phase: PhaseSubmitted, Reason: "not submitted yet"}},
 	}
 	var got []string
-	for _, e := range p.Entries() {
+	for e := range p.Entries() {
 		got = append(got, fmt.Sprintf("%s %s %s", e.Type, e.Target(), e.Reason))
 	}
 	want := "[update MesosRole/etl weight 1 -> 3 launch ShuffleService/shuffle launch on 1 of 1 matching agents submit pi not submitted yet]"

@@ -189,7 +189,7 @@ func runApply(ctx context.Context, streams Streams, paths []string, o applyOptio
 		return failure(err)
 	case o.wait:
 		var blocked []string
-		for _, a := range res.Plan.Entries() {
+		for a := range res.Plan.Entries() {
 			if a.Type == reconcile.ActionBlocked {
 				blocked = append(blocked, a.Target())
 			}

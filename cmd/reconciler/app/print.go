@@ -24,7 +24,7 @@ var symbols = map[reconcile.ActionType]string{
 // listed only when verbose, except schedules, which show their next times.
 func printPlan(w io.Writer, p reconcile.Plan, verbose bool) {
 	counts := map[reconcile.ActionType]int{}
-	for _, e := range p.Entries() {
+	for e := range p.Entries() {
 		// Every entry printed is counted, and every application (a
 		// schedule's runs included); a schedule's submit is its runs'.
 		schedule := e.Kind == v1.KindScheduledSparkApplication
@@ -159,7 +159,7 @@ func problemsJSON(ps v1.Problems) []problemJSON {
 
 func writePlanJSON(w io.Writer, p reconcile.Plan, d *reconcile.Desired, problems v1.Problems) error {
 	out := planJSON{Changes: p.Changes(), Revision: d.Revision, Entries: []entryJSON{}, Problems: problemsJSON(problems.Errors()), Counts: map[string]int{}}
-	for _, e := range p.Entries() {
+	for e := range p.Entries() {
 		je := entryJSON{Kind: e.Kind, Name: e.Name, Action: string(e.Type), Changes: e.Type.Changes() && e.Kind != v1.KindScheduledSparkApplication,
 			Reason: e.Reason, Phase: e.Phase, Agents: e.Agents}
 		for _, c := range e.Changes {
