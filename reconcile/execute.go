@@ -81,9 +81,9 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
-	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, liveDriver: make(map[string]Driver, len(o.Live))}
-	for _, dr := range o.Live {
-		x.liveDriver[dr.SubmissionID] = dr
+	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, liveDriver: make(map[string]*Driver, len(o.Live))}
+	for i := range o.Live {
+		x.liveDriver[o.Live[i].SubmissionID] = &o.Live[i]
 	}
 	x.hosts = make(map[string]string, len(o.Agents))
 	for _, ag := range o.Agents {
@@ -218,9 +218,9 @@ type execution struct {
 	// came from stays as it was); gone are those pruned meanwhile.
 	recs map[string]*store.Record
 	gone map[string]bool
-	// liveDriver are the live drivers by submission id; hosts the agents'
-	// hostnames by id.
-	liveDriver map[string]Driver
+	// liveDriver are the live drivers by submission id (the observation's,
+	// read only); hosts the agents' hostnames by id.
+	liveDriver map[string]*Driver
 	hosts      map[string]string
 	// unreadable are the agents whose sandbox could not be read this
 	// pass: not asked again (many failures on one dead agent must not
@@ -318,8 +318,8 @@ func (x *execution) synced(r *store.Record) (s store.Submission, changed, ended 
 		}
 	}
 	dr, gone := x.o.Ended[s.ID]
-	if !gone {
-		dr = x.liveDriver[s.ID]
+	if live := x.liveDriver[s.ID]; !gone && live != nil {
+		dr = *live
 	}
 	state := dr.State // its task's, live or ended; else the dispatcher's, below
 	if dr.TaskID != "" {
