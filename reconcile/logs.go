@@ -55,7 +55,7 @@ func LocateSandbox(snap *mesos.Snapshot, s *store.Submission) (*RunSandbox, erro
 	running := false
 	match := func(ts []mesos.Task, live bool) {
 		for _, t := range ts {
-			if t.ID == s.TaskID || (s.TaskID == "" && retrySuffix.ReplaceAllString(t.ID, "") == s.ID) {
+			if t.ID == s.TaskID || (s.TaskID == "" && submissionOf(t.ID) == s.ID) {
 				taskID, fwID, agentID = t.ID, t.FrameworkID, t.AgentID
 				running = live && !isTerminalTask(t.State)
 			}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,19 @@ func TestSecretChangeResubmits(t *testing.T) {
 				t.Errorf("%s %q, want %s %q", act.Type, act.Reason, tc.want, tc.reason)
 			}
 		})
+	}
+}
+
+// A retried driver's task id ("<submission>-retry-N", as
+// MesosClusterScheduler names the task of a driver it relaunches) maps to
+// its submission id; every other id is its own, as the pattern
+// -retry-\d+$ says.
+func TestSubmissionOfTaskID(t *testing.T) {
+	pattern := regexp.MustCompile(`-retry-\d+$`)
+	for _, id := range []string{"driver-20261201-0001", "driver-20261201-0001-retry-1", "driver-20261201-0001-retry-12",
+		"driver-1-retry-", "driver-1-retry-2x", "a-retry-1-retry-2", "-retry-3", "retry-3", "driver-1-retry-2-", ""} {
+		if got, want := submissionOf(id), pattern.ReplaceAllString(id, ""); got != want {
+			t.Errorf("submissionOf(%q) = %q, want %q", id, got, want)
+		}
 	}
 }
