@@ -188,11 +188,8 @@ spec:
 	}
 	statusJSON, _ := e.run("status", "-o", "json")
 	events, _ := e.run("events", "--server", "http://"+listen, "--since", "0")
-	_, metrics := get("http://" + listen + "/metrics")
-	if !strings.Contains(metrics, `reconciler_notifications_total{event="Failed",notifier="hook",result="delivered"} 1`) ||
-		!strings.Contains(metrics, `reconciler_notifications_total{event="Recovered",notifier="chat",result="delivered"} 1`) {
-		t.Errorf("/metrics lacks the notification counts")
-	}
+	metrics := waitMetrics(t, listen, `reconciler_notifications_total{event="Failed",notifier="hook",result="delivered"} 1`,
+		`reconciler_notifications_total{event="Recovered",notifier="chat",result="delivered"} 1`)
 	for what, text := range map[string]string{"the first run's log": firstLog.String(), "run's log": log.String(), "status": status, "status -o json": statusJSON,
 		"events": events, "/metrics": metrics} {
 		if strings.Contains(text, "xoxCanaryToken42") || strings.Contains(text, "B0CANARY") {

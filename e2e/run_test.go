@@ -99,6 +99,22 @@ func metricOf(listen, name string) (float64, bool) {
 	return 0, false
 }
 
+// waitMetrics waits until run at listen serves every line of want in
+// /metrics and returns them all. A pass counts its actions once they are
+// done: what they did can show a moment before.
+func waitMetrics(t testing.TB, listen string, want ...string) string {
+	t.Helper()
+	return waitUntil(t, fmt.Sprintf("/metrics to hold %q", want), 10*time.Second, func() string { _, m := get("http://" + listen + "/metrics"); return m },
+		func(m string) bool {
+			for _, w := range want {
+				if !strings.Contains(m, w) {
+					return false
+				}
+			}
+			return true
+		})
+}
+
 func get(url string) (int, string) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -124,12 +140,7 @@ func TestRunFollowsDirectory(t *testing.T) {
 	if code, _ := get("http://" + listen + "/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d", code)
 	}
-	_, metrics := get("http://" + listen + "/metrics")
-	for _, m := range []string{"spark_application_submit_count 2", "spark_application_count 1", "reconciler_is_leader 1", `reconciler_actions_total{action="resubmit",result="ok"} 1`} {
-		if !strings.Contains(metrics, m) {
-			t.Errorf("/metrics lacks %q", m)
-		}
-	}
+	waitMetrics(t, listen, "spark_application_submit_count 2", "spark_application_count 1", "reconciler_is_leader 1", `reconciler_actions_total{action="resubmit",result="ok"} 1`)
 	// A broken edit changes nothing.
 	running := e.drivers()["pi"][0]
 	e.write("pi.yaml", appYAML("pi", "  executor: {cores: \"many\"}\n"))

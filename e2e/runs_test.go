@@ -94,13 +94,8 @@ spec:
 	if runs[0].Trigger != "manifest" || runs[1].Trigger != "restart" || runs[1].Attempt != 2 {
 		t.Errorf("triggers %s/%s, attempt %d", runs[0].Trigger, runs[1].Trigger, runs[1].Attempt)
 	}
-	_, metrics := get("http://" + listen + "/metrics")
-	for _, want := range []string{`spark_application_failure_count{class="application"} 2`, "spark_application_start_latency_seconds_count 2",
-		"spark_application_failure_execution_time_seconds_count 2", "spark_application_submit_count 2"} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
+	waitMetrics(t, listen, `spark_application_failure_count{class="application"} 2`, "spark_application_start_latency_seconds_count 2",
+		"spark_application_failure_execution_time_seconds_count 2", "spark_application_submit_count 2")
 	hj, _ := e.run("history", "flaky", "-o", "json")
 	if !jq(t, `length == 2 and all(.[]; .class == "application" and (.stderrTail | test("IllegalStateException")))`, hj) {
 		t.Errorf("jq does not read two application failures from history -o json:\n%s", hj)

@@ -208,9 +208,6 @@ func TestScheduleReplace(t *testing.T) {
 			t.Errorf("run %s launched %d drivers", name, n)
 		}
 	}
-	_, metrics := get("http://" + listen + "/metrics")
-	if !strings.Contains(metrics, `reconciler_schedule_runs_total{outcome="started",schedule="swap"}`) || !strings.Contains(metrics, `reconciler_schedule_start_lag_seconds_count{schedule="swap"}`) {
-		t.Fatalf("metrics lack the schedule's runs:\n%s", metrics)
-	}
+	waitMetrics(t, listen, `reconciler_schedule_runs_total{outcome="started",schedule="swap"}`, `reconciler_schedule_start_lag_seconds_count{schedule="swap"}`)
 	t.Logf("Replace: %d runs killed by their successors, one live (%s)", killed, live[0])
 }
