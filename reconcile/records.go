@@ -74,12 +74,7 @@ func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*stor
 		clear(c.recs)
 		c.strings = strs.Pool{}
 		for _, r := range recs {
-			c.decoded++
-			r.ShareStrings(&c.strings)
-			if share != nil {
-				share(r)
-			}
-			c.recs[r.Key.Name] = r
+			c.keep(r, share)
 		}
 		return recs, nil
 	}
@@ -97,14 +92,19 @@ func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*stor
 		if err != nil {
 			return nil, err
 		}
-		c.decoded++
-		r.ShareStrings(&c.strings)
-		if share != nil {
-			share(r)
-		}
-		c.recs[name] = r
+		c.keep(r, share)
 		out = append(out, r)
 	}
 	store.SortRecords(out)
 	return out, nil
+}
+
+// keep holds a record just decoded, its strings pooled and share applied.
+func (c *RecordCache) keep(r *store.Record, share func(*store.Record)) {
+	c.decoded++
+	r.ShareStrings(&c.strings)
+	if share != nil {
+		share(r)
+	}
+	c.recs[r.Key.Name] = r
 }
