@@ -39,9 +39,12 @@ const MaxStreamEvents = 2000
 
 // Broker numbers events and hands them to subscribers.
 type Broker struct {
-	mu     sync.Mutex
-	next   int64
-	events []StreamEvent // the newest, oldest first
+	mu   sync.Mutex
+	next int64
+	// events are the newest, oldest first: up to twice MaxStreamEvents,
+	// of which kept says which are kept (trimmed only when full, so that a
+	// publish does not copy the events each time).
+	events []StreamEvent
 	wake   chan struct{} // closed and replaced on each publish
 }
 
@@ -57,10 +60,10 @@ func (b *Broker) Publish(e StreamEvent) {
 	defer b.mu.Unlock()
 	b.next++
 	e.ID = b.next
-	b.events = append(b.events, e)
-	if n := len(b.events) - MaxStreamEvents; n > 0 {
-		b.events = append([]StreamEvent(nil), b.events[n:]...)
+	if len(b.events) == 2*MaxStreamEvents {
+		b.events = append(make([]StreamEvent, 0, 2*MaxStreamEvents), b.kept()[1:]...)
 	}
+	b.events = append(b.events, e)
 	close(b.wake)
 	b.wake = make(chan struct{})
 }
@@ -69,7 +72,13 @@ func (b *Broker) Publish(e StreamEvent) {
 func (b *Broker) Recent(n int) []StreamEvent {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Clone(b.events[max(len(b.events)-n, 0):])
+	kept := b.kept()
+	return slices.Clone(kept[max(len(kept)-n, 0):])
+}
+
+// kept are the newest MaxStreamEvents events, oldest first.
+func (b *Broker) kept() []StreamEvent {
+	return b.events[max(len(b.events)-MaxStreamEvents, 0):]
 }
 
 // since returns the events after id, whether some were dropped between
@@ -78,12 +87,13 @@ func (b *Broker) since(id int64) ([]StreamEvent, bool, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []StreamEvent
-	for _, e := range b.events {
+	kept := b.kept()
+	for _, e := range kept {
 		if e.ID > id {
 			out = append(out, e)
 		}
 	}
-	gap := id > 0 && len(b.events) > 0 && b.events[0].ID > id+1
+	gap := id > 0 && len(kept) > 0 && kept[0].ID > id+1
 	return out, gap, b.wake
 }
 

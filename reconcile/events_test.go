@@ -86,3 +86,20 @@ func TestEventStreamResumesAndSaysGaps(t *testing.T) {
 		t.Error("a client behind the kept events was not told of the gap")
 	}
 }
+
+// The broker keeps exactly the newest MaxStreamEvents however many were
+// published (it trims only when full), and says so to a client behind.
+func TestBrokerKeepsTheNewest(t *testing.T) {
+	b := NewBroker(0)
+	for n := 1; n <= 3*MaxStreamEvents+7; n++ {
+		b.Publish(StreamEvent{Name: strconv.Itoa(n)})
+		kept := b.Recent(2 * MaxStreamEvents)
+		if len(kept) != min(n, MaxStreamEvents) || kept[len(kept)-1].ID != int64(n) || kept[0].ID != int64(n-len(kept)+1) {
+			t.Fatalf("after %d published: %d kept, ids %d..%d", n, len(kept), kept[0].ID, kept[len(kept)-1].ID)
+		}
+	}
+	events, gap, _ := b.since(int64(MaxStreamEvents))
+	if !gap || len(events) != MaxStreamEvents || events[0].ID != 2*MaxStreamEvents+8 {
+		t.Errorf("since %d: %d events from %d, gap %v", MaxStreamEvents, len(events), events[0].ID, gap)
+	}
+}
