@@ -42,6 +42,11 @@ type Executor struct {
 	// application's record is let go after its last action.
 	KeepRecords bool
 	Records     map[string]*store.Record
+	// Written, when set, is given each record written, as the store
+	// returned it; neither it nor the executor changes it afterwards (a
+	// later action of the pass works on a copy), so that a RecordCache can
+	// keep it instead of reading it back.
+	Written func(*store.Record)
 }
 
 // RunEnd is a run's end, for metrics.
@@ -81,7 +86,7 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
-	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, liveDriver: make(map[string]*Driver, len(o.Live))}
+	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, saved: map[string]*store.Record{}, liveDriver: make(map[string]*Driver, len(o.Live))}
 	for i := range o.Live {
 		x.liveDriver[o.Live[i].SubmissionID] = &o.Live[i]
 	}
@@ -132,6 +137,7 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		}
 		if last != nil && last[a.App] == i {
 			delete(x.recs, a.App)
+			delete(x.saved, a.App)
 		}
 	}
 	for i := range plan.Services {
@@ -158,6 +164,7 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 				e.Records[n] = r // not touched: as observed
 			}
 		}
+		maps.Copy(e.Records, x.saved)
 		maps.Copy(e.Records, x.recs)
 	}
 	return out
@@ -214,10 +221,14 @@ type execution struct {
 	d *Desired
 	o *Observed
 	// recs are the working records of the applications acted on: copied
-	// from the observation when first needed (the observation the plan
-	// came from stays as it was); gone are those pruned meanwhile.
-	recs map[string]*store.Record
-	gone map[string]bool
+	// from the observation, or from the record last written, when first
+	// needed (the observation the plan came from stays as it was, and a
+	// record written is not changed: Executor.Written); saved are the
+	// records written this pass, as the store returned them; gone are
+	// those pruned meanwhile.
+	recs  map[string]*store.Record
+	saved map[string]*store.Record
+	gone  map[string]bool
 	// liveDriver are the live drivers by submission id (the observation's,
 	// read only); hosts the agents' hostnames by id.
 	liveDriver map[string]*Driver
@@ -242,7 +253,7 @@ func (x *execution) record(app string) *store.Record {
 		return r
 	}
 	r := &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: app}}
-	if seen := x.o.Records[app]; seen != nil && !x.gone[app] {
+	if seen := x.current(app); seen != nil {
 		copied := *seen
 		copied.Submissions = slices.Clone(seen.Submissions)
 		copied.Events = slices.Clone(seen.Events)
@@ -258,6 +269,9 @@ func (x *execution) current(app string) *store.Record {
 	if r, ok := x.recs[app]; ok {
 		return r
 	}
+	if r, ok := x.saved[app]; ok {
+		return r
+	}
 	if x.gone[app] {
 		return nil
 	}
@@ -267,6 +281,7 @@ func (x *execution) current(app string) *store.Record {
 // forget marks the application's record deleted.
 func (x *execution) forget(app string) {
 	delete(x.recs, app)
+	delete(x.saved, app)
 	if x.gone == nil {
 		x.gone = map[string]bool{}
 	}
@@ -278,7 +293,11 @@ func (x *execution) put(ctx context.Context, r *store.Record) error {
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r.Key, err)
 	}
-	x.recs[r.Key.Name] = saved
+	delete(x.recs, r.Key.Name)
+	x.saved[r.Key.Name] = saved
+	if x.e.Written != nil {
+		x.e.Written(saved)
+	}
 	return nil
 }
 
@@ -448,7 +467,7 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 			if err := x.put(ctx, r); err != nil {
 				return "", err
 			}
-			r = x.recs[a.App]
+			r = x.record(a.App)
 		}
 		if err := x.kill(ctx, r, a.Kill, a); err != nil {
 			return "", err
@@ -518,7 +537,7 @@ func (x *execution) untouched(a Action) bool {
 	case ActionSubmit, ActionRestart, ActionResubmit, ActionKill, ActionPrune, ActionAdopt:
 		return false
 	}
-	if _, working := x.recs[a.App]; working || x.gone[a.App] {
+	if x.recs[a.App] != nil || x.saved[a.App] != nil || x.gone[a.App] {
 		return false
 	}
 	r := x.o.Records[a.App]
@@ -644,7 +663,7 @@ func (x *execution) submit(ctx context.Context, r *store.Record, a Action) (stri
 	if err := x.put(ctx, r); err != nil {
 		return "", err // nothing was sent
 	}
-	r = x.recs[a.App]
+	r = x.record(a.App)
 	// fail records a submission that did not happen: prefix says why
 	// ("rejected-": the dispatcher refused it for good; "unresolved-": a
 	// secret could not be read), "" records nothing (worth retrying).

@@ -86,7 +86,7 @@ func (r *Reconciler) log() *slog.Logger {
 // dispatcher for submissions Mesos does not show, the roles' weights and
 // quotas when roles are desired or owned.
 func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error) {
-	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, &r.records, func(rec *store.Record) { shareProperties(d, rec) })
+	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, &r.records, r.share(d))
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,11 @@ func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error)
 		r.Observed(ctx, d, o)
 	}
 	return o, nil
+}
+
+// share applies shareProperties for d.
+func (r *Reconciler) share(d *Desired) func(*store.Record) {
+	return func(rec *store.Record) { shareProperties(d, rec) }
 }
 
 // shareProperties points a record's properties at its desired
@@ -137,7 +142,8 @@ func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
 		r.Planned(plan)
 	}
 	exec := &Executor{Store: r.Store, Dispatchers: r.Dispatchers, Lookup: r.Lookup, Now: r.now, Log: r.log(), Roles: r.Master, OnEnded: r.OnEnded, Files: r.Files,
-		KeepRecords: len(d.Notifiers) > 0} // the notifications are decided from them
+		KeepRecords: len(d.Notifiers) > 0, // the notifications are decided from them
+		Written:     func(rec *store.Record) { r.records.written(rec, r.share(d)) }}
 	outcomes := exec.Execute(ctx, d, o, plan)
 	r.recordSource(ctx, d, outcomes)
 	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes, Records: exec.Records}, nil

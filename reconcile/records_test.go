@@ -17,8 +17,9 @@ import (
 
 // The records a Reconciler keeps between passes stay what the store holds
 // at their versions, through submissions, failures and restarts, a spec
-// change's resubmission and a prune: nothing writes into a shared record.
-// A steady pass decodes none.
+// change's resubmission and a prune: nothing writes into a shared record,
+// nor into one the store returned. A steady pass decodes none, and a
+// record the executor wrote is kept, not read back.
 func TestRecordCacheStaysTheStores(t *testing.T) {
 	c, disp, mc := startCluster(t, sim.Config{Seed: 5, NumAgents: 4, AllocationInterval: 10 * time.Millisecond, TaskStepDelay: 5 * time.Millisecond})
 	app := func(name, policy, conf string) string {
@@ -27,7 +28,7 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 	desired := func(apps ...string) *Desired {
 		return desiredOf(t, "all.yaml", strings.Join(append(apps, fmt.Sprintf("apiVersion: sparkmesos.io/v1\nkind: Dispatcher\nmetadata: {name: d}\nspec:\n  external: {url: %q}\n", disp.URL())), "---\n"))
 	}
-	st := store.NewMemory()
+	st := &returnedStore{Memory: store.NewMemory(), returned: map[*store.Record][]byte{}}
 	r := &Reconciler{Master: rolesless{mc}, Dispatchers: &DispatcherPool{}, Store: st, Owner: "t", Lookup: func(v1.ValueSource) (string, error) { return "", nil },
 		Options: Options{Prune: true}}
 	ctx := context.Background()
@@ -55,6 +56,13 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 			}
 		}
 		seen = now
+		// No record the store returned was written into: the executor
+		// hands them to the cache (Executor.Written) and works on copies.
+		for rec, b := range st.returned {
+			if a, _ := store.EncodeRecord(rec); !bytes.Equal(a, b) {
+				t.Fatalf("%s: the record of %s the store returned at version %d was written into:\nreturned %s\nnow      %s", when, rec.Key.Name, rec.Version, b, a)
+			}
+		}
 	}
 	pass := func(d *Desired, when string) Plan {
 		t.Helper()
@@ -138,6 +146,25 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 	if _, ok := r.records.recs["a"]; ok {
 		t.Fatal("the pruned record of a is still kept")
 	}
+	// Only the executor wrote the records: each was kept as the store
+	// returned it (Executor.Written), none read back.
+	if r.records.decoded != 0 {
+		t.Fatalf("the passes read %d records back from the store, want 0", r.records.decoded)
+	}
+}
+
+// returnedStore remembers each record its Put returned, as returned.
+type returnedStore struct {
+	*store.Memory
+	returned map[*store.Record][]byte
+}
+
+func (s *returnedStore) Put(ctx context.Context, rec *store.Record) (*store.Record, error) {
+	saved, err := s.Memory.Put(ctx, rec)
+	if err == nil {
+		s.returned[saved], _ = store.EncodeRecord(saved)
+	}
+	return saved, err
 }
 
 // rolesless is a master without roles (none are desired).
