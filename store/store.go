@@ -475,6 +475,34 @@ type Versioned interface {
 	Versions(ctx context.Context, kind string) (map[string]int64, error)
 }
 
+// Batch is a store that writes many records at once, in one transaction
+// where it can: each record as Put would write it (compare-and-set against
+// its own version; one refused does not keep the others from being
+// written). A wrapper that changes Put must change PutAll too.
+type Batch interface {
+	PutAll(ctx context.Context, recs []*Record) []PutResult
+}
+
+// PutResult is what became of one record of a PutAll: the record as
+// written, with its new version, or the error that refused it.
+type PutResult struct {
+	Record *Record
+	Err    error
+}
+
+// PutAll writes recs through s's Batch if it has one, else one Put after
+// another; the results are in the order of recs.
+func PutAll(ctx context.Context, s Store, recs []*Record) []PutResult {
+	if b, ok := s.(Batch); ok {
+		return b.PutAll(ctx, recs)
+	}
+	out := make([]PutResult, len(recs))
+	for i, rec := range recs {
+		out[i].Record, out[i].Err = s.Put(ctx, rec)
+	}
+	return out
+}
+
 // Leadership is held by the one replica that may act.
 type Leadership interface {
 	// Lost is closed the moment leadership is lost (session expiry,

@@ -51,6 +51,7 @@ type Store struct {
 var (
 	_ store.Store   = (*Store)(nil)
 	_ store.Elector = (*Store)(nil)
+	_ store.Batch   = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the store at path for writing, taking the
@@ -271,6 +272,36 @@ func (s *Store) Put(_ context.Context, rec *store.Record) (*store.Record, error)
 		return err
 	})
 	return out, err
+}
+
+// PutAll implements store.Batch: every record in one transaction, so one
+// open of the file and one sync for all (a Put is both, each time).
+func (s *Store) PutAll(_ context.Context, recs []*store.Record) []store.PutResult {
+	out := make([]store.PutResult, len(recs))
+	data := make([][]byte, len(recs))
+	versions := make([]int64, len(recs))
+	for i, rec := range recs {
+		data[i], out[i].Err = store.EncodeRecord(rec)
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		bucket := tx.Bucket(bucketRecords)
+		for i, rec := range recs {
+			if out[i].Err == nil {
+				versions[i], out[i].Err = putVersioned(bucket, recordKey(rec.Key), rec.Version, data[i], "put "+rec.Key.String())
+			}
+		}
+		return nil
+	})
+	for i := range out {
+		switch {
+		case out[i].Err != nil:
+		case err != nil:
+			out[i].Err = err // not committed: none written
+		default:
+			out[i].Record, out[i].Err = store.DecodeRecord(data[i], versions[i])
+		}
+	}
+	return out
 }
 
 // putVersioned is the compare-and-set of every write: it stores data under

@@ -67,6 +67,9 @@ func TestSecondWriterRefused(t *testing.T) {
 	if _, err := r.Put(context.Background(), &store.Record{Key: store.Key{Kind: "K", Name: "x"}}); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("a read-only store wrote: %v", err)
 	}
+	if res := r.PutAll(context.Background(), []*store.Record{{Key: store.Key{Kind: "K", Name: "x"}}}); !errors.Is(res[0].Err, store.ErrNotLeader) {
+		t.Fatalf("a read-only store wrote a batch: %v", res[0].Err)
+	}
 }
 
 // TestMain doubles as the second writer of TestSecondWriterRefused when

@@ -172,6 +172,60 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		}
 	})
 
+	t.Run("PutAll", func(t *testing.T) {
+		// Each record is written as Put would: a refused one (stale, an
+		// existing one created again, the second write of a key in the
+		// batch) leaves the others written. Through store.PutAll: the
+		// store's Batch, else one Put after another.
+		s := open(t)
+		k := func(name string) store.Key { return store.Key{Kind: "SparkApplication", Name: name} }
+		a, err := s.Put(ctx, &store.Record{Key: k("a"), SpecHash: "a1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, &store.Record{Key: k("b"), SpecHash: "b1"}); err != nil {
+			t.Fatal(err)
+		}
+		a.SpecHash = "a2"
+		res := store.PutAll(ctx, s, []*store.Record{
+			a,
+			{Key: k("b"), SpecHash: "b2"}, // exists: refused
+			{Key: k("c"), SpecHash: "c1"},
+			{Key: k("c"), SpecHash: "c2"}, // c was just created: refused
+		})
+		if len(res) != 4 {
+			t.Fatalf("PutAll of 4 records gave %d results", len(res))
+		}
+		for i, want := range []string{"a2", "", "c1", ""} {
+			r := res[i]
+			if want == "" {
+				if !errors.Is(r.Err, store.ErrConflict) || r.Record != nil {
+					t.Errorf("record %d: %v %v, want ErrConflict", i, r.Record, r.Err)
+				}
+				continue
+			}
+			if r.Err != nil || r.Record == nil || r.Record.SpecHash != want {
+				t.Fatalf("record %d: %+v %v, want %s written", i, r.Record, r.Err, want)
+			}
+			stored, err := s.Get(ctx, r.Record.Key)
+			if err != nil || stored.Version != r.Record.Version || stored.SpecHash != want {
+				t.Errorf("%s stored as %+v %v; PutAll returned version %d", want, stored, err, r.Record.Version)
+			}
+		}
+		if b, _ := s.Get(ctx, k("b")); b.SpecHash != "b1" {
+			t.Errorf("b after a refused write: %q, want b1", b.SpecHash)
+		}
+		if vs, ok := s.(store.Versioned); ok {
+			got, err := vs.Versions(ctx, "SparkApplication")
+			if err != nil || len(got) != 3 || got["a"] != res[0].Record.Version || got["b"] != 1 || got["c"] != res[2].Record.Version {
+				t.Errorf("Versions after PutAll: %v %v", got, err)
+			}
+		}
+		if res := store.PutAll(ctx, s, nil); len(res) != 0 {
+			t.Errorf("PutAll of nothing: %v", res)
+		}
+	})
+
 	t.Run("RecordContent", func(t *testing.T) {
 		s := open(t)
 		now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
