@@ -187,11 +187,36 @@ func (s PublishingStore) Put(ctx context.Context, rec *store.Record) (*store.Rec
 	}
 	saved, err := s.Store.Put(ctx, rec)
 	if err == nil {
-		for _, e := range added(old, saved.Events) {
-			s.Broker.Publish(StreamEvent{Time: e.Time, Kind: rec.Key.Kind, Name: rec.Key.Name, Type: e.Type, Reason: e.Reason, Message: e.Message, Revision: e.Revision})
-		}
+		s.publish(rec.Key, old, saved.Events)
 	}
 	return saved, err
+}
+
+// PutAll implements store.Batch (one Put after another when the store
+// underneath has no batch): after the writes, each record's new events.
+func (s PublishingStore) PutAll(ctx context.Context, recs []*store.Record) []store.PutResult {
+	old := make([][]store.Event, len(recs))
+	for i, rec := range recs {
+		if rec.Version > 0 {
+			if prev, err := s.Store.Get(ctx, rec.Key); err == nil {
+				old[i] = prev.Events
+			}
+		}
+	}
+	out := store.PutAll(ctx, s.Store, recs)
+	for i, res := range out {
+		if res.Err == nil {
+			s.publish(recs[i].Key, old[i], res.Record.Events)
+		}
+	}
+	return out
+}
+
+// publish publishes the events of a record's write that it did not have.
+func (s PublishingStore) publish(key store.Key, old, now []store.Event) {
+	for _, e := range added(old, now) {
+		s.Broker.Publish(StreamEvent{Time: e.Time, Kind: key.Kind, Name: key.Name, Type: e.Type, Reason: e.Reason, Message: e.Message, Revision: e.Revision})
+	}
 }
 
 // PutMeta implements store.Store: after the write, the source's new events.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -101,5 +102,35 @@ func TestBrokerKeepsTheNewest(t *testing.T) {
 	events, gap, _ := b.since(int64(MaxStreamEvents))
 	if !gap || len(events) != MaxStreamEvents || events[0].ID != 2*MaxStreamEvents+8 {
 		t.Errorf("since %d: %d events from %d, gap %v", MaxStreamEvents, len(events), events[0].ID, gap)
+	}
+}
+
+// A batch write publishes the new events of each record written, and none
+// of one refused.
+func TestPublishingStoreBatch(t *testing.T) {
+	b := NewBroker(0)
+	st := PublishingStore{Store: store.NewMemory(), Broker: b}
+	ctx := context.Background()
+	a := &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: "a"}}
+	a.AddEvent(store.Event{Time: t0, Reason: "Submitted"})
+	a, err := st.Put(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.AddEvent(store.Event{Time: t0.Add(1), Reason: "Adopted"})
+	stale := &store.Record{Key: a.Key, Version: a.Version} // a is written first: then stale
+	stale.AddEvent(store.Event{Time: t0.Add(2), Reason: "Refused"})
+	c := &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: "c"}}
+	c.AddEvent(store.Event{Time: t0.Add(3), Reason: "Created"})
+	res := st.PutAll(ctx, []*store.Record{a, stale, c})
+	if res[0].Err != nil || !errors.Is(res[1].Err, store.ErrConflict) || res[2].Err != nil {
+		t.Fatalf("PutAll: %v %v %v", res[0].Err, res[1].Err, res[2].Err)
+	}
+	var got []string
+	for _, e := range b.Recent(10) {
+		got = append(got, e.Name+":"+e.Reason)
+	}
+	if strings.Join(got, " ") != "a:Submitted a:Adopted c:Created" {
+		t.Errorf("published %v, want a:Submitted a:Adopted c:Created", got)
 	}
 }

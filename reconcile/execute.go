@@ -86,7 +86,7 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
-	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, saved: map[string]*store.Record{}, liveDriver: make(map[string]*Driver, len(o.Live))}
+	x := &execution{e: e, d: d, o: o, recs: map[string]*store.Record{}, saved: map[string]*store.Record{}, pendingApp: map[string]bool{}, liveDriver: make(map[string]*Driver, len(o.Live))}
 	for i := range o.Live {
 		x.liveDriver[o.Live[i].SubmissionID] = &o.Live[i]
 	}
@@ -122,24 +122,32 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 			last[a.App] = i
 		}
 	}
+	x.out = out
 	for i := range plan.Actions {
 		a := &plan.Actions[i]
 		if err := unrecorded[a.App]; err != nil {
-			out = append(out, Outcome{Action: a, Err: fmt.Errorf("not submitted: the schedule's record could not be written: %w", err)})
+			x.out = append(x.out, Outcome{Action: a, Err: fmt.Errorf("not submitted: the schedule's record could not be written: %w", err)})
 		} else {
-			detail, err := x.run(ctx, *a)
-			if err != nil {
-				e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", err)
-			} else if a.Type.Changes() || a.Type == ActionAdopt {
-				e.Log.Info("action done", "action", string(a.Type), "app", a.App, "detail", detail, "reason", a.Reason)
+			if x.pendingApp[a.App] {
+				x.flush(ctx) // its record as written, before it changes again
 			}
-			out = append(out, Outcome{Action: a, Detail: detail, Err: err})
+			x.outcome = len(x.out)
+			detail, err := x.run(ctx, *a)
+			x.out = append(x.out, Outcome{Action: a, Detail: detail, Err: err})
+			if !x.pendingApp[a.App] {
+				x.logged(x.out[len(x.out)-1])
+			}
+		}
+		if len(x.pending) >= writeBatch {
+			x.flush(ctx)
 		}
 		if last != nil && last[a.App] == i {
 			delete(x.recs, a.App)
 			delete(x.saved, a.App)
 		}
 	}
+	x.flush(ctx)
+	out = x.out
 	for i := range plan.Services {
 		if plan.Services[i].PruneRefused() {
 			out = append(out, Outcome{Service: &plan.Services[i]})
@@ -168,6 +176,21 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 		maps.Copy(e.Records, x.recs)
 	}
 	return out
+}
+
+// writeBatch is how many records that only say what was observed (an
+// adoption, a status) wait to be written together (store.PutAll): bolt
+// opens its file and syncs once per batch instead of once per record.
+const writeBatch = 256
+
+// logged logs an application action's outcome.
+func (x *execution) logged(o Outcome) {
+	a := o.Action
+	if o.Err != nil {
+		x.e.Log.Warn("action failed", "action", string(a.Type), "app", a.App, "err", o.Err)
+	} else if a.Type.Changes() || a.Type == ActionAdopt {
+		x.e.Log.Info("action done", "action", string(a.Type), "app", a.App, "detail", o.Detail, "reason", a.Reason)
+	}
 }
 
 // Type is the outcome's action type.
@@ -229,6 +252,15 @@ type execution struct {
 	recs  map[string]*store.Record
 	saved map[string]*store.Record
 	gone  map[string]bool
+	// pending are the working records whose write waits for the next
+	// flush (later: what was observed, never an intent or a side effect's
+	// result), each with the index in out of its action's outcome;
+	// pendingApp says which applications have one. outcome is the index
+	// the action being run will have.
+	pending    []pendingWrite
+	pendingApp map[string]bool
+	out        []Outcome
+	outcome    int
 	// liveDriver are the live drivers by submission id (the observation's,
 	// read only); hosts the agents' hostnames by id.
 	liveDriver map[string]*Driver
@@ -247,6 +279,44 @@ func (x *execution) app(name string) *DesiredApp {
 }
 
 func (x *execution) now() time.Time { return x.e.Now() }
+
+type pendingWrite struct {
+	rec     *store.Record
+	outcome int
+}
+
+// later has the working record written at the next flush, with others;
+// its action's outcome then gets the write's error and is logged. The
+// application's next action, if any, flushes first (Execute).
+func (x *execution) later(r *store.Record) {
+	delete(x.recs, r.Key.Name)
+	x.pending = append(x.pending, pendingWrite{rec: r, outcome: x.outcome})
+	x.pendingApp[r.Key.Name] = true
+}
+
+// flush writes the pending records (store.PutAll). One refused stays the
+// working record, as after a failed put.
+func (x *execution) flush(ctx context.Context) {
+	if len(x.pending) == 0 {
+		return
+	}
+	recs := make([]*store.Record, len(x.pending))
+	for i, p := range x.pending {
+		recs[i] = p.rec
+	}
+	for i, res := range store.PutAll(ctx, x.e.Store, recs) {
+		p := x.pending[i]
+		if res.Err != nil {
+			x.out[p.outcome].Err = fmt.Errorf("record %s: %w", p.rec.Key, res.Err)
+			x.recs[p.rec.Key.Name] = p.rec
+		} else {
+			x.wrote(res.Record)
+		}
+		x.logged(x.out[p.outcome])
+	}
+	x.pending = x.pending[:0]
+	clear(x.pendingApp)
+}
 
 func (x *execution) record(app string) *store.Record {
 	if r, ok := x.recs[app]; ok {
@@ -293,12 +363,17 @@ func (x *execution) put(ctx context.Context, r *store.Record) error {
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r.Key, err)
 	}
-	delete(x.recs, r.Key.Name)
-	x.saved[r.Key.Name] = saved
+	x.wrote(saved)
+	return nil
+}
+
+// wrote takes a record as the store wrote it: no longer a working record.
+func (x *execution) wrote(saved *store.Record) {
+	delete(x.recs, saved.Key.Name)
+	x.saved[saved.Key.Name] = saved
 	if x.e.Written != nil {
 		x.e.Written(saved)
 	}
-	return nil
 }
 
 func (x *execution) event(r *store.Record, typ, reason, msg string) {
@@ -507,7 +582,8 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		}
 		x.event(r, "Normal", "Adopted", fmt.Sprintf("driver %s found by its labels: %s", dr.SubmissionID, a.Reason))
 		x.setStatus(r, a)
-		return "adopted " + dr.SubmissionID, x.put(ctx, r)
+		x.later(r)
+		return "adopted " + dr.SubmissionID, nil
 	}
 	if x.adoptsDigest(r, a) {
 		// A driver submitted before digests were kept: it is taken to run
@@ -521,7 +597,8 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		if da := x.app(a.App); da != nil && r.Origin == "" {
 			r.Origin = da.File
 		}
-		return "", x.put(ctx, r)
+		x.later(r)
+		return "", nil
 	}
 	return "", nil
 }

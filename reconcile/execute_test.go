@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -351,6 +352,108 @@ func TestExecuteWorkingRecords(t *testing.T) {
 		execute(obs, Options{Prune: true, Force: true}, "dup:prune gone:prune other:unchanged pi:unchanged q:unchanged")
 		if keep && (len(e.Records) != 3 || e.Records["gone"] != nil || e.Records["dup"] != nil) {
 			t.Fatalf("Records after the prune: %v, want other, pi and q", e.Records)
+		}
+	}
+}
+
+// batchStore journals its batches (store.Batch) and writes them one Put
+// after another into the logged store (which journals each).
+type batchStore struct{ loggedStore }
+
+func (s batchStore) PutAll(ctx context.Context, recs []*store.Record) []store.PutResult {
+	s.j.add("batch of %d", len(recs))
+	return store.PutAll(ctx, s.loggedStore, recs)
+}
+
+// journalLog is a slog handler that adds each record's message and app to
+// the journal.
+type journalLog struct{ j *journal }
+
+func (h journalLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h journalLog) Handle(_ context.Context, r slog.Record) error {
+	app := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "app" {
+			app = a.Value.String()
+		}
+		return true
+	})
+	h.j.add("log %s %s", r.Message, app)
+	return nil
+}
+func (h journalLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h journalLog) WithGroup(string) slog.Handler      { return h }
+
+// Adoptions only record what was observed: they are written in batches of
+// writeBatch (one bolt transaction each), each logged once written; one
+// refused (written meanwhile by someone else) fails alone.
+func TestExecuteBatchesAdoptions(t *testing.T) {
+	j := &journal{}
+	e, logged := executor(j, &fakeDispatcher{j: j})
+	st := batchStore{logged}
+	e.Store, e.Log = st, slog.New(journalLog{j})
+	ctx := context.Background()
+	n := writeBatch + 10
+	var apps []*DesiredApp
+	obs := observed()
+	for i := 0; i < n; i++ {
+		a := app(t, fmt.Sprintf("app-%03d", i), "")
+		apps = append(apps, a)
+		obs = withLive(obs, Driver{SubmissionID: fmt.Sprintf("driver-%03d", i), TaskID: fmt.Sprintf("driver-%03d", i), App: a.App.Metadata.Name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
+	}
+	des := desired(apps...)
+	plan := Compute(des, obs, t0, Options{})
+	if got := strings.Count(types(plan), ":adopt"); got != n {
+		t.Fatalf("plan adopts %d, want %d: %s", got, n, types(plan))
+	}
+	// Someone else records app-007 after the observation.
+	if _, err := st.Memory.Put(ctx, record("app-007")); err != nil {
+		t.Fatal(err)
+	}
+	out := e.Execute(ctx, des, obs, plan)
+	for _, o := range out {
+		if o.Action.App == "app-007" {
+			if !errors.Is(o.Err, store.ErrConflict) {
+				t.Errorf("app-007's adoption: %v, want ErrConflict", o.Err)
+			}
+			continue
+		}
+		if o.Err != nil || o.Detail != "adopted driver-"+o.Action.App[4:] {
+			t.Fatalf("%s: %q %v", o.Action.App, o.Detail, o.Err)
+		}
+		r, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: o.Action.App})
+		if err != nil || len(r.Submissions) != 1 || r.Submissions[0].ID != "driver-"+o.Action.App[4:] {
+			t.Fatalf("%s stored %+v %v", o.Action.App, r, err)
+		}
+	}
+	var batches []string
+	line := map[string]int{}
+	for i, s := range j.entries {
+		if strings.HasPrefix(s, "batch of ") {
+			batches = append(batches, s)
+		}
+		if _, seen := line[s]; !seen {
+			line[s] = i
+		}
+	}
+	if done, failed := strings.Count(j.String(), "log action done "), strings.Count(j.String(), "log action failed "); done != n-1 || failed != 1 {
+		t.Errorf("logged %d done and %d failed, want %d and 1", done, failed, n-1)
+	}
+	if want := fmt.Sprintf("batch of %d,batch of 10", writeBatch); strings.Join(batches, ",") != want {
+		t.Errorf("batches %v, want %s", batches, want)
+	}
+	// Each is logged once its batch is written, not before.
+	for _, s := range []string{"log action done app-000", "log action done app-255", "log action failed app-007", "log action done app-265"} {
+		i, ok := line[s]
+		if !ok {
+			t.Fatalf("no %q in the log:\n%s", s, j)
+		}
+		put := "put SparkApplication/" + strings.Fields(s)[3] + " intent=- latest=driver-" + strings.Fields(s)[3][4:]
+		if strings.HasSuffix(s, "app-007") {
+			put = "put SparkApplication/app-007 intent=- latest=driver-007"
+		}
+		if p, ok := line[put]; !ok || p > i {
+			t.Errorf("%q at line %d, its write %q at %d", s, i, put, p)
 		}
 	}
 }
