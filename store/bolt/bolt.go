@@ -9,6 +9,13 @@
 // A new file is stamped with a schema version. A file that is not a bbolt
 // database, or a bbolt database of something else, is refused with an error
 // and never written to.
+//
+// Schema 2 keeps each record's version twice: before its JSON, and in a
+// bucket of versions alone, so that Versions (every pass of run) reads a
+// few pages instead of every record's (through the memory map, the whole
+// file counted in the process's RSS: 22 MB at 10,000 records). A writer
+// opening a schema 1 file adds the versions; a reconciler older than that
+// refuses the file by its stamp, so none writes records without them.
 package bolt
 
 import (
@@ -32,13 +39,14 @@ import (
 )
 
 // SchemaVersion is written into new files and checked on open.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
-	bucketInfo    = []byte("reconciler")
-	bucketRecords = []byte("records")
-	keySchema     = []byte("schema")
-	keyMeta       = []byte("meta")
+	bucketInfo     = []byte("reconciler")
+	bucketRecords  = []byte("records")
+	bucketVersions = []byte("versions")
+	keySchema      = []byte("schema")
+	keyMeta        = []byte("meta")
 )
 
 // Store is a bbolt-backed store.Store.
@@ -115,7 +123,10 @@ func (s *Store) init() error {
 	defer db.Close()
 	return db.Update(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketInfo) != nil {
-			return s.check(tx)
+			if err := s.check(tx); err != nil {
+				return err
+			}
+			return s.migrate(tx)
 		}
 		if err := tx.ForEach(func([]byte, *bolt.Bucket) error { return errForeign }); err != nil {
 			return fmt.Errorf("store %s %w", s.path, err)
@@ -124,11 +135,33 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucket(bucketRecords); err != nil {
-			return err
+		for _, name := range [][]byte{bucketRecords, bucketVersions} {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
 		}
 		return info.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
+}
+
+// migrate brings a schema 1 file to schema 2: every record's version in
+// the versions bucket.
+func (s *Store) migrate(tx *bolt.Tx) error {
+	if tx.Bucket(bucketVersions) != nil {
+		return nil
+	}
+	versions, err := tx.CreateBucket(bucketVersions)
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		version, _ := split(v)
+		return versions.Put(k, binary.BigEndian.AppendUint64(nil, uint64(version)))
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: adding the versions bucket: %w", s.path, err)
+	}
+	return tx.Bucket(bucketInfo).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 }
 
 var errForeign = errors.New("is a bbolt database of another program; it was left untouched")
@@ -140,8 +173,8 @@ func (s *Store) check(tx *bolt.Tx) error {
 		return fmt.Errorf("store %s %w", s.path, errForeign)
 	}
 	v, err := strconv.Atoi(string(info.Get(keySchema)))
-	if err != nil || v != SchemaVersion {
-		return fmt.Errorf("store %s has schema version %q; this reconciler reads version %d", s.path, info.Get(keySchema), SchemaVersion)
+	if err != nil || v < 1 || v > SchemaVersion {
+		return fmt.Errorf("store %s has schema version %q; this reconciler reads versions 1 to %d (a newer reconciler wrote it: use that one)", s.path, info.Get(keySchema), SchemaVersion)
 	}
 	return nil
 }
@@ -240,12 +273,17 @@ func (s *Store) List(_ context.Context, kind string) ([]*store.Record, error) {
 	return out, err
 }
 
-// Versions implements store.Versioned: a walk of the kind's keys, reading
-// each value's version prefix only.
+// Versions implements store.Versioned: a walk of the kind's keys in the
+// versions bucket (of a schema 1 file open read-only, the records' version
+// prefixes).
 func (s *Store) Versions(_ context.Context, kind string) (map[string]int64, error) {
 	out := map[string]int64{}
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecords).Cursor()
+		bucket := tx.Bucket(bucketVersions)
+		if bucket == nil {
+			bucket = tx.Bucket(bucketRecords)
+		}
+		c := bucket.Cursor()
 		prefix := []byte(kind + "/")
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			version, _ := split(v)
@@ -264,7 +302,7 @@ func (s *Store) Put(_ context.Context, rec *store.Record) (*store.Record, error)
 	}
 	var out *store.Record
 	err = s.update(func(tx *bolt.Tx) error {
-		version, err := putVersioned(tx.Bucket(bucketRecords), recordKey(rec.Key), rec.Version, b, "put "+rec.Key.String())
+		version, err := putRecord(tx, rec, b)
 		if err != nil {
 			return err
 		}
@@ -284,10 +322,9 @@ func (s *Store) PutAll(_ context.Context, recs []*store.Record) []store.PutResul
 		data[i], out[i].Err = store.EncodeRecord(rec)
 	}
 	err := s.update(func(tx *bolt.Tx) error {
-		bucket := tx.Bucket(bucketRecords)
 		for i, rec := range recs {
 			if out[i].Err == nil {
-				versions[i], out[i].Err = putVersioned(bucket, recordKey(rec.Key), rec.Version, data[i], "put "+rec.Key.String())
+				versions[i], out[i].Err = putRecord(tx, rec, data[i])
 			}
 		}
 		return nil
@@ -302,6 +339,16 @@ func (s *Store) PutAll(_ context.Context, recs []*store.Record) []store.PutResul
 		}
 	}
 	return out
+}
+
+// putRecord writes a record's JSON (putVersioned) and its new version.
+func putRecord(tx *bolt.Tx, rec *store.Record, data []byte) (int64, error) {
+	key := recordKey(rec.Key)
+	version, err := putVersioned(tx.Bucket(bucketRecords), key, rec.Version, data, "put "+rec.Key.String())
+	if err != nil {
+		return 0, err
+	}
+	return version, tx.Bucket(bucketVersions).Put(key, binary.BigEndian.AppendUint64(nil, uint64(version)))
 }
 
 // putVersioned is the compare-and-set of every write: it stores data under
@@ -327,6 +374,9 @@ func (s *Store) Delete(_ context.Context, key store.Key, version int64) error {
 		}
 		if cur, _ := split(v); cur != version {
 			return fmt.Errorf("delete %s at version %d, stored %d: %w", key, version, cur, store.ErrConflict)
+		}
+		if err := tx.Bucket(bucketVersions).Delete(recordKey(key)); err != nil {
+			return err
 		}
 		return bucket.Delete(recordKey(key))
 	})

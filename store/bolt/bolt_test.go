@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,5 +147,87 @@ func TestEmptyDatabaseFromACrash(t *testing.T) {
 	defer s.Close()
 	if _, err := s.Put(context.Background(), &store.Record{Key: store.Key{Kind: "K", Name: "n"}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A schema 1 file (versions only before each record's JSON) is read as it
+// is by a reader, and given the versions bucket by a writer, which then
+// keeps it with every write; a file of a newer schema is refused.
+func TestSchema1IsMigrated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		info, _ := tx.CreateBucket(bucketInfo)
+		records, _ := tx.CreateBucket(bucketRecords)
+		for name, version := range map[string]int64{"a": 3, "b": 1} {
+			b, _ := store.EncodeRecord(&store.Record{Key: store.Key{Kind: "SparkApplication", Name: name}, SpecHash: name})
+			if err := records.Put([]byte("SparkApplication/"+name), join(version, b)); err != nil {
+				return err
+			}
+		}
+		return info.Put(keySchema, []byte("1"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ctx := context.Background()
+	versions := func(s *Store, want string) {
+		t.Helper()
+		vs, err := s.Versions(ctx, "SparkApplication")
+		if got := fmt.Sprint(vs); err != nil || got != want {
+			t.Fatalf("Versions = %s %v, want %s", got, err, want)
+		}
+	}
+	r, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions(r, "map[a:3 b:1]")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	versions(w, "map[a:3 b:1]")
+	a, err := w.Get(ctx, store.Key{Kind: "SparkApplication", Name: "a"})
+	if err != nil || a.Version != 3 {
+		t.Fatalf("a after the migration: %+v %v", a, err)
+	}
+	if _, err := w.Put(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Delete(ctx, store.Key{Kind: "SparkApplication", Name: "b"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	res := w.PutAll(ctx, []*store.Record{{Key: store.Key{Kind: "SparkApplication", Name: "c"}}})
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	versions(w, "map[a:4 c:1]")
+	versions(r, "map[a:4 c:1]")
+	err = w.view(func(tx *bbolt.Tx) error {
+		if v := string(tx.Bucket(bucketInfo).Get(keySchema)); v != "2" {
+			return fmt.Errorf("schema %q after the migration, want 2", v)
+		}
+		if n := tx.Bucket(bucketVersions).Stats().KeyN; n != 2 {
+			return fmt.Errorf("%d versions kept, want 2", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A newer schema: refused, saying so.
+	w.Close()
+	db, _ = bbolt.Open(path, 0o600, nil)
+	_ = db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketInfo).Put(keySchema, []byte("3")) })
+	db.Close()
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), `schema version "3"`) {
+		t.Fatalf("a schema 3 file opened: %v", err)
 	}
 }
