@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,12 +32,16 @@ func steadyState(b testing.TB, n int) (*Desired, *Observed) {
 	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: map[string]*store.Record{},
 		Agents:  []Agent{{ID: "S0", CPUs: 64, MemMiB: 262144, Attributes: map[string]Attribute{"zone": {Text: "us-east-1a"}, "os": {Text: "ubuntu"}}}},
 		Weights: map[string]float64{"urgent": 3}} // the roles are set too
+	// The records as passes leave them (the status the last one set), in
+	// the order observe lists them.
 	for name, a := range d.Apps {
 		id := "driver-" + name
 		o.Live = append(o.Live, Driver{SubmissionID: id, App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
 		o.Records[name] = &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: name}, Origin: a.File,
-			Submissions: []store.Submission{{ID: id, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}}}
+			Submissions: []store.Submission{{ID: id, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}},
+			Status:      store.Status{Phase: PhaseRunning, Message: "driver " + id + " runs the current spec"}}
 	}
+	o.recordNames = slices.Sorted(maps.Keys(o.Records))
 	return d, o
 }
 

@@ -128,6 +128,7 @@ func carryHeld(d, prev *Desired) {
 			d.Apps[name] = a
 		}
 	}
+	d.indexNames()
 	d.Services = carry(d.Services, prev.Services, d.BrokenFiles, func(s *DesiredService) (string, string) { return s.Key(), s.File })
 	d.Schedules = carry(d.Schedules, prev.Schedules, d.BrokenFiles, func(s *DesiredSchedule) (string, string) { return s.Name(), s.File })
 	d.Roles = carry(d.Roles, prev.Roles, d.BrokenFiles, func(r *DesiredRole) (string, string) { return r.Name, r.File })

@@ -73,6 +73,7 @@ func BuildDesired(m *v1.Manifests, problems v1.Problems, opts render.Options) (*
 		}
 		d.Apps[app.Metadata.Name] = da
 	}
+	d.indexNames()
 	return d, nil
 }
 

@@ -152,8 +152,10 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	}
 	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: make(map[string]*store.Record, len(recs)),
 		ServiceRecords: map[string]*store.Record{}}
-	for _, r := range recs {
+	o.recordNames = make([]string, len(recs))
+	for i, r := range recs {
 		o.Records[r.Key.Name] = r
+		o.recordNames[i] = r.Key.Name
 	}
 	schedules, err := st.List(ctx, v1.KindScheduledSparkApplication)
 	if err != nil {

@@ -33,18 +33,10 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if opts.StuckAfter == 0 {
 		opts.StuckAfter = defaultStuckAfter
 	}
-	// Names of the applications desired or recorded; those only running
-	// are met in the walk below.
-	names := make([]string, 0, len(d.Apps)+len(o.Records))
-	for n := range d.Apps {
-		names = append(names, n)
-	}
-	for n := range o.Records {
-		if d.Apps[n] == nil {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
+	// Names of the applications desired or recorded, with each one's
+	// desired application and record; those only running are met in the
+	// walk below.
+	names, apps, recs := appNames(d, o)
 	// Drivers grouped by application with one sort; the planner walks both
 	// sorted lists together. (Sorted are small keys holding the strings
 	// compared, not the drivers: 40 bytes swapped, not 176, and no
@@ -92,18 +84,18 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	}
 	up := shuffleUp(o)
 	concerned := len(names)
-	// planApp plans the application n, whose drivers are keys[j:], and
-	// returns the index of the next application's first driver.
-	planApp := func(n string, j int) int {
+	// planApp plans the application n (app desired, rec recorded), whose
+	// drivers are keys[j:], and returns the index of the next
+	// application's first driver.
+	planApp := func(n string, app *DesiredApp, rec *store.Record, j int) int {
 		k := j
 		for k < len(keys) && keys[k].app == n {
 			k++
 		}
-		app := d.Apps[n]
 		if claimed[n] && app == nil {
 			return k
 		}
-		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: app, rec: o.Records[n], live: liveOf(j, k), dst: plan.Actions}
+		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: app, rec: rec, live: liveOf(j, k), dst: plan.Actions}
 		first := len(plan.Actions)
 		plan.Actions = p.plan()
 		if app == nil {
@@ -117,18 +109,18 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		return k
 	}
 	j := 0
-	for _, n := range names {
+	for i, n := range names {
 		// Applications only running (neither desired nor recorded) sort
 		// before n.
 		for j < len(keys) && keys[j].app < n {
 			concerned++
-			j = planApp(keys[j].app, j)
+			j = planApp(keys[j].app, nil, nil, j)
 		}
-		j = planApp(n, j)
+		j = planApp(n, apps[i], recs[i], j)
 	}
 	for j < len(keys) {
 		concerned++
-		j = planApp(keys[j].app, j)
+		j = planApp(keys[j].app, nil, nil, j)
 	}
 	plan.Actions = append(plan.Actions, runActions...)
 	services, requeue := planServices(d, o, now, opts)
@@ -199,12 +191,75 @@ type planner struct {
 	dst []Action
 }
 
+// appNames are the names of the applications desired or recorded, sorted,
+// with each one's desired application and record (nil when it has none).
+// It merges the names BuildDesired and observe keep in order (Desired.names,
+// Observed.recordNames) when they still name what the maps hold — each in
+// order, each found, as many as the map has — and sorts the maps' names
+// otherwise. At 100,000 applications the sort was an eighth of a plan.
+func appNames(d *Desired, o *Observed) ([]string, []*DesiredApp, []*store.Record) {
+	n := max(len(d.Apps), len(o.Records))
+	names, apps, recs := make([]string, 0, n), make([]*DesiredApp, 0, n), make([]*store.Record, 0, n)
+	desired, recorded := d.names, o.recordNames
+	if len(desired) == len(d.Apps) && len(recorded) == len(o.Records) {
+		i, j, ok := 0, 0, true
+		for ok && (i < len(desired) || j < len(recorded)) {
+			var name string
+			var app *DesiredApp
+			var rec *store.Record
+			isApp := j == len(recorded) || i < len(desired) && desired[i] <= recorded[j]
+			isRec := i == len(desired) || j < len(recorded) && recorded[j] <= desired[i]
+			if isApp {
+				name, app = desired[i], d.Apps[desired[i]]
+				i++
+			}
+			if isRec {
+				name, rec = recorded[j], o.Records[recorded[j]]
+				j++
+			}
+			// Not what the maps hold, or not in order: sort instead.
+			ok = (!isApp || app != nil) && (!isRec || rec != nil) && (len(names) == 0 || name > names[len(names)-1])
+			names, apps, recs = append(names, name), append(apps, app), append(recs, rec)
+		}
+		if ok {
+			return names, apps, recs
+		}
+		names, apps, recs = names[:0], apps[:0], recs[:0]
+	}
+	for name := range d.Apps {
+		names = append(names, name)
+	}
+	for name := range o.Records {
+		if d.Apps[name] == nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		apps, recs = append(apps, d.Apps[name]), append(recs, o.Records[name])
+	}
+	return names, apps, recs
+}
+
 func (p *planner) act(t ActionType, phase, reason string) Action {
 	a := Action{Type: t, App: p.name, Phase: phase, Reason: reason}
 	if p.app != nil {
 		a.SpecHash = p.app.Rendered.SpecHash
 	}
 	return a
+}
+
+// runsCurrent is the reason of a driver that runs the current spec: the
+// record's status message when it says so already, so that a steady pass
+// makes no new string for every running application.
+func (p *planner) runsCurrent(id string) string {
+	const pre, post = "driver ", " runs the current spec"
+	if p.rec != nil {
+		if m := p.rec.Status.Message; len(m) == len(pre)+len(id)+len(post) && strings.HasPrefix(m, pre) && strings.HasSuffix(m, post) && m[len(pre):len(pre)+len(id)] == id {
+			return m
+		}
+	}
+	return pre + id + post
 }
 
 func (p *planner) recorded(id string) bool {
@@ -328,7 +383,7 @@ func (p *planner) plan() []Action {
 				return append(out, a)
 			}
 			if len(out) == first {
-				a := p.act(ActionUnchanged, PhaseRunning, "driver "+dr.SubmissionID+" runs the current spec")
+				a := p.act(ActionUnchanged, PhaseRunning, p.runsCurrent(dr.SubmissionID))
 				p.deadlineNote(&a, dr)
 				out = append(out, a)
 			}

@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -389,5 +391,60 @@ func TestRangesAttributeConstraints(t *testing.T) {
 	}
 	if why := p.Actions[1].Reason; !strings.Contains(why, `executor.constraints: agent a1 reports "slots" as ranges [10-20]`) || !strings.Contains(why, "MatchError") {
 		t.Fatalf("reason %q", why)
+	}
+}
+
+// appNames gives the sorted union of the desired and recorded names, each
+// with its application and record, whether the names kept in order still
+// say what the maps hold or not (then it sorts the maps' names).
+func TestAppNames(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for round := 0; round < 500; round++ {
+		d := &Desired{Apps: map[string]*DesiredApp{}}
+		o := &Observed{Records: map[string]*store.Record{}}
+		for i := 0; i < rng.Intn(12); i++ {
+			n := fmt.Sprintf("app-%02d", rng.Intn(20))
+			d.Apps[n] = &DesiredApp{File: n}
+		}
+		for i := 0; i < rng.Intn(12); i++ {
+			n := fmt.Sprintf("app-%02d", rng.Intn(20))
+			o.Records[n] = record(n)
+		}
+		d.indexNames()
+		o.recordNames = slices.Sorted(maps.Keys(o.Records))
+		switch rng.Intn(6) { // names kept that no longer say what the maps hold
+		case 1: // an application added after the names were kept
+			d.Apps["app-99"] = &DesiredApp{}
+		case 2: // one replaced by another: as many names as applications
+			if len(d.names) > 0 {
+				delete(d.Apps, d.names[len(d.names)-1])
+				d.Apps["app-98"] = &DesiredApp{}
+			}
+		case 3: // a record replaced by another
+			if len(o.recordNames) > 0 {
+				delete(o.Records, o.recordNames[0])
+				o.Records["app-97"] = record("app-97")
+			}
+		case 4: // out of order
+			slices.Reverse(o.recordNames)
+		case 5: // never kept
+			d.names, o.recordNames = nil, nil
+		}
+		want := slices.Sorted(maps.Keys(d.Apps))
+		for n := range o.Records {
+			if d.Apps[n] == nil {
+				want = append(want, n)
+			}
+		}
+		slices.Sort(want)
+		names, apps, recs := appNames(d, o)
+		if !slices.Equal(names, want) {
+			t.Fatalf("round %d: names %v, want %v", round, names, want)
+		}
+		for i, n := range names {
+			if apps[i] != d.Apps[n] || recs[i] != o.Records[n] {
+				t.Fatalf("round %d: %s has %v %v, want %v %v", round, n, apps[i], recs[i], d.Apps[n], o.Records[n])
+			}
+		}
 	}
 }

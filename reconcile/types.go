@@ -16,7 +16,9 @@ package reconcile
 
 import (
 	"iter"
+	"maps"
 	"path/filepath"
+	"slices"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -219,6 +221,14 @@ type Desired struct {
 	// Source, when set, is recorded in the store after each pass (see
 	// RecordSource).
 	Source *Source
+	// names are the names of Apps, sorted (indexNames), so that a plan
+	// does not sort them each pass; Compute checks they still are.
+	names []string
+}
+
+// indexNames sorts the applications' names once for the plans made on d.
+func (d *Desired) indexNames() {
+	d.names = slices.Sorted(maps.Keys(d.Apps))
 }
 
 // Holds is the one rule for objects whose manifest failed to load: an
@@ -358,7 +368,10 @@ type Observed struct {
 	Submissions map[string]SubmissionState
 	// Records are the store's SparkApplication records, by name (runs of
 	// schedules included); ScheduleRecords the schedules' records.
-	Records         map[string]*store.Record
+	Records map[string]*store.Record
+	// recordNames are the names of Records in order, as the store listed
+	// them (observe); Compute checks they still are.
+	recordNames     []string
 	ScheduleRecords map[string]*store.Record
 	// RunLabels are the run labels of the drivers (live and ended) that
 	// schedules launched, by submission id (kept apart from Driver: most
