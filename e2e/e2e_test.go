@@ -172,7 +172,7 @@ func (e *env) drivers() map[string][]mesos.Task {
 	out := map[string][]mesos.Task{}
 	for _, t := range snap.Tasks {
 		if t.Labels.Get("sparkmesos.io/component") == "driver" && t.Labels.Get("sparkmesos.io/owner") == "e2e" {
-			out[t.Labels.Get("sparkmesos.io/name")] = append(out[t.Labels.Get("sparkmesos.io/name")], t)
+			out[t.Labels.Get("sparkmesos.io/name")] = append(out[t.Labels.Get("sparkmesos.io/name")], *t)
 		}
 	}
 	return out

@@ -49,7 +49,7 @@ func (e *env) shuffleTasks() (map[string][]mesos.Task, []mesos.RegisteredFramewo
 	out := map[string][]mesos.Task{}
 	for _, t := range snap.Tasks {
 		if t.Labels.Get("sparkmesos.io/kind") == "ShuffleService" && t.Labels.Get("sparkmesos.io/owner") == "e2e" {
-			out[t.AgentID] = append(out[t.AgentID], t)
+			out[t.AgentID] = append(out[t.AgentID], *t)
 		}
 	}
 	return out, snap.Frameworks

@@ -70,7 +70,7 @@ func protobufSnapshot(b []byte) (*Snapshot, error) {
 				task.MemMiB += r.GetScalar().GetValue()
 			}
 		}
-		s.Tasks = append(s.Tasks, task)
+		s.Tasks = append(s.Tasks, &task)
 	}
 	for _, a := range r.GetGetState().GetGetAgents().GetAgents() {
 		s.Agents = append(s.Agents, Agent{ID: a.AgentInfo.GetID().GetValue(), Hostname: a.AgentInfo.Hostname})

@@ -17,9 +17,11 @@ import (
 // Snapshot is one GET_STATE in the project's own terms, so that callers do
 // not depend on mesos-go.
 type Snapshot struct {
-	Tasks            []Task
-	CompletedTasks   []Task
-	UnreachableTasks []Task
+	// The tasks are shared (a View hands the same ones to every snapshot
+	// it makes until they change): read only.
+	Tasks            []*Task
+	CompletedTasks   []*Task
+	UnreachableTasks []*Task
 	Agents           []Agent
 	Frameworks       []RegisteredFramework
 	// Capacity is the scalar resources of every agent the master lists,
@@ -155,7 +157,7 @@ type leanState struct {
 type leanGetState struct {
 	// pool holds the strings the tasks repeat (nil: each its own).
 	pool                                    *strs.Pool
-	Tasks, CompletedTasks, UnreachableTasks []Task
+	Tasks, CompletedTasks, UnreachableTasks []*Task
 	Agents                                  []leanAgent
 	Frameworks                              []RegisteredFramework
 }
@@ -250,9 +252,9 @@ var repeatedLabels = map[string]bool{render.LabelOwner: true, render.LabelKind: 
 // and agent ids, states, reasons and messages, label keys and the values
 // of repeatedLabels) are pool's, held once and not once per task in a
 // view of many thousands.
-func (t leanTask) task(pool *strs.Pool) Task {
+func (t leanTask) task(pool *strs.Pool) *Task {
 	intern := pool.Intern
-	task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
+	task := &Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
 		State: intern(t.State)}
 	for _, st := range t.Statuses {
 		if st.State == "TASK_RUNNING" && task.Started.IsZero() {

@@ -124,13 +124,17 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 			}
 		}
 	}
-	if !reflect.DeepEqual(snap.Tasks, want) {
-		t.Errorf("tasks:\n got %+v\nwant %+v", snap.Tasks, want)
+	var tasks []Task
+	for _, task := range snap.Tasks {
+		tasks = append(tasks, *task)
+	}
+	if !reflect.DeepEqual(tasks, want) {
+		t.Errorf("tasks:\n got %+v\nwant %+v", tasks, want)
 	}
 	var driver *Task
 	for i := range snap.Tasks {
 		if snap.Tasks[i].Labels.Get("team") == "data" {
-			driver = &snap.Tasks[i]
+			driver = snap.Tasks[i]
 		}
 	}
 	if driver == nil || driver.Labels.Get("empty") != "" || len(driver.Labels) != 2 {

@@ -57,7 +57,7 @@ func (s *leanState) unmarshalFrom(r io.Reader) error {
 
 // decode reads a GetState object from dec.
 func (gs *leanGetState) decode(dec *json.Decoder) error {
-	task := func(t leanTask) Task { return t.task(gs.pool) }
+	task := func(t leanTask) *Task { return t.task(gs.pool) }
 	return object(dec, func(key string) error {
 		switch key {
 		case "get_tasks":

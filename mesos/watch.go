@@ -36,10 +36,12 @@ type viewKey struct{ framework, task string }
 
 // View is the cluster as events told it.
 type View struct {
-	live        map[viewKey]Task
-	unreachable map[viewKey]Task
-	completed   map[string][]Task // by framework, oldest first
-	agents      []Agent           // listed, in the order they came
+	// The tasks are not changed once in the view: an update replaces one
+	// (snapshots share them).
+	live        map[viewKey]*Task
+	unreachable map[viewKey]*Task
+	completed   map[string][]*Task // by framework, oldest first
+	agents      []Agent            // listed, in the order they came
 	active      map[string]bool
 	frameworks  map[string]RegisteredFramework
 	// strings holds the strings its tasks repeat; it goes with the view
@@ -52,7 +54,7 @@ type View struct {
 
 // NewView is the view of a state (SUBSCRIBED's, or a GET_STATE's).
 func newView(gs *leanGetState) *View {
-	v := &View{live: map[viewKey]Task{}, unreachable: map[viewKey]Task{}, completed: map[string][]Task{}, active: map[string]bool{},
+	v := &View{live: make(map[viewKey]*Task, len(gs.Tasks)), unreachable: map[viewKey]*Task{}, completed: map[string][]*Task{}, active: map[string]bool{},
 		frameworks: map[string]RegisteredFramework{}, strings: gs.pool}
 	if v.strings == nil {
 		v.strings = &strs.Pool{}
@@ -116,8 +118,8 @@ func (v *View) snapshot() *Snapshot {
 }
 
 // sortedTasks are the tasks in taskOrder. (The keys are sorted, not the
-// tasks: 32 bytes moved per swap, not 200.)
-func sortedTasks(m map[viewKey]Task) []Task {
+// tasks: their strings are compared without reaching into the tasks.)
+func sortedTasks(m map[viewKey]*Task) []*Task {
 	keys := make([]viewKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -128,7 +130,7 @@ func sortedTasks(m map[viewKey]Task) []Task {
 		}
 		return strings.Compare(a.task, b.task)
 	})
-	out := make([]Task, len(keys))
+	out := make([]*Task, len(keys))
 	for i, k := range keys {
 		out[i] = m[k]
 	}
@@ -136,7 +138,7 @@ func sortedTasks(m map[viewKey]Task) []Task {
 }
 
 // taskOrder orders tasks by framework, then id.
-func taskOrder(x, y Task) int {
+func taskOrder(x, y *Task) int {
 	if d := strings.Compare(x.FrameworkID, y.FrameworkID); d != 0 {
 		return d
 	}
@@ -191,12 +193,14 @@ func (v *View) apply(e *event) bool {
 			return false
 		}
 		k := viewKey{u.FrameworkID.Value, u.Status.TaskID.Value}
-		t, ok := v.live[k]
+		old, ok := v.live[k]
 		if !ok {
-			if t, ok = v.unreachable[k]; !ok {
+			if old, ok = v.unreachable[k]; !ok {
 				return false // a task never added (TASK_ERROR, TASK_DROPPED) or long gone
 			}
 		}
+		t := new(Task)
+		*t = *old // a snapshot may hold old: it is not changed
 		t.State = v.strings.Intern(u.State)
 		if t.State == "" {
 			t.State = v.strings.Intern(u.Status.State)
@@ -216,7 +220,7 @@ func (v *View) apply(e *event) bool {
 		case terminal(t.State):
 			list := append(v.completed[k.framework], t)
 			if n := len(list) - MaxCompletedPerFramework; n > 0 {
-				list = append([]Task(nil), list[n:]...)
+				list = append([]*Task(nil), list[n:]...)
 			}
 			v.completed[k.framework] = list
 		default:
@@ -722,7 +726,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 func Diff(a, b *Snapshot) string {
 	a, b = ordered(a), ordered(b)
 	var out []string
-	cmpTasks := func(what string, x, y []Task) {
+	cmpTasks := func(what string, x, y []*Task) {
 		if len(x) != len(y) {
 			out = append(out, fmt.Sprintf("%s: %d vs %d", what, len(x), len(y)))
 			return
@@ -769,14 +773,14 @@ func ordered(s *Snapshot) *Snapshot {
 	c.Tasks = slices.SortedFunc(slices.Values(s.Tasks), taskOrder)
 	c.UnreachableTasks = slices.SortedFunc(slices.Values(s.UnreachableTasks), taskOrder)
 	c.CompletedTasks = slices.Clone(s.CompletedTasks)
-	slices.SortStableFunc(c.CompletedTasks, func(x, y Task) int { return strings.Compare(x.FrameworkID, y.FrameworkID) })
+	slices.SortStableFunc(c.CompletedTasks, func(x, y *Task) int { return strings.Compare(x.FrameworkID, y.FrameworkID) })
 	c.Agents = slices.SortedFunc(slices.Values(s.Agents), func(x, y Agent) int { return strings.Compare(x.ID, y.ID) })
 	return &c
 }
 
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
 
-func sameTask(a, b Task) bool {
+func sameTask(a, b *Task) bool {
 	if a.ID != b.ID || a.Name != b.Name || a.FrameworkID != b.FrameworkID || a.AgentID != b.AgentID || a.State != b.State ||
 		a.Reason != b.Reason || a.Message != b.Message || !a.Started.Equal(b.Started) || !near(a.CPUs, b.CPUs) || !near(a.MemMiB, b.MemMiB) ||
 		!slices.Equal(a.Labels, b.Labels) {

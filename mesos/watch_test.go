@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,7 +119,17 @@ func TestViewFollowsTheClusterLikeGetState(t *testing.T) {
 			rnd := rand.New(rand.NewSource(seed))
 			x.converged("at the start")
 			var lost []string
+			// A snapshot the view handed out is not changed by the events
+			// after it: its tasks are shared, and an update replaces one.
+			var held *Snapshot
+			var frozen []Task
 			for step := 0; step < 40; step++ {
+				if held != nil && !reflect.DeepEqual(values(held), frozen) {
+					t.Fatalf("step %d: the events since changed the tasks of a snapshot handed out", step)
+				}
+				if snap, err := x.w.Snapshot(context.Background()); err == nil {
+					held, frozen = snap, values(snap)
+				}
 				snap, err := x.client.Snapshot(context.Background())
 				if err != nil {
 					t.Fatal(err)
@@ -185,4 +196,15 @@ func TestViewRecoversFromDropsStallsAndFailover(t *testing.T) {
 	if s := x.w.Stats(); s.Subscriptions < 4 {
 		t.Errorf("stats %+v: want a subscription after each break", s)
 	}
+}
+
+// values are a snapshot's tasks, live, unreachable and completed, copied.
+func values(s *Snapshot) []Task {
+	var out []Task
+	for _, ts := range [][]*Task{s.Tasks, s.UnreachableTasks, s.CompletedTasks} {
+		for _, t := range ts {
+			out = append(out, *t)
+		}
+	}
+	return out
 }

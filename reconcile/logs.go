@@ -53,7 +53,7 @@ type RunSandbox struct {
 func LocateSandbox(snap *mesos.Snapshot, s *store.Submission) (*RunSandbox, error) {
 	taskID, fwID, agentID := s.TaskID, s.FrameworkID, s.AgentID
 	running := false
-	match := func(ts []mesos.Task, live bool) {
+	match := func(ts []*mesos.Task, live bool) {
 		for _, t := range ts {
 			if t.ID == s.TaskID || (s.TaskID == "" && submissionOf(t.ID) == s.ID) {
 				taskID, fwID, agentID = t.ID, t.FrameworkID, t.AgentID

@@ -104,9 +104,9 @@ func (d downDispatcher) Kill(context.Context, string) (*dispatcher.KillResult, e
 
 // liveTasks are the state's tasks and its unreachable ones (which may
 // come back), without copying either.
-func liveTasks(state *mesos.Snapshot) iter.Seq[mesos.Task] {
-	return func(yield func(mesos.Task) bool) {
-		for _, ts := range [][]mesos.Task{state.Tasks, state.UnreachableTasks} {
+func liveTasks(state *mesos.Snapshot) iter.Seq[*mesos.Task] {
+	return func(yield func(*mesos.Task) bool) {
+		for _, ts := range [][]*mesos.Task{state.Tasks, state.UnreachableTasks} {
 			for _, t := range ts {
 				if !yield(t) {
 					return
@@ -184,7 +184,7 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	}
 	o.Live = make([]Driver, 0, drivers)
 	visible := make(map[string]bool, drivers)
-	runLabels := func(t mesos.Task, dr Driver) {
+	runLabels := func(t *mesos.Task, dr Driver) {
 		if s := t.Labels.Get(render.LabelSchedule); s != "" {
 			if o.RunLabels == nil {
 				o.RunLabels = map[string]RunLabels{}
@@ -269,13 +269,13 @@ func DispatcherOf(r *store.Record) string {
 }
 
 // ownDriver says the task is a driver we own, by its labels.
-func ownDriver(t mesos.Task, owner string) bool {
+func ownDriver(t *mesos.Task, owner string) bool {
 	l := t.Labels
 	return l.Get(render.LabelOwner) == owner && l.Get(render.LabelKind) == v1.KindSparkApplication && l.Get(render.LabelComponent) == "driver"
 }
 
 // driverOf recognises a driver task we own by its labels.
-func driverOf(t mesos.Task, owner string) (Driver, bool) {
+func driverOf(t *mesos.Task, owner string) (Driver, bool) {
 	if !ownDriver(t, owner) {
 		return Driver{}, false
 	}
