@@ -18,4 +18,5 @@ func benchStore(b *testing.B) *Store {
 
 func BenchmarkWrites10k(b *testing.B)   { storetest.BenchWrites(b, benchStore(b)) }
 func BenchmarkReads10k(b *testing.B)    { storetest.BenchReads(b, benchStore(b)) }
+func BenchmarkPutAll10k(b *testing.B)   { storetest.BenchPutAll(b, benchStore(b)) }
 func BenchmarkVersions10k(b *testing.B) { storetest.BenchVersions(b, benchStore(b)) }

@@ -55,6 +55,31 @@ func BenchWrites(b *testing.B, s store.Store) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 }
 
+// BenchPutAll measures updates of existing records written together
+// (store.PutAll) 256 at a time, as run records what it observed, cycling
+// through the 10,000; ns/op is the time of one batch.
+func BenchPutAll(b *testing.B, s store.Store) {
+	const batch = 256
+	recs := Fill(b, s)
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		part := make([]*store.Record, batch)
+		for j := range part {
+			part[j] = recs[(i+j)%len(recs)]
+			part[j].Status.Message = fmt.Sprint(i)
+		}
+		for j, res := range store.PutAll(context.Background(), s, part) {
+			if res.Err != nil {
+				b.Fatal(res.Err)
+			}
+			recs[(i+j)%len(recs)] = res.Record
+		}
+		i += batch
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "writes/s")
+}
+
 // BenchReads measures reads of single records among 10,000.
 func BenchReads(b *testing.B, s store.Store) {
 	recs := Fill(b, s)

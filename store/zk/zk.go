@@ -67,6 +67,7 @@ type Store struct {
 var (
 	_ store.Store   = (*Store)(nil)
 	_ store.Elector = (*Store)(nil)
+	_ store.Batch   = (*Store)(nil)
 )
 
 // ParseURL splits zk://h1:2181,h2:2181/path into servers and the path.
@@ -268,8 +269,8 @@ func (s *Store) Versions(_ context.Context, kind string) (map[string]int64, erro
 		return nil, fmt.Errorf("list %s: %w", kind, err)
 	}
 	versions := make([]int64, len(names)) // 0: deleted meanwhile
-	err = inFlight(names, func(i int, n string) error {
-		ok, stat, err := s.conn.Exists(s.recordPath(store.Key{Kind: kind, Name: n}))
+	err = inFlight(len(names), func(i int) error {
+		ok, stat, err := s.conn.Exists(s.recordPath(store.Key{Kind: kind, Name: names[i]}))
 		if ok {
 			versions[i] = int64(stat.Version) + 1
 		}
@@ -305,8 +306,8 @@ func (s *Store) List(ctx context.Context, kind string) ([]*store.Record, error) 
 			return nil, fmt.Errorf("list %s: %w", k, err)
 		}
 		recs := make([]*store.Record, len(names))
-		err = inFlight(names, func(i int, n string) error {
-			rec, err := s.Get(ctx, store.Key{Kind: k, Name: n})
+		err = inFlight(len(names), func(i int) error {
+			rec, err := s.Get(ctx, store.Key{Kind: k, Name: names[i]})
 			if errors.Is(err, store.ErrNotFound) {
 				return nil // deleted meanwhile
 			}
@@ -326,24 +327,24 @@ func (s *Store) List(ctx context.Context, kind string) ([]*store.Record, error) 
 	return out, nil
 }
 
-// inFlightRequests is how many requests a listing keeps in flight: the
-// session pipelines them on its one connection, so a listing of n records
-// waits about n/inFlightRequests round trips instead of n.
+// inFlightRequests is how many requests a listing or a batch of writes
+// keeps in flight: the session pipelines them on its one connection, so n
+// records wait about n/inFlightRequests round trips instead of n.
 const inFlightRequests = 32
 
-// inFlight calls fn for each name, up to inFlightRequests at once, and
-// returns the first error.
-func inFlight(names []string, fn func(i int, name string) error) error {
+// inFlight calls fn for each i below n, up to inFlightRequests at once,
+// and returns the first error.
+func inFlight(n int, fn func(i int) error) error {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	for range min(inFlightRequests, len(names)) {
+	for range min(inFlightRequests, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := fn(i, names[i]); err != nil {
+				if err := fn(i); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
@@ -353,7 +354,7 @@ func inFlight(names []string, fn func(i int, name string) error) error {
 			}
 		}()
 	}
-	for i := range names {
+	for i := range n {
 		next <- i
 	}
 	close(next)
@@ -383,6 +384,36 @@ func (s *Store) Put(_ context.Context, rec *store.Record) (*store.Record, error)
 		return nil, err
 	}
 	return store.DecodeRecord(b, int64(stat.Version)+1)
+}
+
+// PutAll implements store.Batch: each record is written as Put writes it
+// (its own fenced compare-and-set), inFlightRequests at a time; a key the
+// batch writes twice is written the second time once the first is done.
+func (s *Store) PutAll(ctx context.Context, recs []*store.Record) []store.PutResult {
+	out := make([]store.PutResult, len(recs))
+	rest := make([]int, len(recs))
+	for i := range rest {
+		rest[i] = i
+	}
+	for len(rest) > 0 {
+		var round, later []int
+		seen := make(map[store.Key]bool, len(rest))
+		for _, i := range rest {
+			if seen[recs[i].Key] {
+				later = append(later, i)
+				continue
+			}
+			seen[recs[i].Key] = true
+			round = append(round, i)
+		}
+		_ = inFlight(len(round), func(j int) error {
+			i := round[j]
+			out[i].Record, out[i].Err = s.Put(ctx, recs[i])
+			return nil
+		})
+		rest = later
+	}
+	return out
 }
 
 // Delete implements store.Store.

@@ -133,6 +133,11 @@ func TestLeaderSessionExpiry(t *testing.T) {
 	if _, err := a.Put(context.Background(), rec); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("the old leader's write: %v, want ErrNotLeader", err)
 	}
+	for i, res := range a.PutAll(context.Background(), []*store.Record{rec, {Key: store.Key{Kind: "K", Name: "new"}}}) {
+		if !errors.Is(res.Err, store.ErrNotLeader) {
+			t.Fatalf("the old leader's batch, record %d: %v, want ErrNotLeader", i, res.Err)
+		}
+	}
 	rec.SpecHash = "b"
 	if _, err := b.Put(context.Background(), rec); err != nil {
 		t.Fatalf("the new leader's write: %v", err)
