@@ -134,3 +134,19 @@ func TestPublishingStoreBatch(t *testing.T) {
 		t.Errorf("published %v, want a:Submitted a:Adopted c:Created", got)
 	}
 }
+
+// The status page keeps the first MaxLastEntries entries of a pass that
+// do something and counts the rest; steady ones are counted apart.
+func TestLastPassKeepsTheFirstEntries(t *testing.T) {
+	var p Plan
+	for i := 0; i < MaxLastEntries+100; i++ {
+		p.Actions = append(p.Actions, Action{App: strconv.Itoa(i), Type: ActionAdopt, Phase: PhaseRunning})
+	}
+	for i := 0; i < 7; i++ {
+		p.Actions = append(p.Actions, Action{App: "steady" + strconv.Itoa(i), Type: ActionUnchanged, Phase: PhaseRunning})
+	}
+	last := lastPassOf(t0, p)
+	if len(last.Entries) != MaxLastEntries || last.More != 100 || last.Steady != 7 || last.Entries[0].Name != "0" {
+		t.Fatalf("kept %d entries (first %q), %d more, %d steady; want %d, 100, 7", len(last.Entries), last.Entries[0].Name, last.More, last.Steady, MaxLastEntries)
+	}
+}

@@ -136,23 +136,34 @@ type Loop struct {
 
 // LastPass is what the status page shows of the latest pass that
 // observed the cluster: its plan's entries that do something (or wait),
-// and how many objects were as desired. It keeps nothing else of the
-// pass: a pass's observation is garbage once it is done.
+// the first MaxLastEntries of them, and how many objects were as desired.
+// It keeps nothing else of the pass: a pass's observation is garbage once
+// it is done.
 type LastPass struct {
 	At      time.Time
 	Entries []Entry
-	Steady  int
+	// More counts the entries beyond MaxLastEntries (kept: counted only).
+	More   int
+	Steady int
 }
+
+// MaxLastEntries is how many entries of a pass the status page lists: a
+// pass adopting 100,000 drivers kept 100,000 (25 MB) for a page nobody
+// reads to the end; diff lists them all.
+const MaxLastEntries = 500
 
 // lastPassOf keeps what the page needs of a plan.
 func lastPassOf(at time.Time, p Plan) *LastPass {
 	last := &LastPass{At: at}
 	for e := range p.Entries() {
-		if e.Notable() {
+		switch {
+		case !e.Notable():
+			last.Steady++
+		case len(last.Entries) == MaxLastEntries:
+			last.More++
+		default:
 			e.Changes = nil // the properties a resubmission changes: diff shows them
 			last.Entries = append(last.Entries, e)
-		} else {
-			last.Steady++
 		}
 	}
 	return last

@@ -87,6 +87,7 @@ type Page struct {
 	Apps     []Row
 	Other    []Row // schedules, services, roles, notifiers
 	Plan     []reconcile.Entry
+	PlanMore int // entries that do something beyond Plan (counted only)
 	Steady   int // plan entries that change nothing
 	Events   []reconcile.StreamEvent
 	Problems []string
@@ -100,7 +101,7 @@ func (s *Server) page(ctx context.Context) Page {
 		slices.Reverse(p.Events)
 	}
 	if last := s.Last(); last != nil {
-		p.PassAt, p.Plan, p.Steady = last.At, last.Entries, last.Steady
+		p.PassAt, p.Plan, p.PlanMore, p.Steady = last.At, last.Entries, last.More, last.Steady
 	}
 	st := s.Store()
 	if st == nil {

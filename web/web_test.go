@@ -52,3 +52,22 @@ func TestPageEscapesAndOnlyReads(t *testing.T) {
 		t.Errorf("GET /app/nope: %d", resp.StatusCode)
 	}
 }
+
+// A pass's entries beyond those kept are counted on the page.
+func TestPageCountsTheEntriesNotKept(t *testing.T) {
+	last := &reconcile.LastPass{At: time.Now(), Entries: []reconcile.Entry{{Kind: "SparkApplication", Name: "pi", Type: "adopt", Phase: "Running"}}, More: 1234, Steady: 5}
+	s := &Server{Owner: "t", Store: func() store.Store { return store.NewMemory() }, Last: func() *reconcile.LastPass { return last }, Events: reconcile.NewBroker(0)}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"SparkApplication/pi", "And 1234 more", "5 object(s) as desired"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the page does not say %q:\n%s", want, b)
+		}
+	}
+}
