@@ -99,6 +99,12 @@ func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error)
 	return o, nil
 }
 
+// KeptRecords are the applications' records as the last pass read or
+// wrote them (read only), sorted by key, without reading the store; false
+// when none are kept (before a pass, or a store that cannot say its
+// records' versions).
+func (r *Reconciler) KeptRecords() ([]*store.Record, bool) { return r.records.kept() }
+
 // share applies shareProperties for d.
 func (r *Reconciler) share(d *Desired) func(*store.Record) {
 	return func(rec *store.Record) { shareProperties(d, rec) }

@@ -101,6 +101,22 @@ func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*stor
 	return out, nil
 }
 
+// kept are the records kept, sorted by key (read only), and false before
+// a pass kept any (or for a store that cannot say its versions).
+func (c *RecordCache) kept() ([]*store.Record, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recs == nil {
+		return nil, false
+	}
+	out := make([]*store.Record, 0, len(c.recs))
+	for _, r := range c.recs {
+		out = append(out, r)
+	}
+	store.SortRecords(out)
+	return out, true
+}
+
 // written keeps a record the executor wrote, as the store returned it
 // (Executor.Written): the next pass finds its version unchanged and does
 // not read it back. After adopting or submitting most applications, a

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -69,5 +70,69 @@ func TestPageCountsTheEntriesNotKept(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the page does not say %q:\n%s", want, b)
 		}
+	}
+}
+
+// With Records set, the index lists what it gives and does not list the
+// store (run gives the records its passes keep).
+func TestPageListsTheRecordsGiven(t *testing.T) {
+	st := &listCounter{Memory: store.NewMemory()}
+	kept := []*store.Record{{Key: store.Key{Kind: "SparkApplication", Name: "kept-one"}, Status: store.Status{Phase: "Running"}}}
+	s := &Server{Owner: "t", Store: func() store.Store { return st }, Last: func() *reconcile.LastPass { return nil }, Events: reconcile.NewBroker(0),
+		Records: func(context.Context, store.Store) ([]*store.Record, error) { return kept, nil }}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `data-app="kept-one"`) || st.lists != 0 {
+		t.Errorf("the page listed the store %d times; kept-one shown: %v", st.lists, strings.Contains(string(b), "kept-one"))
+	}
+}
+
+type listCounter struct {
+	*store.Memory
+	lists int
+}
+
+func (s *listCounter) List(ctx context.Context, kind string) ([]*store.Record, error) {
+	s.lists++
+	return s.Memory.List(ctx, kind)
+}
+
+// Beyond MaxAppRows applications the index lists those not running
+// first, then running ones, and counts the rest.
+func TestPageListsAtMostMaxAppRows(t *testing.T) {
+	var recs []*store.Record
+	for i := 0; i < MaxAppRows+10; i++ {
+		phase := "Running"
+		if i%100 == 99 {
+			phase = "Failed"
+		}
+		recs = append(recs, &store.Record{Key: store.Key{Kind: "SparkApplication", Name: fmt.Sprintf("app-%04d", i)}, Status: store.Status{Phase: phase}})
+	}
+	s := &Server{Owner: "t", Store: func() store.Store { return store.NewMemory() }, Last: func() *reconcile.LastPass { return nil }, Events: reconcile.NewBroker(0),
+		Records: func(context.Context, store.Store) ([]*store.Record, error) { return recs, nil }}
+	p := s.page(context.Background())
+	if len(p.Apps) != MaxAppRows || p.AppsMore != 10 || p.AppsMoreRunning != 10 {
+		t.Fatalf("%d rows, %d more (%d running); want %d, 10, 10", len(p.Apps), p.AppsMore, p.AppsMoreRunning, MaxAppRows)
+	}
+	for i, r := range p.Apps[:10] {
+		if r.Phase != "Failed" || i > 0 && r.Name < p.Apps[i-1].Name {
+			t.Fatalf("row %d: %s %s; want the ten failed first, by name", i, r.Name, r.Phase)
+		}
+	}
+	if p.Apps[10].Name != "app-0000" || p.Apps[10].Phase != "Running" {
+		t.Errorf("the first running row: %s %s", p.Apps[10].Name, p.Apps[10].Phase)
+	}
+	var b strings.Builder
+	if err := templates.ExecuteTemplate(&b, "index.html", p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "And 10 more applications, 10 of them running") {
+		t.Errorf("the page does not count the applications not listed")
 	}
 }

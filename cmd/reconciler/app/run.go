@@ -288,6 +288,13 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			}
 			return nil
 		},
+		Records: func(ctx context.Context, st store.Store) ([]*store.Record, error) {
+			l := loop.Load()
+			if l == nil {
+				return st.List(ctx, "")
+			}
+			return pageRecords(ctx, st, l.Reconciler)
+		},
 		Logs: func(ctx context.Context, _ *store.Record, run *store.Submission) (string, error) {
 			state := mc.Snapshot
 			if w := watcher.Load(); w != nil && o.observe == "events" {
@@ -480,4 +487,27 @@ func (o runOptions) follow(ctx context.Context, log *slog.Logger, metrics *recon
 		}
 		return snapshotDesired(repo, snap, syncErr, o.cluster.loadOpts())
 	}, hooks, nil
+}
+
+// pageRecords are the records the status page lists: the applications'
+// as the loop's passes keep them (none read from the store: at 100,000
+// applications a List for every refresh of an open page decoded them all)
+// and the other kinds' from the store.
+func pageRecords(ctx context.Context, st store.Store, r *reconcile.Reconciler) ([]*store.Record, error) {
+	apps, ok := r.KeptRecords()
+	if !ok {
+		return st.List(ctx, "")
+	}
+	for _, kind := range v1.Kinds {
+		if kind == v1.KindSparkApplication {
+			continue
+		}
+		recs, err := st.List(ctx, kind)
+		if err != nil {
+			return nil, err
+		}
+		apps = append(apps, recs...)
+	}
+	store.SortRecords(apps)
+	return apps, nil
 }
