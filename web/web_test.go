@@ -58,19 +58,29 @@ func TestPageEscapesAndOnlyReads(t *testing.T) {
 func TestPageCountsTheEntriesNotKept(t *testing.T) {
 	last := &reconcile.LastPass{At: time.Now(), Entries: []reconcile.Entry{{Kind: "SparkApplication", Name: "pi", Type: "adopt", Phase: "Running"}}, More: 1234, Steady: 5}
 	s := &Server{Owner: "t", Store: func() store.Store { return store.NewMemory() }, Last: func() *reconcile.LastPass { return last }, Events: reconcile.NewBroker(0)}
+	b := getIndex(t, s)
+	for _, want := range []string{"SparkApplication/pi", "And 1234 more", "5 object(s) as desired"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("the page does not say %q:\n%s", want, b)
+		}
+	}
+}
+
+// getIndex is the index page s serves.
+func getIndex(t *testing.T, s *Server) string {
+	t.Helper()
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{"SparkApplication/pi", "And 1234 more", "5 object(s) as desired"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("the page does not say %q:\n%s", want, b)
-		}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(b)
 }
 
 // With Records set, the index lists what it gives and does not list the
@@ -80,16 +90,9 @@ func TestPageListsTheRecordsGiven(t *testing.T) {
 	kept := []*store.Record{{Key: store.Key{Kind: "SparkApplication", Name: "kept-one"}, Status: store.Status{Phase: "Running"}}}
 	s := &Server{Owner: "t", Store: func() store.Store { return st }, Last: func() *reconcile.LastPass { return nil }, Events: reconcile.NewBroker(0),
 		Records: func(context.Context, store.Store) ([]*store.Record, error) { return kept, nil }}
-	srv := httptest.NewServer(s.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(b), `data-app="kept-one"`) || st.lists != 0 {
-		t.Errorf("the page listed the store %d times; kept-one shown: %v", st.lists, strings.Contains(string(b), "kept-one"))
+	b := getIndex(t, s)
+	if !strings.Contains(b, `data-app="kept-one"`) || st.lists != 0 {
+		t.Errorf("the page listed the store %d times; kept-one shown: %v", st.lists, strings.Contains(b, "kept-one"))
 	}
 }
 
