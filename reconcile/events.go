@@ -179,17 +179,8 @@ func (s PublishingStore) Versions(ctx context.Context, kind string) (map[string]
 
 // Put implements store.Store: after the write, the record's new events.
 func (s PublishingStore) Put(ctx context.Context, rec *store.Record) (*store.Record, error) {
-	var old []store.Event
-	if rec.Version > 0 {
-		if prev, err := s.Store.Get(ctx, rec.Key); err == nil {
-			old = prev.Events
-		}
-	}
-	saved, err := s.Store.Put(ctx, rec)
-	if err == nil {
-		s.publish(rec.Key, old, saved.Events)
-	}
-	return saved, err
+	res := s.PutAll(ctx, []*store.Record{rec})[0]
+	return res.Record, res.Err
 }
 
 // PutAll implements store.Batch (one Put after another when the store
@@ -212,7 +203,8 @@ func (s PublishingStore) PutAll(ctx context.Context, recs []*store.Record) []sto
 	return out
 }
 
-// publish publishes the events of a record's write that it did not have.
+// publish publishes the events a write of key (a record, or the source's
+// meta) added to those it had.
 func (s PublishingStore) publish(key store.Key, old, now []store.Event) {
 	for _, e := range added(old, now) {
 		s.Broker.Publish(StreamEvent{Time: e.Time, Kind: key.Kind, Name: key.Name, Type: e.Type, Reason: e.Reason, Message: e.Message, Revision: e.Revision})
@@ -227,9 +219,7 @@ func (s PublishingStore) PutMeta(ctx context.Context, m *store.Meta) (*store.Met
 	}
 	saved, err := s.Store.PutMeta(ctx, m)
 	if err == nil {
-		for _, e := range added(old, saved.Events) {
-			s.Broker.Publish(StreamEvent{Time: e.Time, Kind: "Source", Name: saved.Source, Type: e.Type, Reason: e.Reason, Message: e.Message, Revision: e.Revision})
-		}
+		s.publish(store.Key{Kind: "Source", Name: saved.Source}, old, saved.Events)
 	}
 	return saved, err
 }

@@ -131,7 +131,6 @@ func (e *Executor) Execute(ctx context.Context, d *Desired, o *Observed, plan Pl
 			if x.pendingApp[a.App] {
 				x.flush(ctx) // its record as written, before it changes again
 			}
-			x.outcome = len(x.out)
 			detail, err := x.run(ctx, *a)
 			x.out = append(x.out, Outcome{Action: a, Detail: detail, Err: err})
 			if !x.pendingApp[a.App] {
@@ -255,12 +254,10 @@ type execution struct {
 	// pending are the working records whose write waits for the next
 	// flush (later: what was observed, never an intent or a side effect's
 	// result), each with the index in out of its action's outcome;
-	// pendingApp says which applications have one. outcome is the index
-	// the action being run will have.
+	// pendingApp says which applications have one.
 	pending    []pendingWrite
 	pendingApp map[string]bool
 	out        []Outcome
-	outcome    int
 	// liveDriver are the live drivers by submission id (the observation's,
 	// read only); hosts the agents' hostnames by id.
 	liveDriver map[string]*Driver
@@ -286,11 +283,12 @@ type pendingWrite struct {
 }
 
 // later has the working record written at the next flush, with others;
-// its action's outcome then gets the write's error and is logged. The
-// application's next action, if any, flushes first (Execute).
+// its action's outcome (the next in out, appended once the action
+// returns) then gets the write's error and is logged. The application's
+// next action, if any, flushes first (Execute).
 func (x *execution) later(r *store.Record) {
 	delete(x.recs, r.Key.Name)
-	x.pending = append(x.pending, pendingWrite{rec: r, outcome: x.outcome})
+	x.pending = append(x.pending, pendingWrite{rec: r, outcome: len(x.out)})
 	x.pendingApp[r.Key.Name] = true
 }
 
