@@ -87,7 +87,7 @@ func desiredApp(app *v1.SparkApplication, disp *v1.Dispatcher, opts render.Optio
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", app.Metadata.Name, err)
 	}
-	da := &DesiredApp{App: app, Rendered: r, File: app.Origin().File}
+	da := NewDesiredApp(app, r)
 	props := r.Request.SparkProperties
 	da.UsesShuffle = props["spark.shuffle.service.enabled"] == "true" || props["spark.dynamicAllocation.enabled"] == "true"
 	if disp != nil && disp.Spec.Managed != nil {

@@ -460,7 +460,7 @@ func (x *execution) ended(ctx context.Context, r *store.Record, s *store.Submiss
 	s.Class = Classify(s, s.State, s.Reason)
 	da := x.app(r.Key.Name)
 	if da != nil {
-		policy := da.App.Spec.RestartPolicy
+		policy := da.Spec.RestartPolicy
 		c := countersOf(r, s.SpecHash, s, s.Class, s.FinishedAt, duration(policy.ResetAfter))
 		r.Counters = &c
 	}
@@ -709,8 +709,8 @@ func (x *execution) kill(ctx context.Context, r *store.Record, ids []string, a A
 
 // historyLimit is how many runs the application's record keeps.
 func (x *execution) historyLimit(app string) int {
-	if da := x.app(app); da != nil && da.App.Spec.HistoryLimit != nil {
-		return *da.App.Spec.HistoryLimit
+	if da := x.app(app); da != nil && da.Spec.HistoryLimit != nil {
+		return *da.Spec.HistoryLimit
 	}
 	return store.DefaultRuns
 }

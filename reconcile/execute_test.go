@@ -399,7 +399,7 @@ func TestExecuteBatchesAdoptions(t *testing.T) {
 	for i := 0; i < n; i++ {
 		a := app(t, fmt.Sprintf("app-%03d", i), "")
 		apps = append(apps, a)
-		obs = withLive(obs, Driver{SubmissionID: fmt.Sprintf("driver-%03d", i), TaskID: fmt.Sprintf("driver-%03d", i), App: a.App.Metadata.Name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
+		obs = withLive(obs, Driver{SubmissionID: fmt.Sprintf("driver-%03d", i), TaskID: fmt.Sprintf("driver-%03d", i), App: a.Name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
 	}
 	des := desired(apps...)
 	plan := Compute(des, obs, t0, Options{})

@@ -342,7 +342,7 @@ func NotifyObjects(d *Desired, recs, scheduleRecs map[string]*store.Record, meta
 		case o.Schedule != "":
 			o.Labels = scheduleLabels[o.Schedule]
 		case d.Apps[name] != nil:
-			o.Labels = d.Apps[name].App.Metadata.Labels
+			o.Labels = d.Apps[name].Labels
 		}
 		out = append(out, o)
 	}

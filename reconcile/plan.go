@@ -372,7 +372,7 @@ func (p *planner) plan() []Action {
 				return append(out, *a)
 			}
 			if why := p.secretChanged(dr.SubmissionID); why != "" {
-				if p.app.App.Spec.ChangePolicy == v1.ChangeNextRun {
+				if p.app.Spec.ChangePolicy == v1.ChangeNextRun {
 					return append(out, p.act(ActionUnchanged, PhaseRunning, why+"; changePolicy NextRun: the next run uses the new value"))
 				}
 				if blocked := p.infeasible(); blocked != nil {
@@ -387,7 +387,7 @@ func (p *planner) plan() []Action {
 				p.deadlineNote(&a, dr)
 				out = append(out, a)
 			}
-		case p.app.App.Spec.ChangePolicy == v1.ChangeNextRun:
+		case p.app.Spec.ChangePolicy == v1.ChangeNextRun:
 			out = append(out, p.act(ActionUnchanged, PhaseRunning, "the spec changed; changePolicy NextRun: the next run uses it"))
 		default:
 			if blocked := p.infeasible(); blocked != nil {
@@ -414,7 +414,7 @@ func (p *planner) plan() []Action {
 		if state == dispatcher.StateRunning {
 			phase = PhaseSubmitted
 		}
-		if latest.SpecHash != hash && p.app.App.Spec.ChangePolicy != v1.ChangeNextRun {
+		if latest.SpecHash != hash && p.app.Spec.ChangePolicy != v1.ChangeNextRun {
 			a := p.submit(ActionResubmit, PhaseSubmitted, fmt.Sprintf("the spec changed while %s waits in the dispatcher: killing it and submitting the new spec", latest.ID), 1)
 			a.Kill = []string{latest.ID}
 			a.Changes = p.changes()
@@ -427,9 +427,9 @@ func (p *planner) plan() []Action {
 			return append(out, *a)
 		}
 		a := p.act(ActionUnchanged, phase, fmt.Sprintf("submission %s is %s in the dispatcher", latest.ID, orUnknown(state)))
-		if d := duration(p.app.App.Spec.StartDeadline); d > 0 && state != dispatcher.StateRunning {
+		if d := duration(p.app.Spec.StartDeadline); d > 0 && state != dispatcher.StateRunning {
 			at := latest.SubmittedAt.Add(d)
-			a.Reason += fmt.Sprintf("; will be killed at %s by startDeadline %s unless it starts", at.UTC().Format(time.RFC3339), p.app.App.Spec.StartDeadline)
+			a.Reason += fmt.Sprintf("; will be killed at %s by startDeadline %s unless it starts", at.UTC().Format(time.RFC3339), p.app.Spec.StartDeadline)
 			a.NotBefore = at
 		}
 		return append(out, a)
@@ -444,7 +444,7 @@ func (p *planner) plan() []Action {
 	if latest.SpecHash != hash {
 		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("the spec changed since submission %s ended (%s)", latest.ID, taskState), 1))
 	}
-	policy := p.app.App.Spec.RestartPolicy
+	policy := p.app.Spec.RestartPolicy
 	reason, message := p.finalStatus(latest)
 	seen := *latest
 	if st, ok := p.o.Submissions[latest.ID]; ok && seen.DriverState == "" {
@@ -480,7 +480,7 @@ func (p *planner) plan() []Action {
 		return append(out, p.submit(ActionSubmit, PhaseSubmitted, fmt.Sprintf("submission %s was killed by the reconciler and nothing replaced it", latest.ID), 1))
 	case class == ClassDeadline && seen.Reason == ActiveDeadline && policy.Type != v1.RestartAlways:
 		return append(out, p.act(ActionUnchanged, PhaseFailed, fmt.Sprintf("submission %s was killed by its activeDeadline %s (class deadline): not restarted; rerun %s to run it again",
-			latest.ID, p.app.App.Spec.ActiveDeadline, p.name)))
+			latest.ID, p.app.Spec.ActiveDeadline, p.name)))
 	}
 	why := fmt.Sprintf("submission %s ended with %s, class %s", latest.ID, end, class)
 	if no := restartDecision(policy, class, counters); no != "" {
@@ -532,7 +532,7 @@ func (p *planner) liveDeadline(dr *Driver) *Action {
 	if latest == nil || latest.ID != dr.SubmissionID {
 		return nil // not recorded yet (adopted this pass): no deadline yet
 	}
-	spec := &p.app.App.Spec
+	spec := &p.app.Spec
 	if d := duration(spec.StartDeadline); d > 0 && dr.State != "TASK_RUNNING" && !p.now.Before(latest.SubmittedAt.Add(d)) {
 		a := p.act(ActionKill, PhaseFailed, fmt.Sprintf("driver %s is still %s %s after its submission: startDeadline %s passed, killing it",
 			dr.SubmissionID, dr.State, p.now.Sub(latest.SubmittedAt).Round(time.Second), spec.StartDeadline))
@@ -555,7 +555,7 @@ func (p *planner) deadlineNote(a *Action, dr *Driver) {
 	if latest == nil || latest.ID != dr.SubmissionID {
 		return
 	}
-	spec := &p.app.App.Spec
+	spec := &p.app.Spec
 	note := func(name string, d *v1.Duration) {
 		at := latest.SubmittedAt.Add(duration(d))
 		a.Reason += fmt.Sprintf("; will be killed at %s by %s %s", at.UTC().Format(time.RFC3339), name, d)
@@ -574,12 +574,12 @@ func (p *planner) deadlineNote(a *Action, dr *Driver) {
 // queuedDeadline kills a submission the dispatcher still holds past its
 // startDeadline, saying why no offer fitted.
 func (p *planner) queuedDeadline(latest *store.Submission, state string) *Action {
-	d := duration(p.app.App.Spec.StartDeadline)
+	d := duration(p.app.Spec.StartDeadline)
 	if d == 0 || state == dispatcher.StateRunning || p.now.Before(latest.SubmittedAt.Add(d)) {
 		return nil
 	}
 	a := p.act(ActionKill, PhaseFailed, fmt.Sprintf("queued for %s in the dispatcher (%s), past its startDeadline %s: %s; killing it",
-		p.now.Sub(latest.SubmittedAt).Round(time.Second), orUnknown(state), p.app.App.Spec.StartDeadline, p.whyQueued()))
+		p.now.Sub(latest.SubmittedAt).Round(time.Second), orUnknown(state), p.app.Spec.StartDeadline, p.whyQueued()))
 	a.Kill, a.Deadline = []string{latest.ID}, StartDeadline
 	return &a
 }
@@ -597,7 +597,7 @@ func (p *planner) stuckDispatcher(latest *store.Submission, state string) *Actio
 	if room == "" {
 		return nil // waiting for capacity: not the dispatcher's fault
 	}
-	name := p.app.App.Spec.Dispatcher.Name
+	name := p.app.Spec.Dispatcher
 	if name == "" {
 		name = p.app.Rendered.DispatcherURL
 	}
@@ -614,7 +614,7 @@ func (p *planner) roomFor() string {
 	cpus, mem := eff.Driver.Cores, float64(eff.Driver.TaskMemMiB)
 	for i := range p.o.Agents {
 		ag := &p.o.Agents[i]
-		if matches(p.app.App.Spec.Driver.Constraints, *ag) && ag.CPUs-ag.UsedCPUs >= cpus && ag.MemMiB-ag.UsedMemMiB >= mem {
+		if matches(p.app.Spec.DriverConstraints, *ag) && ag.CPUs-ag.UsedCPUs >= cpus && ag.MemMiB-ag.UsedMemMiB >= mem {
 			return fmt.Sprintf("agent %s has %s cpus and %s MiB free for its %s cpus and %s MiB", orDefault(ag.Hostname, ag.ID),
 				fmtNum(ag.CPUs-ag.UsedCPUs), fmtNum(ag.MemMiB-ag.UsedMemMiB), fmtNum(cpus), fmtNum(mem))
 		}
@@ -653,12 +653,12 @@ func (p *planner) whyQueued() string {
 	bestCPUs := -1.0
 	for i := range p.o.Agents {
 		ag := &p.o.Agents[i]
-		if free := ag.CPUs - ag.UsedCPUs; matches(p.app.App.Spec.Driver.Constraints, *ag) && free > bestCPUs {
+		if free := ag.CPUs - ag.UsedCPUs; matches(p.app.Spec.DriverConstraints, *ag) && free > bestCPUs {
 			best, bestCPUs = ag, free
 		}
 	}
 	if best == nil {
-		return fmt.Sprintf("no agent matches the driver constraints %q", p.app.App.Spec.Driver.Constraints.String())
+		return fmt.Sprintf("no agent matches the driver constraints %q", p.app.Spec.DriverConstraints.String())
 	}
 	return fmt.Sprintf("no offer fits %s cpus and %s MiB%s (the most free: %s cpus, %s MiB on %s)",
 		fmtNum(cpus), fmtNum(mem), role, fmtNum(bestCPUs), fmtNum(best.MemMiB-best.UsedMemMiB), orDefault(best.Hostname, best.ID))
@@ -838,7 +838,7 @@ func (p *planner) restart(latest *store.Submission, failures int, why string) Ac
 	if ended.IsZero() {
 		ended = p.now // first seen ended now; the executor records it
 	}
-	delay := Backoff(p.app.App.Spec.RestartPolicy.Backoff, p.name, max(failures, 1))
+	delay := Backoff(p.app.Spec.RestartPolicy.Backoff, p.name, max(failures, 1))
 	at := ended.Add(delay)
 	if at.After(p.now) {
 		a := p.act(ActionUnchanged, phaseAfter(latest), fmt.Sprintf("%s: restarting in %s (attempt %d)", why, at.Sub(p.now).Round(time.Second), failures+1))
@@ -917,12 +917,12 @@ func (p *planner) infeasible() *Action {
 		a := p.act(ActionBlocked, PhaseBlocked, fmt.Sprintf("the managed dispatcher %q has no running task yet (run's framework launches it)", m))
 		return &a
 	}
-	spec := &p.app.App.Spec
+	spec := &p.app.Spec
 	eff := p.app.Rendered.Effective
 	for _, cs := range []struct {
 		field string
 		cs    v1.Constraints
-	}{{"driver.constraints", spec.Driver.Constraints}, {"executor.constraints", spec.Executor.Constraints}} {
+	}{{"driver.constraints", spec.DriverConstraints}, {"executor.constraints", spec.ExecutorConstraints}} {
 		if why := rangesConstraint(cs.cs, p.o.Agents); why != "" {
 			a := p.act(ActionBlocked, PhaseBlocked, cs.field+": "+why)
 			return &a
@@ -931,13 +931,13 @@ func (p *planner) infeasible() *Action {
 	driverFits, driverMatches := false, false
 	execFits, execMatches := false, false
 	for _, ag := range p.o.Agents {
-		if matches(spec.Driver.Constraints, ag) {
+		if matches(spec.DriverConstraints, ag) {
 			driverMatches = true
 			if ag.CPUs >= eff.Driver.Cores && ag.MemMiB >= float64(eff.Driver.TaskMemMiB) {
 				driverFits = true
 			}
 		}
-		if matches(spec.Executor.Constraints, ag) {
+		if matches(spec.ExecutorConstraints, ag) {
 			execMatches = true
 			if ag.CPUs >= float64(max(eff.Executor.CoresEach, 1)) && ag.MemMiB >= float64(eff.Executor.TaskMemMiB) {
 				execFits = true
@@ -947,11 +947,11 @@ func (p *planner) infeasible() *Action {
 	var why string
 	switch {
 	case !driverMatches:
-		why = fmt.Sprintf("no agent matches the driver constraints %q", spec.Driver.Constraints.String())
+		why = fmt.Sprintf("no agent matches the driver constraints %q", spec.DriverConstraints.String())
 	case !driverFits:
 		why = fmt.Sprintf("the driver needs %s cpus and %d MiB (heap + overheads); no agent matching its constraints has that much", fmtNum(eff.Driver.Cores), eff.Driver.TaskMemMiB)
 	case !execMatches:
-		why = fmt.Sprintf("no agent matches the executor constraints %q", spec.Executor.Constraints.String())
+		why = fmt.Sprintf("no agent matches the executor constraints %q", spec.ExecutorConstraints.String())
 	case !execFits:
 		why = fmt.Sprintf("an executor needs %d cpus and %d MiB (heap + overhead); no agent matching the executor constraints has that much", max(eff.Executor.CoresEach, 1), eff.Executor.TaskMemMiB)
 	default:

@@ -40,13 +40,15 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &DesiredApp{App: a, Rendered: r, File: name + ".yaml"}
+	da := NewDesiredApp(a, r)
+	da.File = name + ".yaml"
+	return da
 }
 
 func desired(apps ...*DesiredApp) *Desired {
 	d := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{}}
 	for _, a := range apps {
-		d.Apps[a.App.Metadata.Name] = a
+		d.Apps[a.Name] = a
 	}
 	return d
 }
@@ -186,7 +188,7 @@ func TestRestartBackoffCapsAndGivesUp(t *testing.T) {
 		t.Fatalf("after 3 failures with maxRetries 2: %+v", p.Actions[0])
 	}
 	for attempt := 1; attempt < 10; attempt++ {
-		d := Backoff(a.App.Spec.RestartPolicy.Backoff, "pi", attempt)
+		d := Backoff(a.Spec.RestartPolicy.Backoff, "pi", attempt)
 		base := 10 * time.Second << (attempt - 1)
 		if base > time.Minute {
 			base = time.Minute
@@ -194,7 +196,7 @@ func TestRestartBackoffCapsAndGivesUp(t *testing.T) {
 		if d < base || d > time.Minute && base < time.Minute || d > time.Duration(float64(base)*1.2) {
 			t.Errorf("attempt %d: backoff %s, want %s..+20%% capped at 1min", attempt, d, base)
 		}
-		if d != Backoff(a.App.Spec.RestartPolicy.Backoff, "pi", attempt) {
+		if d != Backoff(a.Spec.RestartPolicy.Backoff, "pi", attempt) {
 			t.Error("backoff is not deterministic")
 		}
 	}
@@ -297,13 +299,13 @@ func TestPlanConverges(t *testing.T) {
 		d := desired()
 		for _, a := range apps {
 			if rnd.Intn(4) > 0 {
-				d.Apps[a.App.Metadata.Name] = a
+				d.Apps[a.Name] = a
 			}
 		}
 		o := observed()
 		seq := 0
 		for _, a := range apps {
-			name := a.App.Metadata.Name
+			name := a.Name
 			switch rnd.Intn(5) {
 			case 1: // running an old spec, recorded
 				seq++

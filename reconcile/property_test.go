@@ -35,7 +35,7 @@ func TestPlanEveryKindProperties(t *testing.T) {
 		d := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: files}
 		for _, a := range apps {
 			if !files[a.File] && rnd.Intn(4) > 0 {
-				d.Apps[a.App.Metadata.Name] = a
+				d.Apps[a.Name] = a
 			}
 		}
 		if !files[shuffle.File] && rnd.Intn(4) > 0 {
@@ -57,7 +57,7 @@ func TestPlanEveryKindProperties(t *testing.T) {
 		lostStore := rnd.Intn(4) == 0
 		seq := 0
 		for _, a := range apps {
-			name := a.App.Metadata.Name
+			name := a.Name
 			if rnd.Intn(2) == 0 {
 				seq++
 				id := fmt.Sprintf("driver-%d", seq)

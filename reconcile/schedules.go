@@ -31,7 +31,9 @@ func (s *DesiredSchedule) runApp(run store.ScheduleRun) *DesiredApp {
 	app := render.RunApplication(s.Schedule, run.Name, run.Scheduled.UTC().Format(render.ScheduledTimeLayout))
 	da, err := desiredApp(app, s.Dispatcher, s.RenderOpts)
 	if err != nil {
-		return &DesiredApp{App: app, Rendered: &render.Application{Name: run.Name}, File: s.File, Schedule: s.Name(), Unreachable: err.Error()}
+		da = NewDesiredApp(app, &render.Application{Name: run.Name})
+		da.File, da.Schedule, da.Unreachable = s.File, s.Name(), err.Error()
+		return da
 	}
 	da.File, da.Schedule, da.Stopped, da.Overrides = s.File, s.Name(), run.Stopped, run.Overrides
 	return da

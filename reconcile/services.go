@@ -871,7 +871,7 @@ func shuffleNote(app *DesiredApp, o *Observed, up map[string]bool) string {
 	}
 	var without []string
 	for _, ag := range o.Agents {
-		if matches(app.App.Spec.Executor.Constraints, ag) && !up[ag.ID] {
+		if matches(app.Spec.ExecutorConstraints, ag) && !up[ag.ID] {
 			without = append(without, ag.Hostname)
 		}
 	}
