@@ -29,7 +29,7 @@ type RecordCache struct {
 }
 
 // list returns the store's records of SparkApplications, sorted by key;
-// share is applied to each record as it is decoded (shareProperties).
+// share is applied to each record as it is decoded (shareDesired).
 func (c *RecordCache) list(ctx context.Context, st store.Store, share func(*store.Record)) ([]*store.Record, error) {
 	vs, ok := st.(store.Versioned)
 	if c == nil || !ok {

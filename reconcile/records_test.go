@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/mesos"
@@ -104,6 +105,7 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 	if got := r.records.decoded - before; got != 0 {
 		t.Fatalf("a steady pass decoded %d records, want 0", got)
 	}
+	sharesDesired(t, r, d)
 
 	// Drivers fail and are restarted (a, b) or stay failed (c).
 	snap, err := mc.Snapshot(ctx)
@@ -169,3 +171,28 @@ func (s *returnedStore) Put(ctx context.Context, rec *store.Record) (*store.Reco
 
 // rolesless is a master without roles (none are desired).
 type rolesless struct{ *mesos.Client }
+
+// sharesDesired fails unless every record r keeps holds its desired
+// application's properties, spec hashes and origin, not copies of them.
+func sharesDesired(t *testing.T, r *Reconciler, d *Desired) {
+	t.Helper()
+	same := func(a, b string) bool { return a == b && unsafe.StringData(a) == unsafe.StringData(b) }
+	r.records.mu.Lock()
+	defer r.records.mu.Unlock()
+	for name, kept := range r.records.recs {
+		da := d.Apps[name]
+		if da == nil {
+			continue
+		}
+		hash := da.Rendered.SpecHash
+		ok := kept.Properties != nil &&
+			fmt.Sprintf("%p", kept.Properties) == fmt.Sprintf("%p", da.Rendered.Request.SparkProperties) &&
+			same(kept.SpecHash, hash) && same(kept.Origin, da.File) && kept.Counters != nil && same(kept.Counters.SpecHash, hash)
+		for _, s := range kept.Submissions {
+			ok = ok && (s.SpecHash != hash || same(s.SpecHash, hash))
+		}
+		if !ok {
+			t.Errorf("the record kept of %s holds copies of its desired properties, spec hash or origin", name)
+		}
+	}
+}
