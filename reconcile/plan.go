@@ -362,8 +362,7 @@ func (p *planner) plan() []Action {
 		dr := &p.live[0] // not copied: a Driver is 184 bytes, and this is every running application
 		if !p.recorded(dr.SubmissionID) {
 			a := p.act(ActionAdopt, PhaseRunning, fmt.Sprintf("driver %s runs with our labels but is not recorded: adopting it", dr.SubmissionID))
-			adopt := *dr
-			a.Adopt = &adopt
+			a.Adopt = dr // the observation's, read only, as for an ended driver
 			out = append(out, a)
 		}
 		switch {
