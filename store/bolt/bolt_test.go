@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -230,4 +231,57 @@ func TestSchema1IsMigrated(t *testing.T) {
 	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), `schema version "3"`) {
 		t.Fatalf("a schema 3 file opened: %v", err)
 	}
+}
+
+// TestReaderGetsInWhileTheWriterWrites: the writer keeps the file open
+// between its transactions, yet a reader waiting for it (status while run
+// adopts thousands of drivers) is let in after the writer's next
+// transaction, not when bbolt's lock timeout ends; and once the writer is
+// idle, a plain bbolt reader that does not say it waits gets in too.
+func TestReaderGetsInWhileTheWriterWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	stop, done, writing := make(chan struct{}), make(chan error), make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := s.Put(ctx, &store.Record{Key: store.Key{Kind: "K", Name: fmt.Sprint("n", i)}}); err != nil {
+				done <- err
+				return
+			}
+			if i == 10 {
+				close(writing)
+			}
+		}
+	}()
+	<-writing
+	for i := 0; i < 3; i++ {
+		r, err := OpenReadOnly(path)
+		if err != nil {
+			t.Fatalf("a reader while the writer writes: %v", err)
+		}
+		recs, err := r.List(ctx, "K")
+		if err != nil || len(recs) < 10 {
+			t.Fatalf("a reader while the writer writes: %d records, %v", len(recs), err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("a plain reader once the writer is idle: %v", err)
+	}
+	db.Close()
 }
