@@ -285,3 +285,54 @@ func TestReaderGetsInWhileTheWriterWrites(t *testing.T) {
 	}
 	db.Close()
 }
+
+// TestListLeavesNoFileInRSS: a List reads every record through bbolt's
+// memory map; the writer closes the file after it, so that the pages it
+// touched do not stay in the process's RSS while later transactions keep
+// the file open.
+func TestListLeavesNoFileInRSS(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	big := strings.Repeat("x", 8<<10)
+	var recs []*store.Record
+	for i := 0; i < 4000; i++ { // 32 MB of records
+		recs = append(recs, &store.Record{Key: store.Key{Kind: "K", Name: fmt.Sprint("n", i)}, Status: store.Status{Message: big}})
+	}
+	for _, r := range s.PutAll(ctx, recs) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	rssFile := func() int {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+				var kb int
+				fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+				return kb
+			}
+		}
+		t.Fatal("no RssFile in /proc/self/status")
+		return 0
+	}
+	if _, err := s.Get(ctx, store.Key{Kind: "K", Name: "n0"}); err != nil { // the file open again
+		t.Fatal(err)
+	}
+	before := rssFile()
+	if got, err := s.List(ctx, "K"); err != nil || len(got) != len(recs) {
+		t.Fatalf("list: %d records, %v", len(got), err)
+	}
+	if _, err := s.Get(ctx, store.Key{Kind: "K", Name: "n1"}); err != nil { // and again
+		t.Fatal(err)
+	}
+	if grown := rssFile() - before; grown > 8<<10 {
+		t.Fatalf("the file's pages stayed in RSS after a List: %d kB more", grown)
+	}
+}
