@@ -68,11 +68,20 @@ type Store struct {
 	idle    *time.Timer
 	used    time.Time // the end of the last transaction on open
 	readers *os.File  // PATH.readers
+	// ignoreReaders: until then, PATH.readers is not heeded.
+	ignoreReaders time.Time
 }
 
 // holdIdle is how long the writer keeps the file open after its last
 // transaction.
 const holdIdle = 50 * time.Millisecond
+
+// How long the writer waits for readers to be done, and how long it then
+// ignores the one that did not finish.
+const (
+	readersWait   = time.Second
+	readersIgnore = 30 * time.Second
+)
 
 var (
 	_ store.Store   = (*Store)(nil)
@@ -255,10 +264,7 @@ func (s *Store) held(fn func(*bolt.DB) error, release bool) error {
 		return fmt.Errorf("store %s is closed", s.path)
 	}
 	if s.open == nil {
-		// Readers that wait go first: each holds PATH.readers until done.
-		fd := int(s.readers.Fd())
-		_ = syscall.Flock(fd, syscall.LOCK_EX)
-		_ = syscall.Flock(fd, syscall.LOCK_UN)
+		s.letReadersFirst()
 		db, err := s.db(false)
 		if err != nil {
 			return err
@@ -276,8 +282,31 @@ func (s *Store) held(fn func(*bolt.DB) error, release bool) error {
 	return err
 }
 
+// letReadersFirst waits until no reader holds PATH.readers (each holds it
+// until done), for at most readersWait. A reader that holds it longer (a
+// stopped `reconciler status`) is then not waited for, nor closed for,
+// during readersIgnore: it would stall every write.
+func (s *Store) letReadersFirst() {
+	if time.Now().Before(s.ignoreReaders) {
+		return
+	}
+	fd := int(s.readers.Fd())
+	deadline := time.Now().Add(readersWait)
+	for syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			s.ignoreReaders = time.Now().Add(readersIgnore)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = syscall.Flock(fd, syscall.LOCK_UN)
+}
+
 // readerWaits says whether a reader holds PATH.readers.
 func (s *Store) readerWaits() bool {
+	if time.Now().Before(s.ignoreReaders) {
+		return false
+	}
 	fd := int(s.readers.Fd())
 	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return true

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -334,5 +335,34 @@ func TestListLeavesNoFileInRSS(t *testing.T) {
 	}
 	if grown := rssFile() - before; grown > 8<<10 {
 		t.Fatalf("the file's pages stayed in RSS after a List: %d kB more", grown)
+	}
+}
+
+// TestAStuckReaderDoesNotStallTheWriter: a reader that says it waits and
+// never finishes (a stopped `reconciler status`) costs the writer one
+// wait, not one per transaction.
+func TestAStuckReaderDoesNotStallTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, err := os.Open(path + ".readers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		if _, err := s.Put(context.Background(), &store.Record{Key: store.Key{Kind: "K", Name: fmt.Sprint("n", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("20 writes beside a stuck reader took %s", took)
 	}
 }
