@@ -240,12 +240,7 @@ func TestSchema1IsMigrated(t *testing.T) {
 // transaction, not when bbolt's lock timeout ends; and once the writer is
 // idle, a plain bbolt reader that does not say it waits gets in too.
 func TestReaderGetsInWhileTheWriterWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWriter(t)
 	ctx := context.Background()
 	stop, done, writing := make(chan struct{}), make(chan error), make(chan struct{})
 	go func() {
@@ -292,11 +287,7 @@ func TestReaderGetsInWhileTheWriterWrites(t *testing.T) {
 // touched do not stay in the process's RSS while later transactions keep
 // the file open.
 func TestListLeavesNoFileInRSS(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openWriter(t)
 	ctx := context.Background()
 	big := strings.Repeat("x", 8<<10)
 	var recs []*store.Record
@@ -342,12 +333,7 @@ func TestListLeavesNoFileInRSS(t *testing.T) {
 // never finishes (a stopped `reconciler status`) costs the writer one
 // wait, not one per transaction.
 func TestAStuckReaderDoesNotStallTheWriter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWriter(t)
 	f, err := os.Open(path + ".readers")
 	if err != nil {
 		t.Fatal(err)
@@ -365,4 +351,16 @@ func TestAStuckReaderDoesNotStallTheWriter(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("20 writes beside a stuck reader took %s", took)
 	}
+}
+
+// openWriter opens a new store for writing, closed when the test ends.
+func openWriter(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
 }
