@@ -218,12 +218,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error { return s.read(fn, false) }
 // touched through bbolt's memory map (320 MB at 100,000 records) do not
 // stay in its RSS through the transactions that follow.
 func (s *Store) read(fn func(*bolt.Tx) error, whole bool) error {
-	checked := func(tx *bolt.Tx) error {
-		if err := s.check(tx); err != nil {
-			return err
-		}
-		return fn(tx)
-	}
+	checked := s.checked(fn)
 	if !s.readOnly {
 		return s.held(func(db *bolt.DB) error { return db.View(checked) }, whole)
 	}
@@ -244,14 +239,17 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	if s.readOnly {
 		return fmt.Errorf("store %s is open read-only: %w", s.path, store.ErrNotLeader)
 	}
-	return s.held(func(db *bolt.DB) error {
-		return db.Update(func(tx *bolt.Tx) error {
-			if err := s.check(tx); err != nil {
-				return err
-			}
-			return fn(tx)
-		})
-	}, false)
+	return s.held(func(db *bolt.DB) error { return db.Update(s.checked(fn)) }, false)
+}
+
+// checked is fn after the schema check, for every transaction.
+func (s *Store) checked(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if err := s.check(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	}
 }
 
 // held runs fn on the writer's open file, opening it if closed; after it,
@@ -290,29 +288,31 @@ func (s *Store) letReadersFirst() {
 	if time.Now().Before(s.ignoreReaders) {
 		return
 	}
-	fd := int(s.readers.Fd())
 	deadline := time.Now().Add(readersWait)
-	for syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+	for !s.noReader() {
 		if time.Now().After(deadline) {
 			s.ignoreReaders = time.Now().Add(readersIgnore)
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	_ = syscall.Flock(fd, syscall.LOCK_UN)
 }
 
-// readerWaits says whether a reader holds PATH.readers.
+// readerWaits says whether a reader holds PATH.readers (false while they
+// are ignored).
 func (s *Store) readerWaits() bool {
-	if time.Now().Before(s.ignoreReaders) {
+	return !time.Now().Before(s.ignoreReaders) && !s.noReader()
+}
+
+// noReader says whether no reader holds PATH.readers, by taking it
+// exclusively for an instant.
+func (s *Store) noReader() bool {
+	fd := int(s.readers.Fd())
+	if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
 		return false
 	}
-	fd := int(s.readers.Fd())
-	if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return true
-	}
 	_ = syscall.Flock(fd, syscall.LOCK_UN)
-	return false
+	return true
 }
 
 func (s *Store) closeIdle() {
