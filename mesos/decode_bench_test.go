@@ -53,7 +53,7 @@ func protobufSnapshot(b []byte) (*Snapshot, error) {
 	}
 	s := &Snapshot{}
 	for _, t := range r.GetGetState().GetGetTasks().GetTasks() {
-		task := Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value, State: t.GetState().String()}
+		task := Task{ID: t.TaskID.Value, FrameworkID: t.FrameworkID.Value, AgentID: t.AgentID.Value, State: t.GetState().String()}
 		for _, l := range t.GetLabels().GetLabels() {
 			task.Labels = append(task.Labels, Label{l.Key, l.GetValue()})
 		}

@@ -32,7 +32,6 @@ type Snapshot struct {
 // Task is a Mesos task.
 type Task struct {
 	ID          string
-	Name        string
 	FrameworkID string
 	AgentID     string
 	State       string // TASK_RUNNING, ...
@@ -186,7 +185,6 @@ type leanID struct {
 }
 
 type leanTask struct {
-	Name        string `json:"name"`
 	TaskID      leanID `json:"task_id"`
 	FrameworkID leanID `json:"framework_id"`
 	AgentID     leanID `json:"agent_id"`
@@ -254,7 +252,7 @@ var repeatedLabels = map[string]bool{render.LabelOwner: true, render.LabelKind: 
 // view of many thousands.
 func (t leanTask) task(pool *strs.Pool) *Task {
 	intern := pool.Intern
-	task := &Task{ID: t.TaskID.Value, Name: t.Name, FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
+	task := &Task{ID: t.TaskID.Value, FrameworkID: intern(t.FrameworkID.Value), AgentID: intern(t.AgentID.Value),
 		State: intern(t.State)}
 	for _, st := range t.Statuses {
 		if st.State == "TASK_RUNNING" && task.Started.IsZero() {

@@ -83,7 +83,7 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 		for _, l := range x.GetLabels().GetLabels() {
 			labels = append(labels, Label{l.Key, l.GetValue()})
 		}
-		task := Task{ID: x.TaskID.Value, Name: x.Name, FrameworkID: x.FrameworkID.Value, AgentID: x.AgentID.Value, State: x.State.String(), Labels: labels}
+		task := Task{ID: x.TaskID.Value, FrameworkID: x.FrameworkID.Value, AgentID: x.AgentID.Value, State: x.State.String(), Labels: labels}
 		for _, st := range x.Statuses {
 			if st.GetState() == mesoslib.TASK_RUNNING && task.Started.IsZero() {
 				task.Started = time.Unix(0, int64(st.GetTimestamp()*1e9)).UTC()
@@ -208,7 +208,7 @@ func TestLeanStateStreaming(t *testing.T) {
 	if a := gs.Agents[0].agent(); a.CPUs != 2 || len(a.Ports) != 1 || a.Ports[0] != [2]uint64{1, 5} || a.Attributes["z"].Text != "a" {
 		t.Errorf("agent %+v", a)
 	}
-	for _, bad := range []string{good[:len(good)/2], `{"get_state":{"get_tasks":{"tasks":{}}}}`, `[1]`, `{"get_state":{"get_tasks":{"tasks":[{"name":3}]}}}`} {
+	for _, bad := range []string{good[:len(good)/2], `{"get_state":{"get_tasks":{"tasks":{}}}}`, `[1]`, `{"get_state":{"get_tasks":{"tasks":[{"state":3}]}}}`} {
 		var st leanState
 		if err := st.unmarshalFrom(strings.NewReader(bad)); err == nil {
 			t.Errorf("no error for %.60q", bad)

@@ -781,7 +781,7 @@ func ordered(s *Snapshot) *Snapshot {
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
 
 func sameTask(a, b *Task) bool {
-	if a.ID != b.ID || a.Name != b.Name || a.FrameworkID != b.FrameworkID || a.AgentID != b.AgentID || a.State != b.State ||
+	if a.ID != b.ID || a.FrameworkID != b.FrameworkID || a.AgentID != b.AgentID || a.State != b.State ||
 		a.Reason != b.Reason || a.Message != b.Message || !a.Started.Equal(b.Started) || !near(a.CPUs, b.CPUs) || !near(a.MemMiB, b.MemMiB) ||
 		!slices.Equal(a.Labels, b.Labels) {
 		return false
