@@ -54,12 +54,12 @@ func TestFrameworkIDKeptWhenSavingFails(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	snap, err := cl.Snapshot(context.Background())
+	fws, err := cl.Frameworks(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	for _, f := range snap.Frameworks {
+	for _, f := range fws {
 		if f.Name == "fw-test" {
 			ids = append(ids, f.ID)
 		}

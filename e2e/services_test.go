@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,7 +53,15 @@ func (e *env) shuffleTasks() (map[string][]mesos.Task, []mesos.RegisteredFramewo
 			out[t.AgentID] = append(out[t.AgentID], *t)
 		}
 	}
-	return out, snap.Frameworks
+	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fws, err := cl.Frameworks(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out, fws
 }
 
 func (e *env) waitShuffle(what string, cond func(map[string][]mesos.Task) bool) map[string][]mesos.Task {

@@ -23,7 +23,6 @@ type Snapshot struct {
 	CompletedTasks   []*Task
 	UnreachableTasks []*Task
 	Agents           []Agent
-	Frameworks       []RegisteredFramework
 	// Capacity is the scalar resources of every agent the master lists,
 	// active or not (what Mesos checks quota guarantees against).
 	Capacity map[string]float64
@@ -138,7 +137,6 @@ func (gs *leanGetState) snapshot() *Snapshot {
 			s.Agents = append(s.Agents, ag)
 		}
 	}
-	s.Frameworks = gs.Frameworks
 	return s
 }
 
@@ -150,7 +148,7 @@ type leanState struct {
 
 // leanGetState is master.proto's Response.GetState, as GET_STATE answers
 // it and the event stream's SUBSCRIBED carries it, kept in the project's
-// terms: each task and framework is converted as it is decoded, so that a
+// terms: each task is converted as it is decoded, so that a
 // big answer never exists twice, once as JSON-shaped values and once as
 // Tasks.
 type leanGetState struct {
@@ -158,26 +156,6 @@ type leanGetState struct {
 	pool                                    *strs.Pool
 	Tasks, CompletedTasks, UnreachableTasks []*Task
 	Agents                                  []leanAgent
-	Frameworks                              []RegisteredFramework
-}
-
-// leanFramework is a GetFrameworks.Framework.
-type leanFramework struct {
-	Info struct {
-		ID        leanID `json:"id"`
-		Name      string `json:"name"`
-		Principal string `json:"principal"`
-	} `json:"framework_info"`
-	Active     bool `json:"active"`
-	Connected  bool `json:"connected"`
-	Registered struct {
-		Nanoseconds int64 `json:"nanoseconds"`
-	} `json:"registered_time"`
-}
-
-func (f leanFramework) registered() RegisteredFramework {
-	return RegisteredFramework{ID: f.Info.ID.Value, Name: f.Info.Name, Principal: f.Info.Principal,
-		Active: f.Active, Connected: f.Connected, Registered: time.Unix(0, f.Registered.Nanoseconds)}
 }
 
 type leanID struct {

@@ -2,7 +2,6 @@ package mesos
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,10 +67,9 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 	}
 	gs := whole.GetState
 	full := struct {
-		Tasks      []mesoslib.Task
-		Agents     []master.Response_GetAgents_Agent
-		Frameworks []master.Response_GetFrameworks_Framework
-	}{gs.GetTasks.Tasks, gs.GetAgents.Agents, gs.GetFrameworks.Frameworks}
+		Tasks  []mesoslib.Task
+		Agents []master.Response_GetAgents_Agent
+	}{gs.GetTasks.Tasks, gs.GetAgents.Agents}
 	snap, err = mc.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -171,18 +169,6 @@ func TestSnapshotMatchesFullDecode(t *testing.T) {
 	if got["zone"].Text != "a" || got["rack"].Scalar == nil || *got["rack"].Scalar != 3 || got["slots"].Ranges != "[1-4, 7-9]" {
 		t.Errorf("attributes: %+v", got)
 	}
-
-	var fws []string
-	for _, f := range full.Frameworks {
-		fws = append(fws, fmt.Sprint(f.FrameworkInfo.GetID().GetValue(), f.FrameworkInfo.Name, f.Active, f.Connected))
-	}
-	var gotFws []string
-	for _, f := range snap.Frameworks {
-		gotFws = append(gotFws, fmt.Sprint(f.ID, f.Name, f.Active, f.Connected))
-	}
-	if !reflect.DeepEqual(gotFws, fws) || len(fws) != 2 {
-		t.Errorf("frameworks %v, want %v (the dispatcher and the driver's)", gotFws, fws)
-	}
 }
 
 // The streaming GET_STATE decoder skips what it does not keep, whatever its
@@ -202,7 +188,7 @@ func TestLeanStateStreaming(t *testing.T) {
 	}
 	gs := st.GetState
 	if len(gs.Tasks) != 1 || gs.Tasks[0].State != "TASK_RUNNING" || len(gs.Tasks[0].Labels) != 2 ||
-		len(gs.Frameworks) != 1 || !gs.Frameworks[0].Active || len(gs.Agents) != 1 {
+		len(gs.Agents) != 1 {
 		t.Errorf("decoded %+v", gs)
 	}
 	if a := gs.Agents[0].agent(); a.CPUs != 2 || len(a.Ports) != 1 || a.Ports[0] != [2]uint64{1, 5} || a.Attributes["z"].Text != "a" {
@@ -250,18 +236,6 @@ func TestSnapshotDecodesARealMesos112State(t *testing.T) {
 	}
 	if len(st.CompletedTasks) != 2 || st.CompletedTasks[0].State != "TASK_FAILED" {
 		t.Errorf("completed tasks %+v", st.CompletedTasks)
-	}
-	connected := 0
-	for _, f := range st.Frameworks {
-		if f.Name != "spark-reconciler" || f.Registered.Year() != 2026 {
-			t.Errorf("framework %+v", f)
-		}
-		if f.Connected {
-			connected++
-		}
-	}
-	if len(st.Frameworks) != 8 || connected != 1 {
-		t.Errorf("%d frameworks, %d connected", len(st.Frameworks), connected)
 	}
 }
 

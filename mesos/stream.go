@@ -79,13 +79,6 @@ func (gs *leanGetState) decode(dec *json.Decoder) error {
 				}
 				return skip(dec)
 			})
-		case "get_frameworks":
-			return object(dec, func(key string) error {
-				if key == "frameworks" {
-					return array(dec, &gs.Frameworks, leanFramework.registered)
-				}
-				return skip(dec)
-			})
 		}
 		return skip(dec)
 	})

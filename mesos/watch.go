@@ -26,7 +26,9 @@ import (
 // TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED, FRAMEWORK_ADDED/UPDATED/
 // REMOVED) and a HEARTBEAT every heartbeat_interval_seconds. A Watcher
 // keeps a View of exactly what a Snapshot holds from it, so that a pass
-// reads the cluster without asking the master anything.
+// reads the cluster without asking the master anything. Neither holds the
+// frameworks (every Spark driver is one; nothing read them): their events
+// are skipped, and Client.Frameworks asks for them when needed.
 
 // MaxCompletedPerFramework bounds the completed tasks a View keeps per
 // framework: Mesos' own default (--max_completed_tasks_per_framework).
@@ -43,7 +45,6 @@ type View struct {
 	completed   map[string][]*Task // by framework, oldest first
 	agents      []Agent            // listed, in the order they came
 	active      map[string]bool
-	frameworks  map[string]RegisteredFramework
 	// strings holds the strings its tasks repeat; it goes with the view
 	// (a new subscription or a consistency check starts another).
 	strings *strs.Pool
@@ -55,7 +56,7 @@ type View struct {
 // NewView is the view of a state (SUBSCRIBED's, or a GET_STATE's).
 func newView(gs *leanGetState) *View {
 	v := &View{live: make(map[viewKey]*Task, len(gs.Tasks)), unreachable: map[viewKey]*Task{}, completed: map[string][]*Task{}, active: map[string]bool{},
-		frameworks: map[string]RegisteredFramework{}, strings: gs.pool}
+		strings: gs.pool}
 	if v.strings == nil {
 		v.strings = &strs.Pool{}
 	}
@@ -71,9 +72,6 @@ func newView(gs *leanGetState) *View {
 	for _, a := range gs.Agents {
 		v.agents = append(v.agents, a.agent())
 		v.active[a.Info.ID.Value] = a.Active
-	}
-	for _, f := range gs.Frameworks {
-		v.frameworks[f.ID] = f
 	}
 	return v
 }
@@ -110,9 +108,6 @@ func (v *View) snapshot() *Snapshot {
 			a.UsedCPUs, a.UsedMemMiB = u[0], u[1]
 			s.Agents = append(s.Agents, a)
 		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(v.frameworks)) {
-		s.Frameworks = append(s.Frameworks, v.frameworks[id])
 	}
 	return s
 }
@@ -152,12 +147,10 @@ type event struct {
 		GetState  leanGetState
 		Heartbeat float64
 	}
-	TaskAdded        *leanTask
-	TaskUpdated      *leanTaskUpdated
-	AgentAdded       *leanAgent
-	AgentRemoved     string
-	Framework        *leanFramework // FRAMEWORK_ADDED and FRAMEWORK_UPDATED
-	FrameworkRemoved string
+	TaskAdded    *leanTask
+	TaskUpdated  *leanTaskUpdated
+	AgentAdded   *leanAgent
+	AgentRemoved string
 }
 
 // leanTaskUpdated is master.proto's Event.TaskUpdated.
@@ -247,19 +240,6 @@ func (v *View) apply(e *event) bool {
 		v.agents = slices.Delete(v.agents, i, i+1)
 		delete(v.active, e.AgentRemoved)
 		return true
-	case "FRAMEWORK_ADDED", "FRAMEWORK_UPDATED":
-		if e.Framework == nil {
-			return false
-		}
-		f := e.Framework.registered()
-		v.frameworks[f.ID] = f
-		return true
-	case "FRAMEWORK_REMOVED":
-		if _, ok := v.frameworks[e.FrameworkRemoved]; !ok {
-			return false
-		}
-		delete(v.frameworks, e.FrameworkRemoved)
-		return true
 	}
 	return false
 }
@@ -307,18 +287,6 @@ func decodeEvent(dec *json.Decoder) (*event, error) {
 			var id leanID
 			err := member(dec, "agent_id", &id)
 			e.AgentRemoved = id.Value
-			return err
-		case "framework_added", "framework_updated":
-			e.Framework = &leanFramework{}
-			return member(dec, "framework", e.Framework)
-		case "framework_removed":
-			var raw struct {
-				Info struct {
-					ID leanID `json:"id"`
-				} `json:"framework_info"`
-			}
-			err := dec.Decode(&raw)
-			e.FrameworkRemoved = raw.Info.ID.Value
 			return err
 		}
 		return skip(dec)
@@ -721,8 +689,8 @@ func (w *Watcher) Check(ctx context.Context) error {
 	return nil
 }
 
-// Diff says how two snapshots differ ("" when they hold the same tasks,
-// agents and frameworks), for consistency checks and tests.
+// Diff says how two snapshots differ ("" when they hold the same tasks and
+// agents), for consistency checks and tests.
 func Diff(a, b *Snapshot) string {
 	a, b = ordered(a), ordered(b)
 	var out []string
@@ -748,16 +716,6 @@ func Diff(a, b *Snapshot) string {
 			x, y := a.Agents[i], b.Agents[i]
 			if x.ID != y.ID || x.Hostname != y.Hostname || x.CPUs != y.CPUs || x.MemMiB != y.MemMiB || !near(x.UsedCPUs, y.UsedCPUs) || !near(x.UsedMemMiB, y.UsedMemMiB) {
 				out = append(out, fmt.Sprintf("agent %s: %+v vs %+v", x.ID, x, y))
-				break
-			}
-		}
-	}
-	if len(a.Frameworks) != len(b.Frameworks) {
-		out = append(out, fmt.Sprintf("frameworks: %d vs %d", len(a.Frameworks), len(b.Frameworks)))
-	} else {
-		for i := range a.Frameworks {
-			if a.Frameworks[i] != b.Frameworks[i] {
-				out = append(out, fmt.Sprintf("framework: %+v vs %+v", a.Frameworks[i], b.Frameworks[i]))
 				break
 			}
 		}
