@@ -390,8 +390,9 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 		f.cluster = nil
 
 		// The median of three runs at 10,000: on this machine one run's
-		// peak varies by 10 MB (112-121 MB in eight runs of the same
-		// build), as much as a change worth measuring. One run at 100,000.
+		// peak varies by about 10 MB (110-121 MB over twenty runs of the
+		// same build), as much as a change worth measuring. One run at
+		// 100,000 (it takes minutes).
 		runs := 1
 		if n <= 10_000 {
 			runs = 3

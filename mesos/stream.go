@@ -124,9 +124,9 @@ func array[L, T any](dec *json.Decoder, out *[]T, conv func(L) T) error {
 
 // skip consumes one value without buffering a big one whole: an object
 // member by member, an array element by element, each element read as
-// one raw value. (Token by token, skipping the 100,000 frameworks of a
-// SUBSCRIBED at 100,000 applications took a minute; an element at a time
-// the decoder's scanner does it.)
+// one raw value by the decoder's scanner. (Token by token, skipping the
+// frameworks and executors of a SUBSCRIBED at 100,000 applications made
+// it take 55 s instead of 37.)
 func skip(dec *json.Decoder) error {
 	t, err := dec.Token()
 	if err != nil {
