@@ -154,15 +154,21 @@ func (e *env) mustApply(args ...string) string {
 // snapshot reads the master's state as the reconciler does.
 func (e *env) snapshot() *mesos.Snapshot {
 	e.t.Helper()
-	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	snap, err := cl.Snapshot(context.Background())
+	snap, err := e.master().Snapshot(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return snap
+}
+
+// master is a client of the simulated master.
+func (e *env) master() *mesos.Client {
+	e.t.Helper()
+	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cl
 }
 
 // drivers lists the live driver tasks per application name.

@@ -53,11 +53,7 @@ func (e *env) shuffleTasks() (map[string][]mesos.Task, []mesos.RegisteredFramewo
 			out[t.AgentID] = append(out[t.AgentID], *t)
 		}
 	}
-	cl, err := mesos.New(mesos.Options{Master: e.c.MasterURL()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	fws, err := cl.Frameworks(context.Background())
+	fws, err := e.master().Frameworks(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}
