@@ -315,7 +315,7 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 		f := newLoopFixtureOn(b, c, n)
 		ctx, stop := context.WithCancel(context.Background())
 		w := &mesos.Watcher{Client: f.mc, CheckEvery: time.Hour}
-		go w.Run(ctx)
+		w.Start(ctx)
 		if !poll {
 			f.cluster = w // converge on the view too: GET_STATE at 100,000 is half a gigabyte
 		}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
@@ -362,11 +363,15 @@ type Watcher struct {
 	// or has failed (nil when none is under way): a pass then waits for
 	// the view rather than reading the whole state a second time.
 	subscribing chan struct{}
+	// heard is when the stream last sent a byte (unix nanoseconds): a
+	// SUBSCRIBED still arriving is a stream at work, however long it
+	// takes (a minute at 100,000 tasks).
+	heard atomic.Int64
+	// StallAfter is how long a stream may send nothing before a pass
+	// waiting for its SUBSCRIBED stops waiting and reads GET_STATE
+	// itself. Default 30s.
+	StallAfter time.Duration
 }
-
-// maxWaitForView bounds how long Snapshot waits for a subscription under
-// way before it reads GET_STATE itself.
-const maxWaitForView = 30 * time.Second
 
 func (w *Watcher) want() {
 	w.mu.Lock()
@@ -444,13 +449,7 @@ func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
 		// A subscription is under way: its SUBSCRIBED is the state.
 		wait := w.subscribing
 		w.mu.Unlock()
-		t := time.NewTimer(maxWaitForView)
-		select {
-		case <-wait:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
+		w.awaitSubscription(ctx, wait)
 		w.mu.Lock()
 	}
 	if w.current {
@@ -462,26 +461,83 @@ func (w *Watcher) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return w.Client.Snapshot(ctx)
 }
 
+// awaitSubscription waits until the subscription under way is done, or
+// its stream has sent nothing for StallAfter. (Reading GET_STATE beside a
+// SUBSCRIBED still arriving would only load the master twice: at 100,000
+// tasks such a GET_STATE failed against the busy master.)
+func (w *Watcher) awaitSubscription(ctx context.Context, done <-chan struct{}) {
+	stall := w.StallAfter
+	if stall <= 0 {
+		stall = 30 * time.Second
+	}
+	since := time.Now()
+	tick := time.NewTicker(max(stall/20, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		last := since
+		if h := time.Unix(0, w.heard.Load()); h.After(last) {
+			last = h
+		}
+		if time.Since(last) > stall {
+			return
+		}
+	}
+}
+
+// heardFrom notes every read that brings bytes of the stream.
+type heardFrom struct {
+	r     io.Reader
+	heard func()
+}
+
+func (h heardFrom) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if n > 0 {
+		h.heard()
+	}
+	return n, err
+}
+
 // ErrSubscribeRefused: the master does not serve the event stream (an
 // old master, or a proxy that refuses streams); passes read GET_STATE.
 var ErrSubscribeRefused = errors.New("the master refused the operator event stream (SUBSCRIBE)")
+
+// Start runs the watcher in the background until ctx ends. From its
+// return on, the first Snapshot waits for the first subscription instead
+// of reading the state beside it (go w.Run(ctx) would leave that to the
+// scheduler).
+func (w *Watcher) Start(ctx context.Context) {
+	w.prepare()
+	go w.Run(ctx)
+}
+
+func (w *Watcher) prepare() chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wanted == nil {
+		w.wanted = make(chan struct{})
+	}
+	// Until the first Snapshot, a subscription counts as under way: that
+	// Snapshot waits for it instead of reading the state beside it.
+	if w.subscribing == nil {
+		w.subscribing = make(chan struct{})
+	}
+	return w.wanted
+}
 
 // Run follows the stream until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
 	if w.CheckEvery == 0 {
 		w.CheckEvery = 10 * time.Minute
 	}
-	w.mu.Lock()
-	if w.wanted == nil {
-		w.wanted = make(chan struct{})
-	}
-	wanted := w.wanted
-	// Until the first Snapshot, a subscription counts as under way: that
-	// Snapshot waits for it instead of reading the state beside it.
-	if w.subscribing == nil {
-		w.subscribing = make(chan struct{})
-	}
-	w.mu.Unlock()
+	wanted := w.prepare()
 	select {
 	case <-wanted:
 	case <-ctx.Done():
@@ -564,10 +620,19 @@ func (w *Watcher) follow(ctx context.Context) error {
 		return &MasterError{Code: resp.StatusCode, Text: strings.TrimSpace(string(b))}
 	}
 	// Heartbeats: a stream silent for three intervals is taken as dead
-	// (a half-open connection, a master that stopped).
+	// (a half-open connection, a master that stopped). Any byte counts:
+	// a long SUBSCRIBED is not silence.
 	var mu sync.Mutex
 	interval := 15 * time.Second
 	last := time.Now()
+	heard := func() {
+		now := time.Now()
+		w.heard.Store(now.UnixNano())
+		mu.Lock()
+		last = now
+		mu.Unlock()
+	}
+	heard()
 	watchdog := time.NewTicker(time.Second)
 	defer watchdog.Stop()
 	go func() {
@@ -587,7 +652,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 			}
 		}
 	}()
-	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	r := bufio.NewReaderSize(heardFrom{resp.Body, heard}, 64<<10)
 	first := true
 	for {
 		e, err := readRecord(r)
@@ -598,7 +663,6 @@ func (w *Watcher) follow(ctx context.Context) error {
 			return err
 		}
 		mu.Lock()
-		last = time.Now()
 		if e.Subscribed != nil && e.Subscribed.Heartbeat > 0 {
 			interval = time.Duration(e.Subscribed.Heartbeat * float64(time.Second))
 		}

@@ -53,7 +53,7 @@ func startWatched(t *testing.T, cfg sim.Config) *watched {
 	x.w = &Watcher{Client: client, Changed: func() { x.changes.Add(1) }, CheckEvery: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go x.w.Run(ctx)
+	x.w.Start(ctx)
 	if _, err := x.w.Snapshot(ctx); err != nil { // the first one starts the subscription and waits for it
 		t.Fatal(err)
 	}
@@ -207,4 +207,72 @@ func values(s *Snapshot) []Task {
 		}
 	}
 	return out
+}
+
+// A pass waits for a SUBSCRIBED that takes long to arrive as long as its
+// bytes keep coming (at 100,000 tasks it takes most of a minute), rather
+// than reading a GET_STATE beside it; a stream that sends nothing at all
+// is waited for only StallAfter.
+func TestAPassWaitsForASubscribedStillArriving(t *testing.T) {
+	const stall = 150 * time.Millisecond
+	for _, slow := range []struct {
+		name  string
+		fault sim.Fault
+		// wantState: the pass gave up on the stream and read GET_STATE.
+		wantState bool
+	}{
+		{"trickling", sim.Fault{BytesPerSecond: 3000}, false},
+		{"silent", sim.Fault{Latency: 20 * stall}, true},
+	} {
+		t.Run(slow.name, func(t *testing.T) {
+			c := sim.New(sim.Config{Seed: 3, NumAgents: 3, AllocationInterval: 10 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond})
+			if err := c.Start(sim.ServeOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Stop)
+			f := slow.fault
+			f.Server, f.PathPrefix, f.Call, f.Count = "master", "/api/v1", "SUBSCRIBE", 1
+			c.AddFault(f)
+			client, err := New(Options{Master: c.MasterURL(), Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &Watcher{Client: client, CheckEvery: time.Hour, StallAfter: stall}
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			w.Start(ctx)
+			c.ResetRequests()
+			start := time.Now()
+			snap, err := w.Snapshot(ctx)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := 0
+			for _, r := range c.Requests() {
+				if r.CallType() == "GET_STATE" {
+					read++
+				}
+			}
+			t.Logf("the first Snapshot took %v; GET_STATE calls: %d", took, read)
+			if slow.wantState {
+				if read != 1 || took > 10*stall {
+					t.Errorf("a silent stream: want one GET_STATE after about %v, got %d after %v", stall, read, took)
+				}
+			} else {
+				if read != 0 || !w.Stats().Current {
+					t.Errorf("a SUBSCRIBED still arriving: the pass read GET_STATE %d times (current %v)", read, w.Stats().Current)
+				} else if took < 5*stall {
+					t.Fatalf("the SUBSCRIBED arrived in %v: not slow enough to test the wait", took)
+				}
+			}
+			fresh, err := client.Snapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := Diff(snap, fresh); d != "" {
+				t.Errorf("the first Snapshot is not the cluster's: %s", d)
+			}
+		})
+	}
 }

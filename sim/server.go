@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -321,6 +322,9 @@ type Fault struct {
 	Latency time.Duration `json:"latency,omitempty"`
 	// Drop closes the connection without an answer.
 	Drop bool `json:"drop,omitempty"`
+	// BytesPerSecond, when not 0, writes the answer at that rate (a busy
+	// master, a slow link): a SUBSCRIBED or a state then takes its time.
+	BytesPerSecond int `json:"bytesPerSecond,omitempty"`
 	// Count limits how many requests the fault applies to; 0 means all.
 	Count int `json:"count,omitempty"`
 	// Call selects v1 API calls by type (UPDATE_WEIGHTS, ACCEPT, ...),
@@ -409,10 +413,46 @@ func (c *Cluster) faultyAs(server string, next http.Handler) http.Handler {
 				msg = fmt.Sprintf("injected fault: %d", f.Status)
 			}
 			httpError(w, f.Status, msg)
+		case f.BytesPerSecond > 0:
+			next.ServeHTTP(&throttled{ResponseWriter: w, rate: f.BytesPerSecond, ctx: r.Context()}, r)
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// throttled writes an answer at rate bytes a second, in twentieths of a
+// second, flushing each piece so that the client sees them arrive.
+type throttled struct {
+	http.ResponseWriter
+	rate int
+	ctx  context.Context
+}
+
+func (t *throttled) Write(b []byte) (int, error) {
+	piece := max(t.rate/20, 1)
+	n := 0
+	for n < len(b) {
+		k := min(piece, len(b)-n)
+		m, err := t.ResponseWriter.Write(b[n : n+k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		t.Flush()
+		select {
+		case <-time.After(time.Second * time.Duration(k) / time.Duration(t.rate)):
+		case <-t.ctx.Done():
+			return n, t.ctx.Err()
+		}
+	}
+	return n, nil
+}
+
+func (t *throttled) Flush() {
+	if f, ok := t.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // FailOver makes the next master lead: the old leader's scheduler

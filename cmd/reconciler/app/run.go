@@ -373,7 +373,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 		if o.observe == "events" {
 			w := &mesos.Watcher{Client: mc, Log: log, Changed: eventKick, CheckEvery: o.checkEvery}
 			watcher.Store(w)
-			go w.Run(lctx)
+			w.Start(lctx)
 			master = watchedMaster{RoleCache: &mesos.RoleCache{Client: mc, Watcher: w, MaxAge: o.resync}, w: w}
 		}
 		l := &reconcile.Loop{
