@@ -2,10 +2,17 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
+	"github.com/sparkmesos/reconciler/mesos"
+	"github.com/sparkmesos/reconciler/render"
 	"github.com/sparkmesos/reconciler/source"
 )
 
@@ -88,5 +95,73 @@ func TestDesiredCacheCarriesWhatABrokenFileDeclared(t *testing.T) {
 		if held && d.Apps["pi"] != pi {
 			t.Fatalf("pass %d: not the last good spec", pass)
 		}
+	}
+}
+
+// inPlanOrder sorts drivers by application, then submission id, moving
+// each driver whole: over random lists (repeated applications, already
+// sorted and reversed runs) it gives what a sort of the drivers gives.
+func TestDriversInPlanOrder(t *testing.T) {
+	byPlan := func(x, y Driver) int {
+		return compareLive(liveKey{app: x.App, sub: x.SubmissionID}, liveKey{app: y.App, sub: y.SubmissionID})
+	}
+	rnd := rand.New(rand.NewSource(5))
+	for round := 0; round < 300; round++ {
+		n := rnd.Intn(40)
+		drivers := make([]Driver, n)
+		for i := range drivers {
+			app := fmt.Sprintf("app-%d", rnd.Intn(max(n/2, 1)))
+			drivers[i] = Driver{App: app, SubmissionID: fmt.Sprintf("driver-%03d", rnd.Intn(1000)), TaskID: fmt.Sprint("t", i), AgentID: fmt.Sprint("a", rnd.Intn(5))}
+		}
+		switch round % 3 {
+		case 1:
+			slices.SortFunc(drivers, byPlan)
+		case 2:
+			slices.SortFunc(drivers, func(x, y Driver) int { return byPlan(y, x) })
+		}
+		want := slices.Clone(drivers)
+		slices.SortStableFunc(want, byPlan)
+		got := slices.Clone(drivers)
+		inPlanOrder(got)
+		if !slices.IsSortedFunc(got, byPlan) {
+			t.Fatalf("round %d: not in order: %v", round, got)
+		}
+		// The same drivers, each whole (ties may come in either order).
+		byTask := func(ds []Driver) []Driver {
+			return slices.SortedFunc(slices.Values(ds), func(x, y Driver) int { return strings.Compare(x.TaskID, y.TaskID) })
+		}
+		if !reflect.DeepEqual(byTask(got), byTask(want)) {
+			t.Fatalf("round %d: drivers lost or mixed:\n got %v\nwant %v", round, got, want)
+		}
+	}
+}
+
+// A LiveCache hands the same drivers to every pass that reads the same
+// state, and finds them anew for another state or owner.
+func TestLiveCacheKeepsTheDriversOfOneState(t *testing.T) {
+	driver := func(app, id string) *mesos.Task {
+		return &mesos.Task{ID: id, FrameworkID: "dispatcher", AgentID: "a1", State: "TASK_RUNNING", Labels: mesos.Labels{
+			{Key: render.LabelOwner, Value: "me"}, {Key: render.LabelKind, Value: v1.KindSparkApplication},
+			{Key: render.LabelComponent, Value: "driver"}, {Key: render.LabelName, Value: app}}}
+	}
+	state := &mesos.Snapshot{Tasks: []*mesos.Task{driver("b", "driver-1"), driver("a", "driver-2"), driver("a", "driver-0")}}
+	var c LiveCache
+	first := c.of(state, "me")
+	var order []string
+	for _, dr := range first.drivers {
+		order = append(order, dr.App+"/"+dr.SubmissionID)
+	}
+	if want := []string{"a/driver-0", "a/driver-2", "b/driver-1"}; !slices.Equal(order, want) || len(first.visible) != 3 {
+		t.Fatalf("drivers %v (visible %v), want %v", order, first.visible, want)
+	}
+	if again := c.of(state, "me"); again != first {
+		t.Error("the same state's drivers were found again")
+	}
+	changed := &mesos.Snapshot{Tasks: state.Tasks[:1]}
+	if l := c.of(changed, "me"); l == first || len(l.drivers) != 1 {
+		t.Errorf("another state got the drivers of the last: %d", len(l.drivers))
+	}
+	if l := c.of(changed, "someone else"); len(l.drivers) != 0 {
+		t.Errorf("another owner got %d drivers", len(l.drivers))
 	}
 }

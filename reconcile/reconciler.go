@@ -54,8 +54,10 @@ type Reconciler struct {
 	recordedComplete bool
 	// digestKey keys the digests of secret values (from the store's meta).
 	digestKey []byte
-	// records are the applications' records kept between passes.
+	// records are the applications' records kept between passes; live
+	// the drivers of the last state observed.
 	records RecordCache
+	live    LiveCache
 }
 
 // PassResult is what one pass saw, planned and did.
@@ -86,7 +88,7 @@ func (r *Reconciler) log() *slog.Logger {
 // dispatcher for submissions Mesos does not show, the roles' weights and
 // quotas when roles are desired or owned.
 func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error) {
-	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, &r.records, r.share(d))
+	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, &r.records, &r.live, r.share(d))
 	if err != nil {
 		return nil, err
 	}
