@@ -147,6 +147,7 @@ func (c *LiveCache) of(state *mesos.Snapshot, owner string) *liveDrivers {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil || c.last.state != state || c.last.owner != owner {
+		c.last = nil // not held beside the new ones while they are found
 		c.last = findLive(state, owner)
 	}
 	return c.last
