@@ -539,7 +539,7 @@ func viewLatency(b *testing.B, c *sim.Cluster, w *mesos.Watcher) time.Duration {
 			continue
 		}
 		start := time.Now()
-		if err := c.EndTask(t.ID, 2 /* TASK_FINISHED */, "bench"); err != nil {
+		if err := c.EndTaskOf(t.FrameworkID, t.ID, 2 /* TASK_FINISHED */, "bench"); err != nil {
 			continue
 		}
 		for w.TaskState(t.FrameworkID, t.ID) != "TASK_FINISHED" {

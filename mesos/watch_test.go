@@ -118,6 +118,9 @@ func TestViewFollowsTheClusterLikeGetState(t *testing.T) {
 			x := startWatched(t, sim.Config{Seed: seed, NumAgents: 3})
 			rnd := rand.New(rand.NewSource(seed))
 			x.converged("at the start")
+			if err := x.c.EndTaskOf("no-such-framework", "t1", mesosproto.TASK_FAILED, ""); err == nil {
+				t.Fatal("EndTaskOf ended a task of a framework that does not exist")
+			}
 			var lost []string
 			// A snapshot the view handed out is not changed by the events
 			// after it: its tasks are shared, and an update replaces one.
@@ -140,7 +143,7 @@ func TestViewFollowsTheClusterLikeGetState(t *testing.T) {
 					x.submit(fmt.Sprintf("--sim-duration=%dms", 50+rnd.Intn(400)), "--sim-outcome="+outcome)
 				case op < 6 && len(snap.Tasks) > 0:
 					task := snap.Tasks[rnd.Intn(len(snap.Tasks))]
-					_ = x.c.EndTask(task.ID, mesosproto.TASK_FAILED, "killed by the test")
+					_ = x.c.EndTaskOf(task.FrameworkID, task.ID, mesosproto.TASK_FAILED, "killed by the test") // it may have ended since
 				case op == 6 && len(snap.Agents) > 1:
 					id := snap.Agents[rnd.Intn(len(snap.Agents))].ID
 					if x.c.LoseAgent(id) == nil {
