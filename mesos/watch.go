@@ -20,6 +20,7 @@ import (
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
 
 	"github.com/sparkmesos/reconciler/internal/strs"
+	"github.com/sparkmesos/reconciler/render"
 )
 
 // The operator API's event stream (SUBSCRIBE): the master sends SUBSCRIBED
@@ -37,14 +38,18 @@ const MaxCompletedPerFramework = 1000
 
 type viewKey struct{ framework, task string }
 
-// View is the cluster as events told it.
+// View is the cluster as events told it. It keeps whole only the tasks
+// the reconciler reads (Read: drivers and services); of the others
+// (executors, other frameworks' tasks: half of all tasks and more) it
+// keeps what their agents' use needs, and their completion not at all.
 type View struct {
 	// The tasks are not changed once in the view: an update replaces one
 	// (snapshots share them).
 	live        map[viewKey]*Task
 	unreachable map[viewKey]*Task
 	completed   map[string][]*Task // by framework, oldest first
-	agents      []Agent            // listed, in the order they came
+	others      map[viewKey]otherTask
+	agents      []Agent // listed, in the order they came
 	active      map[string]bool
 	// strings holds the strings its tasks repeat; it goes with the view
 	// (a new subscription or a consistency check starts another).
@@ -54,21 +59,38 @@ type View struct {
 	snap *Snapshot
 }
 
+// otherTask is what a view keeps of a task the reconciler does not read.
+type otherTask struct {
+	agent       string
+	cpus, mem   float64
+	unreachable bool
+}
+
+// Read says whether a view keeps a task whole: a task a reconciler
+// launched (it carries a sparkmesos.io kind label) that is not an
+// executor. Snapshots of a view hold only those tasks; Diff compares
+// only those.
+func Read(t *Task) bool {
+	return t.Labels.Get(render.LabelKind) != "" && t.Labels.Get(render.LabelComponent) != "executor"
+}
+
 // NewView is the view of a state (SUBSCRIBED's, or a GET_STATE's).
 func newView(gs *leanGetState) *View {
-	v := &View{live: make(map[viewKey]*Task, len(gs.Tasks)), unreachable: map[viewKey]*Task{}, completed: map[string][]*Task{}, active: map[string]bool{},
-		strings: gs.pool}
+	v := &View{live: map[viewKey]*Task{}, unreachable: map[viewKey]*Task{}, completed: map[string][]*Task{}, others: map[viewKey]otherTask{},
+		active: map[string]bool{}, strings: gs.pool}
 	if v.strings == nil {
 		v.strings = &strs.Pool{}
 	}
 	for _, t := range gs.Tasks {
-		v.live[viewKey{t.FrameworkID, t.ID}] = t
+		v.add(t, false)
 	}
 	for _, t := range gs.UnreachableTasks {
-		v.unreachable[viewKey{t.FrameworkID, t.ID}] = t
+		v.add(t, true)
 	}
 	for _, t := range gs.CompletedTasks {
-		v.completed[t.FrameworkID] = append(v.completed[t.FrameworkID], t)
+		if Read(t) {
+			v.completed[t.FrameworkID] = append(v.completed[t.FrameworkID], t)
+		}
 	}
 	for _, a := range gs.Agents {
 		v.agents = append(v.agents, a.agent())
@@ -77,7 +99,21 @@ func newView(gs *leanGetState) *View {
 	return v
 }
 
-// Snapshot is the view as GET_STATE's Snapshot would give it: tasks by
+// add puts a live or unreachable task in the view.
+func (v *View) add(t *Task, unreachable bool) {
+	k := viewKey{t.FrameworkID, t.ID}
+	switch {
+	case !Read(t):
+		v.others[k] = otherTask{agent: t.AgentID, cpus: t.CPUs, mem: t.MemMiB, unreachable: unreachable}
+	case unreachable:
+		v.unreachable[k] = t
+	default:
+		v.live[k] = t
+	}
+}
+
+// Snapshot is the view as GET_STATE's Snapshot would give it, of the
+// tasks it keeps whole (Read): tasks by
 // framework and id, completed tasks by framework oldest first, agents in
 // their order, each agent's use what its live tasks hold. It is made once
 // per change of the view and shared: read only.
@@ -97,6 +133,12 @@ func (v *View) snapshot() *Snapshot {
 	for _, t := range v.live {
 		u := used[t.AgentID]
 		used[t.AgentID] = [2]float64{u[0] + t.CPUs, u[1] + t.MemMiB}
+	}
+	for _, t := range v.others {
+		if !t.unreachable {
+			u := used[t.agent]
+			used[t.agent] = [2]float64{u[0] + t.cpus, u[1] + t.mem}
+		}
 	}
 	for _, a := range v.agents {
 		for name, x := range map[string]float64{"cpus": a.CPUs, "mem": a.MemMiB, "disk": a.DiskMiB, "gpus": a.GPUs} {
@@ -178,8 +220,7 @@ func (v *View) apply(e *event) bool {
 		if e.TaskAdded == nil {
 			return false
 		}
-		t := e.TaskAdded.task(v.strings)
-		v.live[viewKey{t.FrameworkID, t.ID}] = t
+		v.add(e.TaskAdded.task(v.strings), false)
 		return true
 	case "TASK_UPDATED":
 		u := e.TaskUpdated
@@ -187,6 +228,22 @@ func (v *View) apply(e *event) bool {
 			return false
 		}
 		k := viewKey{u.FrameworkID.Value, u.Status.TaskID.Value}
+		if o, ok := v.others[k]; ok {
+			state := u.State
+			if state == "" {
+				state = u.Status.State
+			}
+			if u.Status.AgentID.Value != "" {
+				o.agent = v.strings.Intern(u.Status.AgentID.Value)
+			}
+			o.unreachable = state == "TASK_UNREACHABLE"
+			if terminal(state) {
+				delete(v.others, k)
+			} else {
+				v.others[k] = o
+			}
+			return true
+		}
 		old, ok := v.live[k]
 		if !ok {
 			if old, ok = v.unreachable[k]; !ok {
@@ -416,8 +473,9 @@ func (w *Watcher) Stats() WatchStats {
 	return s
 }
 
-// TaskState is a task's state in the view ("" when the view does not
-// have it, or follows no stream): for measuring how soon an update shows.
+// TaskState is the state of a task the view keeps whole (Read) ("" when
+// the view does not have it, or follows no stream): for measuring how
+// soon an update shows.
 func (w *Watcher) TaskState(frameworkID, taskID string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -753,8 +811,10 @@ func (w *Watcher) Check(ctx context.Context) error {
 	return nil
 }
 
-// Diff says how two snapshots differ ("" when they hold the same tasks and
-// agents), for consistency checks and tests.
+// Diff says how two snapshots differ ("" when they hold the same tasks a
+// view keeps whole, Read, and the same agents with the same use), for
+// consistency checks and tests: a view's snapshot compares with a
+// GET_STATE's.
 func Diff(a, b *Snapshot) string {
 	a, b = ordered(a), ordered(b)
 	var out []string
@@ -787,14 +847,18 @@ func Diff(a, b *Snapshot) string {
 	return strings.Join(out, "; ")
 }
 
-// ordered is a copy of a snapshot in one order (a master lists tasks and
-// agents in an order of its own): tasks by framework and id, completed
+// ordered is a copy of a snapshot's tasks a view keeps whole and its
+// agents, in one order (a master lists tasks and agents in an order of
+// its own): tasks by framework and id, completed
 // tasks by framework (oldest first within one), agents by id.
 func ordered(s *Snapshot) *Snapshot {
 	c := *s
-	c.Tasks = slices.SortedFunc(slices.Values(s.Tasks), taskOrder)
-	c.UnreachableTasks = slices.SortedFunc(slices.Values(s.UnreachableTasks), taskOrder)
-	c.CompletedTasks = slices.Clone(s.CompletedTasks)
+	read := func(ts []*Task) []*Task {
+		return slices.DeleteFunc(slices.Clone(ts), func(t *Task) bool { return !Read(t) })
+	}
+	c.Tasks = slices.SortedFunc(slices.Values(read(s.Tasks)), taskOrder)
+	c.UnreachableTasks = slices.SortedFunc(slices.Values(read(s.UnreachableTasks)), taskOrder)
+	c.CompletedTasks = read(s.CompletedTasks)
 	slices.SortStableFunc(c.CompletedTasks, func(x, y *Task) int { return strings.Compare(x.FrameworkID, y.FrameworkID) })
 	c.Agents = slices.SortedFunc(slices.Values(s.Agents), func(x, y Agent) int { return strings.Compare(x.ID, y.ID) })
 	return &c

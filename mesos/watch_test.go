@@ -8,6 +8,8 @@ import (
 	"math/rand"
 	"net/http"
 	"reflect"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -284,4 +286,68 @@ func TestAPassWaitsForASubscribedStillArriving(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A view keeps whole the tasks a reconciler reads (drivers, services); of
+// executors and other frameworks' tasks it keeps only their agents' use,
+// following their updates, and none of their completions.
+func TestViewKeepsOnlyWhatIsReadWhole(t *testing.T) {
+	task := func(fw, id string, cpus float64, labels string) string {
+		return fmt.Sprintf(`{"task_id":{"value":%q},"framework_id":{"value":%q},"agent_id":{"value":"A1"},"state":"TASK_RUNNING",
+		"resources":[{"name":"cpus","scalar":{"value":%g}},{"name":"mem","scalar":{"value":%g}}],"labels":{"labels":[%s]}}`, id, fw, cpus, cpus*100, labels)
+	}
+	ours := func(kind, component string) string {
+		l := `{"key":"sparkmesos.io/owner","value":"me"},{"key":"sparkmesos.io/kind","value":"` + kind + `"}`
+		if component != "" {
+			l += `,{"key":"sparkmesos.io/component","value":"` + component + `"}`
+		}
+		return l
+	}
+	decode := func(s string) *event {
+		t.Helper()
+		e, err := decodeEvent(json.NewDecoder(strings.NewReader(s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	sub := decode(`{"type":"SUBSCRIBED","subscribed":{"get_state":{"get_agents":{"agents":[{"agent_info":{"id":{"value":"A1"},"hostname":"h1"},"active":true,
+		"total_resources":[{"name":"cpus","scalar":{"value":16}},{"name":"mem","scalar":{"value":4096}}]}]},
+		"get_tasks":{"tasks":[` + task("dispatcher", "driver-1", 1, ours("SparkApplication", "driver")) + `,` +
+		task("driver-1-fw", "0", 2, ours("SparkApplication", "executor")) + `,` +
+		task("marathon", "web.1", 4, `{"key":"app","value":"web"}`) + `,` +
+		task("ours", "sparkmesos-shuffle-1", 0.5, ours("ShuffleService", "")) + `]}},"heartbeat_interval_seconds":15}}`)
+	v := newView(&sub.Subscribed.GetState)
+	check := func(what string, wantUsed float64) {
+		t.Helper()
+		s := v.Snapshot()
+		var ids []string
+		for _, x := range append(append(slices.Clone(s.Tasks), s.UnreachableTasks...), s.CompletedTasks...) {
+			ids = append(ids, x.ID)
+		}
+		if want := []string{"driver-1", "sparkmesos-shuffle-1"}; !slices.Equal(ids, want) {
+			t.Errorf("%s: tasks %v, want %v", what, ids, want)
+		}
+		if len(s.Agents) != 1 || !near(s.Agents[0].UsedCPUs, wantUsed) || !near(s.Agents[0].UsedMemMiB, wantUsed*100) {
+			t.Errorf("%s: agents %+v, want %g CPUs used", what, s.Agents, wantUsed)
+		}
+	}
+	check("subscribed", 7.5)
+	update := func(fw, id, state string) {
+		t.Helper()
+		if !v.apply(decode(fmt.Sprintf(`{"type":"TASK_UPDATED","task_updated":{"framework_id":{"value":%q},"state":%q,
+			"status":{"task_id":{"value":%q},"agent_id":{"value":"A1"},"state":%q}}}`, fw, state, id, state))) {
+			t.Fatalf("the update of %s to %s changed nothing", id, state)
+		}
+	}
+	update("marathon", "web.1", "TASK_UNREACHABLE")
+	check("a foreign task unreachable", 3.5)
+	update("marathon", "web.1", "TASK_RUNNING")
+	check("back", 7.5)
+	update("driver-1-fw", "0", "TASK_FINISHED")
+	check("an executor finished", 5.5)
+	if !v.apply(decode(`{"type":"TASK_ADDED","task_added":{"task":` + task("driver-1-fw", "1", 3, ours("SparkApplication", "executor")) + `}}`)) {
+		t.Fatal("TASK_ADDED changed nothing")
+	}
+	check("an executor added", 8.5)
 }
