@@ -39,7 +39,7 @@ const MaxCompletedPerFramework = 1000
 type viewKey struct{ framework, task string }
 
 // View is the cluster as events told it. It keeps whole only the tasks
-// the reconciler reads (Read: drivers and services); of the others
+// the reconciler reads (keptWhole: drivers and services); of the others
 // (executors, other frameworks' tasks: half of all tasks and more) it
 // keeps what their agents' use needs, and their completion not at all.
 type View struct {
@@ -66,11 +66,11 @@ type otherTask struct {
 	unreachable bool
 }
 
-// Read says whether a view keeps a task whole: a task a reconciler
+// keptWhole says whether a view keeps a task whole: a task a reconciler
 // launched (it carries a sparkmesos.io kind label) that is not an
 // executor. Snapshots of a view hold only those tasks; Diff compares
 // only those.
-func Read(t *Task) bool {
+func keptWhole(t *Task) bool {
 	return t.Labels.Get(render.LabelKind) != "" && t.Labels.Get(render.LabelComponent) != "executor"
 }
 
@@ -88,7 +88,7 @@ func newView(gs *leanGetState) *View {
 		v.add(t, true)
 	}
 	for _, t := range gs.CompletedTasks {
-		if Read(t) {
+		if keptWhole(t) {
 			v.completed[t.FrameworkID] = append(v.completed[t.FrameworkID], t)
 		}
 	}
@@ -103,7 +103,7 @@ func newView(gs *leanGetState) *View {
 func (v *View) add(t *Task, unreachable bool) {
 	k := viewKey{t.FrameworkID, t.ID}
 	switch {
-	case !Read(t):
+	case !keptWhole(t):
 		v.others[k] = otherTask{agent: t.AgentID, cpus: t.CPUs, mem: t.MemMiB, unreachable: unreachable}
 	case unreachable:
 		v.unreachable[k] = t
@@ -113,7 +113,7 @@ func (v *View) add(t *Task, unreachable bool) {
 }
 
 // Snapshot is the view as GET_STATE's Snapshot would give it, of the
-// tasks it keeps whole (Read): tasks by
+// tasks it keeps whole (keptWhole): tasks by
 // framework and id, completed tasks by framework oldest first, agents in
 // their order, each agent's use what its live tasks hold. It is made once
 // per change of the view and shared: read only.
@@ -473,7 +473,7 @@ func (w *Watcher) Stats() WatchStats {
 	return s
 }
 
-// TaskState is the state of a task the view keeps whole (Read) ("" when
+// TaskState is the state of a task the view keeps whole (keptWhole) ("" when
 // the view does not have it, or follows no stream): for measuring how
 // soon an update shows.
 func (w *Watcher) TaskState(frameworkID, taskID string) string {
@@ -812,7 +812,7 @@ func (w *Watcher) Check(ctx context.Context) error {
 }
 
 // Diff says how two snapshots differ ("" when they hold the same tasks a
-// view keeps whole, Read, and the same agents with the same use), for
+// view keeps whole (keptWhole) and the same agents with the same use), for
 // consistency checks and tests: a view's snapshot compares with a
 // GET_STATE's.
 func Diff(a, b *Snapshot) string {
@@ -854,7 +854,7 @@ func Diff(a, b *Snapshot) string {
 func ordered(s *Snapshot) *Snapshot {
 	c := *s
 	read := func(ts []*Task) []*Task {
-		return slices.DeleteFunc(slices.Clone(ts), func(t *Task) bool { return !Read(t) })
+		return slices.DeleteFunc(slices.Clone(ts), func(t *Task) bool { return !keptWhole(t) })
 	}
 	c.Tasks = slices.SortedFunc(slices.Values(read(s.Tasks)), taskOrder)
 	c.UnreachableTasks = slices.SortedFunc(slices.Values(read(s.UnreachableTasks)), taskOrder)
