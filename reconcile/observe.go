@@ -170,15 +170,24 @@ func findLive(state *mesos.Snapshot, owner string) *liveDrivers {
 		}
 		l.drivers = append(l.drivers, dr)
 		l.visible[dr.SubmissionID] = true
-		if s := t.Labels.Get(render.LabelSchedule); s != "" {
-			if l.runLabels == nil {
-				l.runLabels = map[string]RunLabels{}
-			}
-			l.runLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels.Get(render.LabelScheduledTime)}
-		}
+		l.runLabels = withRunLabels(l.runLabels, t, dr)
 	}
 	inPlanOrder(l.drivers)
 	return l
+}
+
+// withRunLabels adds the run labels of a driver a schedule launched to m
+// (made when nil) and returns it; m as it is for any other driver.
+func withRunLabels(m map[string]RunLabels, t *mesos.Task, dr Driver) map[string]RunLabels {
+	s := t.Labels.Get(render.LabelSchedule)
+	if s == "" {
+		return m
+	}
+	if m == nil {
+		m = map[string]RunLabels{}
+	}
+	m[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels.Get(render.LabelScheduledTime)}
+	return m
 }
 
 // inPlanOrder sorts drivers by application, then submission id: keys are
@@ -275,14 +284,6 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	live := lives.of(state, owner)
 	o.Live, o.RunLabels = live.drivers, maps.Clone(live.runLabels)
 	visible := live.visible
-	runLabels := func(t *mesos.Task, dr Driver) {
-		if s := t.Labels.Get(render.LabelSchedule); s != "" {
-			if o.RunLabels == nil {
-				o.RunLabels = map[string]RunLabels{}
-			}
-			o.RunLabels[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels.Get(render.LabelScheduledTime)}
-		}
-	}
 	for t := range liveTasks(state) {
 		l := t.Labels
 		if l.Get(render.LabelOwner) == owner && kindIDs[l.Get(render.LabelKind)] != "" && strings.HasPrefix(t.ID, taskPrefix) {
@@ -304,7 +305,7 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	for _, t := range state.CompletedTasks {
 		if dr, ok := driverOf(t, owner); ok && !visible[dr.SubmissionID] {
 			o.Ended[dr.SubmissionID] = dr
-			runLabels(t, dr)
+			o.RunLabels = withRunLabels(o.RunLabels, t, dr)
 		}
 	}
 	o.Capacity = state.Capacity
