@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,12 +38,14 @@ func steadyState(b testing.TB, n int) (*Desired, *Observed) {
 	// plan's memory locality (the store lists them by name; in name order,
 	// as the loop benchmark's are, the plan over 10,000 took 6.5 ms
 	// instead of 10.8, measured side by side). The drivers are in the
-	// order observe hands them over (inPlanOrder).
+	// order observe hands them over (inPlanOrder), and their strings are
+	// their own, as observe takes them from the tasks' labels; so are the
+	// records' names and submission ids, as decoded from the store.
 	for name, a := range d.Apps {
 		id := "driver-" + name
-		o.Live = append(o.Live, Driver{SubmissionID: id, App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
-		o.Records[name] = &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: name}, Origin: a.File,
-			Submissions: []store.Submission{{ID: id, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}},
+		o.Live = append(o.Live, Driver{SubmissionID: strings.Clone(id), App: strings.Clone(name), SpecHash: strings.Clone(a.Rendered.SpecHash), State: "TASK_RUNNING"})
+		o.Records[name] = &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: strings.Clone(name)}, Origin: a.File,
+			Submissions: []store.Submission{{ID: strings.Clone(id), SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}},
 			Status:      store.Status{Phase: PhaseRunning, Message: "driver " + id + " runs the current spec"}}
 	}
 	inPlanOrder(o.Live)
