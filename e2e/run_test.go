@@ -141,6 +141,19 @@ func TestRunFollowsDirectory(t *testing.T) {
 		t.Fatalf("/healthz: %d", code)
 	}
 	waitMetrics(t, listen, "spark_application_submit_count 2", "spark_application_count 1", "reconciler_is_leader 1", `reconciler_actions_total{action="resubmit",result="ok"} 1`)
+	// Each pass that observed times its three steps.
+	var counts []float64
+	for _, step := range []string{"observe", "plan", "execute"} {
+		n, ok := metricOf(listen, `reconciler_pass_step_duration_seconds_count{step="`+step+`"}`)
+		sum, _ := metricOf(listen, `reconciler_pass_step_duration_seconds_sum{step="`+step+`"}`)
+		if !ok || n < 2 || sum <= 0 {
+			t.Errorf("step %s: %v passes timed, %v s in all (want two or more, taking time)", step, n, sum)
+		}
+		counts = append(counts, n)
+	}
+	if passes, _ := metricOf(listen, "reconciler_passes_total"); counts[1] > passes {
+		t.Errorf("%v plans timed in %v passes", counts[1], passes)
+	}
 	// A broken edit changes nothing.
 	running := e.drivers()["pi"][0]
 	e.write("pi.yaml", appYAML("pi", "  executor: {cores: \"many\"}\n"))

@@ -15,9 +15,12 @@ import (
 // Metrics are the loop's Prometheus metrics. Application metrics use
 // spark-operator's names where they mean the same thing.
 type Metrics struct {
-	Passes        prometheus.Counter
-	PassErrors    prometheus.Counter
-	PassDuration  prometheus.Histogram
+	Passes       prometheus.Counter
+	PassErrors   prometheus.Counter
+	PassDuration prometheus.Histogram
+	// StepDuration is the duration of a pass's steps (observe, plan,
+	// execute), of the passes that observed the cluster.
+	StepDuration  *prometheus.HistogramVec
 	Actions       *prometheus.CounterVec
 	AppCount      prometheus.Gauge
 	RunningCount  prometheus.Gauge
@@ -53,6 +56,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Passes:       prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_passes_total", Help: "Reconcile passes run."}),
 		PassErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "reconciler_pass_errors_total", Help: "Passes that could not observe the cluster."}),
 		PassDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "reconciler_pass_duration_seconds", Help: "Duration of a pass: observe, plan, execute.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		StepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "reconciler_pass_step_duration_seconds",
+			Help: "Duration of a pass's steps, by step (observe, plan, execute).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"step"}),
 		Actions:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_actions_total", Help: "Actions carried out, by type and result."}, []string{"action", "result"}),
 		AppCount:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_count", Help: "SparkApplications in the manifests."}),
 		RunningCount: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spark_application_running_count", Help: "SparkApplications whose driver runs."}),
@@ -80,7 +85,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reconciler_notifications_total",
 			Help: "Attempts to deliver notifications, by notifier, event and result (delivered, failed)."}, []string{"notifier", "event", "result"}),
 	}
-	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.Actions, m.AppCount, m.RunningCount,
+	reg.MustRegister(m.Passes, m.PassErrors, m.PassDuration, m.StepDuration, m.Actions, m.AppCount, m.RunningCount,
 		m.SubmitCount, m.SuccessCount, m.FailureCount, m.SubmitFailure, m.StartLatency, m.SuccessTime, m.FailureTime, m.DispatcherStuck, m.Leader, m.GitSyncs, m.GitSynced, m.Webhooks,
 		m.ScheduleRuns, m.ScheduleLag, m.Notifications)
 	return m
@@ -259,6 +264,9 @@ func (l *Loop) Pass(ctx context.Context) time.Duration {
 		}
 	}
 	if l.Metrics != nil {
+		for step, took := range map[string]time.Duration{"observe": res.Steps.Observe, "plan": res.Steps.Plan, "execute": res.Steps.Execute} {
+			l.Metrics.StepDuration.WithLabelValues(step).Observe(took.Seconds())
+		}
 		l.count(d, res.Observed, res.Outcomes)
 		l.Metrics.DispatcherStuck.Reset()
 		for name, n := range res.Plan.StuckDispatchers() {

@@ -68,6 +68,13 @@ type PassResult struct {
 	// Records are the applications' records as the pass left them, kept
 	// only when notifiers are desired (nil otherwise).
 	Records map[string]*store.Record
+	// Steps are how long the pass took to observe, plan and execute.
+	Steps StepTimes
+}
+
+// StepTimes are how long a pass's steps took (the wall clock's).
+type StepTimes struct {
+	Observe, Plan, Execute time.Duration
 }
 
 func (r *Reconciler) now() time.Time {
@@ -152,21 +159,31 @@ func (r *Reconciler) Plan(ctx context.Context, d *Desired) (Plan, *Observed, err
 // plan observes and plans; writer says the pass may create the store's
 // key of the secrets' digests.
 func (r *Reconciler) plan(ctx context.Context, d *Desired, writer bool) (Plan, *Observed, error) {
+	plan, o, _, err := r.timedPlan(ctx, d, writer)
+	return plan, o, err
+}
+
+// timedPlan is plan, saying how long it observed and planned.
+func (r *Reconciler) timedPlan(ctx context.Context, d *Desired, writer bool) (Plan, *Observed, StepTimes, error) {
+	start := time.Now()
 	o, err := r.Observe(ctx, d)
 	if err != nil {
-		return Plan{}, nil, err
+		return Plan{}, nil, StepTimes{}, err
 	}
 	r.secretDigests(ctx, d, writer)
-	return Compute(d, o, r.now(), r.Options), o, nil
+	observed := time.Now()
+	plan := Compute(d, o, r.now(), r.Options)
+	return plan, o, StepTimes{Observe: observed.Sub(start), Plan: time.Since(observed)}, nil
 }
 
 // Pass runs one observe-plan-execute pass and records the source's
 // revision (applied only when the pass was whole).
 func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
-	plan, o, err := r.plan(ctx, d, true)
+	plan, o, steps, err := r.timedPlan(ctx, d, true)
 	if err != nil {
 		return PassResult{}, err
 	}
+	planned := time.Now()
 	if r.Planned != nil {
 		r.Planned(plan)
 	}
@@ -175,7 +192,8 @@ func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
 		Written:     func(rec *store.Record) { r.records.written(rec, r.share(d)) }}
 	outcomes := exec.Execute(ctx, d, o, plan)
 	r.recordSource(ctx, d, outcomes)
-	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes, Records: exec.Records}, nil
+	steps.Execute = time.Since(planned)
+	return PassResult{Observed: o, Plan: plan, Outcomes: outcomes, Records: exec.Records, Steps: steps}, nil
 }
 
 // secretDigests gives each desired application the keyed digest of its
