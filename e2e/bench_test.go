@@ -398,16 +398,17 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 			runs = 3
 		}
 		var peaks []float64
-		var adopted time.Duration
+		var adopted, plan time.Duration
 		for range runs {
-			rss, took := runRSS(b, c, f.disp, n)
-			peaks, adopted = append(peaks, rss), took
+			rss, took, planned := runRSS(b, c, f.disp, n)
+			peaks, adopted, plan = append(peaks, rss), took, planned
 		}
 		sort.Float64s(peaks)
 		b.ReportMetric(peaks[len(peaks)/2], "run-peak-rss-MB")
 		b.ReportMetric(adopted.Seconds(), "run-adopts-s")
+		b.ReportMetric(float64(plan.Microseconds())/1000, "run-plan-ms")
 		if poll {
-			rss, _ := runRSS(b, c, f.disp, n, "--observe", "poll")
+			rss, _, _ := runRSS(b, c, f.disp, n, "--observe", "poll")
 			b.ReportMetric(rss, "run-poll-peak-rss-MB")
 		}
 		// Last, as it ends drivers.
@@ -441,9 +442,10 @@ func medianOf(k int, fn func()) time.Duration {
 // runRSS starts "reconciler run" on the n manifests with an empty store, as
 // the fixture's owner: it adopts the running drivers. Once a pass reports
 // all n running and three more passes have run, it returns the process's
-// peak RSS in MB, and how long after its start run reported them running
-// (adopted: each recorded).
-func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) (float64, time.Duration) {
+// peak RSS in MB, how long after its start run reported them running
+// (adopted: each recorded), and the mean time run took to plan those
+// three steady passes (its reconciler_pass_step_duration_seconds).
+func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) (float64, time.Duration, time.Duration) {
 	dir := b.TempDir()
 	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(dispatcherYAML(disp.URL())), 0o644)
 	for i := 0; i < n; i++ {
@@ -485,13 +487,16 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		time.Sleep(200 * time.Millisecond)
 	}
 	adopted := time.Since(started)
-	passes := metric("reconciler_passes_total")
-	for metric("reconciler_passes_total") < passes+3 {
+	const plans, planned = `reconciler_pass_step_duration_seconds_count{step="plan"}`, `reconciler_pass_step_duration_seconds_sum{step="plan"}`
+	n0, s0 := metric(plans), metric(planned)
+	for metric(plans) < n0+3 {
 		if time.Now().After(deadline) {
 			b.Fatalf("run stopped passing; the end of its log:\n%s", tail(log.String(), 3000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	n1, s1 := metric(plans), metric(planned)
+	plan := time.Duration((s1 - s0) / (n1 - n0) * float64(time.Second))
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
@@ -500,11 +505,11 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			var kb float64
 			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb / 1024, adopted
+			return kb / 1024, adopted, plan
 		}
 	}
 	b.Fatal("no VmHWM in /proc/PID/status")
-	return 0, 0
+	return 0, 0, 0
 }
 
 func dispatcherYAML(url string) string {
