@@ -37,18 +37,20 @@ func steadyState(b testing.TB, n int) (*Desired, *Observed) {
 	// records are made in the map's random order: the worst case for the
 	// plan's memory locality (the store lists them by name; in name order,
 	// as the loop benchmark's are, the plan over 10,000 took 6.5 ms
-	// instead of 10.8, measured side by side). The drivers are in the
-	// order observe hands them over (inPlanOrder), and their strings are
-	// their own, as observe takes them from the tasks' labels; so are the
-	// records' names and submission ids, as decoded from the store.
+	// instead of 10.8, measured side by side). The drivers are as observe
+	// hands them over: in plan order, their submission ids their own (the
+	// tasks'), their application names and spec hashes the desired
+	// state's (findLive). The records' names and submission ids are their
+	// own, as decoded from the store.
 	for name, a := range d.Apps {
 		id := "driver-" + name
-		o.Live = append(o.Live, Driver{SubmissionID: strings.Clone(id), App: strings.Clone(name), SpecHash: strings.Clone(a.Rendered.SpecHash), State: "TASK_RUNNING"})
+		o.Live = append(o.Live, Driver{SubmissionID: strings.Clone(id), App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
 		o.Records[name] = &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: strings.Clone(name)}, Origin: a.File,
 			Submissions: []store.Submission{{ID: strings.Clone(id), SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}},
 			Status:      store.Status{Phase: PhaseRunning, Message: "driver " + id + " runs the current spec"}}
 	}
 	inPlanOrder(o.Live)
+	o.inOrder = o.Live
 	o.recordNames = slices.Sorted(maps.Keys(o.Records))
 	return d, o
 }

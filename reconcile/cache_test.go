@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/mesos"
@@ -137,16 +138,27 @@ func TestDriversInPlanOrder(t *testing.T) {
 }
 
 // A LiveCache hands the same drivers to every pass that reads the same
-// state, and finds them anew for another state or owner.
+// state, and finds them anew for another state or owner. A driver's
+// application name and spec hash are the desired state's strings when
+// equal to them.
 func TestLiveCacheKeepsTheDriversOfOneState(t *testing.T) {
-	driver := func(app, id string) *mesos.Task {
+	driver := func(app, id, hash string) *mesos.Task {
 		return &mesos.Task{ID: id, FrameworkID: "dispatcher", AgentID: "a1", State: "TASK_RUNNING", Labels: mesos.Labels{
 			{Key: render.LabelOwner, Value: "me"}, {Key: render.LabelKind, Value: v1.KindSparkApplication},
-			{Key: render.LabelComponent, Value: "driver"}, {Key: render.LabelName, Value: app}}}
+			{Key: render.LabelComponent, Value: "driver"}, {Key: render.LabelName, Value: strings.Clone(app)},
+			{Key: render.LabelSpecHash, Value: strings.Clone(hash)}}}
 	}
-	state := &mesos.Snapshot{Tasks: []*mesos.Task{driver("b", "driver-1"), driver("a", "driver-2"), driver("a", "driver-0")}}
+	state := &mesos.Snapshot{Tasks: []*mesos.Task{driver("b", "driver-1", "hb"), driver("a", "driver-2", "old"), driver("a", "driver-0", "ha")}}
+	d := &Desired{Apps: map[string]*DesiredApp{"a": {Name: "a", Rendered: &render.Application{SpecHash: "ha"}}}}
 	var c LiveCache
-	first := c.of(state, "me")
+	first := c.of(state, "me", d)
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	for _, dr := range first.drivers {
+		desired := dr.App == "a"
+		if same(dr.App, d.Apps["a"].Name) != desired || same(dr.SpecHash, d.Apps["a"].Rendered.SpecHash) != (dr.SubmissionID == "driver-0") {
+			t.Errorf("driver %s of %s (%s): its strings are the desired state's where equal to them, and only there", dr.SubmissionID, dr.App, dr.SpecHash)
+		}
+	}
 	var order []string
 	for _, dr := range first.drivers {
 		order = append(order, dr.App+"/"+dr.SubmissionID)
@@ -154,14 +166,14 @@ func TestLiveCacheKeepsTheDriversOfOneState(t *testing.T) {
 	if want := []string{"a/driver-0", "a/driver-2", "b/driver-1"}; !slices.Equal(order, want) || len(first.visible) != 3 {
 		t.Fatalf("drivers %v (visible %v), want %v", order, first.visible, want)
 	}
-	if again := c.of(state, "me"); again != first {
+	if again := c.of(state, "me", d); again != first {
 		t.Error("the same state's drivers were found again")
 	}
 	changed := &mesos.Snapshot{Tasks: state.Tasks[:1]}
-	if l := c.of(changed, "me"); l == first || len(l.drivers) != 1 {
+	if l := c.of(changed, "me", nil); l == first || len(l.drivers) != 1 {
 		t.Errorf("another state got the drivers of the last: %d", len(l.drivers))
 	}
-	if l := c.of(changed, "someone else"); len(l.drivers) != 0 {
+	if l := c.of(changed, "someone else", nil); len(l.drivers) != 0 {
 		t.Errorf("another owner got %d drivers", len(l.drivers))
 	}
 }

@@ -140,20 +140,25 @@ type LiveCache struct {
 	last *liveDrivers
 }
 
-func (c *LiveCache) of(state *mesos.Snapshot, owner string) *liveDrivers {
+func (c *LiveCache) of(state *mesos.Snapshot, owner string, d *Desired) *liveDrivers {
 	if c == nil {
-		return findLive(state, owner)
+		return findLive(state, owner, d)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil || c.last.state != state || c.last.owner != owner {
 		c.last = nil // not held beside the new ones while they are found
-		c.last = findLive(state, owner)
+		c.last = findLive(state, owner, d)
 	}
 	return c.last
 }
 
-func findLive(state *mesos.Snapshot, owner string) *liveDrivers {
+// findLive finds the drivers. A driver's application name and spec hash,
+// when d desires the same, are d's strings, not the task label's: the
+// planner compares them for every application every pass, and equal
+// strings that are one are compared without reading either (at 100,000
+// the label's bytes were a cache miss each).
+func findLive(state *mesos.Snapshot, owner string, d *Desired) *liveDrivers {
 	// Sized first: grown by append, the drivers of 10,000 applications
 	// cost five times their size in arrays left behind, every pass.
 	n := 0
@@ -167,6 +172,12 @@ func findLive(state *mesos.Snapshot, owner string) *liveDrivers {
 		dr, ok := driverOf(t, owner)
 		if !ok {
 			continue
+		}
+		if da := d.app(dr.App); da != nil {
+			dr.App = da.Name
+			if da.Rendered != nil && dr.SpecHash == da.Rendered.SpecHash {
+				dr.SpecHash = da.Rendered.SpecHash
+			}
 		}
 		l.drivers = append(l.drivers, dr)
 		l.visible[dr.SubmissionID] = true
@@ -188,6 +199,14 @@ func withRunLabels(m map[string]RunLabels, t *mesos.Task, dr Driver) map[string]
 	}
 	m[dr.SubmissionID] = RunLabels{Schedule: s, Scheduled: t.Labels.Get(render.LabelScheduledTime)}
 	return m
+}
+
+// app is the desired application of that name (nil for none, or no d).
+func (d *Desired) app(name string) *DesiredApp {
+	if d == nil {
+		return nil
+	}
+	return d.Apps[name]
 }
 
 // inPlanOrder sorts drivers by application, then submission id: keys are
@@ -242,13 +261,14 @@ func submissionOf(taskID string) string {
 // Observe reads one GET_STATE, the store's records, and the dispatcher's
 // state of recorded submissions that Mesos does not show.
 func Observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st store.Store, owner string) (*Observed, error) {
-	return observe(ctx, cluster, dispatchers, st, owner, nil, nil, nil)
+	return observe(ctx, cluster, dispatchers, st, owner, nil, nil, nil, nil)
 }
 
 // observe is Observe reading the applications' records through cache
 // (nil: the store's List), share applied to each record decoded, and the
-// live drivers through lives (nil: from the state every time).
-func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st store.Store, owner string, cache *RecordCache, lives *LiveCache, share func(*store.Record)) (*Observed, error) {
+// live drivers through lives (nil: from the state every time), their
+// strings d's where equal (nil: their own).
+func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st store.Store, owner string, d *Desired, cache *RecordCache, lives *LiveCache, share func(*store.Record)) (*Observed, error) {
 	state, err := cluster.Snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -281,8 +301,9 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 			o.ServiceRecords[kind+"/"+r.Key.Name] = r
 		}
 	}
-	live := lives.of(state, owner)
+	live := lives.of(state, owner, d)
 	o.Live, o.RunLabels = live.drivers, maps.Clone(live.runLabels)
+	o.inOrder = o.Live
 	visible := live.visible
 	for t := range liveTasks(state) {
 		l := t.Labels

@@ -46,7 +46,7 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	for i := range o.Live {
 		keys[i] = liveKey{app: o.Live[i].App, sub: o.Live[i].SubmissionID, i: int32(i)}
 	}
-	if !slices.IsSortedFunc(keys, compareLive) {
+	if !o.liveInOrder() && !slices.IsSortedFunc(keys, compareLive) {
 		slices.SortFunc(keys, compareLive)
 	}
 	// liveOf is the drivers of keys[j:k], in order. One driver (what
@@ -174,6 +174,12 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 type liveKey struct {
 	app, sub string
 	i        int32
+}
+
+// liveInOrder says Live is the slice observe put in plan order, not one a
+// caller put in its place (o is read only).
+func (o *Observed) liveInOrder() bool {
+	return len(o.inOrder) == len(o.Live) && (len(o.Live) == 0 || &o.inOrder[0] == &o.Live[0])
 }
 
 func compareLive(x, y liveKey) int {

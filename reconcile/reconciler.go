@@ -95,7 +95,7 @@ func (r *Reconciler) log() *slog.Logger {
 // dispatcher for submissions Mesos does not show, the roles' weights and
 // quotas when roles are desired or owned.
 func (r *Reconciler) Observe(ctx context.Context, d *Desired) (*Observed, error) {
-	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, &r.records, &r.live, r.share(d))
+	o, err := observe(ctx, r.Master, r.Dispatchers, r.Store, r.Owner, d, &r.records, &r.live, r.share(d))
 	if err != nil {
 		return nil, err
 	}

@@ -403,7 +403,10 @@ type Observed struct {
 	Records map[string]*store.Record
 	// recordNames are the names of Records in order, as the store listed
 	// them (observe); Compute checks they still are.
-	recordNames     []string
+	recordNames []string
+	// inOrder is Live as observe put it in plan order (by application,
+	// then submission id): Compute sorts a Live that is not this one.
+	inOrder         []Driver
 	ScheduleRecords map[string]*store.Record
 	// RunLabels are the run labels of the drivers (live and ended) that
 	// schedules launched, by submission id (kept apart from Driver: most
