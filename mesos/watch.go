@@ -228,11 +228,11 @@ func (v *View) apply(e *event) bool {
 			return false
 		}
 		k := viewKey{u.FrameworkID.Value, u.Status.TaskID.Value}
+		state := u.State // the task's latest; else the status's
+		if state == "" {
+			state = u.Status.State
+		}
 		if o, ok := v.others[k]; ok {
-			state := u.State
-			if state == "" {
-				state = u.Status.State
-			}
 			if u.Status.AgentID.Value != "" {
 				o.agent = v.strings.Intern(u.Status.AgentID.Value)
 			}
@@ -252,10 +252,7 @@ func (v *View) apply(e *event) bool {
 		}
 		t := new(Task)
 		*t = *old // a snapshot may hold old: it is not changed
-		t.State = v.strings.Intern(u.State)
-		if t.State == "" {
-			t.State = v.strings.Intern(u.Status.State)
-		}
+		t.State = v.strings.Intern(state)
 		if u.Status.AgentID.Value != "" {
 			t.AgentID = v.strings.Intern(u.Status.AgentID.Value)
 		}

@@ -153,18 +153,13 @@ func shareDesired(d *Desired, r *store.Record) {
 
 // Plan observes and plans, changing nothing.
 func (r *Reconciler) Plan(ctx context.Context, d *Desired) (Plan, *Observed, error) {
-	return r.plan(ctx, d, false)
-}
-
-// plan observes and plans; writer says the pass may create the store's
-// key of the secrets' digests.
-func (r *Reconciler) plan(ctx context.Context, d *Desired, writer bool) (Plan, *Observed, error) {
-	plan, o, _, err := r.timedPlan(ctx, d, writer)
+	plan, o, _, err := r.plan(ctx, d, false)
 	return plan, o, err
 }
 
-// timedPlan is plan, saying how long it observed and planned.
-func (r *Reconciler) timedPlan(ctx context.Context, d *Desired, writer bool) (Plan, *Observed, StepTimes, error) {
+// plan observes and plans, and says how long each took; writer says the
+// pass may create the store's key of the secrets' digests.
+func (r *Reconciler) plan(ctx context.Context, d *Desired, writer bool) (Plan, *Observed, StepTimes, error) {
 	start := time.Now()
 	o, err := r.Observe(ctx, d)
 	if err != nil {
@@ -179,7 +174,7 @@ func (r *Reconciler) timedPlan(ctx context.Context, d *Desired, writer bool) (Pl
 // Pass runs one observe-plan-execute pass and records the source's
 // revision (applied only when the pass was whole).
 func (r *Reconciler) Pass(ctx context.Context, d *Desired) (PassResult, error) {
-	plan, o, steps, err := r.timedPlan(ctx, d, true)
+	plan, o, steps, err := r.plan(ctx, d, true)
 	if err != nil {
 		return PassResult{}, err
 	}
