@@ -3,11 +3,14 @@ package reconcile
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/sparkmesos/reconciler/api/v1"
@@ -33,13 +36,9 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if opts.StuckAfter == 0 {
 		opts.StuckAfter = defaultStuckAfter
 	}
-	// Names of the applications desired or recorded, with each one's
-	// desired application and record; those only running are met in the
-	// walk below.
-	names, apps, recs := appNames(d, o)
-	// Drivers grouped by application; the planner walks both sorted lists
-	// together. observe lists them in this order already; others are
-	// sorted here. (Sorted are small keys holding the strings compared,
+	// Drivers grouped by application; the planner walks them and the
+	// sorted names of the applications desired or recorded together.
+	// observe lists them in this order already; others are sorted here. (Sorted are small keys holding the strings compared,
 	// not the drivers: 40 bytes swapped, not 176, and no comparison
 	// reaches into the drivers.)
 	keys := make([]liveKey, len(o.Live))
@@ -49,28 +48,10 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	if !o.liveInOrder() && !slices.IsSortedFunc(keys, compareLive) {
 		slices.SortFunc(keys, compareLive)
 	}
-	// liveOf is the drivers of keys[j:k], in order. One driver (what
-	// nearly every running application has) is the observation's own,
-	// not a copy.
-	liveOf := func(j, k int) []Driver {
-		switch k - j {
-		case 0:
-			return nil
-		case 1:
-			i := keys[j].i
-			return o.Live[i : i+1 : i+1]
-		}
-		out := make([]Driver, 0, k-j)
-		for _, key := range keys[j:k] {
-			out = append(out, o.Live[key.i])
-		}
-		return out
-	}
-
-	// Schedules plan their runs (and claim them from the loop below).
+	// Schedules plan their runs (and claim them from the walk below).
 	var claimed map[string]bool
 	var runActions []Action
-	plan := Plan{Actions: make([]Action, 0, len(names))}
+	var plan Plan
 	if len(d.Schedules) > 0 || len(o.ScheduleRecords) > 0 {
 		byApp := map[string][]Driver{}
 		for _, key := range keys {
@@ -81,45 +62,9 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 		plan.Schedules, runActions, plan.RunApps, claimed = planSchedules(d, o, now, opts, byApp)
 	}
 	up := shuffleUp(o)
-	concerned := len(names)
-	// planApp plans the application n (app desired, rec recorded), whose
-	// drivers are keys[j:], and returns the index of the next
-	// application's first driver.
-	planApp := func(n string, app *DesiredApp, rec *store.Record, j int) int {
-		k := j
-		for k < len(keys) && keys[k].app == n {
-			k++
-		}
-		if claimed[n] && app == nil {
-			return k
-		}
-		p := planner{d: d, o: o, now: now, opts: opts, name: n, app: app, rec: rec, live: liveOf(j, k), dst: plan.Actions}
-		first := len(plan.Actions)
-		plan.Actions = p.plan()
-		if app == nil {
-			app = plan.RunApps[n]
-		}
-		if app != nil && app.UsesShuffle {
-			for i := first; i < len(plan.Actions); i++ {
-				plan.Actions[i].Reason += shuffleNoteOf(plan.Actions[i], app, o, up)
-			}
-		}
-		return k
-	}
-	j := 0
-	for i, n := range names {
-		// Applications only running (neither desired nor recorded) sort
-		// before n.
-		for j < len(keys) && keys[j].app < n {
-			concerned++
-			j = planApp(keys[j].app, nil, nil, j)
-		}
-		j = planApp(n, apps[i], recs[i], j)
-	}
-	for j < len(keys) {
-		concerned++
-		j = planApp(keys[j].app, nil, nil, j)
-	}
+	w := &appWalk{d: d, o: o, now: now, opts: opts, keys: keys, claimed: claimed, runApps: plan.RunApps, up: up}
+	var concerned int
+	plan.Actions, concerned = w.plan(opts.chunk)
 	plan.Actions = append(plan.Actions, runActions...)
 	services, requeue := planServices(d, o, now, opts)
 	plan.Services = services
@@ -176,6 +121,233 @@ type liveKey struct {
 	i        int32
 }
 
+// appWalk plans the applications: the sorted names desired or recorded
+// and the drivers (keys, sorted by application) walked together.
+type appWalk struct {
+	d       *Desired
+	o       *Observed
+	now     time.Time
+	opts    Options
+	keys    []liveKey
+	claimed map[string]bool // applications whose runs a schedule planned
+	runApps map[string]*DesiredApp
+	up      map[string]bool // agents whose shuffle service runs
+}
+
+// minChunk is the fewest applications a goroutine plans: below twice as
+// many, one plans them all.
+const minChunk = 4096
+
+// plan plans every application desired, recorded or only running, in
+// the order of their names, and says how many there were. It merges the
+// names BuildDesired and observe keep in order (Desired.names,
+// Observed.recordNames) when they still name what the maps hold — each
+// in order, each found, as many as the map has — and sorts the maps'
+// names otherwise (at 100,000 applications the sort was an eighth of a
+// plan). chunk, when set, is how many names a part has (tests).
+func (w *appWalk) plan(chunk int) ([]Action, int) {
+	desired, recorded := w.d.names, w.o.recordNames
+	if len(desired) == len(w.d.Apps) && len(recorded) == len(w.o.Records) {
+		if actions, concerned, ok := w.inParts(desired, recorded, chunk); ok {
+			return actions, concerned
+		}
+	}
+	actions, concerned, _ := w.inParts(slices.Sorted(maps.Keys(w.d.Apps)), slices.Sorted(maps.Keys(w.o.Records)), chunk)
+	return actions, concerned
+}
+
+// part is one of the parts a plan is cut into: its names merged, with
+// each one's desired application and record, its drivers keys[k:end], and
+// then its actions.
+type part struct {
+	names       []string
+	apps        []*DesiredApp
+	recs        []*store.Record
+	ok          bool // the names merged are what the maps hold, in order
+	k, end      int
+	actions     []Action
+	onlyRunning int
+}
+
+// inParts plans the applications named in desired and recorded (both
+// sorted, or ok is false) and those only running, and says how many there
+// were. Over many applications they are cut into parts planned side by
+// side: the planner is bound by memory latency, not arithmetic, and a
+// second core waits on its own misses. Each part merges its names; then,
+// when every part is in order, each plans its names into its own section
+// of the plan. The parts are joined in order: the plan is the one a
+// single walk makes.
+func (w *appWalk) inParts(desired, recorded []string, chunk int) ([]Action, int, bool) {
+	longer := desired
+	if len(recorded) > len(desired) {
+		longer = recorded
+	}
+	count := 1
+	if chunk > 0 {
+		count = max(1, (len(longer)+chunk-1)/chunk)
+	} else if procs := runtime.GOMAXPROCS(0); procs > 1 {
+		count = max(1, min(len(longer)/minChunk, 4*procs))
+	}
+	// Part c holds the names from the split name longer[c*len/count] on,
+	// and the drivers of the applications from it on.
+	type cut struct{ d, r, k int }
+	cuts := make([]cut, count+1)
+	cuts[count] = cut{len(desired), len(recorded), len(w.keys)}
+	for c := 1; c < count; c++ {
+		s, prev := longer[c*len(longer)/count], cuts[c-1]
+		cuts[c] = cut{max(prev.d, sort.SearchStrings(desired, s)), max(prev.r, sort.SearchStrings(recorded, s)),
+			max(prev.k, sort.Search(len(w.keys), func(k int) bool { return w.keys[k].app >= s }))}
+	}
+	parts := make([]part, count)
+	each(count, func(c int) {
+		from, to := cuts[c], cuts[c+1]
+		p := &parts[c]
+		p.names, p.apps, p.recs, p.ok = w.merge(desired[from.d:to.d], recorded[from.r:to.r])
+		p.k, p.end = from.k, to.k
+	})
+	// Each part's names are in order, and after the last part's: all are,
+	// and they are the lists merged. (For sorted lists the cuts make it
+	// so; this is the check that they were.)
+	total, last := 0, ""
+	offsets := make([]int, count) // of the parts' sections
+	for c, p := range parts {
+		if !p.ok || len(p.names) > 0 && total > 0 && p.names[0] <= last {
+			return nil, 0, false
+		}
+		offsets[c] = total
+		if len(p.names) > 0 {
+			total, last = total+len(p.names), p.names[len(p.names)-1]
+		}
+	}
+	out := make([]Action, total)
+	each(count, func(c int) {
+		p, off := &parts[c], offsets[c]
+		p.actions, p.onlyRunning = w.walk(p.names, p.apps, p.recs, p.k, p.end, out[off:off:off+len(p.names)])
+	})
+	// A part that planned one action per name filled its own section (an
+	// append past it would have left it for a longer array, and the part
+	// would have more): when every part did, the sections are the plan.
+	// Otherwise the parts are copied together.
+	onlyRunning, whole := 0, true
+	for _, p := range parts {
+		onlyRunning += p.onlyRunning
+		whole = whole && len(p.actions) == len(p.names)
+	}
+	if whole {
+		return out, total + onlyRunning, true
+	}
+	joined := make([]Action, 0, total+onlyRunning)
+	for _, p := range parts {
+		joined = append(joined, p.actions...)
+	}
+	return joined, total + onlyRunning, true
+}
+
+// each runs f(0) … f(n-1), side by side when n > 1.
+func each(n int, f func(int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for c := range n {
+		wg.Go(func() { f(c) })
+	}
+	wg.Wait()
+}
+
+// merge merges the sorted names desired and recorded, each with its
+// desired application and record (nil when it has none); ok says each was
+// found in its map and the names are in order.
+func (w *appWalk) merge(desired, recorded []string) ([]string, []*DesiredApp, []*store.Record, bool) {
+	n := max(len(desired), len(recorded))
+	names, apps, recs := make([]string, 0, n), make([]*DesiredApp, 0, n), make([]*store.Record, 0, n)
+	i, j := 0, 0
+	for i < len(desired) || j < len(recorded) {
+		var name string
+		var app *DesiredApp
+		var rec *store.Record
+		isApp := j == len(recorded) || i < len(desired) && desired[i] <= recorded[j]
+		isRec := i == len(desired) || j < len(recorded) && recorded[j] <= desired[i]
+		if isApp {
+			name, app = desired[i], w.d.Apps[desired[i]]
+			i++
+		}
+		if isRec {
+			name, rec = recorded[j], w.o.Records[recorded[j]]
+			j++
+		}
+		if isApp && app == nil || isRec && rec == nil || len(names) > 0 && name <= names[len(names)-1] {
+			return nil, nil, nil, false
+		}
+		names, apps, recs = append(names, name), append(apps, app), append(recs, rec)
+	}
+	return names, apps, recs, true
+}
+
+// walk plans the applications names (apps and recs theirs) and those
+// only running whose drivers are among keys[j:end], appending their
+// actions to dst; it says how many were only running.
+func (w *appWalk) walk(names []string, apps []*DesiredApp, recs []*store.Record, j, end int, dst []Action) ([]Action, int) {
+	onlyRunning := 0
+	for i, n := range names {
+		// Applications only running (neither desired nor recorded) sort
+		// before n.
+		for j < end && w.keys[j].app < n {
+			onlyRunning++
+			dst, j = w.app(dst, w.keys[j].app, nil, nil, j)
+		}
+		dst, j = w.app(dst, n, apps[i], recs[i], j)
+	}
+	for j < end {
+		onlyRunning++
+		dst, j = w.app(dst, w.keys[j].app, nil, nil, j)
+	}
+	return dst, onlyRunning
+}
+
+// app plans the application n (app desired, rec recorded), whose drivers
+// are keys[j:], appending its actions to dst; it returns the index of the
+// next application's first driver.
+func (w *appWalk) app(dst []Action, n string, app *DesiredApp, rec *store.Record, j int) ([]Action, int) {
+	k := j
+	for k < len(w.keys) && w.keys[k].app == n {
+		k++
+	}
+	if w.claimed[n] && app == nil {
+		return dst, k
+	}
+	p := planner{d: w.d, o: w.o, now: w.now, opts: w.opts, name: n, app: app, rec: rec, live: w.liveOf(j, k), dst: dst}
+	first := len(dst)
+	dst = p.plan()
+	if app == nil {
+		app = w.runApps[n]
+	}
+	if app != nil && app.UsesShuffle {
+		for i := first; i < len(dst); i++ {
+			dst[i].Reason += shuffleNoteOf(dst[i], app, w.o, w.up)
+		}
+	}
+	return dst, k
+}
+
+// liveOf is the drivers of keys[j:k], in order. One driver (what nearly
+// every running application has) is the observation's own, not a copy.
+func (w *appWalk) liveOf(j, k int) []Driver {
+	switch k - j {
+	case 0:
+		return nil
+	case 1:
+		i := w.keys[j].i
+		return w.o.Live[i : i+1 : i+1]
+	}
+	out := make([]Driver, 0, k-j)
+	for _, key := range w.keys[j:k] {
+		out = append(out, w.o.Live[key.i])
+	}
+	return out
+}
+
 // liveInOrder says Live is the slice observe put in plan order, not one a
 // caller put in its place (o is read only).
 func (o *Observed) liveInOrder() bool {
@@ -200,56 +372,6 @@ type planner struct {
 	live []Driver
 	// dst is the plan so far: the planner appends its actions to it.
 	dst []Action
-}
-
-// appNames are the names of the applications desired or recorded, sorted,
-// with each one's desired application and record (nil when it has none).
-// It merges the names BuildDesired and observe keep in order (Desired.names,
-// Observed.recordNames) when they still name what the maps hold — each in
-// order, each found, as many as the map has — and sorts the maps' names
-// otherwise. At 100,000 applications the sort was an eighth of a plan.
-func appNames(d *Desired, o *Observed) ([]string, []*DesiredApp, []*store.Record) {
-	n := max(len(d.Apps), len(o.Records))
-	names, apps, recs := make([]string, 0, n), make([]*DesiredApp, 0, n), make([]*store.Record, 0, n)
-	desired, recorded := d.names, o.recordNames
-	if len(desired) == len(d.Apps) && len(recorded) == len(o.Records) {
-		i, j, ok := 0, 0, true
-		for ok && (i < len(desired) || j < len(recorded)) {
-			var name string
-			var app *DesiredApp
-			var rec *store.Record
-			isApp := j == len(recorded) || i < len(desired) && desired[i] <= recorded[j]
-			isRec := i == len(desired) || j < len(recorded) && recorded[j] <= desired[i]
-			if isApp {
-				name, app = desired[i], d.Apps[desired[i]]
-				i++
-			}
-			if isRec {
-				name, rec = recorded[j], o.Records[recorded[j]]
-				j++
-			}
-			// Not what the maps hold, or not in order: sort instead.
-			ok = (!isApp || app != nil) && (!isRec || rec != nil) && (len(names) == 0 || name > names[len(names)-1])
-			names, apps, recs = append(names, name), append(apps, app), append(recs, rec)
-		}
-		if ok {
-			return names, apps, recs
-		}
-		names, apps, recs = names[:0], apps[:0], recs[:0]
-	}
-	for name := range d.Apps {
-		names = append(names, name)
-	}
-	for name := range o.Records {
-		if d.Apps[name] == nil {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		apps, recs = append(apps, d.Apps[name]), append(recs, o.Records[name])
-	}
-	return names, apps, recs
 }
 
 func (p *planner) act(t ActionType, phase, reason string) Action {

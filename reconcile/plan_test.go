@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -396,31 +397,64 @@ func TestRangesAttributeConstraints(t *testing.T) {
 	}
 }
 
-// appNames gives the sorted union of the desired and recorded names, each
-// with its application and record, whether the names kept in order still
-// say what the maps hold or not (then it sorts the maps' names).
-func TestAppNames(t *testing.T) {
+// A plan cut into parts is the plan of one walk, and walks the sorted
+// union of the applications desired, recorded and running, whether the
+// names kept in order (Desired.names, Observed.recordNames) still say
+// what the maps hold or not (then the maps' names are sorted).
+func TestPlanInPartsIsTheWalkOfAllNames(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
-	for round := 0; round < 500; round++ {
-		d := &Desired{Apps: map[string]*DesiredApp{}}
-		o := &Observed{Records: map[string]*store.Record{}}
-		for i := 0; i < rng.Intn(12); i++ {
+	pool := map[string]*DesiredApp{}
+	for i := 0; i < 24; i++ {
+		n := fmt.Sprintf("app-%02d", i)
+		pool[n] = app(t, n, "")
+	}
+	pool["app-99"], pool["app-98"], pool["app-97"] = app(t, "app-99", ""), app(t, "app-98", ""), app(t, "app-97", "")
+	hourly := schedule(t, "hourly", "  schedule: \"0 * * * *\"")
+	states := []string{"TASK_RUNNING", "TASK_FINISHED", "TASK_FAILED"}
+	for round := 0; round < 400; round++ {
+		d := &Desired{Apps: map[string]*DesiredApp{}, BrokenFiles: map[string]bool{}}
+		o := observed()
+		for i := 0; i < rng.Intn(16); i++ {
 			n := fmt.Sprintf("app-%02d", rng.Intn(20))
-			d.Apps[n] = &DesiredApp{File: n}
+			d.Apps[n] = pool[n]
 		}
-		for i := 0; i < rng.Intn(12); i++ {
+		seq := 0
+		for i := 0; i < rng.Intn(16); i++ {
 			n := fmt.Sprintf("app-%02d", rng.Intn(20))
-			o.Records[n] = record(n)
+			seq++
+			hash := []string{pool[n].Rendered.SpecHash, "old"}[rng.Intn(2)]
+			o.Records[n] = record(n, store.Submission{ID: fmt.Sprintf("driver-%d", seq), SpecHash: hash, State: states[rng.Intn(len(states))]})
+		}
+		// Drivers of recorded, desired and only running applications
+		// (app-2x), one or two of one application.
+		for i := 0; i < rng.Intn(12); i++ {
+			n := fmt.Sprintf("app-%02d", rng.Intn(24))
+			id := fmt.Sprintf("driver-%d", rng.Intn(seq+3))
+			if r := o.Records[n]; r != nil && rng.Intn(2) == 0 {
+				id = r.Submissions[0].ID
+			}
+			o.Live = append(o.Live, Driver{SubmissionID: id, App: n, SpecHash: pool[n].Rendered.SpecHash, State: "TASK_RUNNING"})
+		}
+		// A schedule's runs, which the walk leaves to the schedule: a part
+		// may plan fewer actions than it has names.
+		runs := rng.Intn(3) == 0
+		if runs {
+			d.Schedules = []*DesiredSchedule{hourly}
+			st := &store.ScheduleState{Since: t0.Add(-time.Hour), LastScheduled: t0.Add(-time.Hour)}
+			for i := 0; i < 1+rng.Intn(3); i++ {
+				st.Runs = append(st.Runs, store.ScheduleRun{Name: fmt.Sprintf("app-%02d", rng.Intn(20)), Scheduled: t0.Add(-time.Hour), Trigger: TriggerSchedule})
+			}
+			o.ScheduleRecords = map[string]*store.Record{"hourly": {Key: store.Key{Kind: v1.KindScheduledSparkApplication, Name: "hourly"}, Origin: "hourly.yaml", Schedule: st}}
 		}
 		d.indexNames()
 		o.recordNames = slices.Sorted(maps.Keys(o.Records))
 		switch rng.Intn(6) { // names kept that no longer say what the maps hold
 		case 1: // an application added after the names were kept
-			d.Apps["app-99"] = &DesiredApp{}
+			d.Apps["app-99"] = pool["app-99"]
 		case 2: // one replaced by another: as many names as applications
 			if len(d.names) > 0 {
 				delete(d.Apps, d.names[len(d.names)-1])
-				d.Apps["app-98"] = &DesiredApp{}
+				d.Apps["app-98"] = pool["app-98"]
 			}
 		case 3: // a record replaced by another
 			if len(o.recordNames) > 0 {
@@ -432,20 +466,35 @@ func TestAppNames(t *testing.T) {
 		case 5: // never kept
 			d.names, o.recordNames = nil, nil
 		}
-		want := slices.Sorted(maps.Keys(d.Apps))
-		for n := range o.Records {
-			if d.Apps[n] == nil {
-				want = append(want, n)
+		opts := Options{Prune: rng.Intn(2) == 0, Force: true}
+
+		// The one walk: names kept afresh, one part.
+		fd, fo := *d, *o
+		fd.indexNames()
+		fo.recordNames = slices.Sorted(maps.Keys(fo.Records))
+		want := Compute(&fd, &fo, t0, opts)
+		var union []string
+		for _, names := range [][]string{slices.Collect(maps.Keys(d.Apps)), slices.Collect(maps.Keys(o.Records))} {
+			union = append(union, names...)
+		}
+		for _, dr := range o.Live {
+			union = append(union, dr.App)
+		}
+		slices.Sort(union)
+		union = slices.Compact(union)
+		var walked []string
+		for _, a := range want.Actions {
+			if len(walked) == 0 || walked[len(walked)-1] != a.App {
+				walked = append(walked, a.App)
 			}
 		}
-		slices.Sort(want)
-		names, apps, recs := appNames(d, o)
-		if !slices.Equal(names, want) {
-			t.Fatalf("round %d: names %v, want %v", round, names, want)
+		if !runs && !slices.Equal(walked, union) {
+			t.Fatalf("round %d: the plan walks %v, want %v", round, walked, union)
 		}
-		for i, n := range names {
-			if apps[i] != d.Apps[n] || recs[i] != o.Records[n] {
-				t.Fatalf("round %d: %s has %v %v, want %v %v", round, n, apps[i], recs[i], d.Apps[n], o.Records[n])
+		for _, chunk := range []int{1, 2, 3, 7} {
+			opts.chunk = chunk
+			if got := Compute(d, o, t0, opts); !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d: in parts of %d:\n%s\nwant\n%s", round, chunk, types(got), types(want))
 			}
 		}
 	}

@@ -467,6 +467,9 @@ type Options struct {
 	// doubled per failure up to v1.DefaultBackoffMax. Default
 	// v1.DefaultBackoffInitial.
 	ServiceBackoff time.Duration
+	// chunk, when set, is how many applications each goroutine plans
+	// (tests; by default they are cut by the machine's cores).
+	chunk int
 }
 
 // Entry is one action of a plan, whatever the kind of object: the one
