@@ -38,9 +38,10 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	}
 	// Drivers grouped by application; the planner walks them and the
 	// sorted names of the applications desired or recorded together.
-	// observe lists them in this order already; others are sorted here. (Sorted are small keys holding the strings compared,
-	// not the drivers: 40 bytes swapped, not 176, and no comparison
-	// reaches into the drivers.)
+	// observe lists them in this order already; others are sorted here.
+	// (Sorted are small keys holding the strings compared, not the
+	// drivers: 40 bytes swapped, not 176, and no comparison reaches into
+	// the drivers.)
 	keys := make([]liveKey, len(o.Live))
 	for i := range o.Live {
 		keys[i] = liveKey{app: o.Live[i].App, sub: o.Live[i].SubmissionID, i: int32(i)}
@@ -64,7 +65,7 @@ func Compute(d *Desired, o *Observed, now time.Time, opts Options) Plan {
 	up := shuffleUp(o)
 	w := &appWalk{d: d, o: o, now: now, opts: opts, keys: keys, claimed: claimed, runApps: plan.RunApps, up: up}
 	var concerned int
-	plan.Actions, concerned = w.plan(opts.chunk)
+	plan.Actions, concerned = w.plan()
 	plan.Actions = append(plan.Actions, runActions...)
 	services, requeue := planServices(d, o, now, opts)
 	plan.Services = services
@@ -144,15 +145,15 @@ const minChunk = 4096
 // Observed.recordNames) when they still name what the maps hold — each
 // in order, each found, as many as the map has — and sorts the maps'
 // names otherwise (at 100,000 applications the sort was an eighth of a
-// plan). chunk, when set, is how many names a part has (tests).
-func (w *appWalk) plan(chunk int) ([]Action, int) {
+// plan).
+func (w *appWalk) plan() ([]Action, int) {
 	desired, recorded := w.d.names, w.o.recordNames
 	if len(desired) == len(w.d.Apps) && len(recorded) == len(w.o.Records) {
-		if actions, concerned, ok := w.inParts(desired, recorded, chunk); ok {
+		if actions, concerned, ok := w.inParts(desired, recorded); ok {
 			return actions, concerned
 		}
 	}
-	actions, concerned, _ := w.inParts(slices.Sorted(maps.Keys(w.d.Apps)), slices.Sorted(maps.Keys(w.o.Records)), chunk)
+	actions, concerned, _ := w.inParts(slices.Sorted(maps.Keys(w.d.Apps)), slices.Sorted(maps.Keys(w.o.Records)))
 	return actions, concerned
 }
 
@@ -176,14 +177,15 @@ type part struct {
 // second core waits on its own misses. Each part merges its names; then,
 // when every part is in order, each plans its names into its own section
 // of the plan. The parts are joined in order: the plan is the one a
-// single walk makes.
-func (w *appWalk) inParts(desired, recorded []string, chunk int) ([]Action, int, bool) {
+// single walk makes. Options.chunk, when set, is how many names a part
+// has (tests).
+func (w *appWalk) inParts(desired, recorded []string) ([]Action, int, bool) {
 	longer := desired
 	if len(recorded) > len(desired) {
 		longer = recorded
 	}
 	count := 1
-	if chunk > 0 {
+	if chunk := w.opts.chunk; chunk > 0 {
 		count = max(1, (len(longer)+chunk-1)/chunk)
 	} else if procs := runtime.GOMAXPROCS(0); procs > 1 {
 		count = max(1, min(len(longer)/minChunk, 4*procs))
