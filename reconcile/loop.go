@@ -134,6 +134,9 @@ type Loop struct {
 	// Notifications, when set, decide after each pass what the Notifiers
 	// send (Run delivers it).
 	Notifications *Notifications
+	// Idle, when set, is called after a pass when the next one is not due
+	// at once (no trigger waiting): run collects garbage then.
+	Idle func()
 
 	lastOK atomic.Int64 // unix nanos of the last successful pass
 	last   atomic.Pointer[LastPass]
@@ -200,6 +203,9 @@ func (l *Loop) Run(ctx context.Context) error {
 		wait := l.Resync
 		if requeue > 0 && requeue < wait {
 			wait = requeue
+		}
+		if l.Idle != nil && len(l.Trigger) == 0 {
+			l.Idle()
 		}
 		timer := time.NewTimer(wait)
 		select {

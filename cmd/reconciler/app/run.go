@@ -397,6 +397,7 @@ func runLoop(ctx context.Context, streams Streams, o runOptions) error {
 			},
 			Resync:  o.resync,
 			Trigger: trigger,
+			Idle:    newIdleCollector().afterPass,
 			Metrics: metrics,
 			Now:     time.Now,
 			Log:     log,
