@@ -204,10 +204,10 @@ func (l *Loop) Run(ctx context.Context) error {
 		if requeue > 0 && requeue < wait {
 			wait = requeue
 		}
+		timer := time.NewTimer(wait) // started first: idle time is part of the wait
 		if l.Idle != nil && len(l.Trigger) == 0 {
 			l.Idle()
 		}
-		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
