@@ -33,7 +33,7 @@ var sink [][]byte
 // passes runs 20 passes of a loop that holds 40 MB and allocates per MB
 // in each pass, calling the collector after each, and counts the
 // collections that ran during passes and those the collector made.
-func passes(t *testing.T, per int, collect bool) (during, made int) {
+func passes(per int, collect bool) (during, made int) {
 	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	live := make([][]byte, 40)
 	for i := range live {
@@ -66,10 +66,10 @@ func passes(t *testing.T, per int, collect bool) (during, made int) {
 func TestIdleCollectorKeepsCollectionsOutOfPasses(t *testing.T) {
 	// Control: the runtime alone collects during these passes (a heap of
 	// 40 MB at GOGC=25 has about 10 MB of runway, and a pass allocates 4).
-	if during, _ := passes(t, 4, false); during < 3 {
+	if during, _ := passes(4, false); during < 3 {
 		t.Fatalf("without idle collections, %d of 20 passes ran a collection: the test would not see the collector work", during)
 	}
-	during, made := passes(t, 4, true)
+	during, made := passes(4, true)
 	if during > 1 {
 		t.Errorf("with idle collections, %d collections ran during the 20 passes, want at most 1 (the first pass has no estimate)", during)
 	}
@@ -78,7 +78,7 @@ func TestIdleCollectorKeepsCollectionsOutOfPasses(t *testing.T) {
 	}
 	// A pass that allocates little leaves the runtime to collect when it
 	// would: not after every pass.
-	if _, made := passes(t, 1, true); made > 7 {
+	if _, made := passes(1, true); made > 7 {
 		t.Errorf("passes of 1 MB against 10 MB of runway: %d idle collections in 20 passes, want about one in four", made)
 	}
 }
