@@ -632,12 +632,53 @@ func (x *execution) adoptsDigest(r *store.Record, a Action) bool {
 	return da != nil && da.SecretDigest != "" && r.SecretDigest == "" && a.Type == ActionUnchanged && a.Phase == PhaseRunning
 }
 
-// statusChanges reports that setStatus would write a.
+// statusChanges reports that setStatus would write a: a new phase, or a
+// new wording of it. An unchanged application's status is not rewritten
+// when only its numbers change (a countdown, a time), which would be a
+// write every pass; it is when its words do (an adopted driver now runs
+// the current spec).
 func statusChanges(r *store.Record, a Action) bool {
-	if a.Phase == "" || (r.Status.Phase == a.Phase && r.Status.Message == a.Reason) {
+	return a.Phase != "" && rewritesStatus(r.Status, a.Type, a.Phase, a.Reason)
+}
+
+// rewritesStatus is the rule for application and schedule statuses: an
+// action of type t leaving the object in phase with reason changes
+// status s when the phase changes, or its reason does (other than in its
+// numbers, for an unchanged object).
+func rewritesStatus(s store.Status, t ActionType, phase, reason string) bool {
+	switch {
+	case s.Phase != phase:
+		return true
+	case s.Message == reason:
 		return false
+	case t == ActionUnchanged:
+		return !sameWords(s.Message, reason)
 	}
-	return r.Status.Phase != a.Phase || a.Type != ActionUnchanged // the same phase: not rewritten for a new wording (a countdown)
+	return true
+}
+
+// sameWords reports that a and b differ at most in their numbers: each
+// run of digits in one stands for any run of digits in the other
+// ("restarting in 20s (attempt 2)" and "restarting in 9s (attempt 2)").
+func sameWords(a, b string) bool {
+	digit := func(c byte) bool { return '0' <= c && c <= '9' }
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case digit(a[i]) && digit(b[j]):
+			for i < len(a) && digit(a[i]) {
+				i++
+			}
+			for j < len(b) && digit(b[j]) {
+				j++
+			}
+		case a[i] == b[j]:
+			i, j = i+1, j+1
+		default:
+			return false
+		}
+	}
+	return i == len(a) && j == len(b)
 }
 
 // setStatus records the phase and reason when the phase changes.

@@ -457,3 +457,69 @@ func TestExecuteBatchesAdoptions(t *testing.T) {
 		}
 	}
 }
+
+// An unchanged application's status follows its words, not its numbers:
+// a countdown is not a write every pass, but an adopted driver's status
+// says it runs the current spec once adopted (it said "adopting it" for
+// good), and then stays as it is.
+func TestStatusFollowsWordsNotNumbers(t *testing.T) {
+	for _, c := range []struct {
+		was, now string
+		t        ActionType
+		want     bool
+	}{
+		{"failed: restarting in 20s (attempt 2)", "failed: restarting in 9s (attempt 2)", ActionUnchanged, false},
+		{"failed: restarting in 1m0s (attempt 2)", "failed: restarting in 59s (attempt 2)", ActionUnchanged, true},
+		{"driver d-1 runs with our labels but is not recorded: adopting it", "driver d-1 runs the current spec", ActionUnchanged, true},
+		{"submission d-1 is QUEUED in the dispatcher", "submission d-1 is RETRYING in the dispatcher", ActionUnchanged, true},
+		{"driver d-1 runs the current spec", "driver d-1 runs the current spec; will be killed", ActionUnchanged, true},
+		{"waiting 10s for its driver", "waiting 9s for its driver", ActionHold, true}, // only an unchanged one keeps its numbers
+		{"driver d-1 runs the current spec", "driver d-1 runs the current spec", ActionHold, false},
+	} {
+		if got := rewritesStatus(store.Status{Phase: PhaseRunning, Message: c.was}, c.t, PhaseRunning, c.now); got != c.want {
+			t.Errorf("%s %q after %q: rewritten %v, want %v", c.t, c.now, c.was, got, c.want)
+		}
+	}
+	if !rewritesStatus(store.Status{Phase: PhaseFailed, Message: "x 1"}, ActionUnchanged, PhaseRunning, "x 2") {
+		t.Error("a new phase was not written")
+	}
+
+	j := &journal{}
+	e, st := executor(j, &fakeDispatcher{j: j})
+	ctx := context.Background()
+	pi := app(t, "pi", "")
+	des := desired(pi)
+	live := Driver{SubmissionID: "driver-7", TaskID: "driver-7", AgentID: "S0", App: "pi", SpecHash: pi.Rendered.SpecHash, State: "TASK_RUNNING"}
+	pass := func(want string) *store.Record {
+		t.Helper()
+		recs, err := st.List(ctx, v1.KindSparkApplication)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := Compute(des, withLive(observed(recs...), live), t0, Options{})
+		if got := types(plan); got != want {
+			t.Fatalf("plan %s, want %s", got, want)
+		}
+		for _, o := range e.Execute(ctx, des, withLive(observed(recs...), live), plan) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+		}
+		r, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "pi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := pass("pi:adopt"); !strings.Contains(r.Status.Message, "adopting it") {
+		t.Fatalf("adopted: status %+v", r.Status)
+	}
+	if r := pass("pi:unchanged"); r.Status.Phase != PhaseRunning || r.Status.Message != "driver driver-7 runs the current spec" {
+		t.Fatalf("the pass after the adoption left the status %+v", r.Status)
+	}
+	writes := len(j.entries)
+	pass("pi:unchanged")
+	if len(j.entries) != writes {
+		t.Fatalf("a steady pass wrote: %v", j.entries[writes:])
+	}
+}

@@ -100,7 +100,7 @@ func (x *execution) schedule(ctx context.Context, a ScheduleAction) (string, err
 		forgotten = a.Forget
 		changed = true
 	}
-	if rec.Status.Phase != a.Phase || (a.Type != ActionUnchanged && rec.Status.Message != a.Reason) {
+	if rewritesStatus(rec.Status, a.Type, a.Phase, a.Reason) {
 		rec.Status = store.Status{Phase: a.Phase, Message: a.Reason, ObservedAt: x.now()}
 		changed = true
 	}
