@@ -2,9 +2,7 @@ package reconcile
 
 import (
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +49,7 @@ func steadyState(b testing.TB, n int) (*Desired, *Observed) {
 	}
 	inPlanOrder(o.Live)
 	o.inOrder = o.Live
-	o.recordNames = slices.Sorted(maps.Keys(o.Records))
+	o.recordNames, o.records = index(o.Records)
 	return d, o
 }
 

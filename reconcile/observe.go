@@ -279,7 +279,7 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	}
 	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: make(map[string]*store.Record, len(recs)),
 		ServiceRecords: map[string]*store.Record{}}
-	o.recordNames = make([]string, len(recs))
+	o.recordNames, o.records = make([]string, len(recs)), recs
 	for i, r := range recs {
 		o.Records[r.Key.Name] = r
 		o.recordNames[i] = r.Key.Name

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -141,21 +140,33 @@ const minChunk = 4096
 
 // plan plans every application desired, recorded or only running, in
 // the order of their names, and says how many there were. It merges the
-// names BuildDesired and observe keep in order (Desired.names,
-// Observed.recordNames) when they still name what the maps hold — each
-// in order, each found, as many as the map has — and sorts the maps'
-// names otherwise (at 100,000 applications the sort was an eighth of a
-// plan).
+// applications and records BuildDesired and observe keep in order
+// (Desired.names and apps, Observed.recordNames and records) when there
+// are as many as the maps hold, each in order, and indexes the maps
+// otherwise (at 100,000 applications the sort was an eighth of a plan).
 func (w *appWalk) plan() ([]Action, int) {
-	desired, recorded := w.d.names, w.o.recordNames
-	if len(desired) == len(w.d.Apps) && len(recorded) == len(w.o.Records) {
-		if actions, concerned, ok := w.inParts(desired, recorded); ok {
+	d, o := w.d, w.o
+	if len(d.names) == len(d.Apps) && len(d.apps) == len(d.Apps) && len(o.recordNames) == len(o.Records) && len(o.records) == len(o.Records) {
+		if actions, concerned, ok := w.inParts(kept[*DesiredApp]{d.names, d.apps}, kept[*store.Record]{o.recordNames, o.records}); ok {
 			return actions, concerned
 		}
 	}
-	actions, concerned, _ := w.inParts(slices.Sorted(maps.Keys(w.d.Apps)), slices.Sorted(maps.Keys(w.o.Records)))
+	var desired kept[*DesiredApp]
+	var recorded kept[*store.Record]
+	desired.names, desired.of = index(d.Apps)
+	recorded.names, recorded.of = index(o.Records)
+	actions, concerned, _ := w.inParts(desired, recorded)
 	return actions, concerned
 }
+
+// kept is objects in the order of their names.
+type kept[V any] struct {
+	names []string
+	of    []V
+}
+
+// slice is k's objects from i to j.
+func (k kept[V]) slice(i, j int) kept[V] { return kept[V]{k.names[i:j], k.of[i:j]} }
 
 // part is one of the parts a plan is cut into: its names merged, with
 // each one's desired application and record, its drivers keys[k:end], and
@@ -179,10 +190,10 @@ type part struct {
 // of the plan. The parts are joined in order: the plan is the one a
 // single walk makes. Options.chunk, when set, is how many names a part
 // has (tests).
-func (w *appWalk) inParts(desired, recorded []string) ([]Action, int, bool) {
-	longer := desired
-	if len(recorded) > len(desired) {
-		longer = recorded
+func (w *appWalk) inParts(desired kept[*DesiredApp], recorded kept[*store.Record]) ([]Action, int, bool) {
+	longer := desired.names
+	if len(recorded.names) > len(longer) {
+		longer = recorded.names
 	}
 	count := 1
 	if chunk := w.opts.chunk; chunk > 0 {
@@ -194,17 +205,17 @@ func (w *appWalk) inParts(desired, recorded []string) ([]Action, int, bool) {
 	// and the drivers of the applications from it on.
 	type cut struct{ d, r, k int }
 	cuts := make([]cut, count+1)
-	cuts[count] = cut{len(desired), len(recorded), len(w.keys)}
+	cuts[count] = cut{len(desired.names), len(recorded.names), len(w.keys)}
 	for c := 1; c < count; c++ {
 		s, prev := longer[c*len(longer)/count], cuts[c-1]
-		cuts[c] = cut{max(prev.d, sort.SearchStrings(desired, s)), max(prev.r, sort.SearchStrings(recorded, s)),
+		cuts[c] = cut{max(prev.d, sort.SearchStrings(desired.names, s)), max(prev.r, sort.SearchStrings(recorded.names, s)),
 			max(prev.k, sort.Search(len(w.keys), func(k int) bool { return w.keys[k].app >= s }))}
 	}
 	parts := make([]part, count)
 	each(count, func(c int) {
 		from, to := cuts[c], cuts[c+1]
 		p := &parts[c]
-		p.names, p.apps, p.recs, p.ok = w.merge(desired[from.d:to.d], recorded[from.r:to.r])
+		p.names, p.apps, p.recs, p.ok = merge(desired.slice(from.d, to.d), recorded.slice(from.r, to.r))
 		p.k, p.end = from.k, to.k
 	})
 	// Each part's names are in order, and after the last part's: all are,
@@ -258,25 +269,27 @@ func each(n int, f func(int)) {
 	wg.Wait()
 }
 
-// merge merges the sorted names desired and recorded, each with its
-// desired application and record (nil when it has none); ok says each was
-// found in its map and the names are in order.
-func (w *appWalk) merge(desired, recorded []string) ([]string, []*DesiredApp, []*store.Record, bool) {
-	n := max(len(desired), len(recorded))
+// merge merges the applications desired and the records recorded, by
+// name, each name with its desired application and record (nil when it
+// has none); ok says each is there and the names are in order. It reads
+// neither the applications nor the records (a name check here cost a
+// plan over 10,000 two cache misses each, most of what the index saves).
+func merge(desired kept[*DesiredApp], recorded kept[*store.Record]) ([]string, []*DesiredApp, []*store.Record, bool) {
+	n := max(len(desired.names), len(recorded.names))
 	names, apps, recs := make([]string, 0, n), make([]*DesiredApp, 0, n), make([]*store.Record, 0, n)
 	i, j := 0, 0
-	for i < len(desired) || j < len(recorded) {
+	for i < len(desired.names) || j < len(recorded.names) {
 		var name string
 		var app *DesiredApp
 		var rec *store.Record
-		isApp := j == len(recorded) || i < len(desired) && desired[i] <= recorded[j]
-		isRec := i == len(desired) || j < len(recorded) && recorded[j] <= desired[i]
+		isApp := j == len(recorded.names) || i < len(desired.names) && desired.names[i] <= recorded.names[j]
+		isRec := i == len(desired.names) || j < len(recorded.names) && recorded.names[j] <= desired.names[i]
 		if isApp {
-			name, app = desired[i], w.d.Apps[desired[i]]
+			name, app = desired.names[i], desired.of[i]
 			i++
 		}
 		if isRec {
-			name, rec = recorded[j], w.o.Records[recorded[j]]
+			name, rec = recorded.names[j], recorded.of[j]
 			j++
 		}
 		if isApp && app == nil || isRec && rec == nil || len(names) > 0 && name <= names[len(names)-1] {

@@ -399,8 +399,9 @@ func TestRangesAttributeConstraints(t *testing.T) {
 
 // A plan cut into parts is the plan of one walk, and walks the sorted
 // union of the applications desired, recorded and running, whether the
-// names kept in order (Desired.names, Observed.recordNames) still say
-// what the maps hold or not (then the maps' names are sorted).
+// applications and records kept in order (Desired.names and apps,
+// Observed.recordNames and records) still say what the maps hold or not
+// (then the maps are indexed afresh).
 func TestPlanInPartsIsTheWalkOfAllNames(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	pool := map[string]*DesiredApp{}
@@ -447,31 +448,31 @@ func TestPlanInPartsIsTheWalkOfAllNames(t *testing.T) {
 			o.ScheduleRecords = map[string]*store.Record{"hourly": {Key: store.Key{Kind: v1.KindScheduledSparkApplication, Name: "hourly"}, Origin: "hourly.yaml", Schedule: st}}
 		}
 		d.indexNames()
-		o.recordNames = slices.Sorted(maps.Keys(o.Records))
-		switch rng.Intn(6) { // names kept that no longer say what the maps hold
-		case 1: // an application added after the names were kept
+		o.recordNames, o.records = index(o.Records)
+		// An index that no longer says what the maps hold. (Apps and
+		// Records are not changed once indexed: a change that kept their
+		// length would go unseen.)
+		switch rng.Intn(6) {
+		case 1: // an application added after the index was made
 			d.Apps["app-99"] = pool["app-99"]
-		case 2: // one replaced by another: as many names as applications
+		case 2: // one removed
 			if len(d.names) > 0 {
 				delete(d.Apps, d.names[len(d.names)-1])
-				d.Apps["app-98"] = pool["app-98"]
 			}
-		case 3: // a record replaced by another
-			if len(o.recordNames) > 0 {
-				delete(o.Records, o.recordNames[0])
-				o.Records["app-97"] = record("app-97")
-			}
+		case 3: // a record added
+			o.Records["app-97"] = record("app-97")
 		case 4: // out of order
 			slices.Reverse(o.recordNames)
+			slices.Reverse(o.records)
 		case 5: // never kept
-			d.names, o.recordNames = nil, nil
+			d.names, d.apps, o.recordNames, o.records = nil, nil, nil, nil
 		}
 		opts := Options{Prune: rng.Intn(2) == 0, Force: true}
 
 		// The one walk: names kept afresh, one part.
 		fd, fo := *d, *o
 		fd.indexNames()
-		fo.recordNames = slices.Sorted(maps.Keys(fo.Records))
+		fo.recordNames, fo.records = index(fo.Records)
 		want := Compute(&fd, &fo, t0, opts)
 		var union []string
 		for _, names := range [][]string{slices.Collect(maps.Keys(d.Apps)), slices.Collect(maps.Keys(o.Records))} {
