@@ -459,9 +459,10 @@ func TestExecuteBatchesAdoptions(t *testing.T) {
 }
 
 // An unchanged application's status follows its words, not its numbers:
-// a countdown is not a write every pass, but an adopted driver's status
-// says it runs the current spec once adopted (it said "adopting it" for
-// good), and then stays as it is.
+// a countdown is not a write every pass, but a status in the words of an
+// adoption (kept for good before) says it runs the current spec. An
+// adoption with nothing else to do writes that status at once, so the
+// passes after it write nothing.
 func TestStatusFollowsWordsNotNumbers(t *testing.T) {
 	for _, c := range []struct {
 		was, now string
@@ -511,15 +512,14 @@ func TestStatusFollowsWordsNotNumbers(t *testing.T) {
 		}
 		return r
 	}
-	if r := pass("pi:adopt"); !strings.Contains(r.Status.Message, "adopting it") {
+	if r := pass("pi:adopt"); r.Status.Phase != PhaseRunning || r.Status.Message != "driver driver-7 runs the current spec" {
 		t.Fatalf("adopted: status %+v", r.Status)
 	}
-	if r := pass("pi:unchanged"); r.Status.Phase != PhaseRunning || r.Status.Message != "driver driver-7 runs the current spec" {
-		t.Fatalf("the pass after the adoption left the status %+v", r.Status)
-	}
-	writes := len(j.entries)
-	pass("pi:unchanged")
-	if len(j.entries) != writes {
-		t.Fatalf("a steady pass wrote: %v", j.entries[writes:])
+	for range 2 { // the pass after the adoption rewrites nothing, nor does the next
+		writes := len(j.entries)
+		pass("pi:unchanged")
+		if len(j.entries) != writes {
+			t.Fatalf("a steady pass wrote: %v", j.entries[writes:])
+		}
 	}
 }

@@ -529,10 +529,17 @@ func (p *planner) plan() []Action {
 				a.Kill, a.Attempt, a.Trigger = []string{dr.SubmissionID}, 1, TriggerManifest
 				return append(out, a)
 			}
-			if len(out) == first {
+			switch {
+			case len(out) == first:
 				a := p.act(ActionUnchanged, PhaseRunning, p.runsCurrent(dr.SubmissionID))
 				p.deadlineNote(&a, dr)
 				out = append(out, a)
+			case len(out) == first+1 && out[first].Type == ActionAdopt:
+				// Adopted, and nothing else to do: its status says what the
+				// next pass plans, so that pass rewrites no record (at
+				// 10,000 adopted, rewriting each raised run's peak RSS
+				// from 96 to 122 MB).
+				out[first].Reason = p.runsCurrent(dr.SubmissionID)
 			}
 		case p.app.Spec.ChangePolicy == v1.ChangeNextRun:
 			out = append(out, p.act(ActionUnchanged, PhaseRunning, "the spec changed; changePolicy NextRun: the next run uses it"))

@@ -104,7 +104,7 @@ func TestPlanTable(t *testing.T) {
 		{"running current spec", desired(pi), withLive(observed(record("pi", sub("driver-1", h, "TASK_RUNNING"))), running), Options{}, "pi:unchanged", "runs the current spec"},
 		{"spec changed: resubmit", desired(pi), withLive(observed(record("pi", sub("driver-1", "oldhash", "TASK_RUNNING"))), stale), Options{}, "pi:resubmit", "spec changed"},
 		{"spec changed, NextRun: wait", desired(nextRun), withLive(observed(record("pi", sub("driver-1", "oldhash", "TASK_RUNNING"))), stale), Options{}, "pi:unchanged", "next run"},
-		{"unrecorded driver is adopted", desired(pi), withLive(observed(), running), Options{}, "pi:adopt", "adopting"},
+		{"unrecorded driver is adopted", desired(pi), withLive(observed(), running), Options{}, "pi:adopt", "driver-1 runs the current spec"},
 		{"two drivers: kill one", desired(pi), withLive(observed(record("pi", sub("driver-2", h, "TASK_RUNNING"))), running, Driver{SubmissionID: "driver-2", App: "pi", SpecHash: h}), Options{}, "pi:kill", "keeping driver-2"},
 		{"queued stays", desired(pi), withSubs(observed(record("pi", store.Submission{ID: "driver-1", SpecHash: h, SubmittedAt: t0.Add(-time.Minute)})), "driver-1", SubmissionState{DriverState: "QUEUED"}), Options{}, "pi:unchanged", "QUEUED"},
 		{"queued an hour while an agent has room: the dispatcher is stuck", desired(pi), withSubs(observed(record("pi", sub("driver-1", h, ""))), "driver-1", SubmissionState{DriverState: "QUEUED"}), Options{}, "pi:blocked",
