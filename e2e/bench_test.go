@@ -399,18 +399,20 @@ func benchRunning(b *testing.B, n, agents int, poll bool) {
 			runs = 3
 		}
 		var peaks []float64
-		var adopted, plan time.Duration
+		var last runMeasure
 		for range runs {
-			rss, took, planned := runRSS(b, c, f.disp, n)
-			peaks, adopted, plan = append(peaks, rss), took, planned
+			last = runRSS(b, c, f.disp, n)
+			peaks = append(peaks, last.rss)
 		}
 		sort.Float64s(peaks)
 		b.ReportMetric(peaks[len(peaks)/2], "run-peak-rss-MB")
-		b.ReportMetric(adopted.Seconds(), "run-adopts-s")
-		b.ReportMetric(float64(plan.Microseconds())/1000, "run-plan-ms")
+		b.ReportMetric(last.adopted.Seconds(), "run-adopts-s")
+		b.ReportMetric(ms(last.pass), "run-pass-ms")
+		b.ReportMetric(ms(last.observe), "run-observe-ms")
+		b.ReportMetric(ms(last.plan), "run-plan-ms")
+		b.ReportMetric(ms(last.execute), "run-execute-ms")
 		if poll {
-			rss, _, _ := runRSS(b, c, f.disp, n, "--observe", "poll")
-			b.ReportMetric(rss, "run-poll-peak-rss-MB")
+			b.ReportMetric(runRSS(b, c, f.disp, n, "--observe", "poll").rss, "run-poll-peak-rss-MB")
 		}
 		// Last, as it ends drivers.
 		b.ReportMetric(float64(viewLatency(b, c, w).Microseconds())/1000, "update-to-view-p50-ms")
@@ -440,13 +442,22 @@ func medianOf(k int, fn func()) time.Duration {
 	return ds[len(ds)/2]
 }
 
+// runMeasure is what runRSS measured of one "reconciler run".
+type runMeasure struct {
+	rss     float64       // peak RSS, MB
+	adopted time.Duration // from its start to reporting all running (each recorded)
+	// The mean time of ten quiet steady passes, whole and by step (its
+	// reconciler_pass_duration_seconds and _step_duration_seconds).
+	pass, observe, plan, execute time.Duration
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // runRSS starts "reconciler run" on the n manifests with an empty store, as
 // the fixture's owner: it adopts the running drivers. Once a pass reports
-// all n running and ten more passes have run, it returns the process's
-// peak RSS in MB, how long after its start run reported them running
-// (adopted: each recorded), and the mean time run took to plan those
-// ten steady passes (its reconciler_pass_step_duration_seconds).
-func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) (float64, time.Duration, time.Duration) {
+// all n running and ten more passes have run, it returns what it measured
+// of the process (runMeasure).
+func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...string) runMeasure {
 	dir := b.TempDir()
 	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte(dispatcherYAML(disp.URL())), 0o644)
 	for i := 0; i < n; i++ {
@@ -488,25 +499,40 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		time.Sleep(200 * time.Millisecond)
 	}
 	adopted := time.Since(started)
-	// run's plan over ten steady passes in a quiet window: this process
+	// run's passes over ten steady passes in a quiet window: this process
 	// (the simulator: its state, the fixture) is collected first and then
 	// left idle, not polling run, until about ten passes (--resync 1s)
 	// had time to run. Polled five times a second beside a collecting
 	// simulator, run's plans on this machine's two cores took 12-17 ms
 	// where the same build's quiet ones took 5-6.
-	const plans, planned = `reconciler_pass_step_duration_seconds_count{step="plan"}`, `reconciler_pass_step_duration_seconds_sum{step="plan"}`
+	// Each histogram's sum and count series: the whole pass's, each step's.
+	histograms := [][2]string{{`reconciler_pass_duration_seconds_sum`, `reconciler_pass_duration_seconds_count`}}
+	for _, step := range []string{"observe", "plan", "execute"} {
+		label := `{step="` + step + `"}`
+		histograms = append(histograms, [2]string{`reconciler_pass_step_duration_seconds_sum` + label, `reconciler_pass_step_duration_seconds_count` + label})
+	}
+	read := func() (sums, counts []float64) {
+		for _, h := range histograms {
+			sums, counts = append(sums, metric(h[0])), append(counts, metric(h[1]))
+		}
+		return sums, counts
+	}
 	const steady = 10
-	n0, s0 := metric(plans), metric(planned)
+	s0, n0 := read()
 	runtime.GC()
 	time.Sleep(steady * time.Second)
-	for metric(plans) < n0+steady {
+	for metric(histograms[2][1]) < n0[2]+steady { // plans
 		if time.Now().After(deadline) {
 			b.Fatalf("run stopped passing; the end of its log:\n%s", tail(log.String(), 3000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	n1, s1 := metric(plans), metric(planned)
-	plan := time.Duration((s1 - s0) / (n1 - n0) * float64(time.Second))
+	s1, n1 := read()
+	var means [4]time.Duration
+	for i := range histograms {
+		means[i] = time.Duration((s1[i] - s0[i]) / (n1[i] - n0[i]) * float64(time.Second))
+	}
+	m := runMeasure{adopted: adopted, pass: means[0], observe: means[1], plan: means[2], execute: means[3]}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
@@ -515,11 +541,12 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			var kb float64
 			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb / 1024, adopted, plan
+			m.rss = kb / 1024
+			return m
 		}
 	}
 	b.Fatal("no VmHWM in /proc/PID/status")
-	return 0, 0, 0
+	return m
 }
 
 func dispatcherYAML(url string) string {

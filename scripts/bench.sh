@@ -30,7 +30,7 @@ printf '\n%-52s %18s   %s\n' "measure" "value" "target"
 # (a benchmark that skipped: the ZooKeeper ones where it is not installed).
 row() {
   local v=$2
-  case "${v// /}" in "" | ms | MB | s | x | "ms,MB") v="not measured" ;; esac
+  case "${v// /}" in "" | ms | MB | s | x | "ms,MB" | "ms,ms") v="not measured" ;; esac
   printf '%-52s %18s   %s\n' "$1" "$v" "$3"
 }
 row "load + validate, 10,000 manifests / bare YAML decode" "$(ratio 'load \+ validate  ')" "<= 1.3x"
@@ -59,12 +59,16 @@ row "  the same with --observe poll" "$(metric BenchmarkLoopRunning10k run-poll-
 row "  run with an empty store: all 10,000 adopted after" "$(metric BenchmarkLoopRunning10k run-adopts-s) s" "-"
 row "plan over 10,000 (in the loop benchmark)" "$(metric BenchmarkLoopRunning10k plan-ms) ms" "<= 10 ms"
 row "plan over 10,000 in run (mean of 10 quiet steady passes)" "$(metric BenchmarkLoopRunning10k run-plan-ms) ms" "<= 10 ms"
+row "  run's whole steady pass: observe + plan + execute" "$(metric BenchmarkLoopRunning10k run-pass-ms) ms" "-"
+row "  its observe, its execute" "$(metric BenchmarkLoopRunning10k run-observe-ms) ms, $(metric BenchmarkLoopRunning10k run-execute-ms) ms" "-"
 row "100,000 running: sim converges in" "$(metric BenchmarkLoopRunning100k converge-s) s" "-"
 row "100,000: master calls per steady pass (events)" "$(metric BenchmarkLoopRunning100k master-calls/pass-events)" "0"
 row "100,000: steady pass on the view" "$(metric BenchmarkLoopRunning100k pass-events-ms) ms" "-"
 row "100,000: plan (in the loop benchmark, beside the sim)" "$(metric BenchmarkLoopRunning100k plan-ms) ms" "<= 150 ms"
 row "100,000: plan, the planner alone" "$(awk '$1 ~ /^BenchmarkPlan100k/ { printf "%.1f", $3/1e6 }' "$OUT") ms" "<= 150 ms"
 row "100,000: plan in run (mean of 10 quiet steady passes)" "$(metric BenchmarkLoopRunning100k run-plan-ms) ms" "<= 150 ms"
+row "100,000: run's whole steady pass" "$(metric BenchmarkLoopRunning100k run-pass-ms) ms" "-"
+row "  its observe, its execute" "$(metric BenchmarkLoopRunning100k run-observe-ms) ms, $(metric BenchmarkLoopRunning100k run-execute-ms) ms" "-"
 row "100,000: one task update -> in the view, p50" "$(metric BenchmarkLoopRunning100k update-to-view-p50-ms) ms" "-"
 row "100,000: run's peak RSS" "$(metric BenchmarkLoopRunning100k run-peak-rss-MB) MB" "<= 800 MB"
 row "100,000: run with an empty store: all adopted after" "$(metric BenchmarkLoopRunning100k run-adopts-s) s" "-"
