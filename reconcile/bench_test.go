@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -40,11 +41,13 @@ func steadyState(b testing.TB, n int) (*Desired, *Observed) {
 	// tasks'), their application names and spec hashes the desired
 	// state's (findLive). The records' names and submission ids are their
 	// own, as decoded from the store.
+	// Each driver started an hour ago, and its record says so.
+	started := time.Now().Add(-time.Hour).UTC()
 	for name, a := range d.Apps {
 		id := "driver-" + name
-		o.Live = append(o.Live, Driver{SubmissionID: strings.Clone(id), App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"})
+		o.Live = append(o.Live, Driver{SubmissionID: strings.Clone(id), App: name, SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING", Started: started})
 		o.Records[name] = &store.Record{Key: store.Key{Kind: v1.KindSparkApplication, Name: strings.Clone(name)}, Origin: a.File,
-			Submissions: []store.Submission{{ID: strings.Clone(id), SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING"}},
+			Submissions: []store.Submission{{ID: strings.Clone(id), SpecHash: a.Rendered.SpecHash, State: "TASK_RUNNING", StartedAt: started}},
 			Status:      store.Status{Phase: PhaseRunning, Message: "driver " + id + " runs the current spec"}}
 	}
 	inPlanOrder(o.Live)
@@ -77,5 +80,40 @@ func benchPlan(b *testing.B, n int) {
 		if p.Changes() != 0 {
 			b.Fatalf("a steady state planned %d changes", p.Changes())
 		}
+	}
+}
+
+// BenchmarkExecuteSteady10k executes the plan of a steady pass over
+// 10,000 running applications: nothing to do, and nothing written.
+func BenchmarkExecuteSteady10k(b *testing.B) { benchExecute(b, 10_000) }
+
+// BenchmarkExecuteSteady100k is the same over 100,000; BENCH_100K=0 skips it.
+func BenchmarkExecuteSteady100k(b *testing.B) {
+	if os.Getenv("BENCH_100K") == "0" {
+		b.Skip("BENCH_100K=0")
+	}
+	benchExecute(b, 100_000)
+}
+
+func benchExecute(b *testing.B, n int) {
+	d, o := steadyState(b, n)
+	p := Compute(d, o, time.Now(), Options{})
+	if p.Changes() != 0 {
+		b.Fatalf("a steady state planned %d changes", p.Changes())
+	}
+	st := store.NewMemory()
+	e := &Executor{Store: st, Now: time.Now}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, out := range e.Execute(context.Background(), d, o, p) {
+			if out.Err != nil || out.Detail != "" {
+				b.Fatalf("a steady pass did something: %+v", out)
+			}
+		}
+	}
+	b.StopTimer()
+	if recs, err := st.List(context.Background(), v1.KindSparkApplication); err != nil || len(recs) != 0 {
+		b.Fatalf("a steady pass wrote %d records (%v)", len(recs), err)
 	}
 }
