@@ -64,10 +64,15 @@ func BenchmarkPlan10k(b *testing.B) { benchPlan(b, 10_000) }
 // alone in its process (the loop benchmark's plan row runs beside the
 // simulator); BENCH_100K=0 skips it.
 func BenchmarkPlan100k(b *testing.B) {
+	skip100k(b)
+	benchPlan(b, 100_000)
+}
+
+// skip100k skips a 100,000-application benchmark when BENCH_100K=0.
+func skip100k(b *testing.B) {
 	if os.Getenv("BENCH_100K") == "0" {
 		b.Skip("BENCH_100K=0")
 	}
-	benchPlan(b, 100_000)
 }
 
 func benchPlan(b *testing.B, n int) {
@@ -89,9 +94,7 @@ func BenchmarkExecuteSteady10k(b *testing.B) { benchExecute(b, 10_000) }
 
 // BenchmarkExecuteSteady100k is the same over 100,000; BENCH_100K=0 skips it.
 func BenchmarkExecuteSteady100k(b *testing.B) {
-	if os.Getenv("BENCH_100K") == "0" {
-		b.Skip("BENCH_100K=0")
-	}
+	skip100k(b)
 	benchExecute(b, 100_000)
 }
 
