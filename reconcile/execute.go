@@ -568,7 +568,15 @@ func (x *execution) run(ctx context.Context, a Action) (string, error) {
 		return fmt.Sprintf("pruned (killed %v)", a.Kill), nil
 	case ActionAdopt:
 		dr := a.Adopt
-		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: x.now(), Trigger: TriggerAdoption,
+		// It was submitted before it started: its deadlines count from
+		// then (as late as it can have been), not from its adoption, so
+		// that a store lost does not give a driver its whole
+		// activeDeadline again.
+		submitted := x.now()
+		if !dr.Started.IsZero() && dr.Started.Before(submitted) {
+			submitted = dr.Started
+		}
+		r.AddSubmission(store.Submission{ID: dr.SubmissionID, SpecHash: dr.SpecHash, State: dr.State, SubmittedAt: submitted, Trigger: TriggerAdoption,
 			TaskID: dr.TaskID, FrameworkID: dr.FrameworkID, AgentID: dr.AgentID, Hostname: x.hosts[dr.AgentID], StartedAt: dr.Started,
 			Reason: dr.Reason, TaskMessage: dr.Message}, x.historyLimit(a.App))
 		r.Intent = nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/sparkmesos/reconciler/api/v1"
 	"github.com/sparkmesos/reconciler/store"
 )
 
@@ -203,6 +204,41 @@ func TestDeadlines(t *testing.T) {
 	o.Agents[0].UsedCPUs, o.Agents[0].UsedMemMiB = 0, 0
 	if act := Compute(desired(a), o, t0, Options{}).Actions[0]; !strings.Contains(act.Reason, "agent-a has 8 cpus and 32768 MiB free for its 4 cpus and 9912 MiB, yet the dispatcher has not launched it") {
 		t.Errorf("room but queued: %q", act.Reason)
+	}
+}
+
+// An adopted driver's deadlines count from when it started (it was
+// submitted before), not from its adoption: a store lost and rebuilt by
+// adoption does not give a long run its whole activeDeadline again.
+func TestAnAdoptedDriverKeepsItsDeadline(t *testing.T) {
+	a := app(t, "pi", "  activeDeadline: 1h\n")
+	h := a.Rendered.SpecHash
+	j := &journal{}
+	x, st := executor(j, &fakeDispatcher{j: j})
+	ctx := context.Background()
+	dr := Driver{SubmissionID: "driver-1", App: "pi", SpecHash: h, State: "TASK_RUNNING", TaskID: "driver-1", Started: t0.Add(-90 * time.Minute)}
+	p := Compute(desired(a), withLive(observed(), dr), t0, Options{})
+	if act := p.Actions[0]; act.Type != ActionAdopt || len(p.Actions) != 1 {
+		t.Fatalf("plan: %+v", p.Actions)
+	}
+	x.Execute(ctx, desired(a), withLive(observed(), dr), p)
+	rec, err := st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "pi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rec.Submissions[0]; !s.SubmittedAt.Equal(dr.Started) || !s.StartedAt.Equal(dr.Started) {
+		t.Fatalf("adopted: submitted %s, started %s; want both %s", s.SubmittedAt, s.StartedAt, dr.Started)
+	}
+	act := Compute(desired(a), withLive(observed(rec), dr), t0, Options{}).Actions[0]
+	if act.Type != ActionKill || act.Deadline != ActiveDeadline || !strings.Contains(act.Reason, "has run 1h30m0s since its submission: activeDeadline 1h passed") {
+		t.Errorf("the pass after the adoption: %s %q", act.Type, act.Reason)
+	}
+	// A driver whose start Mesos did not say: from its adoption.
+	b := app(t, "pi2", "  activeDeadline: 1h\n")
+	unstarted := Driver{SubmissionID: "driver-2", App: "pi2", SpecHash: b.Rendered.SpecHash, State: "TASK_RUNNING", TaskID: "driver-2"}
+	x.Execute(ctx, desired(b), withLive(observed(), unstarted), Compute(desired(b), withLive(observed(), unstarted), t0, Options{}))
+	if rec, err = st.Get(ctx, store.Key{Kind: v1.KindSparkApplication, Name: "pi2"}); err != nil || !rec.Submissions[0].SubmittedAt.Equal(t0) {
+		t.Fatalf("adopted without a start: %+v %v; want submitted at the adoption, %s", rec, err, t0)
 	}
 }
 

@@ -155,3 +155,21 @@ func TestPlanSummaryCountsWhatIsListed(t *testing.T) {
 		t.Errorf("terse:\n%s", &terse)
 	}
 }
+
+// history says how long a run took to start from its submission, except
+// for an adopted one: its submission time is not known (the record holds
+// its start, the latest it can have been).
+func TestHistorySaysAnAdoptedRunsStartLatencyIsUnknown(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	rec := &store.Record{Key: store.Key{Kind: "SparkApplication", Name: "pi"}, Submissions: []store.Submission{
+		{ID: "driver-1", Trigger: reconcile.TriggerAdoption, SubmittedAt: t0, StartedAt: t0, State: "TASK_FINISHED", FinishedAt: t0.Add(time.Minute)},
+		{ID: "driver-2", Trigger: reconcile.TriggerManifest, SubmittedAt: t0.Add(2 * time.Minute), StartedAt: t0.Add(2*time.Minute + 12*time.Second), State: "TASK_RUNNING"},
+	}}
+	var out bytes.Buffer
+	printHistory(&out, rec, t0.Add(time.Hour))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "driver-1") || !strings.Contains(lines[1], "unknown") || strings.Contains(lines[1], "later") ||
+		!strings.Contains(lines[2], "driver-2") || !strings.Contains(lines[2], "12s later") {
+		t.Fatalf("history:\n%s", out.String())
+	}
+}

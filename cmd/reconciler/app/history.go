@@ -87,6 +87,9 @@ func printHistory(w io.Writer, rec *store.Record, now time.Time) {
 		started, took := "-", "-"
 		if !s.StartedAt.IsZero() {
 			started = shortDuration(s.StartedAt.Sub(s.SubmittedAt)) + " later"
+			if s.Trigger == reconcile.TriggerAdoption {
+				started = "unknown" // adopted: submitted at its start, at the latest
+			}
 			end := s.FinishedAt
 			if end.IsZero() {
 				end = now
