@@ -273,17 +273,16 @@ func observe(ctx context.Context, cluster Cluster, dispatchers Dispatchers, st s
 	if err != nil {
 		return nil, err
 	}
-	recs, err := cache.list(ctx, st, share)
+	index, err := cache.list(ctx, st, share)
 	if err != nil {
 		return nil, fmt.Errorf("read the store: %w", err)
 	}
-	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: make(map[string]*store.Record, len(recs)),
+	// The index is shared with the passes before and after that find the
+	// same records: neither it nor the map is changed.
+	recs := index.list
+	o := &Observed{Ended: map[string]Driver{}, Submissions: map[string]SubmissionState{}, Records: index.byName,
 		ServiceRecords: map[string]*store.Record{}}
-	o.recordNames, o.records = make([]string, len(recs)), recs
-	for i, r := range recs {
-		o.Records[r.Key.Name] = r
-		o.recordNames[i] = r.Key.Name
-	}
+	o.recordNames, o.records = index.names, recs
 	schedules, err := st.List(ctx, v1.KindScheduledSparkApplication)
 	if err != nil {
 		return nil, fmt.Errorf("read the store: %w", err)

@@ -57,6 +57,18 @@ func TestRecordCacheStaysTheStores(t *testing.T) {
 			}
 		}
 		seen = now
+		// The index kept for the next pass, if any, is of the records
+		// kept: each, in order, and nothing else.
+		if x := r.records.last; x != nil {
+			if len(x.list) != len(r.records.recs) || len(x.names) != len(x.list) || len(x.byName) != len(x.list) {
+				t.Fatalf("%s: the index holds %d records (%d names, %d by name), the cache %d", when, len(x.list), len(x.names), len(x.byName), len(r.records.recs))
+			}
+			for i, rec := range x.list {
+				if kept := r.records.recs[rec.Key.Name]; kept != rec || x.names[i] != rec.Key.Name || x.byName[rec.Key.Name] != rec || i > 0 && x.names[i-1] >= rec.Key.Name {
+					t.Fatalf("%s: the index's record %d (%s, version %d) is not the one kept in order", when, i, rec.Key.Name, rec.Version)
+				}
+			}
+		}
 		// No record the store returned was written into: the executor
 		// hands them to the cache (Executor.Written) and works on copies.
 		for rec, b := range st.returned {
