@@ -499,49 +499,52 @@ func runRSS(b *testing.B, c *sim.Cluster, disp *sim.Dispatcher, n int, extra ...
 		time.Sleep(200 * time.Millisecond)
 	}
 	adopted := time.Since(started)
-	// run's passes over ten steady passes in a quiet window: this process
+	// run's pass and step times over ten steady passes in a quiet window: this process
 	// (the simulator: its state, the fixture) is collected first and then
 	// left idle, not polling run, until about ten passes (--resync 1s)
 	// had time to run. Polled five times a second beside a collecting
 	// simulator, run's plans on this machine's two cores took 12-17 ms
 	// where the same build's quiet ones took 5-6.
-	// Each histogram's sum and count series: the whole pass's, each step's.
-	histograms := [][2]string{{`reconciler_pass_duration_seconds_sum`, `reconciler_pass_duration_seconds_count`}}
-	for _, step := range []string{"observe", "plan", "execute"} {
-		label := `{step="` + step + `"}`
-		histograms = append(histograms, [2]string{`reconciler_pass_step_duration_seconds_sum` + label, `reconciler_pass_step_duration_seconds_count` + label})
+	// The mean of a histogram over the window: its sum and count series
+	// read before and after.
+	type histogram struct{ sum, count string }
+	step := func(name string) histogram {
+		label := `{step="` + name + `"}`
+		return histogram{`reconciler_pass_step_duration_seconds_sum` + label, `reconciler_pass_step_duration_seconds_count` + label}
 	}
-	read := func() (sums, counts []float64) {
-		for _, h := range histograms {
-			sums, counts = append(sums, metric(h[0])), append(counts, metric(h[1]))
+	passes := histogram{`reconciler_pass_duration_seconds_sum`, `reconciler_pass_duration_seconds_count`}
+	observes, plans, executes := step("observe"), step("plan"), step("execute")
+	type reading struct{ sum, count float64 }
+	read := func() map[histogram]reading {
+		out := map[histogram]reading{}
+		for _, h := range []histogram{passes, observes, plans, executes} {
+			out[h] = reading{metric(h.sum), metric(h.count)}
 		}
-		return sums, counts
+		return out
+	}
+	waitFor := func(done func() bool, every time.Duration) {
+		for !done() {
+			if time.Now().After(deadline) {
+				b.Fatalf("run stopped passing; the end of its log:\n%s", tail(log.String(), 3000))
+			}
+			time.Sleep(every)
+		}
 	}
 	// The pass that reported them all running observes its own duration
 	// after it sets that gauge: the window starts once a pass has ended
 	// since (else the adoption pass, 40 s at 100,000, may fall in it).
-	for ended := metric(histograms[0][1]); metric(histograms[0][1]) <= ended; {
-		if time.Now().After(deadline) {
-			b.Fatalf("run stopped passing; the end of its log:\n%s", tail(log.String(), 3000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ended := metric(passes.count)
+	waitFor(func() bool { return metric(passes.count) > ended }, 50*time.Millisecond)
 	const steady = 10
-	s0, n0 := read()
+	before := read()
 	runtime.GC()
 	time.Sleep(steady * time.Second)
-	for metric(histograms[2][1]) < n0[2]+steady { // plans
-		if time.Now().After(deadline) {
-			b.Fatalf("run stopped passing; the end of its log:\n%s", tail(log.String(), 3000))
-		}
-		time.Sleep(200 * time.Millisecond)
+	waitFor(func() bool { return metric(plans.count) >= before[plans].count+steady }, 200*time.Millisecond)
+	after := read()
+	mean := func(h histogram) time.Duration {
+		return time.Duration((after[h].sum - before[h].sum) / (after[h].count - before[h].count) * float64(time.Second))
 	}
-	s1, n1 := read()
-	var means [4]time.Duration
-	for i := range histograms {
-		means[i] = time.Duration((s1[i] - s0[i]) / (n1[i] - n0[i]) * float64(time.Second))
-	}
-	m := runMeasure{adopted: adopted, pass: means[0], observe: means[1], plan: means[2], execute: means[3]}
+	m := runMeasure{adopted: adopted, pass: mean(passes), observe: mean(observes), plan: mean(plans), execute: mean(executes)}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)

@@ -86,9 +86,9 @@ func printHistory(w io.Writer, rec *store.Record, now time.Time) {
 	for _, s := range rec.Submissions {
 		started, took := "-", "-"
 		if !s.StartedAt.IsZero() {
-			started = shortDuration(s.StartedAt.Sub(s.SubmittedAt)) + " later"
-			if s.Trigger == reconcile.TriggerAdoption {
-				started = "unknown" // adopted: submitted at its start, at the latest
+			started = "unknown" // adopted: submitted at its start, at the latest
+			if s.Trigger != reconcile.TriggerAdoption {
+				started = shortDuration(s.StartedAt.Sub(s.SubmittedAt)) + " later"
 			}
 			end := s.FinishedAt
 			if end.IsZero() {
